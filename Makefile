@@ -1,0 +1,33 @@
+# ward build and test entry points. Tests run real containers: `make test` needs root.
+PREFIX ?= /usr/local
+CARGO ?= cargo
+
+.PHONY: build test conformance demo integration bench install clean
+
+build:
+	$(CARGO) build --release
+
+test:
+	@test "$$(id -u)" -eq 0 || { echo "make test runs containers and must run as root" >&2; exit 1; }
+	$(CARGO) test --release
+
+conformance:
+	$(CARGO) test --release --test conformance
+
+demo: build
+	integration/demo.sh
+
+integration:
+	@if [ -x integration/run.sh ]; then integration/run.sh; \
+	else echo "integration: no integration/run.sh yet (planned: containerd/docker end-to-end runs with ward as the runtime); nothing run"; fi
+
+bench: build
+	integration/bench.sh
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 target/release/ward $(DESTDIR)$(PREFIX)/bin/ward
+
+clean:
+	$(CARGO) clean
+	rm -rf .work

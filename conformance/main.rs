@@ -1,0 +1,16 @@
+//! Kernel-level conformance tests for an OCI runtime with runc's CLI.
+//!
+//! Runs real containers as root. The runtime under test is `$WARD_RUNTIME` (e.g. `runc`,
+//! used to validate the tests themselves) or the ward binary built by cargo.
+//! Run: `cargo test --test conformance` or `WARD_RUNTIME=runc cargo test --test conformance`.
+
+mod badinput;
+mod console;
+mod harness;
+mod hooks;
+mod lifecycle;
+mod mounts;
+mod namespaces;
+mod process;
+mod security;
+mod sidebyside;

@@ -1,0 +1,13 @@
+use super::CreateFlags;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub flags: CreateFlags,
+}
+
+pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
+    // init outlives us: it is reparented to our caller (containerd's shim is a subreaper).
+    ward::container::create::create(&a.flags.opts(root, false)?)?;
+    Ok(0)
+}

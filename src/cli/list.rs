@@ -1,0 +1,96 @@
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use ward::state::{list_ids, ContainerDir};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// table or json.
+    #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+    /// Only print the ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// The owner's name of a container's state directory (runc's `owner`).
+pub fn owner_of(path: &Path) -> String {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return String::new();
+    };
+    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(meta.uid())) {
+        Ok(Some(u)) => u.name,
+        _ => format!("#{}", meta.uid()),
+    }
+}
+
+pub fn run(root: &Path, a: &Args) -> ward::Result<i32> {
+    let mut reports = Vec::new();
+    for id in list_ids(root)? {
+        // A container deleted while we list is simply not listed.
+        let Ok(dir) = ContainerDir::open(root, &id) else { continue };
+        let Ok(stored) = dir.load() else { continue };
+        let mut r = dir.report(&stored);
+        r.owner = owner_of(&dir.path);
+        reports.push(r);
+    }
+    if a.quiet {
+        for r in &reports {
+            println!("{}", r.id);
+        }
+    } else if a.format == "json" {
+        let text = if reports.is_empty() {
+            "null".to_string()
+        } else {
+            serde_json::to_string(&reports).map_err(|e| ward::Error::Init(e.to_string()))?
+        };
+        println!("{text}");
+    } else {
+        let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+        for r in &reports {
+            rows.push(vec![
+                r.id.clone(),
+                r.pid.to_string(),
+                r.status.to_string(),
+                r.bundle.display().to_string(),
+                r.created.clone(),
+                r.owner.clone(),
+            ]);
+        }
+        print!("{}", table(&rows));
+    }
+    Ok(0)
+}
+
+/// Columns as Go's tabwriter (minwidth 12, padding 3) lays out runc's list.
+fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.first().map_or(0, |r| r.len());
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].len() + 3).max().unwrap_or(0).max(12))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == cols {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}", w = widths[c]));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn table_pads_like_tabwriter() {
+        let rows = vec![
+            vec!["ID".to_string(), "PID".to_string()],
+            vec!["a-very-long-container-id".to_string(), "1".to_string()],
+        ];
+        let t = super::table(&rows);
+        assert_eq!(t.lines().next().unwrap(), format!("{:<27}PID", "ID"));
+    }
+}

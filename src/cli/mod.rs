@@ -1,0 +1,121 @@
+//! The command line: runc's global flags and subcommands, one file per subcommand, each a thin
+//! layer over the library.
+
+pub mod create;
+pub mod delete;
+pub mod kill;
+pub mod list;
+pub mod run;
+pub mod spec;
+pub mod start;
+pub mod state;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use ward::logging::LogFormat;
+
+#[derive(Parser, Debug)]
+#[command(name = "ward", about = "ward: an OCI container runtime (runc-compatible)", disable_version_flag = true)]
+pub struct Cli {
+    /// Root directory for the containers' state.
+    #[arg(long, default_value = "/run/ward")]
+    pub root: PathBuf,
+    /// Log file (default: stderr).
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long = "log-format", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Enable debug logging.
+    #[arg(long)]
+    pub debug: bool,
+    /// Manage cgroups through systemd (not supported yet).
+    #[arg(long = "systemd-cgroup")]
+    pub systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto.
+    #[arg(long, value_name = "true|false|auto")]
+    pub rootless: Option<String>,
+    /// Print the version.
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container (its init waits for `start`).
+    Create(create::Args),
+    /// Start a created container.
+    Start(start::Args),
+    /// Create and start a container.
+    Run(run::Args),
+    /// Output the state of a container.
+    State(state::Args),
+    /// List containers.
+    #[command(alias = "ls")]
+    List(list::Args),
+    /// Send a signal to the container's init.
+    Kill(kill::Args),
+    /// Delete a container.
+    Delete(delete::Args),
+    /// Write a default config.json.
+    Spec(spec::Args),
+}
+
+/// Flags shared by `create` and `run`.
+#[derive(clap::Args, Debug)]
+pub struct CreateFlags {
+    /// Path to the bundle (default: current directory).
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// AF_UNIX socket to send the pty master to.
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// File to write the init's pid to.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Pass N extra fds (3 .. 3+N-1) to the container.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Use MS_MOVE + chroot instead of pivot_root.
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring.
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Socket to send a pidfd of init to (not supported yet).
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
+    /// Container id.
+    pub id: String,
+}
+
+impl CreateFlags {
+    pub fn opts(&self, root: &std::path::Path, foreground: bool) -> ward::Result<ward::container::create::CreateOpts> {
+        if self.pidfd_socket.is_some() {
+            return Err(ward::Error::Unsupported("--pidfd-socket".into()));
+        }
+        Ok(ward::container::create::CreateOpts {
+            root: root.to_path_buf(),
+            id: self.id.clone(),
+            bundle: self.bundle.clone(),
+            console_socket: self.console_socket.clone(),
+            pid_file: self.pid_file.clone(),
+            preserve_fds: self.preserve_fds,
+            no_pivot: self.no_pivot,
+            foreground,
+        })
+    }
+}
+
+/// `ward --version`, in runc's shape (`docker info` parses `<name> version X` and `commit: Y`).
+pub fn version_text() -> String {
+    format!(
+        "ward version {}\ncommit: {}\nspec: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("WARD_COMMIT").unwrap_or("unknown"),
+        ward::OCI_VERSION
+    )
+}

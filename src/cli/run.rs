@@ -1,0 +1,126 @@
+//! `ward run`: create + start; in the foreground, forward signals to init, proxy its terminal,
+//! wait for it and exit with its status (128+n when killed by signal n), then delete it unless
+//! --keep.
+
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::CreateFlags;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub flags: CreateFlags,
+    /// Return after starting; do not wait for the container.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Do not delete the container after it exits.
+    #[arg(long)]
+    pub keep: bool,
+    /// Do not make ward a child subreaper (accepted for runc compatibility).
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+}
+
+static INIT_PID: AtomicI32 = AtomicI32::new(0);
+static WINCH: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn forward(sig: libc::c_int) {
+    if sig == libc::SIGWINCH {
+        WINCH.store(true, Ordering::SeqCst);
+        return;
+    }
+    let pid = INIT_PID.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+fn install_forwarding(pid: i32) {
+    INIT_PID.store(pid, Ordering::SeqCst);
+    let action = SigAction::new(SigHandler::Handler(forward), SaFlags::SA_RESTART, SigSet::empty());
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+    ] {
+        // SAFETY: the handler only touches atomics and calls kill(2), both async-signal-safe.
+        let _ = unsafe { sigaction(sig, &action) };
+    }
+}
+
+fn exit_code(status: WaitStatus) -> Option<i32> {
+    match status {
+        WaitStatus::Exited(_, code) => Some(code),
+        WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
+        _ => None,
+    }
+}
+
+pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
+    let created = ward::container::create::create(&a.flags.opts(root, !a.detach)?)?;
+    let id = &a.flags.id;
+    if let Err(e) = ward::container::start::start(root, id) {
+        let _ = ward::container::delete::delete(root, id, true);
+        return Err(e);
+    }
+    if a.detach {
+        return Ok(0);
+    }
+    let pid = created.stored.pid;
+    install_forwarding(pid);
+    let status = match &created.console_master {
+        Some(master) => proxy_until_exit(master.as_fd(), pid)?,
+        None => wait_blocking(pid)?,
+    };
+    if !a.keep {
+        ward::container::delete::delete(root, id, true)?;
+    }
+    Ok(status)
+}
+
+fn wait_blocking(pid: i32) -> ward::Result<i32> {
+    loop {
+        match waitpid(Pid::from_raw(pid), None) {
+            Ok(s) => {
+                if let Some(code) = exit_code(s) {
+                    return Ok(code);
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(ward::Error::sys("waitpid", format!("container init {pid}"), e)),
+        }
+    }
+}
+
+fn proxy_until_exit(master: std::os::fd::BorrowedFd, pid: i32) -> ward::Result<i32> {
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut status = None;
+    let mut should_stop = || {
+        if WINCH.swap(false, Ordering::SeqCst) {
+            let _ = ward::console::resize_from(stdin.as_fd(), master);
+        }
+        if status.is_none() {
+            if let Ok(s) = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+                status = exit_code(s);
+            }
+        }
+        status.is_some()
+    };
+    let input = (stdin.as_raw_fd() >= 0).then(|| stdin.as_fd());
+    ward::console::proxy(master, input, stdout.as_fd(), &mut should_stop)?;
+    match status {
+        Some(code) => Ok(code),
+        None => wait_blocking(pid),
+    }
+}

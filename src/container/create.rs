@@ -1,0 +1,235 @@
+//! `ward create`: validate, claim the id, fork init into its namespaces, run the runtime-side
+//! hooks while init sets itself up, record the state. On any failure everything is undone: init
+//! is killed and reaped, `<root>/<id>` removed (mounts live only in init's mount namespace and
+//! die with it).
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::sys::socket::{
+    bind, listen, socket, socketpair, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
+};
+use oci_spec::runtime::LinuxNamespaceType as Ns;
+
+use crate::clone::{self, Forked};
+use crate::container::hook_state;
+use crate::error::{Error, Result, SysContext};
+use crate::hooks::HookKind;
+use crate::init::{self, run_spec_hooks, InitArgs};
+use crate::spec::Bundle;
+use crate::state::{ContainerDir, Status, Stored};
+use crate::sync::{self, Msg};
+use crate::{console, namespaces};
+
+pub struct CreateOpts {
+    pub root: PathBuf,
+    pub id: String,
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
+    pub no_pivot: bool,
+    /// `ward run` in the foreground: a terminal without --console-socket is proxied by ward.
+    pub foreground: bool,
+}
+
+/// A created container, still a child of this process.
+pub struct Created {
+    pub dir: ContainerDir,
+    pub stored: Stored,
+    pub pidfd: OwnedFd,
+    /// The pty master, when ward itself holds the terminal (foreground `run`).
+    pub console_master: Option<OwnedFd>,
+}
+
+pub fn create(opts: &CreateOpts) -> Result<Created> {
+    crate::state::validate_id(&opts.id)?;
+    let bundle = Bundle::load(&opts.bundle)?;
+    refuse_unsupported(&bundle)?;
+    let terminal = bundle.process()?.terminal().unwrap_or(false);
+    match (terminal, &opts.console_socket) {
+        (true, None) if !opts.foreground => {
+            return Err(Error::spec(
+                "process.terminal",
+                "cannot allocate a tty when detached without --console-socket",
+            ))
+        }
+        (false, Some(_)) => {
+            return Err(Error::spec(
+                "process.terminal",
+                "--console-socket given but the process does not use a terminal",
+            ))
+        }
+        _ => {}
+    }
+    let dir = ContainerDir::create(&opts.root, &opts.id)?;
+    let mut guard = Cleanup { dir: Some(dir.clone()), child: None };
+    let created = create_in(opts, bundle, terminal, &dir, &mut guard)?;
+    guard.disarm();
+    Ok(created)
+}
+
+/// Undoes a half-made container when dropped armed.
+struct Cleanup {
+    dir: Option<ContainerDir>,
+    child: Option<(i32, OwnedFd)>,
+}
+
+impl Cleanup {
+    fn disarm(&mut self) {
+        self.dir = None;
+        self.child = None;
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some((pid, pidfd)) = self.child.take() {
+            let _ = crate::container::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+fn create_in(
+    opts: &CreateOpts,
+    bundle: Bundle,
+    terminal: bool,
+    dir: &ContainerDir,
+    guard: &mut Cleanup,
+) -> Result<Created> {
+    let listener = start_listener(&dir.start_socket())?;
+    let (console_parent, console_child) = console_sockets(opts, terminal)?;
+    let (chan_parent, chan_child) = sync::pair()?;
+    namespaces::prepare_parent(&bundle)?;
+    let flags = namespaces::clone_flags(&bundle);
+    let (pid, pidfd) = match clone::fork(flags, None)? {
+        Forked::Child => {
+            drop(chan_parent);
+            drop(console_parent);
+            init::run(InitArgs {
+                bundle,
+                chan: chan_child,
+                start_listener: listener,
+                console: console_child,
+                no_pivot: opts.no_pivot,
+                preserve_fds: opts.preserve_fds,
+            })
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    guard.child = Some((pid, pidfd.try_clone().map_err(|e| Error::io("dup", "pidfd", e))?));
+    drop((chan_child, console_child, listener));
+
+    if bundle.has_new_namespace(Ns::User) {
+        namespaces::write_id_maps(pid, &bundle)?;
+    }
+    let mut stored = Stored {
+        oci_version: bundle.spec.version().clone(),
+        id: opts.id.clone(),
+        pid,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        annotations: bundle.spec.annotations().clone().unwrap_or_else(HashMap::new),
+        owner: String::new(),
+        init_start_time: 0,
+        private_pid_ns: bundle.has_new_namespace(Ns::Pid),
+    };
+    let creating = String::from_utf8_lossy(&hook_state(&stored, Status::Creating)).into_owned();
+    chan_parent.send(&Msg::Go { state: creating.clone() })?;
+    loop {
+        match chan_parent.recv()? {
+            Some(Msg::RunHooks) => {
+                run_spec_hooks(&bundle, HookKind::Prestart, creating.as_bytes())?;
+                run_spec_hooks(&bundle, HookKind::CreateRuntime, creating.as_bytes())?;
+                chan_parent.send(&Msg::HooksDone)?;
+            }
+            Some(Msg::Ready) => break,
+            Some(Msg::Error { msg }) => return Err(Error::Init(msg)),
+            Some(other) => return Err(Error::Init(format!("unexpected message from init: {other:?}"))),
+            None => return Err(Error::Init("container init exited during setup".into())),
+        }
+    }
+    // When ward holds the terminal itself, init sent the master before Ready.
+    let console_master = match console_parent.as_ref() {
+        Some(sock) => Some(console::recv_fd(sock.as_fd())?),
+        None => None,
+    };
+    stored.init_start_time = crate::state::proc_stat(pid)
+        .map(|(_, t)| t)
+        .ok_or_else(|| Error::Init("container init exited during setup".into()))?;
+    dir.save_config(&bundle.spec)?;
+    dir.save(&stored)?;
+    if let Some(pf) = &opts.pid_file {
+        write_pid_file(pf, pid)?;
+    }
+    Ok(Created {
+        dir: dir.clone(),
+        stored,
+        pidfd,
+        console_master,
+    })
+}
+
+/// Features that later issues build; refused rather than silently ignored.
+fn refuse_unsupported(bundle: &Bundle) -> Result<()> {
+    let Some(linux) = bundle.spec.linux().as_ref() else {
+        return Ok(());
+    };
+    if linux.seccomp().is_some() {
+        return Err(Error::Unsupported("linux.seccomp".into()));
+    }
+    if let Some(r) = linux.resources() {
+        let limits = r.memory().is_some()
+            || r.cpu().is_some()
+            || r.pids().is_some()
+            || r.block_io().is_some()
+            || r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())
+            || r.network().is_some()
+            || r.rdma().as_ref().is_some_and(|h| !h.is_empty())
+            || r.unified().as_ref().is_some_and(|h| !h.is_empty());
+        if limits {
+            return Err(Error::Unsupported("linux.resources limits (cgroups)".into()));
+        }
+        if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+            tracing::warn!("linux.resources.devices: the device cgroup is not enforced yet; only the nodes ward creates exist in /dev");
+        }
+    }
+    Ok(())
+}
+
+fn start_listener(path: &Path) -> Result<OwnedFd> {
+    let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+        .sys("socket", "start socket")?;
+    let addr = UnixAddr::new(path).sys("socket address", path.display().to_string())?;
+    bind(fd.as_raw_fd(), &addr).sys("bind", path.display().to_string())?;
+    listen(&fd, Backlog::new(1).unwrap_or(Backlog::MAXCONN)).sys("listen", path.display().to_string())?;
+    Ok(fd)
+}
+
+/// (our end, init's end) of the socket the pty master travels over.
+fn console_sockets(opts: &CreateOpts, terminal: bool) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    if !terminal {
+        return Ok((None, None));
+    }
+    if let Some(path) = &opts.console_socket {
+        return Ok((None, Some(console::connect_console_socket(path)?)));
+    }
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
+        .sys("socketpair", "console")?;
+    Ok((Some(a), Some(b)))
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf())
+    };
+    crate::state::write_atomic(&path, pid.to_string().as_bytes())
+}

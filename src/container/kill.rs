@@ -1,0 +1,109 @@
+//! `ward kill`: signal init (through a pidfd, so a reused pid is never hit), or every process of
+//! the container with --all.
+
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use nix::sys::signal::Signal;
+
+use crate::container::{open_init, pidfd_signal};
+use crate::error::{Error, Result};
+use crate::state::{ContainerDir, Status, Stored};
+
+/// Parses a signal as runc does: `KILL`, `SIGKILL` or `9`.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n)
+            .map(|sig| sig as i32)
+            .or_else(|_| {
+                // Real-time signals are valid too.
+                if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
+                    Ok(n)
+                } else {
+                    Err(())
+                }
+            })
+            .map_err(|_| Error::BadState(format!("unknown signal {s:?}")));
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    name.parse::<Signal>()
+        .map(|sig| sig as i32)
+        .map_err(|_| Error::BadState(format!("unknown signal {s:?}")))
+}
+
+pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<()> {
+    let sig = parse_signal(signal)?;
+    let dir = ContainerDir::open(root, id)?;
+    let stored = dir.load()?;
+    if dir.status(&stored) == Status::Stopped {
+        return Err(Error::BadState("container not running".into()));
+    }
+    if all {
+        for pid in container_pids(&stored) {
+            // A process that exited meanwhile is not an error.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::try_from(sig).ok());
+        }
+        return Ok(());
+    }
+    let pidfd = open_init(&stored).ok_or_else(|| Error::BadState("container not running".into()))?;
+    pidfd_signal(pidfd.as_fd(), sig).map_err(|e| match e {
+        nix::errno::Errno::ESRCH => Error::BadState("container not running: no such process".into()),
+        e => Error::sys("pidfd_send_signal", format!("signal {sig} to {id}"), e),
+    })
+}
+
+/// Every process of the container: all members of its pid namespace when it has its own, else
+/// init and its descendants. (The cgroup gives this directly once cgroups are managed.)
+pub fn container_pids(stored: &Stored) -> Vec<i32> {
+    let procs = all_processes();
+    if stored.private_pid_ns {
+        let ns = ns_of(stored.pid);
+        if ns.is_some() {
+            return procs.iter().map(|(p, _)| *p).filter(|p| ns_of(*p) == ns).collect();
+        }
+    }
+    let mut out = vec![stored.pid];
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i];
+        out.extend(procs.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        i += 1;
+    }
+    out
+}
+
+fn ns_of(pid: i32) -> Option<std::path::PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
+}
+
+/// (pid, ppid) of every process on the host.
+fn all_processes() -> Vec<(i32, i32)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let ppid = rest.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_like_runc() {
+        assert_eq!(parse_signal("KILL").unwrap(), libc::SIGKILL);
+        assert_eq!(parse_signal("SIGTERM").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert_eq!(parse_signal("hup").unwrap(), libc::SIGHUP);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("999").is_err());
+    }
+}

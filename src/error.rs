@@ -1,0 +1,109 @@
+//! The error type every part of ward returns.
+//!
+//! Each variant says *what step* failed and carries the context a user needs (field, path,
+//! syscall). The CLI turns these into runc's wording and exit codes; engines match some of the
+//! words (containerd classifies kill errors by "container not running", "does not exist").
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    /// config.json (or a process.json) is malformed or asks for something invalid.
+    #[error("invalid config: {field}: {msg}")]
+    Spec { field: String, msg: String },
+
+    /// A system call failed; `what` says on which object.
+    #[error("{syscall} {what}: {source}")]
+    Sys {
+        syscall: &'static str,
+        what: String,
+        #[source]
+        source: nix::Error,
+    },
+
+    /// A file operation failed on `path`.
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("invalid container id {0:?}: {1}")]
+    InvalidId(String, &'static str),
+
+    #[error("container {0} does not exist")]
+    NotExist(String),
+
+    #[error("container with id {0} exists")]
+    Exists(String),
+
+    /// An operation that is illegal in the container's current status.
+    #[error("{0}")]
+    BadState(String),
+
+    #[error("hook: {0}")]
+    Hook(#[from] crate::hooks::HookError),
+
+    #[error("console: {0}")]
+    Console(#[from] crate::console::ConsoleError),
+
+    /// The container's init reported a failure during setup.
+    #[error("{0}")]
+    Init(String),
+
+    #[error("{0} is not supported yet")]
+    Unsupported(String),
+}
+
+impl Error {
+    pub fn spec(field: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Spec {
+            field: field.into(),
+            msg: msg.into(),
+        }
+    }
+
+    pub fn sys(syscall: &'static str, what: impl Into<String>, source: nix::Error) -> Self {
+        Error::Sys {
+            syscall,
+            what: what.into(),
+            source,
+        }
+    }
+
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// `result.sys("mount", "/proc")?` — attach a syscall name and object to a nix error.
+pub trait SysContext<T> {
+    fn sys(self, syscall: &'static str, what: impl Into<String>) -> Result<T>;
+}
+
+impl<T> SysContext<T> for nix::Result<T> {
+    fn sys(self, syscall: &'static str, what: impl Into<String>) -> Result<T> {
+        self.map_err(|e| Error::sys(syscall, what, e))
+    }
+}
+
+/// `result.io("open", &path)?` — attach an operation and path to an io error.
+pub trait IoContext<T> {
+    fn io(self, op: &'static str, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn io(self, op: &'static str, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|e| Error::io(op, path, e))
+    }
+}

@@ -1,0 +1,486 @@
+//! OCI lifecycle hooks (runtime-spec config.md, "POSIX-platform Hooks").
+//!
+//! Each hook is executed with its own argv/env, receives the container state
+//! JSON on stdin, and has its stdout/stderr captured. No threads are used
+//! (the caller may be a single-threaded process inside fresh namespaces):
+//! the pipes and the child's pidfd are multiplexed with poll(2).
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{signal, SigHandler, Signal};
+use oci_spec::runtime::Hook;
+
+/// How much of a hook's stderr is kept for error messages.
+const STDERR_TAIL: usize = 1024;
+/// How much of a hook's stdout is kept for debug logging.
+const STDOUT_TAIL: usize = 4096;
+/// Poll tick used when pidfd_open(2) is unavailable and we must poll waitpid.
+const FALLBACK_TICK: Duration = Duration::from_millis(20);
+
+/// The lifecycle point a hook belongs to; Display gives the spec's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookKind {
+    Prestart,
+    CreateRuntime,
+    CreateContainer,
+    StartContainer,
+    Poststart,
+    Poststop,
+}
+
+impl fmt::Display for HookKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HookKind::Prestart => "prestart",
+            HookKind::CreateRuntime => "createRuntime",
+            HookKind::CreateContainer => "createContainer",
+            HookKind::StartContainer => "startContainer",
+            HookKind::Poststart => "poststart",
+            HookKind::Poststop => "poststop",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("{kind} hook {}: timeout must be greater than zero, got {timeout}", path.display())]
+    InvalidTimeout { kind: HookKind, path: PathBuf, timeout: i64 },
+    #[error("{kind} hook {}: cannot execute: {source} (check the path is absolute, exists and is executable)", path.display())]
+    Spawn {
+        kind: HookKind,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{kind} hook {}: killed after exceeding its {timeout}s timeout; stderr: {stderr:?}", path.display())]
+    Timeout { kind: HookKind, path: PathBuf, timeout: i64, stderr: String },
+    #[error("{kind} hook {}: exited with status {status}; stderr: {stderr:?}", path.display())]
+    Failed { kind: HookKind, path: PathBuf, status: i32, stderr: String },
+    #[error("{kind} hook {}: killed by signal {signal}; stderr: {stderr:?}", path.display())]
+    Signaled { kind: HookKind, path: PathBuf, signal: i32, stderr: String },
+    #[error("{kind} hook {}: {op} failed: {source}", path.display())]
+    Io {
+        kind: HookKind,
+        path: PathBuf,
+        op: &'static str,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Runs `hooks` in order, stopping at the first failure.
+///
+/// argv is `args` (args[0] is argv[0]) or just `[path]`; the environment is
+/// exactly `env` (empty when None); `state_json` is written to stdin which is
+/// then closed. A hook that does not read its stdin is fine. With a timeout
+/// (seconds, must be > 0) the hook is SIGKILLed when it expires.
+pub fn run_hooks(kind: HookKind, hooks: &[Hook], state_json: &[u8]) -> Result<(), HookError> {
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let _sigpipe = SigPipeIgnored::new();
+    for hook in hooks {
+        run_hook(kind, hook, state_json)?;
+    }
+    Ok(())
+}
+
+/// Ignores SIGPIPE while hooks run (restoring the old disposition on drop),
+/// so a hook that closes stdin early yields EPIPE instead of killing us.
+/// std's Command resets SIGPIPE to default in the child, so hooks are unaffected.
+struct SigPipeIgnored(Option<SigHandler>);
+
+impl SigPipeIgnored {
+    fn new() -> Self {
+        // SAFETY: installing SIG_IGN runs no handler code; the caller is single-threaded.
+        let old = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) }.ok();
+        SigPipeIgnored(old)
+    }
+}
+
+impl Drop for SigPipeIgnored {
+    fn drop(&mut self) {
+        if let Some(old) = self.0 {
+            // SAFETY: restores the disposition that was in place before new().
+            let _ = unsafe { signal(Signal::SIGPIPE, old) };
+        }
+    }
+}
+
+fn build_command(hook: &Hook) -> Command {
+    let path = hook.path();
+    let mut cmd = Command::new(path);
+    match hook.args().as_deref() {
+        Some([arg0, rest @ ..]) => {
+            cmd.arg0(arg0).args(rest);
+        }
+        _ => {
+            cmd.arg0(path);
+        }
+    }
+    cmd.env_clear();
+    for entry in hook.env().iter().flatten() {
+        match entry.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                cmd.env(k, v);
+            }
+            _ => {
+                tracing::warn!(path = %path.display(), entry = %entry, "ignoring malformed hook env entry (want KEY=VALUE)")
+            }
+        }
+    }
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd
+}
+
+fn run_hook(kind: HookKind, hook: &Hook, state: &[u8]) -> Result<(), HookError> {
+    let path = hook.path().clone();
+    let timeout = hook.timeout();
+    if let Some(t) = timeout {
+        if t <= 0 {
+            return Err(HookError::InvalidTimeout { kind, path, timeout: t });
+        }
+    }
+    tracing::debug!(hook = %kind, path = %path.display(), args = ?hook.args(), timeout = ?timeout, "running hook");
+    let io_err = |op: &'static str, source: io::Error| HookError::Io { kind, path: path.clone(), op, source };
+
+    let mut child =
+        build_command(hook).spawn().map_err(|source| HookError::Spawn { kind, path: path.clone(), source })?;
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(Duration::from_secs(t as u64)));
+
+    let mut out = Capture::default();
+    let result = supervise(&mut child, state, deadline, &mut out);
+    let status = match result {
+        Ok(Some(status)) => status,
+        Ok(None) => {
+            // Deadline passed: SIGKILL and reap so no zombie is left behind.
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(HookError::Timeout { kind, path, timeout: timeout.unwrap_or(0), stderr: out.stderr_tail() });
+        }
+        Err((op, e)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io_err(op, e));
+        }
+    };
+    let stderr = out.stderr_tail();
+    if let Some(code) = status.code() {
+        if code != 0 {
+            return Err(HookError::Failed { kind, path, status: code, stderr });
+        }
+    } else {
+        let signal = status.signal().unwrap_or(0);
+        return Err(HookError::Signaled { kind, path, signal, stderr });
+    }
+    tracing::debug!(hook = %kind, path = %path.display(), stdout = %String::from_utf8_lossy(&out.stdout).trim_end(),
+        stderr = %stderr, "hook succeeded");
+    Ok(())
+}
+
+/// Bounded tails of a hook's output.
+#[derive(Default)]
+struct Capture {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl Capture {
+    fn stderr_tail(&self) -> String {
+        let start = self.stderr.len().saturating_sub(STDERR_TAIL);
+        String::from_utf8_lossy(&self.stderr[start..]).trim_end().to_string()
+    }
+}
+
+fn push_tail(buf: &mut Vec<u8>, data: &[u8], keep: usize) {
+    buf.extend_from_slice(data);
+    if buf.len() > 2 * keep {
+        let cut = buf.len() - keep;
+        buf.drain(..cut);
+    }
+}
+
+fn set_nonblocking(fd: &impl AsFd) -> io::Result<()> {
+    let flags = OFlag::from_bits_retain(fcntl(fd.as_fd().as_raw_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_fd().as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// pidfd_open(2): a pollable fd that becomes readable when the child exits.
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments; a non-negative result is a new fd we own.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if ret < 0 {
+        return None;
+    }
+    // SAFETY: ret is a freshly opened fd that nothing else owns.
+    Some(unsafe { OwnedFd::from_raw_fd(ret as i32) })
+}
+
+/// Reads everything currently available from a non-blocking stream.
+/// Returns Ok(false) at EOF.
+fn drain(r: &mut impl Read, buf: &mut Vec<u8>, keep: usize) -> io::Result<bool> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        match r.read(&mut chunk) {
+            Ok(0) => return Ok(false),
+            Ok(n) => push_tail(buf, &chunk[..n], keep),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+type OpError = (&'static str, io::Error);
+
+/// Feeds stdin, collects stdout/stderr and waits for the child.
+/// Returns Ok(None) when the deadline passed before the child exited.
+fn supervise(
+    child: &mut Child,
+    state: &[u8],
+    deadline: Option<Instant>,
+    out: &mut Capture,
+) -> Result<Option<std::process::ExitStatus>, OpError> {
+    let mut stdin = child.stdin.take();
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    for fd in
+        [stdin.as_ref().map(|f| f.as_fd()), stdout.as_ref().map(|f| f.as_fd()), stderr.as_ref().map(|f| f.as_fd())]
+            .into_iter()
+            .flatten()
+    {
+        set_nonblocking(&fd).map_err(|e| ("fcntl(O_NONBLOCK) on hook pipe", e))?;
+    }
+    let pidfd = pidfd_open(child.id());
+    let mut written = 0usize;
+    if state.is_empty() {
+        stdin = None;
+    }
+
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| ("waitpid", e))? {
+            // The hook exited: collect whatever it left in the pipes, without
+            // waiting for EOF (a background grandchild may hold them open).
+            if let Some(s) = stdout.as_mut() {
+                let _ = drain(s, &mut out.stdout, STDOUT_TAIL);
+            }
+            if let Some(s) = stderr.as_mut() {
+                let _ = drain(s, &mut out.stderr, STDERR_TAIL);
+            }
+            return Ok(Some(status));
+        }
+        let mut wait = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Some(left),
+                _ => return Ok(None),
+            },
+            None => None,
+        };
+        if pidfd.is_none() {
+            wait = Some(wait.map_or(FALLBACK_TICK, |w| w.min(FALLBACK_TICK)));
+        }
+        let timeout = match wait {
+            // Round up so we do not spin on sub-millisecond remainders.
+            Some(w) => PollTimeout::try_from(w.as_millis().saturating_add(1).min(i32::MAX as u128) as i32)
+                .unwrap_or(PollTimeout::MAX),
+            None => PollTimeout::NONE,
+        };
+
+        // Slot order: stdin, stdout, stderr, pidfd (absent ones are skipped).
+        let mut fds = Vec::with_capacity(4);
+        let mut slots = [None; 4];
+        let sources = [
+            (stdin.as_ref().map(|f| f.as_fd()), PollFlags::POLLOUT),
+            (stdout.as_ref().map(|f| f.as_fd()), PollFlags::POLLIN),
+            (stderr.as_ref().map(|f| f.as_fd()), PollFlags::POLLIN),
+            (pidfd.as_ref().map(|f| f.as_fd()), PollFlags::POLLIN),
+        ];
+        for (i, (fd, ev)) in sources.into_iter().enumerate() {
+            if let Some(fd) = fd {
+                slots[i] = Some(fds.len());
+                fds.push(PollFd::new(fd, ev));
+            }
+        }
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(("poll on hook pipes", e.into())),
+        }
+        let ready: Vec<bool> =
+            slots.iter().map(|s| s.and_then(|i| fds[i].revents()).is_some_and(|r| !r.is_empty())).collect();
+        drop(fds);
+
+        if ready[0] {
+            if let Some(w) = stdin.as_mut() {
+                match w.write(&state[written..]) {
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
+                    // The hook closed its stdin without reading it all: that's allowed.
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => written = state.len(),
+                    Err(e) => return Err(("write state to hook stdin", e)),
+                }
+                if written >= state.len() {
+                    stdin = None; // close: the hook sees EOF
+                }
+            }
+        }
+        if ready[1] {
+            if let Some(s) = stdout.as_mut() {
+                if !drain(s, &mut out.stdout, STDOUT_TAIL).map_err(|e| ("read hook stdout", e))? {
+                    stdout = None;
+                }
+            }
+        }
+        if ready[2] {
+            if let Some(s) = stderr.as_mut() {
+                if !drain(s, &mut out.stderr, STDERR_TAIL).map_err(|e| ("read hook stderr", e))? {
+                    stderr = None;
+                }
+            }
+        }
+        // A readable pidfd needs no action: try_wait at the loop top reaps it.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::HookBuilder;
+    use std::path::Path;
+
+    fn hook(path: &str, args: &[&str], env: Option<&[&str]>, timeout: Option<i64>) -> Hook {
+        let mut b = HookBuilder::default().path(path).args(args.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        if let Some(env) = env {
+            b = b.env(env.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        }
+        if let Some(t) = timeout {
+            b = b.timeout(t);
+        }
+        b.build().unwrap()
+    }
+
+    fn tmpfile(name: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("ward-hooks-{}-{}", std::process::id(), name));
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    const STATE: &[u8] = br#"{"ociVersion":"1.2.0","id":"c1","status":"creating","pid":42,"bundle":"/b"}"#;
+
+    #[test]
+    fn state_is_written_to_stdin() {
+        let f = tmpfile("stdin");
+        let script = format!("cat > {}", f.display());
+        let h = hook("/bin/sh", &["sh", "-c", &script], None, None);
+        run_hooks(HookKind::Prestart, &[h], STATE).unwrap();
+        assert_eq!(std::fs::read(&f).unwrap(), STATE);
+        let _ = std::fs::remove_file(&f);
+    }
+
+    #[test]
+    fn nonzero_exit_reports_status_and_stderr() {
+        let h = hook("/bin/sh", &["sh", "-c", "echo 'no such network' >&2; exit 3"], None, None);
+        match run_hooks(HookKind::CreateRuntime, &[h], STATE) {
+            Err(HookError::Failed { status, stderr, path, kind }) => {
+                assert_eq!(status, 3);
+                assert_eq!(stderr, "no such network");
+                assert_eq!(path, Path::new("/bin/sh"));
+                assert_eq!(kind.to_string(), "createRuntime");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn timeout_kills_hook() {
+        let h = hook("/bin/sleep", &["sleep", "5"], None, Some(1));
+        let err = run_hooks(HookKind::Poststart, &[h], STATE).unwrap_err();
+        assert!(matches!(err, HookError::Timeout { timeout: 1, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn invalid_timeout_rejected() {
+        let h = hook("/bin/true", &["true"], None, Some(0));
+        let err = run_hooks(HookKind::Poststop, &[h], STATE).unwrap_err();
+        assert!(matches!(err, HookError::InvalidTimeout { timeout: 0, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn hook_ignoring_stdin_succeeds() {
+        // A state larger than a pipe buffer must not block us either.
+        let big = vec![b'x'; 256 * 1024];
+        let h = hook("/bin/true", &["true"], None, Some(5));
+        run_hooks(HookKind::StartContainer, &[h.clone(), h], &big).unwrap();
+    }
+
+    #[test]
+    fn args_and_env_are_honoured() {
+        let f = tmpfile("env");
+        let script = format!("echo \"$0 $FOO ${{HOME-unset}} ${{TERM-unset}}\" > {}", f.display());
+        let h = hook("/bin/sh", &["myhook", "-c", &script], Some(&["FOO=bar"]), None);
+        run_hooks(HookKind::CreateContainer, &[h], STATE).unwrap();
+        // argv[0] from args, FOO from env, and nothing inherited (HOME, TERM unset).
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "myhook bar unset unset\n");
+        let _ = std::fs::remove_file(&f);
+    }
+
+    #[test]
+    fn missing_binary_is_spawn_error_and_stops_the_chain() {
+        let f = tmpfile("chain");
+        let missing = HookBuilder::default().path("/nonexistent/hook").build().unwrap();
+        let after = hook("/bin/sh", &["sh", "-c", &format!("touch {}", f.display())], None, None);
+        let err = run_hooks(HookKind::Prestart, &[missing, after], STATE).unwrap_err();
+        assert!(matches!(err, HookError::Spawn { .. }), "{err:?}");
+        assert!(err.to_string().contains("/nonexistent/hook"));
+        assert!(!f.exists());
+    }
+
+    #[test]
+    fn signaled_hook_is_reported() {
+        let h = hook("/bin/sh", &["sh", "-c", "kill -TERM $$"], None, None);
+        let err = run_hooks(HookKind::Prestart, &[h], STATE).unwrap_err();
+        assert!(matches!(err, HookError::Signaled { signal: 15, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn stderr_tail_is_bounded() {
+        let h = hook(
+            "/bin/sh",
+            &["sh", "-c", "i=0; while [ $i -lt 500 ]; do echo line$i >&2; i=$((i+1)); done; exit 1"],
+            None,
+            None,
+        );
+        match run_hooks(HookKind::Prestart, &[h], STATE) {
+            Err(HookError::Failed { stderr, .. }) => {
+                assert!(stderr.len() <= STDERR_TAIL);
+                assert!(stderr.ends_with("line499"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn kind_names_match_spec() {
+        let names: Vec<String> = [
+            HookKind::Prestart,
+            HookKind::CreateRuntime,
+            HookKind::CreateContainer,
+            HookKind::StartContainer,
+            HookKind::Poststart,
+            HookKind::Poststop,
+        ]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+        assert_eq!(names, ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]);
+    }
+}

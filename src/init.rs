@@ -1,0 +1,256 @@
+//! The container's init, from clone3 to execve — the OCI create lifecycle top to bottom.
+//!
+//! Runs in the child of `ward create`, single-threaded, non-dumpable (so nothing in the
+//! container can reach the ward binary through /proc/<pid>/exe, CVE-2019-5736), and with
+//! PDEATHSIG set until it reports Ready (if `ward create` dies mid-way, init dies with it and
+//! nothing is left behind). Any failure is sent to the parent as one message, then init exits.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::Signal;
+use oci_spec::runtime::LinuxNamespaceType as Ns;
+
+use crate::error::{Error, Result, SysContext};
+use crate::hooks::{run_hooks, HookKind};
+use crate::spec::Bundle;
+use crate::sync::{Channel, Msg};
+use crate::{capabilities, console, namespaces, process, rlimits, rootfs, scheduling};
+
+pub struct InitArgs {
+    pub bundle: Bundle,
+    pub chan: Channel,
+    /// Listening socket `ward start` connects to.
+    pub start_listener: OwnedFd,
+    /// Connected socket the pty master is sent over (console socket, or ward run's own).
+    pub console: Option<OwnedFd>,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+}
+
+/// Never returns: execs the container process or exits.
+pub fn run(args: InitArgs) -> ! {
+    let err = match setup(&args) {
+        Ok(()) => match wait_for_start_and_exec(&args) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        },
+        Err(e) => {
+            let _ = args.chan.send(&Msg::Error { msg: e.to_string() });
+            e
+        }
+    };
+    tracing::error!("container init: {err}");
+    // SAFETY: _exit is async-signal-safe and skips atexit handlers inherited from the parent.
+    unsafe { libc::_exit(1) }
+}
+
+fn hooks_of(bundle: &Bundle, kind: HookKind) -> Vec<oci_spec::runtime::Hook> {
+    let Some(h) = bundle.spec.hooks().as_ref() else {
+        return Vec::new();
+    };
+    #[allow(deprecated)]
+    let list = match kind {
+        HookKind::Prestart => h.prestart(),
+        HookKind::CreateRuntime => h.create_runtime(),
+        HookKind::CreateContainer => h.create_container(),
+        HookKind::StartContainer => h.start_container(),
+        HookKind::Poststart => h.poststart(),
+        HookKind::Poststop => h.poststop(),
+    };
+    list.clone().unwrap_or_default()
+}
+
+pub fn run_spec_hooks(bundle: &Bundle, kind: HookKind, state: &[u8]) -> Result<()> {
+    Ok(run_hooks(kind, &hooks_of(bundle, kind), state)?)
+}
+
+fn setup(a: &InitArgs) -> Result<()> {
+    let b = &a.bundle;
+    nix::sys::prctl::set_dumpable(false).sys("prctl", "PR_SET_DUMPABLE")?;
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
+    // Modes of the nodes and dirs we create are exact; the process umask is set later.
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+
+    // 1. Wait until the parent has written our id maps (and placed us in our cgroup).
+    let state = match a.chan.recv()? {
+        Some(Msg::Go { state }) => state,
+        other => return Err(Error::Init(format!("sync: expected go, got {other:?}"))),
+    };
+    let userns = b.has_new_namespace(Ns::User);
+    if userns {
+        // Become root of the new user namespace (mapped by the parent just now).
+        let root = nix::unistd::Gid::from_raw(0);
+        nix::unistd::setresgid(root, root, root).sys("setresgid", "0 in user namespace")?;
+        let root = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresuid(root, root, root).sys("setresuid", "0 in user namespace")?;
+    }
+
+    // 2. Namespaces joined by path (user first), then the cgroup namespace.
+    let joins = namespaces::open_joins(b)?;
+    namespaces::join(&joins)?;
+    drop(joins);
+    if b.has_new_namespace(Ns::Cgroup) {
+        unshare(CloneFlags::CLONE_NEWCGROUP).sys("unshare", "cgroup namespace")?;
+    }
+    if let Some(h) = b.spec.hostname().as_deref() {
+        nix::unistd::sethostname(h).sys("sethostname", h.to_string())?;
+    }
+    if let Some(d) = b.spec.domainname().as_deref() {
+        set_domainname(d)?;
+    }
+
+    // 3. The filesystem, up to pivot_root, with the hooks the spec puts before it.
+    if !b.has_namespace(Ns::Mount) {
+        return Err(Error::spec("linux.namespaces", "a mount namespace is required"));
+    }
+    let _root = rootfs::prepare(b, userns, b.has_new_namespace(Ns::Cgroup))?;
+    a.chan.send(&Msg::RunHooks)?;
+    a.chan.expect(Msg::HooksDone)?;
+    run_spec_hooks(b, HookKind::CreateContainer, state.as_bytes())?;
+    rootfs::pivot(&b.rootfs, a.no_pivot)?;
+    rootfs::apply_root_propagation(b)?;
+
+    let p = b.process()?;
+    // 4. The console, before the paths that would hide /dev/console become read-only.
+    if p.terminal().unwrap_or(false) {
+        setup_console(a, p)?;
+    }
+    let linux = b.spec.linux().as_ref();
+    for (key, value) in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+        write_sysctl(key, value)?;
+    }
+    if let Some(paths) = linux.and_then(|l| l.readonly_paths().as_ref()) {
+        rootfs::readonly_paths(paths)?;
+    }
+    if let Some(paths) = linux.and_then(|l| l.masked_paths().as_ref()) {
+        rootfs::mask_paths(paths)?;
+    }
+    if b.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        rootfs::make_root_readonly()?;
+    }
+
+    // 5. Process attributes that need privileges we are about to drop.
+    process::apply_lsm(p)?;
+    if let Some(s) = p.scheduler() {
+        scheduling::set_scheduler(s)?;
+    }
+    if let Some(io) = p.io_priority() {
+        scheduling::set_io_priority(io)?;
+    }
+    if let Some(pers) = linux.and_then(|l| l.personality().as_ref()) {
+        scheduling::set_personality(pers)?;
+    }
+    if let Some(adj) = p.oom_score_adj() {
+        process::set_oom_score_adj(adj)?;
+    }
+    rlimits::apply(p.rlimits().as_deref().unwrap_or_default())?;
+    if let Some(cpus) = p.exec_cpu_affinity().as_ref().and_then(|a| a.initial().as_deref()) {
+        scheduling::set_affinity(cpus)?;
+    }
+
+    // 6. Drop privileges: bounding set, user, then the capability sets.
+    let sets = capabilities::from_spec(p.capabilities().as_ref());
+    capabilities::drop_bounding(&sets)?;
+    process::switch_user(p.user())?;
+    capabilities::apply(&sets)?;
+    if p.no_new_privileges().unwrap_or(false) {
+        nix::sys::prctl::set_no_new_privs().sys("prctl", "PR_SET_NO_NEW_PRIVS")?;
+    }
+    process::enter_cwd(p.cwd())?;
+
+    // 7. The executable must exist now: a missing binary fails `create`, not `start`.
+    let env = process::environment(p);
+    let args = p.args().clone().unwrap_or_default();
+    process::find_executable(&args[0], &env)?;
+
+    // 8. No fd of the host survives execve except stdio and --preserve-fds.
+    process::close_fds_on_exec(a.preserve_fds)?;
+    nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
+    a.chan.send(&Msg::Ready)
+}
+
+fn set_domainname(d: &str) -> Result<()> {
+    // SAFETY: the pointer and length describe `d`'s bytes, which outlive the call.
+    let rc = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
+    nix::errno::Errno::result(rc).map(drop).sys("setdomainname", d.to_string())
+}
+
+fn write_sysctl(key: &str, value: &str) -> Result<()> {
+    if key.is_empty() || key.contains('/') || key.split('.').any(|c| c.is_empty()) {
+        return Err(Error::spec(format!("linux.sysctl.{key}"), "invalid key"));
+    }
+    let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+    std::fs::write(&path, value)
+        .map_err(|e| Error::spec(format!("linux.sysctl.{key}"), format!("write {}: {e}", path.display())))
+}
+
+fn setup_console(a: &InitArgs, p: &oci_spec::runtime::Process) -> Result<()> {
+    let sock = a
+        .console
+        .as_ref()
+        .ok_or_else(|| Error::Init("terminal requested but no console socket".into()))?;
+    let size = p.console_size().map(|b| (b.height() as u16, b.width() as u16));
+    let pty = console::open_pty(Path::new("/dev/ptmx"), size)?;
+    console::send_master(sock.as_fd(), pty.master.as_fd(), "/dev/ptmx")?;
+    drop(pty.master);
+    // /dev/console is the pty: bind it onto a file we create, never through an existing link.
+    let root = crate::safepath::open_root(Path::new("/"))?;
+    let target = crate::safepath::ensure(root.as_fd(), Path::new("/dev/console"), false)?;
+    let st = nix::sys::stat::fstat(target.as_raw_fd()).sys("fstat", "/dev/console")?;
+    if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+        return Err(Error::Init("/dev/console in the container is a symlink: refusing to mount the console on it".into()));
+    }
+    nix::mount::mount(
+        Some(&pty.slave_path),
+        &crate::safepath::fd_path(target.as_fd()),
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .sys("mount", "console on /dev/console")?;
+    console::make_controlling_terminal(pty.slave.as_fd())?;
+    Ok(())
+}
+
+fn wait_for_start_and_exec(a: &InitArgs) -> Result<std::convert::Infallible> {
+    let conn = loop {
+        match nix::sys::socket::accept4(a.start_listener.as_raw_fd(), nix::sys::socket::SockFlag::SOCK_CLOEXEC) {
+            Ok(fd) => break fd,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("accept", "start socket", e)),
+        }
+    };
+    // SAFETY: accept4 returned a new fd that nothing else owns.
+    let conn = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(conn) };
+    let report = |e: Error| {
+        let _ = nix::unistd::write(&conn, e.to_string().as_bytes());
+        e
+    };
+    let b = &a.bundle;
+    let p = b.process().map_err(report)?;
+    // `start` sends the state JSON it will report (status running) for the startContainer hooks.
+    let mut state = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match nix::unistd::read(conn.as_raw_fd(), &mut buf) {
+            Ok(0) => break,
+            Ok(n) => state.extend_from_slice(&buf[..n]),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(report(Error::sys("read", "start socket", e))),
+        }
+        if state.ends_with(b"\n") {
+            break;
+        }
+    }
+    run_spec_hooks(b, HookKind::StartContainer, &state).map_err(report)?;
+    if let Some(cpus) = p.exec_cpu_affinity().as_ref().and_then(|a| a.cpu_affinity_final().as_deref()) {
+        scheduling::set_affinity(cpus).map_err(report)?;
+    }
+    let env = process::environment(p);
+    let args = p.args().clone().unwrap_or_default();
+    let path = process::find_executable(&args[0], &env).map_err(report)?;
+    // On success the CLOEXEC connection closes with no data: that is `start`'s "ok".
+    Err(report(process::exec(&path, &args, &env)))
+}

@@ -1,0 +1,31 @@
+//! ward: an OCI container runtime, a drop-in replacement for runc.
+//!
+//! One module per concern; `container::create` reads top to bottom as the OCI create
+//! lifecycle and hands over to `init`, which runs inside the new namespaces until execve.
+
+pub mod capabilities;
+pub mod cgroupfs;
+pub mod clone;
+pub mod console;
+pub mod container;
+pub mod devices;
+pub mod error;
+pub mod hooks;
+pub mod init;
+pub mod logging;
+pub mod mounts;
+pub mod namespaces;
+pub mod process;
+pub mod rlimits;
+pub mod rootfs;
+pub mod safepath;
+pub mod scheduling;
+pub mod spec;
+pub mod state;
+pub mod sync;
+pub mod template;
+
+pub use error::{Error, Result};
+
+/// The OCI runtime-spec version ward implements.
+pub const OCI_VERSION: &str = "1.2.1";

@@ -1,0 +1,157 @@
+//! Logs in runc's shapes: `--log-format json` writes one `{"level","msg","time"}` object per line
+//! (containerd's shim reads the last error line of log.json and shows its `msg`), `text` writes
+//! logrus-style `time="…" level=… msg="…"` lines.
+//!
+//! Writes are synchronous and unbuffered from the calling thread: the create and exec paths must
+//! stay single-threaded (setns into user/mount namespaces fails in a multi-threaded process).
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Mutex;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::prelude::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+struct RuncLayer {
+    out: Mutex<File>,
+    format: LogFormat,
+    max: Level,
+}
+
+#[derive(Default)]
+struct Fields {
+    msg: String,
+    extra: Vec<(String, String)>,
+}
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.msg, "{value:?}");
+        } else {
+            self.extra.push((field.name().to_string(), format!("{value:?}")));
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.msg.push_str(value);
+        } else {
+            self.extra.push((field.name().to_string(), value.to_string()));
+        }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for RuncLayer {
+    fn enabled(&self, meta: &tracing::Metadata<'_>, _: Context<'_, S>) -> bool {
+        *meta.level() <= self.max
+    }
+
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        let mut f = Fields::default();
+        event.record(&mut f);
+        let level = event.metadata().level().as_str().to_ascii_lowercase();
+        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let line = format_line(self.format, &level, &f.msg, &f.extra, &time);
+        if let Ok(mut out) = self.out.lock() {
+            // A log line that cannot be written must not turn into a failure of the operation.
+            let _ = out.write_all(line.as_bytes());
+        }
+    }
+}
+
+fn format_line(
+    format: LogFormat,
+    level: &str,
+    msg: &str,
+    extra: &[(String, String)],
+    time: &str,
+) -> String {
+    match format {
+        LogFormat::Json => {
+            let mut obj = serde_json::Map::new();
+            obj.insert("level".into(), level.into());
+            obj.insert("msg".into(), msg.into());
+            for (k, v) in extra {
+                obj.insert(k.clone(), v.clone().into());
+            }
+            obj.insert("time".into(), time.into());
+            let mut s = serde_json::Value::Object(obj).to_string();
+            s.push('\n');
+            s
+        }
+        LogFormat::Text => {
+            let mut s = format!("time={time:?} level={level} msg={msg:?}");
+            for (k, v) in extra {
+                let _ = write!(s, " {k}={v:?}");
+            }
+            s.push('\n');
+            s
+        }
+    }
+}
+
+/// Installs the global subscriber. `log` is the `--log` path (appended to, created 0600 if
+/// missing); `None` logs to stderr.
+pub fn init(log: Option<&std::path::Path>, format: LogFormat, debug: bool) -> crate::Result<()> {
+    use crate::error::IoContext;
+    let out = match log {
+        Some(path) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .io("open log file", path)?,
+        None => {
+            let fd = nix::unistd::dup(std::io::stderr().as_raw_fd())
+                .map_err(|e| crate::Error::sys("dup", "stderr", e))?;
+            // SAFETY: `dup` just returned this fd; nothing else owns it.
+            let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+            // The duplicate must not outlive an execve into the container.
+            nix::fcntl::fcntl(
+                owned.as_raw_fd(),
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )
+            .map_err(|e| crate::Error::sys("fcntl", "stderr", e))?;
+            File::from(owned)
+        }
+    };
+    let max = if debug { Level::DEBUG } else { Level::INFO };
+    let layer = RuncLayer {
+        out: Mutex::new(out),
+        format,
+        max,
+    };
+    // A second init (tests calling into the library) keeps the first subscriber.
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_line_has_runc_fields() {
+        let line = format_line(LogFormat::Json, "error", "boom \"x\"", &[], "T");
+        let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+        assert_eq!(v["level"], "error");
+        assert_eq!(v["msg"], "boom \"x\"");
+        assert_eq!(v["time"], "T");
+        assert!(line.ends_with('\n'));
+    }
+
+    #[test]
+    fn text_line_is_logrus_shaped() {
+        let line = format_line(LogFormat::Text, "info", "hi", &[("id".into(), "c1".into())], "T");
+        assert_eq!(line, "time=\"T\" level=info msg=\"hi\" id=\"c1\"\n");
+    }
+}

@@ -1,0 +1,57 @@
+//! The `ward` binary: parse the command line, set up logging, dispatch, and turn errors into
+//! runc's exit codes and log lines.
+
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    if cli.version {
+        print!("{}", cli::version_text());
+        return;
+    }
+    if let Err(e) = ward::logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
+        eprintln!("ward: {e}");
+        std::process::exit(1);
+    }
+    let code = match dispatch(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e}");
+            if cli.log.is_some() {
+                eprintln!("ward: {e}");
+            }
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn dispatch(cli: &Cli) -> ward::Result<i32> {
+    if cli.systemd_cgroup {
+        return Err(ward::Error::Unsupported("--systemd-cgroup".into()));
+    }
+    match cli.rootless.as_deref() {
+        None | Some("false") | Some("auto") => {}
+        Some("true") => return Err(ward::Error::Unsupported("--rootless=true".into())),
+        Some(other) => {
+            return Err(ward::Error::spec("--rootless", format!("{other:?} is not true, false or auto")))
+        }
+    }
+    let root = cli.root.as_path();
+    let Some(cmd) = &cli.command else {
+        return Err(ward::Error::spec("command", "missing; see ward --help"));
+    };
+    match cmd {
+        Command::Create(a) => cli::create::run(root, a),
+        Command::Start(a) => cli::start::run(root, a),
+        Command::Run(a) => cli::run::run(root, a),
+        Command::State(a) => cli::state::run(root, a),
+        Command::List(a) => cli::list::run(root, a),
+        Command::Kill(a) => cli::kill::run(root, a),
+        Command::Delete(a) => cli::delete::run(root, a),
+        Command::Spec(a) => cli::spec::run(a),
+    }
+}

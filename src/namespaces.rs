@@ -1,0 +1,148 @@
+//! Linux namespaces: which to create, which to join, and the order the kernel requires.
+//!
+//! Order matters:
+//! - pid and time namespaces only apply to *children*: the parent joins them (setns) or, for a
+//!   new time namespace, unshares it and writes its offsets *before* any process is inside
+//!   (/proc/self/timens_offsets is only writable then), and only then forks init.
+//! - New pid, user, mnt, uts, ipc and net namespaces are created by clone3 itself.
+//! - The cgroup namespace is unshared by init only after it has been placed in its cgroup, so
+//!   the namespace's root is the container's cgroup.
+//! - Joining by path happens in init, user namespace first (the others are owned by it), and
+//!   requires a single-threaded process.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::LinuxNamespaceType as Ns;
+
+use crate::error::{Error, IoContext, Result, SysContext};
+use crate::spec::Bundle;
+
+pub fn clone_flag(typ: Ns) -> CloneFlags {
+    match typ {
+        Ns::Mount => CloneFlags::CLONE_NEWNS,
+        Ns::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        Ns::Uts => CloneFlags::CLONE_NEWUTS,
+        Ns::Ipc => CloneFlags::CLONE_NEWIPC,
+        Ns::User => CloneFlags::CLONE_NEWUSER,
+        Ns::Pid => CloneFlags::CLONE_NEWPID,
+        Ns::Network => CloneFlags::CLONE_NEWNET,
+        Ns::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// The namespaces clone3 creates for init.
+pub fn clone_flags(bundle: &Bundle) -> CloneFlags {
+    let mut flags = CloneFlags::empty();
+    for (typ, path) in bundle.namespaces() {
+        if path.is_none() && !matches!(typ, Ns::Cgroup | Ns::Time) {
+            flags |= clone_flag(typ);
+        }
+    }
+    flags
+}
+
+fn open_ns(typ: Ns, path: &Path) -> Result<OwnedFd> {
+    let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| Error::spec(format!("linux.namespaces[{typ}].path"), format!("{}: {e}", path.display())))?;
+    // SAFETY: `open` just returned this fd; we are its only owner.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// In the parent, before forking init: join the pid/time namespaces given by path, or create a
+/// new time namespace with its offsets.
+pub fn prepare_parent(bundle: &Bundle) -> Result<()> {
+    for (typ, path) in bundle.namespaces() {
+        match (typ, path) {
+            (Ns::Pid | Ns::Time, Some(p)) => {
+                let fd = open_ns(typ, &p)?;
+                setns(fd.as_fd(), clone_flag(typ)).sys("setns", format!("{typ} namespace {}", p.display()))?;
+            }
+            (Ns::Time, None) => {
+                unshare(clone_flag(Ns::Time)).sys("unshare", "time namespace")?;
+                write_time_offsets(bundle)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn write_time_offsets(bundle: &Bundle) -> Result<()> {
+    let offsets = bundle.spec.linux().as_ref().and_then(|l| l.time_offsets().clone());
+    let Some(offsets) = offsets else {
+        return Ok(());
+    };
+    let mut text = String::new();
+    for (clock, off) in &offsets {
+        if clock != "monotonic" && clock != "boottime" {
+            return Err(Error::spec(
+                format!("linux.timeOffsets.{clock}"),
+                "only monotonic and boottime clocks can be offset",
+            ));
+        }
+        text.push_str(&format!(
+            "{clock} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
+    }
+    std::fs::write("/proc/self/timens_offsets", text).io("write", "/proc/self/timens_offsets")
+}
+
+/// Namespaces init joins by path, user namespace first. Opened all at once before joining any,
+/// since the paths are host paths and joining a mount namespace changes what they mean.
+pub fn open_joins(bundle: &Bundle) -> Result<Vec<(Ns, PathBuf, OwnedFd)>> {
+    let mut joins = Vec::new();
+    for (typ, path) in bundle.namespaces() {
+        if let (Some(p), false) = (path, matches!(typ, Ns::Pid | Ns::Time)) {
+            let fd = open_ns(typ, &p)?;
+            joins.push((typ, p, fd));
+        }
+    }
+    joins.sort_by_key(|(t, _, _)| *t != Ns::User);
+    Ok(joins)
+}
+
+pub fn join(joins: &[(Ns, PathBuf, OwnedFd)]) -> Result<()> {
+    for (typ, path, fd) in joins {
+        setns(fd.as_fd(), clone_flag(*typ)).sys("setns", format!("{typ} namespace {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes init's uid_map and gid_map (from the parent, which is root in the parent namespace).
+pub fn write_id_maps(pid: i32, bundle: &Bundle) -> Result<()> {
+    let Some(linux) = bundle.spec.linux().as_ref() else {
+        return Ok(());
+    };
+    let fmt = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    for (file, text) in [("uid_map", fmt(linux.uid_mappings())), ("gid_map", fmt(linux.gid_mappings()))] {
+        if text.is_empty() {
+            continue;
+        }
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text.as_bytes()).io("write", &path)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_of_each_namespace() {
+        assert_eq!(clone_flag(Ns::Pid), CloneFlags::CLONE_NEWPID);
+        assert_eq!(clone_flag(Ns::Network), CloneFlags::CLONE_NEWNET);
+        assert_eq!(clone_flag(Ns::Time).bits(), libc::CLONE_NEWTIME);
+    }
+}

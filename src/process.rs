@@ -1,0 +1,177 @@
+//! The container process itself: user, environment, cwd, scheduling attributes, LSM labels,
+//! and the final execve.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::{Process, User};
+
+use crate::error::{Error, IoContext, Result, SysContext};
+
+/// The environment init executes with: process.env plus HOME from the container's /etc/passwd
+/// when unset (runc's behaviour). Call after pivot_root.
+pub fn environment(p: &Process) -> Vec<String> {
+    let mut env: Vec<String> = p.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        let home = home_of(p.user().uid()).unwrap_or_else(|| "/".into());
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+fn home_of(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+    })
+}
+
+/// Finds `args[0]` in the container (after pivot_root), using the PATH of `env`.
+/// The error wording is runc's, which engines show to users.
+pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
+    let is_exec = |p: &Path| {
+        p.metadata()
+            .map(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.is_file() && m.permissions().mode() & 0o111 != 0
+            })
+            .unwrap_or(false)
+    };
+    if arg0.contains('/') {
+        let p = PathBuf::from(arg0);
+        if is_exec(&p) {
+            return Ok(p);
+        }
+        return Err(Error::Init(format!(
+            "exec: {arg0:?}: stat {arg0}: no such file or directory or not executable"
+        )));
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(arg0);
+        if is_exec(&candidate) {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::Init(format!(
+        "exec: {arg0:?}: executable file not found in $PATH"
+    )))
+}
+
+/// Switches to the process user: supplementary groups, gid, then uid. Capabilities survive the
+/// switch (PR_SET_KEEPCAPS) so `capabilities::apply` can install the spec's sets afterwards.
+pub fn switch_user(user: &User) -> Result<()> {
+    nix::sys::prctl::set_keepcaps(true).sys("prctl", "PR_SET_KEEPCAPS")?;
+    let groups: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    match nix::unistd::setgroups(&groups) {
+        Ok(()) => {}
+        // A user namespace whose setgroups is "deny" keeps the groups it has.
+        Err(nix::errno::Errno::EPERM) if groups.is_empty() => {}
+        Err(e) => return Err(Error::sys("setgroups", format!("{:?}", user.additional_gids()), e)),
+    }
+    let gid = Gid::from_raw(user.gid());
+    nix::unistd::setresgid(gid, gid, gid).sys("setresgid", user.gid().to_string())?;
+    let uid = Uid::from_raw(user.uid());
+    nix::unistd::setresuid(uid, uid, uid).sys("setresuid", user.uid().to_string())?;
+    nix::sys::prctl::set_keepcaps(false).sys("prctl", "PR_SET_KEEPCAPS")?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        user.umask().unwrap_or(0o022),
+    ));
+    Ok(())
+}
+
+/// Changes into process.cwd (creating it, as runc does). Runs after pivot_root with every host
+/// fd closed or CLOEXEC, so the path can only resolve inside the container (CVE-2024-21626).
+pub fn enter_cwd(cwd: &Path) -> Result<()> {
+    let root = crate::safepath::open_root(Path::new("/"))?;
+    let fd = crate::safepath::mkdir_all(std::os::fd::AsFd::as_fd(&root), cwd)?;
+    nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&fd)).sys("fchdir", cwd.display().to_string())
+}
+
+/// oomScoreAdj, written for init itself (children inherit it).
+pub fn set_oom_score_adj(v: i32) -> Result<()> {
+    std::fs::write("/proc/self/oom_score_adj", v.to_string()).io("write", "/proc/self/oom_score_adj")
+}
+
+/// Refuses an LSM label the host cannot apply (runc's behaviour), applies it otherwise.
+pub fn apply_lsm(p: &Process) -> Result<()> {
+    if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
+        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .map(|s| s.trim() == "Y")
+            .unwrap_or(false);
+        if !enabled {
+            return Err(Error::spec(
+                "process.apparmorProfile",
+                format!("{profile:?} requested but AppArmor is not enabled on this host"),
+            ));
+        }
+        std::fs::write("/proc/self/attr/apparmor/exec", format!("exec {profile}"))
+            .or_else(|_| std::fs::write("/proc/self/attr/exec", format!("exec {profile}")))
+            .io("write", "/proc/self/attr/apparmor/exec")?;
+    }
+    if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
+        if !Path::new("/sys/fs/selinux/enforce").exists() {
+            return Err(Error::spec(
+                "process.selinuxLabel",
+                format!("{label:?} requested but SELinux is not enabled on this host"),
+            ));
+        }
+        std::fs::write("/proc/self/attr/exec", label).io("write", "/proc/self/attr/exec")?;
+    }
+    Ok(())
+}
+
+/// Marks every fd from `first` up close-on-exec, and clears it on the fds below that the
+/// caller passed with --preserve-fds.
+pub fn close_fds_on_exec(preserve: u32) -> Result<()> {
+    let first = 3 + preserve;
+    // SAFETY: close_range only changes fd flags; no memory is involved.
+    let rc = unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
+    if rc != 0 {
+        return Err(Error::sys("close_range", format!("{first}.."), nix::errno::Errno::last()));
+    }
+    for fd in 3..first {
+        nix::fcntl::fcntl(fd as i32, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
+            .sys("fcntl", format!("preserved fd {fd}"))?;
+    }
+    Ok(())
+}
+
+/// execve; returns only on failure.
+pub fn exec(path: &Path, args: &[String], env: &[String]) -> Error {
+    let cs = |s: &str| CString::new(s).map_err(|_| Error::spec("process.args", format!("{s:?} contains a NUL byte")));
+    let run = || -> Result<std::convert::Infallible> {
+        let path_c = cs(&path.to_string_lossy())?;
+        let args_c = args.iter().map(|a| cs(a)).collect::<Result<Vec<_>>>()?;
+        let env_c = env.iter().map(|a| cs(a)).collect::<Result<Vec<_>>>()?;
+        nix::unistd::execve(&path_c, &args_c, &env_c).sys("execve", path.display().to_string())
+    };
+    match run() {
+        Err(e) => e,
+        Ok(never) => match never {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_sh_in_path_and_reports_missing() {
+        let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
+        assert!(find_executable("sh", &env).is_ok());
+        let err = find_executable("no-such-binary-ward", &env).unwrap_err().to_string();
+        assert!(err.contains("executable file not found in $PATH"), "{err}");
+    }
+}

@@ -1,0 +1,179 @@
+//! The container's filesystem view, in the order the kernel needs it:
+//! propagation -> bind the rootfs onto itself -> `mounts[]` -> /dev nodes and links ->
+//! (createContainer hooks, by the caller) -> pivot_root -> masked and read-only paths ->
+//! read-only root.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{fstat, SFlag};
+
+use crate::devices;
+use crate::error::{Error, Result, SysContext};
+use crate::mounts::{self, MountAttr, MOUNT_ATTR_RDONLY};
+use crate::safepath;
+use crate::spec::Bundle;
+
+/// Everything before pivot_root. Returns an O_PATH fd of the rootfs.
+pub fn prepare(bundle: &Bundle, userns: bool, cgroupns: bool) -> Result<OwnedFd> {
+    let linux = bundle.spec.linux().as_ref();
+    let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        Some(word) => mounts::propagation_flag(word)
+            .map(|f| f | MsFlags::MS_REC)
+            .ok_or_else(|| Error::spec("linux.rootfsPropagation", format!("unknown mode {word:?}")))?,
+    };
+    // No mount event of ours may travel back to the host (shared) unless asked for.
+    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
+        .sys("mount", "propagation of /")?;
+    // pivot_root needs the new root to be a mount point.
+    mount(
+        Some(&bundle.rootfs),
+        &bundle.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .sys("mount", format!("bind rootfs {}", bundle.rootfs.display()))?;
+    let root = safepath::open_root(&bundle.rootfs)?;
+    let ctx = mounts::Context {
+        root: root.as_fd(),
+        bundle: &bundle.dir,
+        userns,
+        cgroupns,
+    };
+    for (i, m) in bundle.spec.mounts().iter().flatten().enumerate() {
+        mounts::mount_entry(&ctx, i, m)?;
+    }
+    if !devices::dev_is_bind(&bundle.spec) {
+        let mut nodes = devices::default_nodes();
+        for (i, d) in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten().enumerate() {
+            let node = devices::node_from_spec(i, d)?;
+            nodes.retain(|n| n.path != node.path);
+            nodes.push(node);
+        }
+        devices::create_nodes(root.as_fd(), &nodes, userns)?;
+        devices::create_links(root.as_fd())?;
+    }
+    Ok(root)
+}
+
+/// Makes the rootfs `/`. With `no_pivot` (for ramfs roots where pivot_root fails) the rootfs is
+/// moved over `/` and chroot'ed into instead.
+pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    nix::unistd::chdir(rootfs).sys("chdir", rootfs.display().to_string())?;
+    if no_pivot {
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .sys("mount", "move rootfs to /")?;
+        nix::unistd::chroot(".").sys("chroot", rootfs.display().to_string())?;
+    } else {
+        // pivot_root(".", ".") stacks the old root on top of the new one; detaching it then
+        // leaves only the new root, with no directory of the host to mount the old root on.
+        nix::unistd::pivot_root(".", ".").sys("pivot_root", rootfs.display().to_string())?;
+        // The old root's mounts may still be shared with the host: make the unmount local.
+        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+            .sys("mount", "make old root slave")?;
+        umount2(".", MntFlags::MNT_DETACH).sys("umount2", "old root")?;
+    }
+    nix::unistd::chdir("/").sys("chdir", "/")
+}
+
+/// Re-applies a shared/slave/private `rootfsPropagation` to the new `/`.
+pub fn apply_root_propagation(bundle: &Bundle) -> Result<()> {
+    if let Some(word) = bundle.spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()) {
+        if let Some(flag) = mounts::propagation_flag(word) {
+            mount(None::<&str>, "/", None::<&str>, flag | MsFlags::MS_REC, None::<&str>)
+                .sys("mount", format!("rootfsPropagation {word}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// maskedPaths: a directory gets an empty read-only tmpfs, anything else /dev/null bound on top.
+/// Runs after pivot_root, so `/` is the container's root.
+pub fn mask_paths(paths: &[String]) -> Result<()> {
+    let root = safepath::open_root(Path::new("/"))?;
+    let mut null: Option<OwnedFd> = None;
+    for p in paths {
+        let path = Path::new(p);
+        let fd = match safepath::open_path_nofollow(root.as_fd(), path) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => continue,
+            Err(e) => return Err(Error::sys("openat2", p.clone(), e)),
+        };
+        let st = fstat(fd.as_raw_fd()).sys("fstat", p.clone())?;
+        let kind = SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT);
+        let target = safepath::fd_path(fd.as_fd());
+        if kind == SFlag::S_IFLNK {
+            // A symlink exposes nothing by itself; what it points to is resolved in the root.
+            tracing::debug!(path = %p, "masked path is a symlink: left alone");
+        } else if kind == SFlag::S_IFDIR {
+            mount(
+                Some("tmpfs"),
+                &target,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .sys("mount", format!("mask {p}"))?;
+        } else {
+            if null.is_none() {
+                null = Some(verified_dev_null(root.as_fd())?);
+            }
+            let null = null.as_ref().map(|f| safepath::fd_path(f.as_fd()));
+            mount(null.as_deref(), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                .sys("mount", format!("mask {p}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The container's /dev/null, checked to really be the null device (1:3) and not something the
+/// image or a process put there (CVE-2025-31133).
+fn verified_dev_null(root: BorrowedFd) -> Result<OwnedFd> {
+    let fd = safepath::open_path_nofollow(root, Path::new("/dev/null")).sys("openat2", "/dev/null")?;
+    let st = fstat(fd.as_raw_fd()).sys("fstat", "/dev/null")?;
+    let is_chr = st.st_mode & libc::S_IFMT == libc::S_IFCHR;
+    if !is_chr || libc::major(st.st_rdev) != 1 || libc::minor(st.st_rdev) != 3 {
+        return Err(Error::Init(
+            "/dev/null in the container is not the null device (1:3): refusing to mask with it"
+                .into(),
+        ));
+    }
+    Ok(fd)
+}
+
+/// readonlyPaths: bind each path onto itself, then make it (and mounts below it) read-only.
+pub fn readonly_paths(paths: &[String]) -> Result<()> {
+    let root = safepath::open_root(Path::new("/"))?;
+    for p in paths {
+        let path = Path::new(p);
+        let fd = match safepath::open_path_nofollow(root.as_fd(), path) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => continue,
+            Err(e) => return Err(Error::sys("openat2", p.clone(), e)),
+        };
+        let target = safepath::fd_path(fd.as_fd());
+        mount(Some(&target), &target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .sys("mount", format!("bind readonly path {p}"))?;
+        let top = safepath::open_path_nofollow(root.as_fd(), path).sys("openat2", p.clone())?;
+        let attr = MountAttr {
+            attr_set: MOUNT_ATTR_RDONLY,
+            ..Default::default()
+        };
+        mounts::setattr(top.as_fd(), &attr, true, path)?;
+    }
+    Ok(())
+}
+
+/// root.readonly: the root mount itself becomes read-only (mounts on top of it keep theirs).
+pub fn make_root_readonly() -> Result<()> {
+    let root = safepath::open_root(Path::new("/"))?;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        ..Default::default()
+    };
+    mounts::setattr(root.as_fd(), &attr, false, Path::new("/"))
+}

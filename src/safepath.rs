@@ -1,0 +1,183 @@
+//! Resolving paths inside the container's rootfs without ever leaving it.
+//!
+//! Every lookup goes through openat2(2) with RESOLVE_IN_ROOT: the rootfs directory fd acts as `/`
+//! for the walk, so an absolute symlink in the image (`/mnt/x -> /etc`) or a `..` chain resolves
+//! to a path *inside* the rootfs, as a chroot would — never to the host's /etc. Magic links
+//! (/proc/self/fd/N) are refused during the walk. What is returned is an O_PATH fd, and the
+//! callers mount onto `/proc/self/fd/<fd>`, so no path string is re-resolved between the check and
+//! the use (CVE-2025-31133 / 52565 / 52881 class).
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
+
+use crate::error::{Error, Result};
+
+fn how(flags: OFlag) -> OpenHow {
+    OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+}
+
+/// `path` with its leading `/` removed, so it is relative to the root fd ("" for `/`).
+fn relative(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, Component::RootDir | Component::Prefix(_)))
+        .collect()
+}
+
+fn wrap(fd: std::os::fd::RawFd) -> OwnedFd {
+    // SAFETY: `fd` was just returned by a successful openat2/openat and is owned by nobody else.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Opens `path` inside `root` with `flags` (O_CLOEXEC added).
+pub fn open(root: BorrowedFd, path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
+    let rel = relative(path);
+    let rel = if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel
+    };
+    openat2(root.as_raw_fd(), &rel, how(flags)).map(wrap)
+}
+
+/// O_PATH fd of `path` inside `root`; the final component is not followed if it is a symlink.
+pub fn open_path_nofollow(root: BorrowedFd, path: &Path) -> nix::Result<OwnedFd> {
+    open(root, path, OFlag::O_PATH | OFlag::O_NOFOLLOW)
+}
+
+/// Makes every directory of `path` inside `root` (mode 0755) and returns an O_PATH fd of the last
+/// one. Symlinks met on the way are resolved inside the root.
+pub fn mkdir_all(root: BorrowedFd, path: &Path) -> Result<OwnedFd> {
+    let mut dir = open(root, Path::new("/"), OFlag::O_PATH | OFlag::O_DIRECTORY)
+        .map_err(|e| Error::sys("openat2", "rootfs", e))?;
+    let mut walked = PathBuf::from("/");
+    for comp in relative(path).components() {
+        let name = comp.as_os_str();
+        walked.push(name);
+        dir = step_into(root, dir.as_fd(), name, &walked)?;
+    }
+    Ok(dir)
+}
+
+fn step_into(root: BorrowedFd, dir: BorrowedFd, name: &OsStr, walked: &Path) -> Result<OwnedFd> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+    match open(root, walked, flags) {
+        Ok(fd) => return Ok(fd),
+        Err(Errno::ENOENT) => {}
+        Err(e) => return Err(Error::sys("openat2", walked.display().to_string(), e)),
+    }
+    // Missing: create it in the directory we hold (not by path), then resolve it again. A
+    // dangling symlink here is refused by mkdirat (EEXIST) rather than followed.
+    match nix::sys::stat::mkdirat(Some(dir.as_raw_fd()), name, Mode::from_bits_truncate(0o755)) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(Error::sys("mkdirat", walked.display().to_string(), e)),
+    }
+    open(root, walked, flags).map_err(|e| Error::sys("openat2", walked.display().to_string(), e))
+}
+
+/// Makes sure `path` exists inside `root` as a directory (`dir`) or regular file, creating it and
+/// its parents as needed, and returns an O_PATH fd of it (a final symlink is *not* followed, so
+/// a mount through the fd can never land outside the rootfs).
+pub fn ensure(root: BorrowedFd, path: &Path, dir: bool) -> Result<OwnedFd> {
+    let rel = relative(path);
+    let (parent, name) = match (rel.parent(), rel.file_name()) {
+        (Some(p), Some(n)) => (p.to_path_buf(), n.to_os_string()),
+        _ => return mkdir_all(root, Path::new("/")),
+    };
+    let parent_fd = mkdir_all(root, &Path::new("/").join(&parent))?;
+    let full = Path::new("/").join(&rel);
+    if dir {
+        step_into(root, parent_fd.as_fd(), &name, &full)?;
+    } else {
+        match nix::fcntl::openat(
+            Some(parent_fd.as_raw_fd()),
+            name.as_bytes(),
+            OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_WRONLY,
+            Mode::from_bits_truncate(0o644),
+        ) {
+            Ok(fd) => drop(wrap(fd)),
+            // Exists already as something else (a dir, a device, a symlink): checked below.
+            Err(Errno::EISDIR | Errno::ELOOP | Errno::EEXIST | Errno::ENXIO | Errno::EACCES) => {}
+            Err(Errno::ETXTBSY) => {}
+            Err(e) => return Err(Error::sys("openat", full.display().to_string(), e)),
+        }
+    }
+    open_path_nofollow(root, &full).map_err(|e| Error::sys("openat2", full.display().to_string(), e))
+}
+
+/// `/proc/self/fd/<fd>`: the path through which mount(2) reaches exactly the object we opened.
+pub fn fd_path(fd: BorrowedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// Opens the rootfs directory itself.
+pub fn open_root(rootfs: &Path) -> Result<OwnedFd> {
+    nix::fcntl::open(
+        rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(wrap)
+    .map_err(|e| Error::sys("open", rootfs.display().to_string(), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tmp(name: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("ward-safepath-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    #[test]
+    fn absolute_symlink_stays_inside_root() {
+        let base = tmp("abs");
+        let root = base.join("root");
+        let outside = base.join("outside");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        // /evil -> <host path of outside>: must resolve inside root, not to the host dir.
+        symlink(&outside, root.join("evil")).unwrap();
+        let rfd = open_root(&root).unwrap();
+        ensure(rfd.as_fd(), Path::new("/evil/made"), true).unwrap();
+        assert!(!outside.join("made").exists(), "escaped the root");
+        assert!(root.join(outside.strip_prefix("/").unwrap()).join("made").is_dir());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn dotdot_cannot_climb_out() {
+        let base = tmp("dotdot");
+        let root = base.join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let rfd = open_root(&root).unwrap();
+        ensure(rfd.as_fd(), Path::new("/../../x"), false).unwrap();
+        assert!(root.join("x").is_file());
+        assert!(!base.join("x").exists());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn final_symlink_is_not_followed() {
+        let base = tmp("final");
+        let root = base.join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        symlink("/target", root.join("link")).unwrap();
+        let rfd = open_root(&root).unwrap();
+        let fd = ensure(rfd.as_fd(), Path::new("/link"), false).unwrap();
+        let st = nix::sys::stat::fstat(fd.as_raw_fd()).unwrap();
+        assert_eq!(st.st_mode & libc::S_IFMT, libc::S_IFLNK);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}

@@ -1,0 +1,205 @@
+//! Loading and validating a bundle's config.json.
+//!
+//! Deserialisation goes through `serde_path_to_error`, so a type-wrong field is reported with its
+//! full path (`process.user.uid: invalid type: string "zero", expected u32`). Semantic checks that
+//! the OCI runtime-spec states as MUSTs are done here, before anything is created on the host.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+
+use crate::error::{Error, IoContext, Result};
+
+/// A validated bundle: the spec, and the absolute paths it refers to.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub rootfs: PathBuf,
+    pub spec: Spec,
+}
+
+impl Bundle {
+    pub fn load(dir: &Path) -> Result<Bundle> {
+        let dir = std::fs::canonicalize(dir).io("open bundle", dir)?;
+        let config = dir.join("config.json");
+        let text = std::fs::read_to_string(&config).io("read", &config)?;
+        let spec: Spec = parse_json(&text, "config.json")?;
+        let rootfs = rootfs_of(&dir, &spec)?;
+        let bundle = Bundle { dir, rootfs, spec };
+        bundle.validate()?;
+        Ok(bundle)
+    }
+
+    pub fn process(&self) -> Result<&Process> {
+        self.spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| Error::spec("process", "missing (required to create a container)"))
+    }
+
+    /// The namespaces of `linux.namespaces`, as (type, optional path to join).
+    pub fn namespaces(&self) -> Vec<(LinuxNamespaceType, Option<PathBuf>)> {
+        self.spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|ns| (ns.typ(), ns.path().clone()))
+            .collect()
+    }
+
+    pub fn has_new_namespace(&self, typ: LinuxNamespaceType) -> bool {
+        self.namespaces()
+            .iter()
+            .any(|(t, p)| *t == typ && p.is_none())
+    }
+
+    pub fn has_namespace(&self, typ: LinuxNamespaceType) -> bool {
+        self.namespaces().iter().any(|(t, _)| *t == typ)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let process = self.process()?;
+        match process.args() {
+            Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+            _ => return Err(Error::spec("process.args", "must name at least one argument")),
+        }
+        if !process.cwd().is_absolute() {
+            return Err(Error::spec(
+                "process.cwd",
+                format!("{:?} must be an absolute path", process.cwd()),
+            ));
+        }
+        if let Some(env) = process.env() {
+            for (i, e) in env.iter().enumerate() {
+                if !e.contains('=') || e.starts_with('=') {
+                    return Err(Error::spec(
+                        format!("process.env[{i}]"),
+                        format!("{e:?} is not of the form KEY=value"),
+                    ));
+                }
+            }
+        }
+        for (i, m) in self.spec.mounts().iter().flatten().enumerate() {
+            if !m.destination().is_absolute() {
+                return Err(Error::spec(
+                    format!("mounts[{i}].destination"),
+                    format!("{:?} must be an absolute path", m.destination()),
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        for (typ, path) in self.namespaces() {
+            if !seen.insert(typ) {
+                return Err(Error::spec(
+                    "linux.namespaces",
+                    format!("namespace {typ} is listed twice"),
+                ));
+            }
+            if let Some(p) = path {
+                if !p.is_absolute() {
+                    return Err(Error::spec(
+                        format!("linux.namespaces[{typ}].path"),
+                        format!("{p:?} must be an absolute path"),
+                    ));
+                }
+            }
+        }
+        let linux = self.spec.linux().as_ref();
+        let maps = linux.map(|l| {
+            (
+                l.uid_mappings().as_ref().map_or(0, |m| m.len()),
+                l.gid_mappings().as_ref().map_or(0, |m| m.len()),
+            )
+        });
+        if self.has_new_namespace(LinuxNamespaceType::User) {
+            if maps.unwrap_or((0, 0)) == (0, 0) {
+                return Err(Error::spec(
+                    "linux.uidMappings",
+                    "a new user namespace needs uidMappings and gidMappings",
+                ));
+            }
+        } else if maps.is_some_and(|(u, g)| u + g > 0) {
+            return Err(Error::spec(
+                "linux.uidMappings",
+                "uid/gid mappings need a new user namespace in linux.namespaces",
+            ));
+        }
+        if linux.and_then(|l| l.time_offsets().as_ref()).is_some()
+            && !self.has_new_namespace(LinuxNamespaceType::Time)
+        {
+            return Err(Error::spec(
+                "linux.timeOffsets",
+                "time offsets need a new time namespace in linux.namespaces",
+            ));
+        }
+        if self.spec.hostname().is_some() && !self.has_namespace(LinuxNamespaceType::Uts) {
+            return Err(Error::spec(
+                "hostname",
+                "setting the hostname needs a uts namespace",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Parses JSON into `T`, naming the offending field on error.
+pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            what.to_string()
+        } else {
+            format!("{what}: {path}")
+        };
+        Error::spec(field, e.into_inner().to_string())
+    })
+}
+
+fn rootfs_of(bundle: &Path, spec: &Spec) -> Result<PathBuf> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::spec("root", "missing"))?;
+    let path = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        bundle.join(root.path())
+    };
+    let path = std::fs::canonicalize(&path)
+        .map_err(|e| Error::spec("root.path", format!("rootfs {}: {e}", path.display())))?;
+    if !path.is_dir() {
+        return Err(Error::spec(
+            "root.path",
+            format!("rootfs {} is not a directory", path.display()),
+        ));
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_error_names_the_field() {
+        let err = parse_json::<Spec>(
+            r#"{"ociVersion":"1.0.2","process":{"user":{"uid":"zero"},"cwd":"/"}}"#,
+            "config.json",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("process.user.uid"), "{err}");
+    }
+
+    #[test]
+    fn malformed_json_is_an_error() {
+        let err = parse_json::<Spec>("{not json", "config.json")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("config.json"), "{err}");
+    }
+}

@@ -1,0 +1,90 @@
+//! The channel between `ward create` and the container's init while init is being set up.
+//!
+//! A SOCK_SEQPACKET socketpair (message boundaries kept, both ends CLOEXEC): one JSON message per
+//! packet. The exchange is strictly request/response, so neither side ever needs a thread.
+//!
+//!   parent -> init   Go { state }       ids mapped, cgroup joined: start setting up
+//!   init -> parent   RunHooks           namespaces and mounts exist: run prestart/createRuntime
+//!   parent -> init   HooksDone
+//!   init -> parent   Ready | Error{msg} set up and waiting for `start`, or failed
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, SysContext};
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Msg {
+    Go { state: String },
+    RunHooks,
+    HooksDone,
+    Ready,
+    Error { msg: String },
+}
+
+pub struct Channel(pub OwnedFd);
+
+pub fn pair() -> Result<(Channel, Channel)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .sys("socketpair", "sync channel")?;
+    Ok((Channel(a), Channel(b)))
+}
+
+impl Channel {
+    pub fn send(&self, msg: &Msg) -> Result<()> {
+        let data = serde_json::to_vec(msg).map_err(|e| Error::Init(e.to_string()))?;
+        send(self.0.as_raw_fd(), &data, MsgFlags::MSG_NOSIGNAL).sys("send", "sync channel")?;
+        Ok(())
+    }
+
+    /// The next message; `None` when the other side closed without saying anything (it died).
+    pub fn recv(&self) -> Result<Option<Msg>> {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match recv(self.0.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Ok(0) => return Ok(None),
+                Ok(n) => {
+                    return serde_json::from_slice(&buf[..n])
+                        .map(Some)
+                        .map_err(|e| Error::Init(format!("bad message on sync channel: {e}")))
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("recv", "sync channel", e)),
+            }
+        }
+    }
+
+    /// Receives and checks that the message is `want`.
+    pub fn expect(&self, want: Msg) -> Result<()> {
+        match self.recv()? {
+            Some(m) if m == want => Ok(()),
+            Some(Msg::Error { msg }) => Err(Error::Init(msg)),
+            Some(other) => Err(Error::Init(format!("sync: expected {want:?}, got {other:?}"))),
+            None => Err(Error::Init("the other side of the sync channel exited".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_eof() {
+        let (a, b) = pair().unwrap();
+        a.send(&Msg::Go { state: "{}".into() }).unwrap();
+        a.send(&Msg::Ready).unwrap();
+        assert_eq!(b.recv().unwrap(), Some(Msg::Go { state: "{}".into() }));
+        b.expect(Msg::Ready).unwrap();
+        drop(a);
+        assert_eq!(b.recv().unwrap(), None);
+    }
+}
