@@ -22,7 +22,9 @@ fn convert(set: &Option<Capabilities>, name: &str) -> CapsHashSet {
             Ok(cap) if known.contains(&cap) => {
                 out.insert(cap);
             }
-            _ => tracing::warn!("capability CAP_{c} in {name} is not known to this kernel: skipped"),
+            _ => {
+                tracing::warn!("capability CAP_{c} in {name} is not known to this kernel: skipped")
+            }
         }
     }
     out
@@ -63,7 +65,8 @@ fn caps_err(what: &str, e: caps::errors::CapsError) -> Error {
 pub fn drop_bounding(sets: &Sets) -> Result<()> {
     let current = caps::read(None, CapSet::Bounding).map_err(|e| caps_err("read bounding", e))?;
     for cap in current.difference(&sets.bounding) {
-        caps::drop(None, CapSet::Bounding, *cap).map_err(|e| caps_err(&format!("drop {cap} from bounding"), e))?;
+        caps::drop(None, CapSet::Bounding, *cap)
+            .map_err(|e| caps_err(&format!("drop {cap} from bounding"), e))?;
     }
     Ok(())
 }
@@ -71,17 +74,26 @@ pub fn drop_bounding(sets: &Sets) -> Result<()> {
 /// Installs effective, permitted, inheritable and ambient.
 pub fn apply(sets: &Sets) -> Result<()> {
     // The effective set may only hold permitted capabilities.
-    let effective: CapsHashSet = sets.effective.intersection(&sets.permitted).copied().collect();
+    let effective: CapsHashSet = sets
+        .effective
+        .intersection(&sets.permitted)
+        .copied()
+        .collect();
     caps::set(None, CapSet::Effective, &effective).map_err(|e| caps_err("set effective", e))?;
-    caps::set(None, CapSet::Permitted, &sets.permitted).map_err(|e| caps_err("set permitted", e))?;
-    caps::set(None, CapSet::Inheritable, &sets.inheritable).map_err(|e| caps_err("set inheritable", e))?;
+    caps::set(None, CapSet::Permitted, &sets.permitted)
+        .map_err(|e| caps_err("set permitted", e))?;
+    caps::set(None, CapSet::Inheritable, &sets.inheritable)
+        .map_err(|e| caps_err("set inheritable", e))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| caps_err("clear ambient", e))?;
     for cap in &sets.ambient {
         // An ambient capability must be permitted and inheritable; the kernel refuses others.
         if sets.permitted.contains(cap) && sets.inheritable.contains(cap) {
-            caps::raise(None, CapSet::Ambient, *cap).map_err(|e| caps_err(&format!("raise ambient {cap}"), e))?;
+            caps::raise(None, CapSet::Ambient, *cap)
+                .map_err(|e| caps_err(&format!("raise ambient {cap}"), e))?;
         } else {
-            tracing::warn!("ambient capability {cap} is not both permitted and inheritable: skipped");
+            tracing::warn!(
+                "ambient capability {cap} is not both permitted and inheritable: skipped"
+            );
         }
     }
     Ok(())

@@ -61,7 +61,9 @@ pub fn v1_hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\")
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\134", "\\")
 }
 
 /// This process's cgroup path in the v1 hierarchy with `options`, from /proc/self/cgroup.
@@ -81,7 +83,8 @@ fn own_path(proc_cgroup: &str, options: &str) -> String {
 
 pub fn mount_cgroupfs(ctx: &Context, dest: &Path, opts: &Options) -> Result<()> {
     let flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
-    let proc_cgroup = std::fs::read_to_string("/proc/self/cgroup").io("read", "/proc/self/cgroup")?;
+    let proc_cgroup =
+        std::fs::read_to_string("/proc/self/cgroup").io("read", "/proc/self/cgroup")?;
     let target = safepath::ensure(ctx.root, dest, true)?;
     if host_is_unified() {
         if ctx.cgroupns {
@@ -126,7 +129,10 @@ pub fn mount_cgroupfs(ctx: &Context, dest: &Path, opts: &Options) -> Result<()> 
                 flags,
                 Some(h.options.as_str()),
             )
-            .sys("mount", format!("cgroup {} on {}", h.options, sub.display()))?;
+            .sys(
+                "mount",
+                format!("cgroup {} on {}", h.options, sub.display()),
+            )?;
         } else {
             let own = own_path(&proc_cgroup, &h.options);
             let src = h.mountpoint.join(own.trim_start_matches('/'));
@@ -134,7 +140,12 @@ pub fn mount_cgroupfs(ctx: &Context, dest: &Path, opts: &Options) -> Result<()> 
         }
     }
     if flags.contains(MsFlags::MS_RDONLY) {
-        remount(ctx, dest, tmpfs_flags | MsFlags::MS_RDONLY, MsFlags::empty())?;
+        remount(
+            ctx,
+            dest,
+            tmpfs_flags | MsFlags::MS_RDONLY,
+            MsFlags::empty(),
+        )?;
     }
     Ok(())
 }
@@ -159,7 +170,10 @@ fn bind_hierarchy(
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None::<&str>,
     )
-    .sys("mount", format!("bind {} on {}", src.display(), dest.display()))?;
+    .sys(
+        "mount",
+        format!("bind {} on {}", src.display(), dest.display()),
+    )?;
     remount(ctx, dest, flags, MsFlags::empty())
 }
 

@@ -12,8 +12,8 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
-    connect, recvmsg, sendmsg, socket, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag,
-    SockType, UnixAddr,
+    connect, recvmsg, sendmsg, socket, AddressFamily, ControlMessage, ControlMessageOwned,
+    MsgFlags, SockFlag, SockType, UnixAddr,
 };
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 use nix::unistd::{dup2, isatty, setsid};
@@ -78,16 +78,25 @@ pub fn open_pty(ptmx: &Path, size: Option<(u16, u16)>) -> Result<Pty, ConsoleErr
         .write(true)
         .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
         .open(ptmx)
-        .map_err(|source| ConsoleError::OpenPtmx { path: ptmx.to_path_buf(), source })?
+        .map_err(|source| ConsoleError::OpenPtmx {
+            path: ptmx.to_path_buf(),
+            source,
+        })?
         .into();
     let unlock: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK reads one c_int from a valid pointer; master is an open fd.
-    unsafe { tiocsptlck(master.as_raw_fd(), &unlock) }.map_err(sys("ioctl(TIOCSPTLCK) unlock pty"))?;
+    unsafe { tiocsptlck(master.as_raw_fd(), &unlock) }
+        .map_err(sys("ioctl(TIOCSPTLCK) unlock pty"))?;
     let mut n: libc::c_uint = 0;
     // SAFETY: TIOCGPTN writes one c_uint to a valid pointer.
-    unsafe { tiocgptn(master.as_raw_fd(), &mut n) }.map_err(sys("ioctl(TIOCGPTN) get pty number"))?;
+    unsafe { tiocgptn(master.as_raw_fd(), &mut n) }
+        .map_err(sys("ioctl(TIOCGPTN) get pty number"))?;
     let dir = ptmx.parent().unwrap_or(Path::new("/dev"));
-    let pts = if dir.file_name().is_some_and(|f| f == "pts") { dir.to_path_buf() } else { dir.join("pts") };
+    let pts = if dir.file_name().is_some_and(|f| f == "pts") {
+        dir.to_path_buf()
+    } else {
+        dir.join("pts")
+    };
     let slave_path = pts.join(n.to_string());
 
     // TIOCGPTPEER opens the peer through the master's own devpts mount, which
@@ -102,29 +111,53 @@ pub fn open_pty(ptmx: &Path, size: Option<(u16, u16)>) -> Result<Pty, ConsoleErr
             .write(true)
             .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
             .open(&slave_path)
-            .map_err(|source| ConsoleError::OpenSlave { path: slave_path.clone(), source })?
+            .map_err(|source| ConsoleError::OpenSlave {
+                path: slave_path.clone(),
+                source,
+            })?
             .into(),
-        Err(e) => return Err(ConsoleError::Sys { op: "ioctl(TIOCGPTPEER) open pty slave", source: e }),
+        Err(e) => {
+            return Err(ConsoleError::Sys {
+                op: "ioctl(TIOCGPTPEER) open pty slave",
+                source: e,
+            })
+        }
     };
     if let Some((rows, cols)) = size {
         set_size(master.as_fd(), rows, cols)?;
     }
-    Ok(Pty { master, slave, slave_path })
+    Ok(Pty {
+        master,
+        slave,
+        slave_path,
+    })
 }
 
 /// Sets the window size (rows, cols) of a terminal fd.
 pub fn set_size(fd: BorrowedFd, rows: u16, cols: u16) -> Result<(), ConsoleError> {
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer.
-    unsafe { tiocswinsz(fd.as_raw_fd(), &ws) }.map_err(sys("ioctl(TIOCSWINSZ) set console size"))?;
+    unsafe { tiocswinsz(fd.as_raw_fd(), &ws) }
+        .map_err(sys("ioctl(TIOCSWINSZ) set console size"))?;
     Ok(())
 }
 
 /// Returns the window size (rows, cols) of a terminal fd.
 pub fn get_size(fd: BorrowedFd) -> Result<(u16, u16), ConsoleError> {
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes a winsize to a valid pointer.
-    unsafe { tiocgwinsz(fd.as_raw_fd(), &mut ws) }.map_err(sys("ioctl(TIOCGWINSZ) get console size"))?;
+    unsafe { tiocgwinsz(fd.as_raw_fd(), &mut ws) }
+        .map_err(sys("ioctl(TIOCGWINSZ) get console size"))?;
     Ok((ws.ws_row, ws.ws_col))
 }
 
@@ -142,11 +175,20 @@ pub fn send_master(socket: BorrowedFd, master: BorrowedFd, name: &str) -> Result
     let iov = [IoSlice::new(name.as_bytes())];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     loop {
-        match sendmsg::<()>(socket.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None) {
+        match sendmsg::<()>(
+            socket.as_raw_fd(),
+            &iov,
+            &cmsg,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
             Ok(_) => return Ok(()),
             Err(Errno::EINTR) => continue,
             Err(e) => {
-                return Err(ConsoleError::Sys { op: "sendmsg(SCM_RIGHTS) pty master on console socket", source: e })
+                return Err(ConsoleError::Sys {
+                    op: "sendmsg(SCM_RIGHTS) pty master on console socket",
+                    source: e,
+                })
             }
         }
     }
@@ -159,18 +201,33 @@ pub fn recv_fd(socket: BorrowedFd) -> Result<OwnedFd, ConsoleError> {
     let mut cmsg_buf = nix::cmsg_space!([RawFd; 4]);
     loop {
         let mut iov = [IoSliceMut::new(&mut data)];
-        let msg = match recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut cmsg_buf), MsgFlags::MSG_CMSG_CLOEXEC) {
+        let msg = match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg_buf),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
             Ok(m) => m,
             Err(Errno::EINTR) => continue,
-            Err(e) => return Err(ConsoleError::Sys { op: "recvmsg(SCM_RIGHTS) on console socket", source: e }),
+            Err(e) => {
+                return Err(ConsoleError::Sys {
+                    op: "recvmsg(SCM_RIGHTS) on console socket",
+                    source: e,
+                })
+            }
         };
         let bytes = msg.bytes;
         let mut received: Vec<OwnedFd> = Vec::new();
-        let cmsgs = msg.cmsgs().map_err(sys("recvmsg: control message truncated"))?;
+        let cmsgs = msg
+            .cmsgs()
+            .map_err(sys("recvmsg: control message truncated"))?;
         for c in cmsgs {
             if let ControlMessageOwned::ScmRights(fds) = c {
                 // SAFETY: the kernel just installed these fds in our table; we are their only owner.
-                received.extend(fds.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                received.extend(
+                    fds.into_iter()
+                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
             }
         }
         let mut fds = received.into_iter();
@@ -180,10 +237,18 @@ pub fn recv_fd(socket: BorrowedFd) -> Result<OwnedFd, ConsoleError> {
 
 /// Connects to the `--console-socket` path (AF_UNIX, SOCK_STREAM, CLOEXEC).
 pub fn connect_console_socket(path: &Path) -> Result<OwnedFd, ConsoleError> {
-    let err = |source| ConsoleError::Connect { path: path.to_path_buf(), source };
+    let err = |source| ConsoleError::Connect {
+        path: path.to_path_buf(),
+        source,
+    };
     let addr = UnixAddr::new(path).map_err(err)?;
-    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
-        .map_err(sys("socket(AF_UNIX) for console socket"))?;
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(sys("socket(AF_UNIX) for console socket"))?;
     loop {
         match connect(sock.as_raw_fd(), &addr) {
             Ok(()) => return Ok(sock),
@@ -199,14 +264,21 @@ pub fn connect_console_socket(path: &Path) -> Result<OwnedFd, ConsoleError> {
 pub fn make_controlling_terminal(slave: BorrowedFd) -> Result<(), ConsoleError> {
     match setsid() {
         Ok(_) | Err(Errno::EPERM) => {}
-        Err(e) => return Err(ConsoleError::Sys { op: "setsid", source: e }),
+        Err(e) => {
+            return Err(ConsoleError::Sys {
+                op: "setsid",
+                source: e,
+            })
+        }
     }
     // SAFETY: TIOCSCTTY takes an int argument (0: do not steal from another session).
-    unsafe { tiocsctty(slave.as_raw_fd(), 0) }.map_err(sys("ioctl(TIOCSCTTY) set controlling terminal"))?;
+    unsafe { tiocsctty(slave.as_raw_fd(), 0) }
+        .map_err(sys("ioctl(TIOCSCTTY) set controlling terminal"))?;
     for target in 0..=2 {
         if slave.as_raw_fd() == target {
             // dup2(fd, fd) is a no-op that would keep O_CLOEXEC: clear it instead.
-            fcntl(target, FcntlArg::F_SETFD(FdFlag::empty())).map_err(sys("fcntl(F_SETFD) clear cloexec on stdio"))?;
+            fcntl(target, FcntlArg::F_SETFD(FdFlag::empty()))
+                .map_err(sys("fcntl(F_SETFD) clear cloexec on stdio"))?;
         } else {
             dup2(slave.as_raw_fd(), target).map_err(sys("dup2 console onto stdio"))?;
         }
@@ -247,7 +319,8 @@ struct NonBlocking<'a> {
 impl<'a> NonBlocking<'a> {
     fn set(fd: BorrowedFd<'a>) -> Result<Self, ConsoleError> {
         let saved = OFlag::from_bits_retain(
-            fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL).map_err(sys("fcntl(F_GETFL) on pty master"))?,
+            fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)
+                .map_err(sys("fcntl(F_GETFL) on pty master"))?,
         );
         fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(saved | OFlag::O_NONBLOCK))
             .map_err(sys("fcntl(F_SETFL) on pty master"))?;
@@ -272,7 +345,10 @@ fn write_all(fd: BorrowedFd, mut data: &[u8], op: &'static str) -> Result<(), Co
             Ok(n) => data = &data[n..],
             Err(Errno::EINTR) => {}
             Err(Errno::EAGAIN) => {
-                let _ = poll(&mut [PollFd::new(fd, PollFlags::POLLOUT)], PollTimeout::from(100u16));
+                let _ = poll(
+                    &mut [PollFd::new(fd, PollFlags::POLLOUT)],
+                    PollTimeout::from(100u16),
+                );
             }
             Err(e) => return Err(ConsoleError::Sys { op, source: e }),
         }
@@ -282,7 +358,11 @@ fn write_all(fd: BorrowedFd, mut data: &[u8], op: &'static str) -> Result<(), Co
 
 /// Copies what the non-blocking master has to `output`, at most `budget`
 /// bytes. Returns false once the slave side is gone (EIO or EOF).
-fn pump_master(master: BorrowedFd, output: BorrowedFd, budget: usize) -> Result<bool, ConsoleError> {
+fn pump_master(
+    master: BorrowedFd,
+    output: BorrowedFd,
+    budget: usize,
+) -> Result<bool, ConsoleError> {
     let mut buf = [0u8; 8192];
     let mut copied = 0;
     while copied < budget {
@@ -294,7 +374,12 @@ fn pump_master(master: BorrowedFd, output: BorrowedFd, budget: usize) -> Result<
             }
             Err(Errno::EINTR) => {}
             Err(Errno::EAGAIN) => break,
-            Err(e) => return Err(ConsoleError::Sys { op: "read from pty master", source: e }),
+            Err(e) => {
+                return Err(ConsoleError::Sys {
+                    op: "read from pty master",
+                    source: e,
+                })
+            }
         }
     }
     Ok(true)
@@ -315,7 +400,9 @@ pub fn proxy(
     output: BorrowedFd,
     should_stop: &mut dyn FnMut() -> bool,
 ) -> Result<(), ConsoleError> {
-    let size_src = input.filter(|fd| is_tty(*fd)).or(Some(output).filter(|fd| is_tty(*fd)));
+    let size_src = input
+        .filter(|fd| is_tty(*fd))
+        .or(Some(output).filter(|fd| is_tty(*fd)));
     if let Some(tty) = size_src {
         if let Err(e) = resize_from(tty, master) {
             tracing::debug!(error = %e, "could not copy terminal size to the console");
@@ -343,10 +430,18 @@ pub fn proxy(
         }
         match poll(&mut fds, PollTimeout::from(100u16)) {
             Ok(_) | Err(Errno::EINTR) => {}
-            Err(e) => return Err(ConsoleError::Sys { op: "poll on console", source: e }),
+            Err(e) => {
+                return Err(ConsoleError::Sys {
+                    op: "poll on console",
+                    source: e,
+                })
+            }
         }
         let m_rev = fds[0].revents().unwrap_or(PollFlags::empty());
-        let i_rev = fds.get(1).and_then(|f| f.revents()).unwrap_or(PollFlags::empty());
+        let i_rev = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .unwrap_or(PollFlags::empty());
         drop(fds);
 
         if m_rev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
@@ -355,7 +450,10 @@ pub fn proxy(
             return Ok(());
         }
         if m_rev.contains(PollFlags::POLLNVAL) {
-            return Err(ConsoleError::Sys { op: "poll on pty master", source: Errno::EBADF });
+            return Err(ConsoleError::Sys {
+                op: "poll on pty master",
+                source: Errno::EBADF,
+            });
         }
         if m_rev.contains(PollFlags::POLLOUT) && written < pending.len() {
             match nix::unistd::write(master, &pending[written..]) {
@@ -363,7 +461,12 @@ pub fn proxy(
                 Err(Errno::EAGAIN | Errno::EINTR) => {}
                 // The slave side is gone; the next master read reports it.
                 Err(Errno::EIO) => written = pending.len(),
-                Err(e) => return Err(ConsoleError::Sys { op: "write to pty master", source: e }),
+                Err(e) => {
+                    return Err(ConsoleError::Sys {
+                        op: "write to pty master",
+                        source: e,
+                    })
+                }
             }
         }
         if let Some(fd) = want_input {
@@ -378,7 +481,12 @@ pub fn proxy(
                         written = 0;
                     }
                     Err(Errno::EAGAIN | Errno::EINTR) => {}
-                    Err(e) => return Err(ConsoleError::Sys { op: "read console input", source: e }),
+                    Err(e) => {
+                        return Err(ConsoleError::Sys {
+                            op: "read console input",
+                            source: e,
+                        })
+                    }
                 }
             }
         }
@@ -425,7 +533,8 @@ mod tests {
             // SAFETY: the closure only makes syscalls (no allocation) between fork and exec.
             unsafe {
                 cmd.pre_exec(move || {
-                    f(BorrowedFd::borrow_raw(raw)).map_err(|_| std::io::Error::from_raw_os_error(libc::EPERM))
+                    f(BorrowedFd::borrow_raw(raw))
+                        .map_err(|_| std::io::Error::from_raw_os_error(libc::EPERM))
                 })
             };
         }
@@ -442,7 +551,10 @@ mod tests {
         let mut stop = || start.elapsed() > Duration::from_secs(10);
         let in_fd = input.map(|_| in_r.as_fd());
         proxy(p.master.as_fd(), in_fd, out_w.as_fd(), &mut stop).unwrap();
-        assert!(start.elapsed() < Duration::from_secs(10), "proxy did not notice the pty closing");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "proxy did not notice the pty closing"
+        );
         drop(out_w);
         assert!(child.wait().unwrap().success());
         let mut out = String::new();
@@ -475,7 +587,13 @@ mod tests {
 
     #[test]
     fn master_round_trips_over_socketpair() {
-        let (a, b) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC).unwrap();
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
         let p = pty();
         send_master(a.as_fd(), p.master.as_fd(), "/dev/ptmx").unwrap();
         let got = recv_fd(b.as_fd()).unwrap();
@@ -486,14 +604,20 @@ mod tests {
         assert_eq!(read_some(&p.slave), "ping\n");
         // A message without an fd is an error, not a hang or a panic.
         nix::unistd::write(&a, b"x").unwrap();
-        assert!(matches!(recv_fd(b.as_fd()), Err(ConsoleError::NoFd { bytes: 1 })));
+        assert!(matches!(
+            recv_fd(b.as_fd()),
+            Err(ConsoleError::NoFd { bytes: 1 })
+        ));
     }
 
     #[test]
     fn console_socket_connect() {
         let missing = Path::new("/nonexistent/ward-console.sock");
         let err = connect_console_socket(missing).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/ward-console.sock"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/ward-console.sock"),
+            "{err}"
+        );
 
         let path = std::env::temp_dir().join(format!("ward-console-{}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
@@ -522,8 +646,15 @@ mod tests {
 
     #[test]
     fn controlling_terminal_is_set() {
-        let out = run_proxied("tty; echo ok > /dev/tty", None, Some(make_controlling_terminal));
-        assert!(out.starts_with("/dev/pts/") && out.contains("ok"), "{out:?}");
+        let out = run_proxied(
+            "tty; echo ok > /dev/tty",
+            None,
+            Some(make_controlling_terminal),
+        );
+        assert!(
+            out.starts_with("/dev/pts/") && out.contains("ok"),
+            "{out:?}"
+        );
     }
 
     #[test]
@@ -538,10 +669,18 @@ mod tests {
         let mut stop = || {
             calls += 1;
             let now = tcgetattr(tty.slave.as_fd()).unwrap();
-            was_raw = !now.local_flags.contains(nix::sys::termios::LocalFlags::ICANON);
+            was_raw = !now
+                .local_flags
+                .contains(nix::sys::termios::LocalFlags::ICANON);
             calls >= 3
         };
-        proxy(target.master.as_fd(), Some(tty.slave.as_fd()), w.as_fd(), &mut stop).unwrap();
+        proxy(
+            target.master.as_fd(),
+            Some(tty.slave.as_fd()),
+            w.as_fd(),
+            &mut stop,
+        )
+        .unwrap();
         assert!(was_raw);
         let after = tcgetattr(tty.slave.as_fd()).unwrap();
         assert_eq!(before.local_flags, after.local_flags);

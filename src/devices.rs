@@ -55,7 +55,10 @@ pub fn default_nodes() -> Vec<Node> {
 pub fn node_from_spec(index: usize, d: &LinuxDevice) -> Result<Node> {
     let field = |f: &str| format!("linux.devices[{index}].{f}");
     if !d.path().starts_with("/dev/") {
-        return Err(Error::spec(field("path"), format!("{:?} is not under /dev", d.path())));
+        return Err(Error::spec(
+            field("path"),
+            format!("{:?} is not under /dev", d.path()),
+        ));
     }
     let kind = match d.typ() {
         LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
@@ -103,13 +106,30 @@ fn make_node(root: BorrowedFd, node: &Node) -> Result<()> {
     let what = node.path.display().to_string();
     let dev = makedev(node.major, node.minor);
     let mode = Mode::from_bits_truncate(node.mode);
-    match mknodat(Some(dir.as_raw_fd()), name.as_os_str(), node.kind, mode, dev) {
+    match mknodat(
+        Some(dir.as_raw_fd()),
+        name.as_os_str(),
+        node.kind,
+        mode,
+        dev,
+    ) {
         Ok(()) => {}
         Err(Errno::EEXIST) => {
             // Something from the image is there: replace it (never a directory).
-            nix::unistd::unlinkat(Some(dir.as_raw_fd()), name.as_os_str(), nix::unistd::UnlinkatFlags::NoRemoveDir)
-                .sys("unlinkat", what.clone())?;
-            mknodat(Some(dir.as_raw_fd()), name.as_os_str(), node.kind, mode, dev).sys("mknodat", what.clone())?;
+            nix::unistd::unlinkat(
+                Some(dir.as_raw_fd()),
+                name.as_os_str(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            )
+            .sys("unlinkat", what.clone())?;
+            mknodat(
+                Some(dir.as_raw_fd()),
+                name.as_os_str(),
+                node.kind,
+                mode,
+                dev,
+            )
+            .sys("mknodat", what.clone())?;
         }
         Err(e) => return Err(Error::sys("mknodat", what, e)),
     }
@@ -132,7 +152,10 @@ fn bind_host_node(root: BorrowedFd, node: &Node) -> Result<()> {
         MsFlags::MS_BIND,
         None::<&str>,
     )
-    .sys("mount", format!("bind {} (host device)", node.path.display()))
+    .sys(
+        "mount",
+        format!("bind {} (host device)", node.path.display()),
+    )
 }
 
 /// /dev/fd, /dev/stdin, /dev/stdout, /dev/stderr, /dev/ptmx and (where the host has one)
@@ -154,7 +177,11 @@ pub fn create_links(root: BorrowedFd) -> Result<()> {
             Ok(()) => {}
             // ptmx may be a node from the image: replace it with the link to our devpts.
             Err(Errno::EEXIST) if name == "ptmx" => {
-                let _ = nix::unistd::unlinkat(Some(dev.as_raw_fd()), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+                let _ = nix::unistd::unlinkat(
+                    Some(dev.as_raw_fd()),
+                    name,
+                    nix::unistd::UnlinkatFlags::NoRemoveDir,
+                );
                 nix::unistd::symlinkat(target, Some(dev.as_raw_fd()), name)
                     .sys("symlinkat", format!("/dev/{name}"))?;
             }
@@ -170,7 +197,10 @@ pub fn dev_is_bind(spec: &oci_spec::runtime::Spec) -> bool {
     spec.mounts().iter().flatten().any(|m| {
         m.destination() == Path::new("/dev")
             && (m.typ().as_deref() == Some("bind")
-                || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind"))
+                || m.options()
+                    .iter()
+                    .flatten()
+                    .any(|o| o == "bind" || o == "rbind"))
     })
 }
 
@@ -185,16 +215,29 @@ mod tests {
         )
         .unwrap();
         let n = node_from_spec(0, &d).unwrap();
-        assert_eq!((n.major, n.minor, n.mode, n.uid, n.gid), (10, 229, 0o666, 1, 2));
+        assert_eq!(
+            (n.major, n.minor, n.mode, n.uid, n.gid),
+            (10, 229, 0o666, 1, 2)
+        );
         let bad: LinuxDevice =
             serde_json::from_str(r#"{"path":"/etc/x","type":"c","major":1,"minor":3}"#).unwrap();
-        assert!(node_from_spec(0, &bad).unwrap_err().to_string().contains("linux.devices[0].path"));
+        assert!(node_from_spec(0, &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("linux.devices[0].path"));
     }
 
     #[test]
     fn defaults_cover_the_spec_list() {
         let names: Vec<_> = default_nodes().iter().map(|n| n.path.clone()).collect();
-        for p in ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"] {
+        for p in [
+            "/dev/null",
+            "/dev/zero",
+            "/dev/full",
+            "/dev/random",
+            "/dev/urandom",
+            "/dev/tty",
+        ] {
             assert!(names.contains(&PathBuf::from(p)));
         }
     }

@@ -53,7 +53,11 @@ impl fmt::Display for HookKind {
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
     #[error("{kind} hook {}: timeout must be greater than zero, got {timeout}", path.display())]
-    InvalidTimeout { kind: HookKind, path: PathBuf, timeout: i64 },
+    InvalidTimeout {
+        kind: HookKind,
+        path: PathBuf,
+        timeout: i64,
+    },
     #[error("{kind} hook {}: cannot execute: {source} (check the path is absolute, exists and is executable)", path.display())]
     Spawn {
         kind: HookKind,
@@ -62,11 +66,26 @@ pub enum HookError {
         source: io::Error,
     },
     #[error("{kind} hook {}: killed after exceeding its {timeout}s timeout; stderr: {stderr:?}", path.display())]
-    Timeout { kind: HookKind, path: PathBuf, timeout: i64, stderr: String },
+    Timeout {
+        kind: HookKind,
+        path: PathBuf,
+        timeout: i64,
+        stderr: String,
+    },
     #[error("{kind} hook {}: exited with status {status}; stderr: {stderr:?}", path.display())]
-    Failed { kind: HookKind, path: PathBuf, status: i32, stderr: String },
+    Failed {
+        kind: HookKind,
+        path: PathBuf,
+        status: i32,
+        stderr: String,
+    },
     #[error("{kind} hook {}: killed by signal {signal}; stderr: {stderr:?}", path.display())]
-    Signaled { kind: HookKind, path: PathBuf, signal: i32, stderr: String },
+    Signaled {
+        kind: HookKind,
+        path: PathBuf,
+        signal: i32,
+        stderr: String,
+    },
     #[error("{kind} hook {}: {op} failed: {source}", path.display())]
     Io {
         kind: HookKind,
@@ -138,7 +157,9 @@ fn build_command(hook: &Hook) -> Command {
             }
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd
 }
 
@@ -147,14 +168,28 @@ fn run_hook(kind: HookKind, hook: &Hook, state: &[u8]) -> Result<(), HookError> 
     let timeout = hook.timeout();
     if let Some(t) = timeout {
         if t <= 0 {
-            return Err(HookError::InvalidTimeout { kind, path, timeout: t });
+            return Err(HookError::InvalidTimeout {
+                kind,
+                path,
+                timeout: t,
+            });
         }
     }
     tracing::debug!(hook = %kind, path = %path.display(), args = ?hook.args(), timeout = ?timeout, "running hook");
-    let io_err = |op: &'static str, source: io::Error| HookError::Io { kind, path: path.clone(), op, source };
+    let io_err = |op: &'static str, source: io::Error| HookError::Io {
+        kind,
+        path: path.clone(),
+        op,
+        source,
+    };
 
-    let mut child =
-        build_command(hook).spawn().map_err(|source| HookError::Spawn { kind, path: path.clone(), source })?;
+    let mut child = build_command(hook)
+        .spawn()
+        .map_err(|source| HookError::Spawn {
+            kind,
+            path: path.clone(),
+            source,
+        })?;
     let deadline = timeout.and_then(|t| Instant::now().checked_add(Duration::from_secs(t as u64)));
 
     let mut out = Capture::default();
@@ -165,7 +200,12 @@ fn run_hook(kind: HookKind, hook: &Hook, state: &[u8]) -> Result<(), HookError> 
             // Deadline passed: SIGKILL and reap so no zombie is left behind.
             let _ = child.kill();
             let _ = child.wait();
-            return Err(HookError::Timeout { kind, path, timeout: timeout.unwrap_or(0), stderr: out.stderr_tail() });
+            return Err(HookError::Timeout {
+                kind,
+                path,
+                timeout: timeout.unwrap_or(0),
+                stderr: out.stderr_tail(),
+            });
         }
         Err((op, e)) => {
             let _ = child.kill();
@@ -176,11 +216,21 @@ fn run_hook(kind: HookKind, hook: &Hook, state: &[u8]) -> Result<(), HookError> 
     let stderr = out.stderr_tail();
     if let Some(code) = status.code() {
         if code != 0 {
-            return Err(HookError::Failed { kind, path, status: code, stderr });
+            return Err(HookError::Failed {
+                kind,
+                path,
+                status: code,
+                stderr,
+            });
         }
     } else {
         let signal = status.signal().unwrap_or(0);
-        return Err(HookError::Signaled { kind, path, signal, stderr });
+        return Err(HookError::Signaled {
+            kind,
+            path,
+            signal,
+            stderr,
+        });
     }
     tracing::debug!(hook = %kind, path = %path.display(), stdout = %String::from_utf8_lossy(&out.stdout).trim_end(),
         stderr = %stderr, "hook succeeded");
@@ -197,7 +247,9 @@ struct Capture {
 impl Capture {
     fn stderr_tail(&self) -> String {
         let start = self.stderr.len().saturating_sub(STDERR_TAIL);
-        String::from_utf8_lossy(&self.stderr[start..]).trim_end().to_string()
+        String::from_utf8_lossy(&self.stderr[start..])
+            .trim_end()
+            .to_string()
     }
 }
 
@@ -211,7 +263,10 @@ fn push_tail(buf: &mut Vec<u8>, data: &[u8], keep: usize) {
 
 fn set_nonblocking(fd: &impl AsFd) -> io::Result<()> {
     let flags = OFlag::from_bits_retain(fcntl(fd.as_fd().as_raw_fd(), FcntlArg::F_GETFL)?);
-    fcntl(fd.as_fd().as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    fcntl(
+        fd.as_fd().as_raw_fd(),
+        FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK),
+    )?;
     Ok(())
 }
 
@@ -254,10 +309,13 @@ fn supervise(
     let mut stdin = child.stdin.take();
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
-    for fd in
-        [stdin.as_ref().map(|f| f.as_fd()), stdout.as_ref().map(|f| f.as_fd()), stderr.as_ref().map(|f| f.as_fd())]
-            .into_iter()
-            .flatten()
+    for fd in [
+        stdin.as_ref().map(|f| f.as_fd()),
+        stdout.as_ref().map(|f| f.as_fd()),
+        stderr.as_ref().map(|f| f.as_fd()),
+    ]
+    .into_iter()
+    .flatten()
     {
         set_nonblocking(&fd).map_err(|e| ("fcntl(O_NONBLOCK) on hook pipe", e))?;
     }
@@ -291,8 +349,10 @@ fn supervise(
         }
         let timeout = match wait {
             // Round up so we do not spin on sub-millisecond remainders.
-            Some(w) => PollTimeout::try_from(w.as_millis().saturating_add(1).min(i32::MAX as u128) as i32)
-                .unwrap_or(PollTimeout::MAX),
+            Some(w) => {
+                PollTimeout::try_from(w.as_millis().saturating_add(1).min(i32::MAX as u128) as i32)
+                    .unwrap_or(PollTimeout::MAX)
+            }
             None => PollTimeout::NONE,
         };
 
@@ -315,15 +375,22 @@ fn supervise(
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => return Err(("poll on hook pipes", e.into())),
         }
-        let ready: Vec<bool> =
-            slots.iter().map(|s| s.and_then(|i| fds[i].revents()).is_some_and(|r| !r.is_empty())).collect();
+        let ready: Vec<bool> = slots
+            .iter()
+            .map(|s| {
+                s.and_then(|i| fds[i].revents())
+                    .is_some_and(|r| !r.is_empty())
+            })
+            .collect();
         drop(fds);
 
         if ready[0] {
             if let Some(w) = stdin.as_mut() {
                 match w.write(&state[written..]) {
                     Ok(n) => written += n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e)
+                        if e.kind() == io::ErrorKind::WouldBlock
+                            || e.kind() == io::ErrorKind::Interrupted => {}
                     // The hook closed its stdin without reading it all: that's allowed.
                     Err(e) if e.kind() == io::ErrorKind::BrokenPipe => written = state.len(),
                     Err(e) => return Err(("write state to hook stdin", e)),
@@ -358,7 +425,9 @@ mod tests {
     use std::path::Path;
 
     fn hook(path: &str, args: &[&str], env: Option<&[&str]>, timeout: Option<i64>) -> Hook {
-        let mut b = HookBuilder::default().path(path).args(args.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let mut b = HookBuilder::default()
+            .path(path)
+            .args(args.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         if let Some(env) = env {
             b = b.env(env.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         }
@@ -374,7 +443,8 @@ mod tests {
         p
     }
 
-    const STATE: &[u8] = br#"{"ociVersion":"1.2.0","id":"c1","status":"creating","pid":42,"bundle":"/b"}"#;
+    const STATE: &[u8] =
+        br#"{"ociVersion":"1.2.0","id":"c1","status":"creating","pid":42,"bundle":"/b"}"#;
 
     #[test]
     fn state_is_written_to_stdin() {
@@ -388,9 +458,19 @@ mod tests {
 
     #[test]
     fn nonzero_exit_reports_status_and_stderr() {
-        let h = hook("/bin/sh", &["sh", "-c", "echo 'no such network' >&2; exit 3"], None, None);
+        let h = hook(
+            "/bin/sh",
+            &["sh", "-c", "echo 'no such network' >&2; exit 3"],
+            None,
+            None,
+        );
         match run_hooks(HookKind::CreateRuntime, &[h], STATE) {
-            Err(HookError::Failed { status, stderr, path, kind }) => {
+            Err(HookError::Failed {
+                status,
+                stderr,
+                path,
+                kind,
+            }) => {
                 assert_eq!(status, 3);
                 assert_eq!(stderr, "no such network");
                 assert_eq!(path, Path::new("/bin/sh"));
@@ -404,14 +484,20 @@ mod tests {
     fn timeout_kills_hook() {
         let h = hook("/bin/sleep", &["sleep", "5"], None, Some(1));
         let err = run_hooks(HookKind::Poststart, &[h], STATE).unwrap_err();
-        assert!(matches!(err, HookError::Timeout { timeout: 1, .. }), "{err:?}");
+        assert!(
+            matches!(err, HookError::Timeout { timeout: 1, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn invalid_timeout_rejected() {
         let h = hook("/bin/true", &["true"], None, Some(0));
         let err = run_hooks(HookKind::Poststop, &[h], STATE).unwrap_err();
-        assert!(matches!(err, HookError::InvalidTimeout { timeout: 0, .. }), "{err:?}");
+        assert!(
+            matches!(err, HookError::InvalidTimeout { timeout: 0, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -425,19 +511,38 @@ mod tests {
     #[test]
     fn args_and_env_are_honoured() {
         let f = tmpfile("env");
-        let script = format!("echo \"$0 $FOO ${{HOME-unset}} ${{TERM-unset}}\" > {}", f.display());
-        let h = hook("/bin/sh", &["myhook", "-c", &script], Some(&["FOO=bar"]), None);
+        let script = format!(
+            "echo \"$0 $FOO ${{HOME-unset}} ${{TERM-unset}}\" > {}",
+            f.display()
+        );
+        let h = hook(
+            "/bin/sh",
+            &["myhook", "-c", &script],
+            Some(&["FOO=bar"]),
+            None,
+        );
         run_hooks(HookKind::CreateContainer, &[h], STATE).unwrap();
         // argv[0] from args, FOO from env, and nothing inherited (HOME, TERM unset).
-        assert_eq!(std::fs::read_to_string(&f).unwrap(), "myhook bar unset unset\n");
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            "myhook bar unset unset\n"
+        );
         let _ = std::fs::remove_file(&f);
     }
 
     #[test]
     fn missing_binary_is_spawn_error_and_stops_the_chain() {
         let f = tmpfile("chain");
-        let missing = HookBuilder::default().path("/nonexistent/hook").build().unwrap();
-        let after = hook("/bin/sh", &["sh", "-c", &format!("touch {}", f.display())], None, None);
+        let missing = HookBuilder::default()
+            .path("/nonexistent/hook")
+            .build()
+            .unwrap();
+        let after = hook(
+            "/bin/sh",
+            &["sh", "-c", &format!("touch {}", f.display())],
+            None,
+            None,
+        );
         let err = run_hooks(HookKind::Prestart, &[missing, after], STATE).unwrap_err();
         assert!(matches!(err, HookError::Spawn { .. }), "{err:?}");
         assert!(err.to_string().contains("/nonexistent/hook"));
@@ -448,14 +553,21 @@ mod tests {
     fn signaled_hook_is_reported() {
         let h = hook("/bin/sh", &["sh", "-c", "kill -TERM $$"], None, None);
         let err = run_hooks(HookKind::Prestart, &[h], STATE).unwrap_err();
-        assert!(matches!(err, HookError::Signaled { signal: 15, .. }), "{err:?}");
+        assert!(
+            matches!(err, HookError::Signaled { signal: 15, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn stderr_tail_is_bounded() {
         let h = hook(
             "/bin/sh",
-            &["sh", "-c", "i=0; while [ $i -lt 500 ]; do echo line$i >&2; i=$((i+1)); done; exit 1"],
+            &[
+                "sh",
+                "-c",
+                "i=0; while [ $i -lt 500 ]; do echo line$i >&2; i=$((i+1)); done; exit 1",
+            ],
             None,
             None,
         );
@@ -481,6 +593,16 @@ mod tests {
         .iter()
         .map(|k| k.to_string())
         .collect();
-        assert_eq!(names, ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]);
+        assert_eq!(
+            names,
+            [
+                "prestart",
+                "createRuntime",
+                "createContainer",
+                "startContainer",
+                "poststart",
+                "poststop"
+            ]
+        );
     }
 }

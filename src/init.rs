@@ -103,7 +103,10 @@ fn setup(a: &InitArgs) -> Result<()> {
 
     // 3. The filesystem, up to pivot_root, with the hooks the spec puts before it.
     if !b.has_namespace(Ns::Mount) {
-        return Err(Error::spec("linux.namespaces", "a mount namespace is required"));
+        return Err(Error::spec(
+            "linux.namespaces",
+            "a mount namespace is required",
+        ));
     }
     let _root = rootfs::prepare(b, userns, b.has_new_namespace(Ns::Cgroup))?;
     a.chan.send(&Msg::RunHooks)?;
@@ -118,7 +121,11 @@ fn setup(a: &InitArgs) -> Result<()> {
         setup_console(a, p)?;
     }
     let linux = b.spec.linux().as_ref();
-    for (key, value) in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+    for (key, value) in linux
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
         write_sysctl(key, value)?;
     }
     if let Some(paths) = linux.and_then(|l| l.readonly_paths().as_ref()) {
@@ -127,7 +134,12 @@ fn setup(a: &InitArgs) -> Result<()> {
     if let Some(paths) = linux.and_then(|l| l.masked_paths().as_ref()) {
         rootfs::mask_paths(paths)?;
     }
-    if b.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if b.spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         rootfs::make_root_readonly()?;
     }
 
@@ -146,7 +158,11 @@ fn setup(a: &InitArgs) -> Result<()> {
         process::set_oom_score_adj(adj)?;
     }
     rlimits::apply(p.rlimits().as_deref().unwrap_or_default())?;
-    if let Some(cpus) = p.exec_cpu_affinity().as_ref().and_then(|a| a.initial().as_deref()) {
+    if let Some(cpus) = p
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().as_deref())
+    {
         scheduling::set_affinity(cpus)?;
     }
 
@@ -174,7 +190,9 @@ fn setup(a: &InitArgs) -> Result<()> {
 fn set_domainname(d: &str) -> Result<()> {
     // SAFETY: the pointer and length describe `d`'s bytes, which outlive the call.
     let rc = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
-    nix::errno::Errno::result(rc).map(drop).sys("setdomainname", d.to_string())
+    nix::errno::Errno::result(rc)
+        .map(drop)
+        .sys("setdomainname", d.to_string())
 }
 
 fn write_sysctl(key: &str, value: &str) -> Result<()> {
@@ -182,8 +200,12 @@ fn write_sysctl(key: &str, value: &str) -> Result<()> {
         return Err(Error::spec(format!("linux.sysctl.{key}"), "invalid key"));
     }
     let path = Path::new("/proc/sys").join(key.replace('.', "/"));
-    std::fs::write(&path, value)
-        .map_err(|e| Error::spec(format!("linux.sysctl.{key}"), format!("write {}: {e}", path.display())))
+    std::fs::write(&path, value).map_err(|e| {
+        Error::spec(
+            format!("linux.sysctl.{key}"),
+            format!("write {}: {e}", path.display()),
+        )
+    })
 }
 
 fn setup_console(a: &InitArgs, p: &oci_spec::runtime::Process) -> Result<()> {
@@ -191,7 +213,9 @@ fn setup_console(a: &InitArgs, p: &oci_spec::runtime::Process) -> Result<()> {
         .console
         .as_ref()
         .ok_or_else(|| Error::Init("terminal requested but no console socket".into()))?;
-    let size = p.console_size().map(|b| (b.height() as u16, b.width() as u16));
+    let size = p
+        .console_size()
+        .map(|b| (b.height() as u16, b.width() as u16));
     let pty = console::open_pty(Path::new("/dev/ptmx"), size)?;
     console::send_master(sock.as_fd(), pty.master.as_fd(), "/dev/ptmx")?;
     drop(pty.master);
@@ -200,7 +224,10 @@ fn setup_console(a: &InitArgs, p: &oci_spec::runtime::Process) -> Result<()> {
     let target = crate::safepath::ensure(root.as_fd(), Path::new("/dev/console"), false)?;
     let st = nix::sys::stat::fstat(target.as_raw_fd()).sys("fstat", "/dev/console")?;
     if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
-        return Err(Error::Init("/dev/console in the container is a symlink: refusing to mount the console on it".into()));
+        return Err(Error::Init(
+            "/dev/console in the container is a symlink: refusing to mount the console on it"
+                .into(),
+        ));
     }
     nix::mount::mount(
         Some(&pty.slave_path),
@@ -216,7 +243,10 @@ fn setup_console(a: &InitArgs, p: &oci_spec::runtime::Process) -> Result<()> {
 
 fn wait_for_start_and_exec(a: &InitArgs) -> Result<std::convert::Infallible> {
     let conn = loop {
-        match nix::sys::socket::accept4(a.start_listener.as_raw_fd(), nix::sys::socket::SockFlag::SOCK_CLOEXEC) {
+        match nix::sys::socket::accept4(
+            a.start_listener.as_raw_fd(),
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        ) {
             Ok(fd) => break fd,
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(Error::sys("accept", "start socket", e)),
@@ -245,7 +275,11 @@ fn wait_for_start_and_exec(a: &InitArgs) -> Result<std::convert::Infallible> {
         }
     }
     run_spec_hooks(b, HookKind::StartContainer, &state).map_err(report)?;
-    if let Some(cpus) = p.exec_cpu_affinity().as_ref().and_then(|a| a.cpu_affinity_final().as_deref()) {
+    if let Some(cpus) = p
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.cpu_affinity_final().as_deref())
+    {
         scheduling::set_affinity(cpus).map_err(report)?;
     }
     let env = process::environment(p);

@@ -39,14 +39,16 @@ impl Visit for Fields {
         if field.name() == "message" {
             let _ = write!(self.msg, "{value:?}");
         } else {
-            self.extra.push((field.name().to_string(), format!("{value:?}")));
+            self.extra
+                .push((field.name().to_string(), format!("{value:?}")));
         }
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
             self.msg.push_str(value);
         } else {
-            self.extra.push((field.name().to_string(), value.to_string()));
+            self.extra
+                .push((field.name().to_string(), value.to_string()));
         }
     }
 }
@@ -151,7 +153,13 @@ mod tests {
 
     #[test]
     fn text_line_is_logrus_shaped() {
-        let line = format_line(LogFormat::Text, "info", "hi", &[("id".into(), "c1".into())], "T");
+        let line = format_line(
+            LogFormat::Text,
+            "info",
+            "hi",
+            &[("id".into(), "c1".into())],
+            "T",
+        );
         assert_eq!(line, "time=\"T\" level=info msg=\"hi\" id=\"c1\"\n");
     }
 }

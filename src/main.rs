@@ -37,7 +37,10 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
         None | Some("false") | Some("auto") => {}
         Some("true") => return Err(ward::Error::Unsupported("--rootless=true".into())),
         Some(other) => {
-            return Err(ward::Error::spec("--rootless", format!("{other:?} is not true, false or auto")))
+            return Err(ward::Error::spec(
+                "--rootless",
+                format!("{other:?} is not true, false or auto"),
+            ))
         }
     }
     let root = cli.root.as_path();
@@ -53,5 +56,6 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
         Command::Kill(a) => cli::kill::run(root, a),
         Command::Delete(a) => cli::delete::run(root, a),
         Command::Spec(a) => cli::spec::run(a),
+        Command::Features(a) => cli::features::run(a),
     }
 }

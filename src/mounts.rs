@@ -100,7 +100,8 @@ pub fn parse_options(opts: &[String]) -> Result<Options> {
             "loud" => (true, MsFlags::MS_SILENT),
             "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
             | "runbindable" => {
-                o.propagation.push(propagation_flag(opt).unwrap_or(MsFlags::MS_PRIVATE));
+                o.propagation
+                    .push(propagation_flag(opt).unwrap_or(MsFlags::MS_PRIVATE));
                 continue;
             }
             "idmap" | "ridmap" | "tmpcopyup" => {
@@ -170,9 +171,24 @@ fn recursive_attr(opt: &str) -> Option<(u64, u64)> {
 
 /// The recursive option names, for `ward features`.
 pub const RECURSIVE_OPTIONS: &[&str] = &[
-    "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnodiratime",
-    "rdiratime", "rrelatime", "rnorelatime", "rnoatime", "ratime", "rstrictatime",
-    "rnostrictatime", "rnosymfollow", "rsymfollow",
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rnodiratime",
+    "rdiratime",
+    "rrelatime",
+    "rnorelatime",
+    "rnoatime",
+    "ratime",
+    "rstrictatime",
+    "rnostrictatime",
+    "rnosymfollow",
+    "rsymfollow",
 ];
 
 /// mount_setattr(2) on the mount at `fd`.
@@ -193,7 +209,9 @@ pub fn setattr(fd: BorrowedFd, attr: &MountAttr, recursive: bool, what: &Path) -
             std::mem::size_of::<MountAttr>(),
         )
     };
-    Errno::result(rc).map(drop).sys("mount_setattr", what.display().to_string())
+    Errno::result(rc)
+        .map(drop)
+        .sys("mount_setattr", what.display().to_string())
 }
 
 /// What a mount needs from its surroundings.
@@ -218,10 +236,7 @@ pub fn mount_entry(ctx: &Context, index: usize, m: &Mount) -> Result<()> {
         crate::cgroupfs::mount_cgroupfs(ctx, dest, &opts)?;
     } else {
         let target = safepath::ensure(ctx.root, dest, true)?;
-        let source = m
-            .source()
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(&typ));
+        let source = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
         let data = opts.data.join(",");
         let flags = opts.flags & !MsFlags::MS_REMOUNT;
         let res = mount(
@@ -253,10 +268,12 @@ pub fn mount_entry(ctx: &Context, index: usize, m: &Mount) -> Result<()> {
 
 fn bind(ctx: &Context, index: usize, m: &Mount, opts: &Options) -> Result<()> {
     let dest = m.destination();
-    let source = m
-        .source()
-        .as_ref()
-        .ok_or_else(|| Error::spec(format!("mounts[{index}].source"), "a bind mount needs a source"))?;
+    let source = m.source().as_ref().ok_or_else(|| {
+        Error::spec(
+            format!("mounts[{index}].source"),
+            "a bind mount needs a source",
+        )
+    })?;
     let source = if source.is_absolute() {
         source.clone()
     } else {
@@ -277,7 +294,10 @@ fn bind(ctx: &Context, index: usize, m: &Mount, opts: &Options) -> Result<()> {
         MsFlags::MS_BIND | rec,
         None::<&str>,
     )
-    .sys("mount", format!("bind {} on {}", source.display(), dest.display()))?;
+    .sys(
+        "mount",
+        format!("bind {} on {}", source.display(), dest.display()),
+    )?;
     let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if !extra.is_empty() {
         remount(ctx, dest, extra, opts.cleared)?;
@@ -289,8 +309,8 @@ fn bind(ctx: &Context, index: usize, m: &Mount, opts: &Options) -> Result<()> {
 /// namespace, flags the kernel locked on the source (nosuid, nodev, noexec, ro) are kept, since
 /// clearing them fails with EPERM.
 pub fn remount(ctx: &Context, dest: &Path, flags: MsFlags, cleared: MsFlags) -> Result<()> {
-    let fd = safepath::open_path_nofollow(ctx.root, dest)
-        .sys("openat2", dest.display().to_string())?;
+    let fd =
+        safepath::open_path_nofollow(ctx.root, dest).sys("openat2", dest.display().to_string())?;
     let path = safepath::fd_path(fd.as_fd());
     let mut flags = flags;
     if ctx.userns {
@@ -324,8 +344,8 @@ fn finish(ctx: &Context, dest: &Path, opts: &Options) -> Result<()> {
     if opts.propagation.is_empty() && opts.recursive == MountAttr::default() {
         return Ok(());
     }
-    let fd = safepath::open_path_nofollow(ctx.root, dest)
-        .sys("openat2", dest.display().to_string())?;
+    let fd =
+        safepath::open_path_nofollow(ctx.root, dest).sys("openat2", dest.display().to_string())?;
     for flag in &opts.propagation {
         mount(
             None::<&str>,
@@ -353,7 +373,9 @@ mod tests {
     #[test]
     fn flags_and_data() {
         let o = p(&["nosuid", "noexec", "nodev", "mode=755", "size=65536k", "ro"]);
-        assert!(o.flags.contains(MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV));
+        assert!(o
+            .flags
+            .contains(MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV));
         assert!(o.flags.contains(MsFlags::MS_RDONLY));
         assert_eq!(o.data, vec!["mode=755", "size=65536k"]);
     }
@@ -369,7 +391,10 @@ mod tests {
     fn recursive_options_go_to_mount_setattr() {
         let o = p(&["rbind", "rro", "rnosuid", "rnoatime"]);
         assert!(o.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC));
-        assert_eq!(o.recursive.attr_set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOATIME);
+        assert_eq!(
+            o.recursive.attr_set,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOATIME
+        );
         assert_eq!(o.recursive.attr_clr, MOUNT_ATTR_ATIME_MASK);
         assert!(o.data.is_empty());
         for name in RECURSIVE_OPTIONS {
@@ -380,7 +405,10 @@ mod tests {
     #[test]
     fn propagation_words() {
         let o = p(&["rslave", "private"]);
-        assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC, MsFlags::MS_PRIVATE]);
+        assert_eq!(
+            o.propagation,
+            vec![MsFlags::MS_SLAVE | MsFlags::MS_REC, MsFlags::MS_PRIVATE]
+        );
     }
 
     #[test]

@@ -46,8 +46,13 @@ pub fn clone_flags(bundle: &Bundle) -> CloneFlags {
 }
 
 fn open_ns(typ: Ns, path: &Path) -> Result<OwnedFd> {
-    let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| Error::spec(format!("linux.namespaces[{typ}].path"), format!("{}: {e}", path.display())))?;
+    let fd =
+        nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| {
+            Error::spec(
+                format!("linux.namespaces[{typ}].path"),
+                format!("{}: {e}", path.display()),
+            )
+        })?;
     // SAFETY: `open` just returned this fd; we are its only owner.
     Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }
@@ -59,7 +64,8 @@ pub fn prepare_parent(bundle: &Bundle) -> Result<()> {
         match (typ, path) {
             (Ns::Pid | Ns::Time, Some(p)) => {
                 let fd = open_ns(typ, &p)?;
-                setns(fd.as_fd(), clone_flag(typ)).sys("setns", format!("{typ} namespace {}", p.display()))?;
+                setns(fd.as_fd(), clone_flag(typ))
+                    .sys("setns", format!("{typ} namespace {}", p.display()))?;
             }
             (Ns::Time, None) => {
                 unshare(clone_flag(Ns::Time)).sys("unshare", "time namespace")?;
@@ -72,7 +78,11 @@ pub fn prepare_parent(bundle: &Bundle) -> Result<()> {
 }
 
 fn write_time_offsets(bundle: &Bundle) -> Result<()> {
-    let offsets = bundle.spec.linux().as_ref().and_then(|l| l.time_offsets().clone());
+    let offsets = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().clone());
     let Some(offsets) = offsets else {
         return Ok(());
     };
@@ -109,7 +119,8 @@ pub fn open_joins(bundle: &Bundle) -> Result<Vec<(Ns, PathBuf, OwnedFd)>> {
 
 pub fn join(joins: &[(Ns, PathBuf, OwnedFd)]) -> Result<()> {
     for (typ, path, fd) in joins {
-        setns(fd.as_fd(), clone_flag(*typ)).sys("setns", format!("{typ} namespace {}", path.display()))?;
+        setns(fd.as_fd(), clone_flag(*typ))
+            .sys("setns", format!("{typ} namespace {}", path.display()))?;
     }
     Ok(())
 }
@@ -125,7 +136,10 @@ pub fn write_id_maps(pid: i32, bundle: &Bundle) -> Result<()> {
             .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
             .collect::<String>()
     };
-    for (file, text) in [("uid_map", fmt(linux.uid_mappings())), ("gid_map", fmt(linux.gid_mappings()))] {
+    for (file, text) in [
+        ("uid_map", fmt(linux.uid_mappings())),
+        ("gid_map", fmt(linux.gid_mappings())),
+    ] {
         if text.is_empty() {
             continue;
         }

@@ -78,7 +78,13 @@ pub fn switch_user(user: &User) -> Result<()> {
         Ok(()) => {}
         // A user namespace whose setgroups is "deny" keeps the groups it has.
         Err(nix::errno::Errno::EPERM) if groups.is_empty() => {}
-        Err(e) => return Err(Error::sys("setgroups", format!("{:?}", user.additional_gids()), e)),
+        Err(e) => {
+            return Err(Error::sys(
+                "setgroups",
+                format!("{:?}", user.additional_gids()),
+                e,
+            ))
+        }
     }
     let gid = Gid::from_raw(user.gid());
     nix::unistd::setresgid(gid, gid, gid).sys("setresgid", user.gid().to_string())?;
@@ -96,12 +102,14 @@ pub fn switch_user(user: &User) -> Result<()> {
 pub fn enter_cwd(cwd: &Path) -> Result<()> {
     let root = crate::safepath::open_root(Path::new("/"))?;
     let fd = crate::safepath::mkdir_all(std::os::fd::AsFd::as_fd(&root), cwd)?;
-    nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&fd)).sys("fchdir", cwd.display().to_string())
+    nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&fd))
+        .sys("fchdir", cwd.display().to_string())
 }
 
 /// oomScoreAdj, written for init itself (children inherit it).
 pub fn set_oom_score_adj(v: i32) -> Result<()> {
-    std::fs::write("/proc/self/oom_score_adj", v.to_string()).io("write", "/proc/self/oom_score_adj")
+    std::fs::write("/proc/self/oom_score_adj", v.to_string())
+        .io("write", "/proc/self/oom_score_adj")
 }
 
 /// Refuses an LSM label the host cannot apply (runc's behaviour), applies it otherwise.
@@ -139,18 +147,28 @@ pub fn close_fds_on_exec(preserve: u32) -> Result<()> {
     // SAFETY: close_range only changes fd flags; no memory is involved.
     let rc = unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
     if rc != 0 {
-        return Err(Error::sys("close_range", format!("{first}.."), nix::errno::Errno::last()));
+        return Err(Error::sys(
+            "close_range",
+            format!("{first}.."),
+            nix::errno::Errno::last(),
+        ));
     }
     for fd in 3..first {
-        nix::fcntl::fcntl(fd as i32, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
-            .sys("fcntl", format!("preserved fd {fd}"))?;
+        nix::fcntl::fcntl(
+            fd as i32,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        )
+        .sys("fcntl", format!("preserved fd {fd}"))?;
     }
     Ok(())
 }
 
 /// execve; returns only on failure.
 pub fn exec(path: &Path, args: &[String], env: &[String]) -> Error {
-    let cs = |s: &str| CString::new(s).map_err(|_| Error::spec("process.args", format!("{s:?} contains a NUL byte")));
+    let cs = |s: &str| {
+        CString::new(s)
+            .map_err(|_| Error::spec("process.args", format!("{s:?} contains a NUL byte")))
+    };
     let run = || -> Result<std::convert::Infallible> {
         let path_c = cs(&path.to_string_lossy())?;
         let args_c = args.iter().map(|a| cs(a)).collect::<Result<Vec<_>>>()?;
@@ -171,7 +189,9 @@ mod tests {
     fn finds_sh_in_path_and_reports_missing() {
         let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
         assert!(find_executable("sh", &env).is_ok());
-        let err = find_executable("no-such-binary-ward", &env).unwrap_err().to_string();
+        let err = find_executable("no-such-binary-ward", &env)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("executable file not found in $PATH"), "{err}");
     }
 }

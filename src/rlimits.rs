@@ -31,7 +31,12 @@ pub fn apply(limits: &[PosixRlimit]) -> Result<()> {
         if l.soft() > l.hard() {
             return Err(Error::spec(
                 format!("process.rlimits[{i}]"),
-                format!("{}: soft limit {} is above hard limit {}", l.typ(), l.soft(), l.hard()),
+                format!(
+                    "{}: soft limit {} is above hard limit {}",
+                    l.typ(),
+                    l.soft(),
+                    l.hard()
+                ),
             ));
         }
         let lim = libc::rlimit {

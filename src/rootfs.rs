@@ -23,7 +23,9 @@ pub fn prepare(bundle: &Bundle, userns: bool, cgroupns: bool) -> Result<OwnedFd>
         None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
         Some(word) => mounts::propagation_flag(word)
             .map(|f| f | MsFlags::MS_REC)
-            .ok_or_else(|| Error::spec("linux.rootfsPropagation", format!("unknown mode {word:?}")))?,
+            .ok_or_else(|| {
+                Error::spec("linux.rootfsPropagation", format!("unknown mode {word:?}"))
+            })?,
     };
     // No mount event of ours may travel back to the host (shared) unless asked for.
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
@@ -49,7 +51,12 @@ pub fn prepare(bundle: &Bundle, userns: bool, cgroupns: bool) -> Result<OwnedFd>
     }
     if !devices::dev_is_bind(&bundle.spec) {
         let mut nodes = devices::default_nodes();
-        for (i, d) in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten().enumerate() {
+        for (i, d) in linux
+            .and_then(|l| l.devices().as_ref())
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let node = devices::node_from_spec(i, d)?;
             nodes.retain(|n| n.path != node.path);
             nodes.push(node);
@@ -73,8 +80,14 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
         // leaves only the new root, with no directory of the host to mount the old root on.
         nix::unistd::pivot_root(".", ".").sys("pivot_root", rootfs.display().to_string())?;
         // The old root's mounts may still be shared with the host: make the unmount local.
-        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-            .sys("mount", "make old root slave")?;
+        mount(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .sys("mount", "make old root slave")?;
         umount2(".", MntFlags::MNT_DETACH).sys("umount2", "old root")?;
     }
     nix::unistd::chdir("/").sys("chdir", "/")
@@ -82,10 +95,21 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
 
 /// Re-applies a shared/slave/private `rootfsPropagation` to the new `/`.
 pub fn apply_root_propagation(bundle: &Bundle) -> Result<()> {
-    if let Some(word) = bundle.spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()) {
+    if let Some(word) = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+    {
         if let Some(flag) = mounts::propagation_flag(word) {
-            mount(None::<&str>, "/", None::<&str>, flag | MsFlags::MS_REC, None::<&str>)
-                .sys("mount", format!("rootfsPropagation {word}"))?;
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                flag | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .sys("mount", format!("rootfsPropagation {word}"))?;
         }
     }
     Ok(())
@@ -123,8 +147,14 @@ pub fn mask_paths(paths: &[String]) -> Result<()> {
                 null = Some(verified_dev_null(root.as_fd())?);
             }
             let null = null.as_ref().map(|f| safepath::fd_path(f.as_fd()));
-            mount(null.as_deref(), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                .sys("mount", format!("mask {p}"))?;
+            mount(
+                null.as_deref(),
+                &target,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .sys("mount", format!("mask {p}"))?;
         }
     }
     Ok(())
@@ -133,7 +163,8 @@ pub fn mask_paths(paths: &[String]) -> Result<()> {
 /// The container's /dev/null, checked to really be the null device (1:3) and not something the
 /// image or a process put there (CVE-2025-31133).
 fn verified_dev_null(root: BorrowedFd) -> Result<OwnedFd> {
-    let fd = safepath::open_path_nofollow(root, Path::new("/dev/null")).sys("openat2", "/dev/null")?;
+    let fd =
+        safepath::open_path_nofollow(root, Path::new("/dev/null")).sys("openat2", "/dev/null")?;
     let st = fstat(fd.as_raw_fd()).sys("fstat", "/dev/null")?;
     let is_chr = st.st_mode & libc::S_IFMT == libc::S_IFCHR;
     if !is_chr || libc::major(st.st_rdev) != 1 || libc::minor(st.st_rdev) != 3 {
@@ -156,8 +187,14 @@ pub fn readonly_paths(paths: &[String]) -> Result<()> {
             Err(e) => return Err(Error::sys("openat2", p.clone(), e)),
         };
         let target = safepath::fd_path(fd.as_fd());
-        mount(Some(&target), &target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .sys("mount", format!("bind readonly path {p}"))?;
+        mount(
+            Some(&target),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .sys("mount", format!("bind readonly path {p}"))?;
         let top = safepath::open_path_nofollow(root.as_fd(), path).sys("openat2", p.clone())?;
         let attr = MountAttr {
             attr_set: MOUNT_ATTR_RDONLY,

@@ -55,18 +55,38 @@ pub fn open_path_nofollow(root: BorrowedFd, path: &Path) -> nix::Result<OwnedFd>
 /// Makes every directory of `path` inside `root` (mode 0755) and returns an O_PATH fd of the last
 /// one. Symlinks met on the way are resolved inside the root.
 pub fn mkdir_all(root: BorrowedFd, path: &Path) -> Result<OwnedFd> {
+    mkdir_all_depth(root, path, 0)
+}
+
+/// Symlinks followed while creating one path, as the kernel's own limit (ELOOP).
+const MAX_LINKS: u32 = 40;
+
+fn mkdir_all_depth(root: BorrowedFd, path: &Path, depth: u32) -> Result<OwnedFd> {
+    if depth > MAX_LINKS {
+        return Err(Error::sys(
+            "mkdir",
+            path.display().to_string(),
+            Errno::ELOOP,
+        ));
+    }
     let mut dir = open(root, Path::new("/"), OFlag::O_PATH | OFlag::O_DIRECTORY)
         .map_err(|e| Error::sys("openat2", "rootfs", e))?;
     let mut walked = PathBuf::from("/");
     for comp in relative(path).components() {
         let name = comp.as_os_str();
         walked.push(name);
-        dir = step_into(root, dir.as_fd(), name, &walked)?;
+        dir = step_into(root, dir.as_fd(), name, &walked, depth)?;
     }
     Ok(dir)
 }
 
-fn step_into(root: BorrowedFd, dir: BorrowedFd, name: &OsStr, walked: &Path) -> Result<OwnedFd> {
+fn step_into(
+    root: BorrowedFd,
+    dir: BorrowedFd,
+    name: &OsStr,
+    walked: &Path,
+    depth: u32,
+) -> Result<OwnedFd> {
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
     match open(root, walked, flags) {
         Ok(fd) => return Ok(fd),
@@ -76,7 +96,18 @@ fn step_into(root: BorrowedFd, dir: BorrowedFd, name: &OsStr, walked: &Path) -> 
     // Missing: create it in the directory we hold (not by path), then resolve it again. A
     // dangling symlink here is refused by mkdirat (EEXIST) rather than followed.
     match nix::sys::stat::mkdirat(Some(dir.as_raw_fd()), name, Mode::from_bits_truncate(0o755)) {
-        Ok(()) | Err(Errno::EEXIST) => {}
+        Ok(()) => {}
+        Err(Errno::EEXIST) => {
+            // A dangling symlink: create what it points to, read as a path inside the root.
+            if let Ok(target) = nix::fcntl::readlinkat(Some(dir.as_raw_fd()), name) {
+                let target = Path::new(&target);
+                let inside = match walked.parent() {
+                    Some(parent) if target.is_relative() => parent.join(target),
+                    _ => target.to_path_buf(),
+                };
+                mkdir_all_depth(root, &inside, depth + 1)?;
+            }
+        }
         Err(e) => return Err(Error::sys("mkdirat", walked.display().to_string(), e)),
     }
     open(root, walked, flags).map_err(|e| Error::sys("openat2", walked.display().to_string(), e))
@@ -94,7 +125,7 @@ pub fn ensure(root: BorrowedFd, path: &Path, dir: bool) -> Result<OwnedFd> {
     let parent_fd = mkdir_all(root, &Path::new("/").join(&parent))?;
     let full = Path::new("/").join(&rel);
     if dir {
-        step_into(root, parent_fd.as_fd(), &name, &full)?;
+        step_into(root, parent_fd.as_fd(), &name, &full, 0)?;
     } else {
         match nix::fcntl::openat(
             Some(parent_fd.as_raw_fd()),
@@ -109,7 +140,8 @@ pub fn ensure(root: BorrowedFd, path: &Path, dir: bool) -> Result<OwnedFd> {
             Err(e) => return Err(Error::sys("openat", full.display().to_string(), e)),
         }
     }
-    open_path_nofollow(root, &full).map_err(|e| Error::sys("openat2", full.display().to_string(), e))
+    open_path_nofollow(root, &full)
+        .map_err(|e| Error::sys("openat2", full.display().to_string(), e))
 }
 
 /// `/proc/self/fd/<fd>`: the path through which mount(2) reaches exactly the object we opened.
@@ -152,7 +184,10 @@ mod tests {
         let rfd = open_root(&root).unwrap();
         ensure(rfd.as_fd(), Path::new("/evil/made"), true).unwrap();
         assert!(!outside.join("made").exists(), "escaped the root");
-        assert!(root.join(outside.strip_prefix("/").unwrap()).join("made").is_dir());
+        assert!(root
+            .join(outside.strip_prefix("/").unwrap())
+            .join("made")
+            .is_dir());
         std::fs::remove_dir_all(&base).unwrap();
     }
 

@@ -3,8 +3,8 @@
 use nix::errno::Errno;
 use nix::sched::CpuSet;
 use oci_spec::runtime::{
-    IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag as F,
-    LinuxSchedulerPolicy as P, Scheduler,
+    IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain,
+    LinuxSchedulerFlag as F, LinuxSchedulerPolicy as P, Scheduler,
 };
 
 use crate::error::{Error, Result};
@@ -60,9 +60,13 @@ pub fn set_scheduler(s: &Scheduler) -> Result<()> {
     };
     // SAFETY: `attr` is a properly sized, initialised sched_attr; the kernel only reads it.
     let rc = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
-    Errno::result(rc)
-        .map(drop)
-        .map_err(|e| Error::sys("sched_setattr", format!("process.scheduler {:?}", s.policy()), e))
+    Errno::result(rc).map(drop).map_err(|e| {
+        Error::sys(
+            "sched_setattr",
+            format!("process.scheduler {:?}", s.policy()),
+            e,
+        )
+    })
 }
 
 pub fn set_io_priority(p: &LinuxIOPriority) -> Result<()> {
@@ -72,17 +76,25 @@ pub fn set_io_priority(p: &LinuxIOPriority) -> Result<()> {
         IOPriorityClass::IoprioClassIdle => 3,
     };
     if !(0..=7).contains(&p.priority()) {
-        return Err(Error::spec("process.ioPriority.priority", "must be between 0 and 7"));
+        return Err(Error::spec(
+            "process.ioPriority.priority",
+            "must be between 0 and 7",
+        ));
     }
     let value = (class << 13) | p.priority();
     // SAFETY: ioprio_set takes plain integers (IOPRIO_WHO_PROCESS = 1, pid 0 = self).
     let rc = unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, value) };
-    Errno::result(rc).map(drop).map_err(|e| Error::sys("ioprio_set", format!("{value:#x}"), e))
+    Errno::result(rc)
+        .map(drop)
+        .map_err(|e| Error::sys("ioprio_set", format!("{value:#x}"), e))
 }
 
 pub fn set_personality(p: &LinuxPersonality) -> Result<()> {
     if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
-        return Err(Error::spec("linux.personality.flags", "no personality flags are supported"));
+        return Err(Error::spec(
+            "linux.personality.flags",
+            "no personality flags are supported",
+        ));
     }
     let persona = match p.domain() {
         LinuxPersonalityDomain::PerLinux => 0x0000,
@@ -90,16 +102,26 @@ pub fn set_personality(p: &LinuxPersonality) -> Result<()> {
     };
     // SAFETY: personality(2) takes a plain integer.
     let rc = unsafe { libc::personality(persona) };
-    Errno::result(rc).map(drop).map_err(|e| Error::sys("personality", format!("{:?}", p.domain()), e))
+    Errno::result(rc)
+        .map(drop)
+        .map_err(|e| Error::sys("personality", format!("{:?}", p.domain()), e))
 }
 
 /// Parses a cpu list such as "0-3,7".
 pub fn parse_cpu_list(list: &str) -> Result<CpuSet> {
-    let bad = || Error::spec("process.execCPUAffinity", format!("invalid cpu list {list:?}"));
+    let bad = || {
+        Error::spec(
+            "process.execCPUAffinity",
+            format!("invalid cpu list {list:?}"),
+        )
+    };
     let mut set = CpuSet::new();
     for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (a, b) = match part.split_once('-') {
-            Some((a, b)) => (a.parse::<usize>().map_err(|_| bad())?, b.parse::<usize>().map_err(|_| bad())?),
+            Some((a, b)) => (
+                a.parse::<usize>().map_err(|_| bad())?,
+                b.parse::<usize>().map_err(|_| bad())?,
+            ),
             None => {
                 let n = part.parse::<usize>().map_err(|_| bad())?;
                 (n, n)

@@ -64,7 +64,12 @@ impl Bundle {
         let process = self.process()?;
         match process.args() {
             Some(args) if !args.is_empty() && !args[0].is_empty() => {}
-            _ => return Err(Error::spec("process.args", "must name at least one argument")),
+            _ => {
+                return Err(Error::spec(
+                    "process.args",
+                    "must name at least one argument",
+                ))
+            }
         }
         if !process.cwd().is_absolute() {
             return Err(Error::spec(

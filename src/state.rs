@@ -217,7 +217,11 @@ impl ContainerDir {
         Report {
             oci_version: state.oci_version.clone(),
             id: state.id.clone(),
-            pid: if status == Status::Stopped { 0 } else { state.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                state.pid
+            },
             status,
             bundle: state.bundle.clone(),
             rootfs: state.rootfs.clone(),
@@ -296,7 +300,17 @@ mod tests {
         for ok in ["a", "web-1", "x_y.z+1", &"a".repeat(255)] {
             assert!(validate_id(ok).is_ok(), "{ok}");
         }
-        for bad in ["", ".", "..", "../x", "a/b", "/", "a\0b", "a b", &"a".repeat(256)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "/",
+            "a\0b",
+            "a b",
+            &"a".repeat(256),
+        ] {
             assert!(validate_id(bad).is_err(), "{bad:?}");
         }
     }

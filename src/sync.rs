@@ -67,8 +67,12 @@ impl Channel {
         match self.recv()? {
             Some(m) if m == want => Ok(()),
             Some(Msg::Error { msg }) => Err(Error::Init(msg)),
-            Some(other) => Err(Error::Init(format!("sync: expected {want:?}, got {other:?}"))),
-            None => Err(Error::Init("the other side of the sync channel exited".into())),
+            Some(other) => Err(Error::Init(format!(
+                "sync: expected {want:?}, got {other:?}"
+            ))),
+            None => Err(Error::Init(
+                "the other side of the sync channel exited".into(),
+            )),
         }
     }
 }

@@ -43,8 +43,17 @@ mod tests {
     fn default_parses_as_a_spec() {
         let spec: oci_spec::runtime::Spec = serde_json::from_value(config(false, 0, 0)).unwrap();
         assert_eq!(spec.hostname().as_deref(), Some("ward"));
-        let rootless: oci_spec::runtime::Spec = serde_json::from_value(config(true, 1000, 1000)).unwrap();
-        let ns = rootless.linux().as_ref().unwrap().namespaces().clone().unwrap();
-        assert!(ns.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User));
+        let rootless: oci_spec::runtime::Spec =
+            serde_json::from_value(config(true, 1000, 1000)).unwrap();
+        let ns = rootless
+            .linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .clone()
+            .unwrap();
+        assert!(ns
+            .iter()
+            .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User));
     }
 }

@@ -28,7 +28,9 @@ pub fn run(root: &Path, a: &Args) -> ward::Result<i32> {
     let mut reports = Vec::new();
     for id in list_ids(root)? {
         // A container deleted while we list is simply not listed.
-        let Ok(dir) = ContainerDir::open(root, &id) else { continue };
+        let Ok(dir) = ContainerDir::open(root, &id) else {
+            continue;
+        };
         let Ok(stored) = dir.load() else { continue };
         let mut r = dir.report(&stored);
         r.owner = owner_of(&dir.path);
@@ -46,7 +48,9 @@ pub fn run(root: &Path, a: &Args) -> ward::Result<i32> {
         };
         println!("{text}");
     } else {
-        let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+        let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+            .map(String::from)
+            .to_vec()];
         for r in &reports {
             rows.push(vec![
                 r.id.clone(),
@@ -66,7 +70,13 @@ pub fn run(root: &Path, a: &Args) -> ward::Result<i32> {
 fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.first().map_or(0, |r| r.len());
     let widths: Vec<usize> = (0..cols)
-        .map(|c| rows.iter().map(|r| r[c].len() + 3).max().unwrap_or(0).max(12))
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].len() + 3)
+                .max()
+                .unwrap_or(0)
+                .max(12)
+        })
         .collect();
     let mut out = String::new();
     for r in rows {

@@ -3,6 +3,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod features;
 pub mod kill;
 pub mod list;
 pub mod run;
@@ -16,7 +17,11 @@ use clap::{Parser, Subcommand};
 use ward::logging::LogFormat;
 
 #[derive(Parser, Debug)]
-#[command(name = "ward", about = "ward: an OCI container runtime (runc-compatible)", disable_version_flag = true)]
+#[command(
+    name = "ward",
+    about = "ward: an OCI container runtime (runc-compatible)",
+    disable_version_flag = true
+)]
 pub struct Cli {
     /// Root directory for the containers' state.
     #[arg(long, default_value = "/run/ward")]
@@ -62,6 +67,8 @@ pub enum Command {
     Delete(delete::Args),
     /// Write a default config.json.
     Spec(spec::Args),
+    /// Show what this runtime and kernel support (runtime-spec Features).
+    Features(features::Args),
 }
 
 /// Flags shared by `create` and `run`.
@@ -93,7 +100,11 @@ pub struct CreateFlags {
 }
 
 impl CreateFlags {
-    pub fn opts(&self, root: &std::path::Path, foreground: bool) -> ward::Result<ward::container::create::CreateOpts> {
+    pub fn opts(
+        &self,
+        root: &std::path::Path,
+        foreground: bool,
+    ) -> ward::Result<ward::container::create::CreateOpts> {
         if self.pidfd_socket.is_some() {
             return Err(ward::Error::Unsupported("--pidfd-socket".into()));
         }

@@ -43,7 +43,11 @@ extern "C" fn forward(sig: libc::c_int) {
 
 fn install_forwarding(pid: i32) {
     INIT_PID.store(pid, Ordering::SeqCst);
-    let action = SigAction::new(SigHandler::Handler(forward), SaFlags::SA_RESTART, SigSet::empty());
+    let action = SigAction::new(
+        SigHandler::Handler(forward),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
     for sig in [
         Signal::SIGINT,
         Signal::SIGTERM,
@@ -97,7 +101,13 @@ fn wait_blocking(pid: i32) -> ward::Result<i32> {
                 }
             }
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(ward::Error::sys("waitpid", format!("container init {pid}"), e)),
+            Err(e) => {
+                return Err(ward::Error::sys(
+                    "waitpid",
+                    format!("container init {pid}"),
+                    e,
+                ))
+            }
         }
     }
 }

@@ -13,7 +13,10 @@ pub struct Args {
 pub fn run(a: &Args) -> ward::Result<i32> {
     let path = a.bundle.join("config.json");
     if path.exists() {
-        return Err(ward::Error::Init(format!("File {} exists. Remove it first", path.display())));
+        return Err(ward::Error::Init(format!(
+            "File {} exists. Remove it first",
+            path.display()
+        )));
     }
     let cfg = ward::template::config(
         a.rootless,

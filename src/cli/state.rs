@@ -9,7 +9,8 @@ pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     let dir = ContainerDir::open(root, &a.id)?;
     let mut report = dir.report(&dir.load()?);
     report.owner = super::list::owner_of(&dir.path);
-    let text = serde_json::to_string_pretty(&report).map_err(|e| ward::Error::Init(e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(&report).map_err(|e| ward::Error::Init(e.to_string()))?;
     println!("{text}");
     Ok(0)
 }

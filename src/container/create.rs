@@ -64,7 +64,10 @@ pub fn create(opts: &CreateOpts) -> Result<Created> {
         _ => {}
     }
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
-    let mut guard = Cleanup { dir: Some(dir.clone()), child: None };
+    let mut guard = Cleanup {
+        dir: Some(dir.clone()),
+        child: None,
+    };
     let created = create_in(opts, bundle, terminal, &dir, &mut guard)?;
     guard.disarm();
     Ok(created)
@@ -122,7 +125,12 @@ fn create_in(
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
-    guard.child = Some((pid, pidfd.try_clone().map_err(|e| Error::io("dup", "pidfd", e))?));
+    guard.child = Some((
+        pid,
+        pidfd
+            .try_clone()
+            .map_err(|e| Error::io("dup", "pidfd", e))?,
+    ));
     drop((chan_child, console_child, listener));
 
     if bundle.has_new_namespace(Ns::User) {
@@ -135,13 +143,19 @@ fn create_in(
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-        annotations: bundle.spec.annotations().clone().unwrap_or_else(HashMap::new),
+        annotations: bundle
+            .spec
+            .annotations()
+            .clone()
+            .unwrap_or_else(HashMap::new),
         owner: String::new(),
         init_start_time: 0,
         private_pid_ns: bundle.has_new_namespace(Ns::Pid),
     };
     let creating = String::from_utf8_lossy(&hook_state(&stored, Status::Creating)).into_owned();
-    chan_parent.send(&Msg::Go { state: creating.clone() })?;
+    chan_parent.send(&Msg::Go {
+        state: creating.clone(),
+    })?;
     loop {
         match chan_parent.recv()? {
             Some(Msg::RunHooks) => {
@@ -151,7 +165,11 @@ fn create_in(
             }
             Some(Msg::Ready) => break,
             Some(Msg::Error { msg }) => return Err(Error::Init(msg)),
-            Some(other) => return Err(Error::Init(format!("unexpected message from init: {other:?}"))),
+            Some(other) => {
+                return Err(Error::Init(format!(
+                    "unexpected message from init: {other:?}"
+                )))
+            }
             None => return Err(Error::Init("container init exited during setup".into())),
         }
     }
@@ -194,7 +212,9 @@ fn refuse_unsupported(bundle: &Bundle) -> Result<()> {
             || r.rdma().as_ref().is_some_and(|h| !h.is_empty())
             || r.unified().as_ref().is_some_and(|h| !h.is_empty());
         if limits {
-            return Err(Error::Unsupported("linux.resources limits (cgroups)".into()));
+            return Err(Error::Unsupported(
+                "linux.resources limits (cgroups)".into(),
+            ));
         }
         if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
             tracing::warn!("linux.resources.devices: the device cgroup is not enforced yet; only the nodes ward creates exist in /dev");
@@ -204,24 +224,38 @@ fn refuse_unsupported(bundle: &Bundle) -> Result<()> {
 }
 
 fn start_listener(path: &Path) -> Result<OwnedFd> {
-    let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
-        .sys("socket", "start socket")?;
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .sys("socket", "start socket")?;
     let addr = UnixAddr::new(path).sys("socket address", path.display().to_string())?;
     bind(fd.as_raw_fd(), &addr).sys("bind", path.display().to_string())?;
-    listen(&fd, Backlog::new(1).unwrap_or(Backlog::MAXCONN)).sys("listen", path.display().to_string())?;
+    listen(&fd, Backlog::new(1).unwrap_or(Backlog::MAXCONN))
+        .sys("listen", path.display().to_string())?;
     Ok(fd)
 }
 
 /// (our end, init's end) of the socket the pty master travels over.
-fn console_sockets(opts: &CreateOpts, terminal: bool) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+fn console_sockets(
+    opts: &CreateOpts,
+    terminal: bool,
+) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
     if !terminal {
         return Ok((None, None));
     }
     if let Some(path) = &opts.console_socket {
         return Ok((None, Some(console::connect_console_socket(path)?)));
     }
-    let (a, b) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
-        .sys("socketpair", "console")?;
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .sys("socketpair", "console")?;
     Ok((Some(a), Some(b)))
 }
 
@@ -229,7 +263,9 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let path = if path.is_absolute() {
         path.to_path_buf()
     } else {
-        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf())
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
     };
     crate::state::write_atomic(&path, pid.to_string().as_bytes())
 }

@@ -31,7 +31,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         .unwrap_or_default();
     dir.remove()?;
     // runtime-spec: a failing poststop hook is logged, the deletion stands.
-    if let Err(e) = run_hooks(HookKind::Poststop, &hooks, &hook_state(&stored, Status::Stopped)) {
+    if let Err(e) = run_hooks(
+        HookKind::Poststop,
+        &hooks,
+        &hook_state(&stored, Status::Stopped),
+    ) {
         tracing::warn!("poststop hook failed: {e}");
     }
     Ok(())
@@ -43,15 +47,27 @@ fn kill_and_wait(stored: &crate::state::Stored) -> Result<()> {
     };
     if !stored.private_pid_ns {
         for pid in container_pids(stored) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
     match pidfd_signal(pidfd.as_fd(), libc::SIGKILL) {
         Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-        Err(e) => return Err(Error::sys("pidfd_send_signal", format!("SIGKILL to {}", stored.id), e)),
+        Err(e) => {
+            return Err(Error::sys(
+                "pidfd_send_signal",
+                format!("SIGKILL to {}", stored.id),
+                e,
+            ))
+        }
     }
     if !wait_exit(pidfd.as_fd(), 10_000) {
-        return Err(Error::BadState(format!("container {} did not exit after SIGKILL", stored.id)));
+        return Err(Error::BadState(format!(
+            "container {} did not exit after SIGKILL",
+            stored.id
+        )));
     }
     Ok(())
 }

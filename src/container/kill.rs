@@ -26,7 +26,11 @@ pub fn parse_signal(s: &str) -> Result<i32> {
             .map_err(|_| Error::BadState(format!("unknown signal {s:?}")));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     name.parse::<Signal>()
         .map(|sig| sig as i32)
         .map_err(|_| Error::BadState(format!("unknown signal {s:?}")))
@@ -42,13 +46,17 @@ pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<()> {
     if all {
         for pid in container_pids(&stored) {
             // A process that exited meanwhile is not an error.
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::try_from(sig).ok());
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::try_from(sig).ok());
         }
         return Ok(());
     }
-    let pidfd = open_init(&stored).ok_or_else(|| Error::BadState("container not running".into()))?;
+    let pidfd =
+        open_init(&stored).ok_or_else(|| Error::BadState("container not running".into()))?;
     pidfd_signal(pidfd.as_fd(), sig).map_err(|e| match e {
-        nix::errno::Errno::ESRCH => Error::BadState("container not running: no such process".into()),
+        nix::errno::Errno::ESRCH => {
+            Error::BadState("container not running: no such process".into())
+        }
         e => Error::sys("pidfd_send_signal", format!("signal {sig} to {id}"), e),
     })
 }
@@ -60,14 +68,23 @@ pub fn container_pids(stored: &Stored) -> Vec<i32> {
     if stored.private_pid_ns {
         let ns = ns_of(stored.pid);
         if ns.is_some() {
-            return procs.iter().map(|(p, _)| *p).filter(|p| ns_of(*p) == ns).collect();
+            return procs
+                .iter()
+                .map(|(p, _)| *p)
+                .filter(|p| ns_of(*p) == ns)
+                .collect();
         }
     }
     let mut out = vec![stored.pid];
     let mut i = 0;
     while i < out.len() {
         let parent = out[i];
-        out.extend(procs.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        out.extend(
+            procs
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
         i += 1;
     }
     out

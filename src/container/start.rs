@@ -15,8 +15,16 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let stored = dir.load()?;
     match dir.status(&stored) {
         Status::Created => {}
-        Status::Stopped => return Err(Error::BadState("cannot start a container that has stopped".into())),
-        s => return Err(Error::BadState(format!("cannot start an already {s} container"))),
+        Status::Stopped => {
+            return Err(Error::BadState(
+                "cannot start a container that has stopped".into(),
+            ))
+        }
+        s => {
+            return Err(Error::BadState(format!(
+                "cannot start an already {s} container"
+            )))
+        }
     }
     let sock = dir.start_socket();
     let mut conn = UnixStream::connect(&sock).map_err(|e| Error::io("connect", &sock, e))?;
@@ -37,7 +45,11 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         .and_then(|h| h.poststart().clone())
         .unwrap_or_default();
     // runtime-spec: a failing poststart hook is logged; the container keeps running.
-    if let Err(e) = run_hooks(HookKind::Poststart, &hooks, &hook_state(&stored, Status::Running)) {
+    if let Err(e) = run_hooks(
+        HookKind::Poststart,
+        &hooks,
+        &hook_state(&stored, Status::Running),
+    ) {
         tracing::warn!("poststart hook failed: {e}");
     }
     Ok(())
