@@ -50,19 +50,30 @@ fn missing_binary_in_container() {
     env.args(&["/bin/no-such-binary"]);
     env.write_config();
     let err = create_fails_cleanly(&env, &env.id());
-    assert!(err.contains("no such file or directory") || err.contains("executable file not found"), "{err}");
+    assert!(
+        err.contains("no such file or directory") || err.contains("executable file not found"),
+        "{err}"
+    );
 
     env.args(&["no-such-binary"]);
     env.write_config();
     let err = create_fails_cleanly(&env, &env.id());
-    assert!(err.contains("executable file not found"), "runc's wording for a PATH lookup miss: {err}");
+    assert!(
+        err.contains("executable file not found"),
+        "runc's wording for a PATH lookup miss: {err}"
+    );
 }
 
 #[test]
 fn unknown_container_id() {
     let env = Env::new();
     let id = env.id();
-    for args in [vec!["state", &id], vec!["start", &id], vec!["kill", &id, "KILL"], vec!["delete", &id]] {
+    for args in [
+        vec!["state", &id],
+        vec!["start", &id],
+        vec!["kill", &id, "KILL"],
+        vec!["delete", &id],
+    ] {
         let out = env.rt(&args);
         assert_ne!(out.code, 0, "{args:?}: {out:?}");
         assert!(out.stderr.contains("does not exist"), "{args:?}: {out:?}");
@@ -81,7 +92,11 @@ fn unknown_signal_is_refused() {
         let out = env.kill(&id, sig);
         assert_ne!(out.code, 0, "kill {sig}: {out:?}");
     }
-    assert_eq!(env.state(&id)["status"], "running", "a refused kill must not touch the container");
+    assert_eq!(
+        env.state(&id)["status"],
+        "running",
+        "a refused kill must not touch the container"
+    );
 }
 
 #[test]
@@ -109,5 +124,9 @@ fn duplicate_id_refused() {
     assert_ne!(out.code, 0, "{out:?}");
     assert_eq!(env.root_entries(), before);
     let again = env.state(&id);
-    assert_eq!((&again["pid"], &again["status"]), (&first["pid"], &first["status"]), "original container disturbed");
+    assert_eq!(
+        (&again["pid"], &again["status"]),
+        (&first["pid"], &first["status"]),
+        "original container disturbed"
+    );
 }

@@ -10,11 +10,19 @@ use std::time::{Duration, Instant};
 
 /// Accepts one connection and returns the first fd received via SCM_RIGHTS.
 fn receive_fd(listener: UnixListener) -> OwnedFd {
-    let (conn, _) = listener.accept().expect("runtime connects to the console socket");
+    let (conn, _) = listener
+        .accept()
+        .expect("runtime connects to the console socket");
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<UnixAddr>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
+    let msg = recvmsg::<UnixAddr>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .unwrap();
     for cmsg in msg.cmsgs().unwrap() {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
             return unsafe { OwnedFd::from_raw_fd(fds[0]) };
@@ -30,7 +38,11 @@ fn read_until(master: OwnedFd, want: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut buf = [0u8; 1024];
     while !seen.contains(want) && Instant::now() < deadline {
-        let mut pfd = libc::pollfd { fd: file.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: file.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         if unsafe { libc::poll(&mut pfd, 1, 200) } <= 0 {
             continue;
         }
@@ -46,19 +58,37 @@ fn read_until(master: OwnedFd, want: &str) -> String {
 fn console_socket_receives_working_pty_master() {
     let mut env = Env::new();
     env.config["process"]["terminal"] = true.into();
-    env.args(&["sh", "-c", "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo stdio-is-tty; echo console-says-hello"]);
+    env.args(&[
+        "sh",
+        "-c",
+        "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo stdio-is-tty; echo console-says-hello",
+    ]);
     env.write_config();
     let sock = env.dir.join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     let receiver = std::thread::spawn(move || receive_fd(listener));
     let id = env.id();
     let bundle = env.bundle.to_str().unwrap().to_string();
-    env.rt(&["create", "--bundle", &bundle, "--console-socket", sock.to_str().unwrap(), &id]).ok();
+    env.rt(&[
+        "create",
+        "--bundle",
+        &bundle,
+        "--console-socket",
+        sock.to_str().unwrap(),
+        &id,
+    ])
+    .ok();
     let master = receiver.join().unwrap();
     let link = std::fs::read_link(format!("/proc/self/fd/{}", master.as_raw_fd())).unwrap();
-    assert!(link.to_string_lossy().contains("ptmx"), "received fd is not a pty master: {link:?}");
+    assert!(
+        link.to_string_lossy().contains("ptmx"),
+        "received fd is not a pty master: {link:?}"
+    );
     env.start(&id).ok();
     let seen = read_until(master, "console-says-hello");
-    assert!(seen.contains("stdio-is-tty"), "container stdio is not the pty: {seen:?}");
+    assert!(
+        seen.contains("stdio-is-tty"),
+        "container stdio is not the pty: {seen:?}"
+    );
     assert!(seen.contains("console-says-hello"), "{seen:?}");
 }

@@ -20,7 +20,9 @@ pub fn runtime() -> String {
 }
 
 pub fn runtime_is_runc() -> bool {
-    Path::new(&runtime()).file_name().is_some_and(|n| n == "runc")
+    Path::new(&runtime())
+        .file_name()
+        .is_some_and(|n| n == "runc")
 }
 
 fn next_n() -> usize {
@@ -56,7 +58,11 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
-        let dir = PathBuf::from(format!("/tmp/ward-conf-{}-{}", std::process::id(), next_n()));
+        let dir = PathBuf::from(format!(
+            "/tmp/ward-conf-{}-{}",
+            std::process::id(),
+            next_n()
+        ));
         let _ = fs::remove_dir_all(&dir);
         let bundle = dir.join("bundle");
         build_rootfs(&bundle.join("rootfs"));
@@ -109,12 +115,19 @@ impl Env {
 
     pub fn capture(&self, mut cmd: Command) -> Out {
         let n = next_n();
-        let (o, e) = (self.dir.join(format!("logs/{n}.out")), self.dir.join(format!("logs/{n}.err")));
+        let (o, e) = (
+            self.dir.join(format!("logs/{n}.out")),
+            self.dir.join(format!("logs/{n}.err")),
+        );
         cmd.stdin(Stdio::null())
             .stdout(fs::File::create(&o).unwrap())
             .stderr(fs::File::create(&e).unwrap());
         let status = cmd.status().expect("spawn");
-        Out { code: exit_code(status), stdout: read(&o), stderr: read(&e) }
+        Out {
+            code: exit_code(status),
+            stdout: read(&o),
+            stderr: read(&e),
+        }
     }
 
     /// Writes config.json and runs the container in the foreground.
@@ -147,7 +160,9 @@ impl Env {
     }
 
     pub fn wait_status(&self, id: &str, want: &str) {
-        wait_for(&format!("{id} to be {want}"), || self.state(id)["status"] == want);
+        wait_for(&format!("{id} to be {want}"), || {
+            self.state(id)["status"] == want
+        });
     }
 
     /// Runs the checker with extra directives and parses its `key=value` lines.
@@ -172,14 +187,19 @@ impl Env {
         let host = self.dir.join(name);
         fs::create_dir_all(&host).unwrap();
         let src = host.to_str().unwrap().to_string();
-        self.mount(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rw"]}));
+        self.mount(
+            json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rw"]}),
+        );
         host
     }
 
     /// Entries of the state root, to prove a failed command added nothing.
     pub fn root_entries(&self) -> BTreeSet<String> {
         fs::read_dir(&self.root)
-            .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -188,13 +208,27 @@ impl Env {
     /// no mount referencing the bundle.
     pub fn assert_nothing_left(&self, id: &str, before: &BTreeSet<String>) {
         if !id.is_empty() && !id.contains('/') && id != "." && id != ".." {
-            assert!(!self.root.join(id).exists(), "state dir for {id:?} left behind");
+            assert!(
+                !self.root.join(id).exists(),
+                "state dir for {id:?} left behind"
+            );
         }
-        assert_eq!(&self.root_entries(), before, "new entries in the state root");
+        assert_eq!(
+            &self.root_entries(),
+            before,
+            "new entries in the state root"
+        );
         let bundle = self.bundle.to_str().unwrap();
-        assert_eq!(procs_in(bundle, id), Vec::<i32>::new(), "processes left in bundle {bundle}");
+        assert_eq!(
+            procs_in(bundle, id),
+            Vec::<i32>::new(),
+            "processes left in bundle {bundle}"
+        );
         let mi = fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(!mi.contains(bundle), "mount referencing the bundle left behind:\n{mi}");
+        assert!(
+            !mi.contains(bundle),
+            "mount referencing the bundle left behind:\n{mi}"
+        );
     }
 }
 
@@ -202,8 +236,12 @@ impl Drop for Env {
     fn drop(&mut self) {
         for id in self.ids.borrow().iter() {
             let _ = Command::new(&self.binary)
-                .arg("--root").arg(&self.root).args(["delete", "--force", id])
-                .stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null())
+                .arg("--root")
+                .arg(&self.root)
+                .args(["delete", "--force", id])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
                 .status();
         }
         let _ = fs::remove_dir_all(&self.dir);
@@ -214,13 +252,16 @@ impl Drop for Env {
 pub fn procs_in(bundle: &str, id: &str) -> Vec<i32> {
     let mut found = Vec::new();
     for e in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         let p = e.path();
         let in_bundle = ["root", "cwd"].iter().any(|l| {
             fs::read_link(p.join(l)).is_ok_and(|t| t.to_string_lossy().starts_with(bundle))
         });
         let in_cgroup = id.len() > 2
-            && fs::read_to_string(p.join("cgroup")).is_ok_and(|c| c.lines().any(|l| l.ends_with(&format!("/{id}"))));
+            && fs::read_to_string(p.join("cgroup"))
+                .is_ok_and(|c| c.lines().any(|l| l.ends_with(&format!("/{id}"))));
         if in_bundle || in_cgroup {
             found.push(pid);
         }
@@ -243,7 +284,9 @@ impl Facts {
     }
 
     pub fn get(&self, key: &str) -> &str {
-        self.0.get(key).unwrap_or_else(|| panic!("checker printed no {key:?}: {:#?}", self.0))
+        self.0
+            .get(key)
+            .unwrap_or_else(|| panic!("checker printed no {key:?}: {:#?}", self.0))
     }
 }
 
@@ -251,10 +294,20 @@ impl Facts {
 pub fn build_rootfs(rootfs: &Path) {
     let bin = rootfs.join("bin");
     fs::create_dir_all(&bin).unwrap();
-    for d in ["proc", "sys", "dev", "tmp", "etc", "root", "home/tester", "mnt"] {
+    for d in [
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "etc",
+        "root",
+        "home/tester",
+        "mnt",
+    ] {
         fs::create_dir_all(rootfs.join(d)).unwrap();
     }
-    fs::copy("/bin/busybox", bin.join("busybox")).expect("copy /bin/busybox (apt-get install busybox-static)");
+    fs::copy("/bin/busybox", bin.join("busybox"))
+        .expect("copy /bin/busybox (apt-get install busybox-static)");
     let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         if applet != "busybox" {
@@ -266,7 +319,11 @@ pub fn build_rootfs(rootfs: &Path) {
         "root:x:0:0:root:/root:/bin/sh\ntester:x:1000:1000::/home/tester:/bin/sh\n",
     )
     .unwrap();
-    fs::write(rootfs.join("etc/group"), "root:x:0:\ntty:x:5:\ntester:x:1000:\n").unwrap();
+    fs::write(
+        rootfs.join("etc/group"),
+        "root:x:0:\ntty:x:5:\ntester:x:1000:\n",
+    )
+    .unwrap();
     let checker = rootfs.join("checker.sh");
     fs::write(&checker, CHECKER).unwrap();
     fs::set_permissions(&checker, fs::Permissions::from_mode(0o755)).unwrap();
@@ -316,7 +373,9 @@ pub fn base_config(args: &[&str]) -> Value {
 
 pub fn exit_code(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
-    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
 pub fn read(p: &Path) -> String {
@@ -334,11 +393,16 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 
 /// True while `pid` exists and is not a zombie.
 pub fn alive(pid: i64) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+    })
 }
 
 /// `readlink /proc/self/ns/<ns>`: the namespaces the runtime is started in.
 pub fn host_ns(ns: &str) -> String {
-    fs::read_link(format!("/proc/self/ns/{ns}")).unwrap().to_string_lossy().into_owned()
+    fs::read_link(format!("/proc/self/ns/{ns}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
 }

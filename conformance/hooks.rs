@@ -23,19 +23,33 @@ fn install_logging_hooks(env: &mut Env) -> PathBuf {
     write_script(&host_hook, HOOK);
     write_script(&env.rootfs().join("hook.sh"), HOOK);
     let host_log = host_log_dir.join("log");
-    let hook = |kind: &str, path: &Path, log: &Path| {
-        json!([{"path": path.to_str().unwrap(), "args": ["hook.sh", kind, log.to_str().unwrap()]}])
-    };
+    let hook = |kind: &str, path: &Path, log: &Path| json!([{"path": path.to_str().unwrap(), "args": ["hook.sh", kind, log.to_str().unwrap()]}]);
     let mut hooks = serde_json::Map::new();
-    for kind in ["prestart", "createRuntime", "createContainer", "poststart", "poststop"] {
+    for kind in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "poststart",
+        "poststop",
+    ] {
         hooks.insert(kind.into(), hook(kind, &host_hook, &host_log));
     }
     // startContainer runs inside the container: path and log are resolved there.
-    hooks.insert("startContainer".into(), hook("startContainer", Path::new("/hook.sh"), Path::new("/hooklog/log")));
+    hooks.insert(
+        "startContainer".into(),
+        hook(
+            "startContainer",
+            Path::new("/hook.sh"),
+            Path::new("/hooklog/log"),
+        ),
+    );
     env.config["hooks"] = Value::Object(hooks);
     host_log
 }
 
+/// Spec order and timing. runc 1.1.5 FAILS this: it runs poststart during `create` (status
+/// "created", before startContainer); fixed in runc 1.2. The spec says poststart runs after
+/// the user process started, before `start` returns.
 #[test]
 fn all_hooks_fire_in_order_with_state() {
     let mut env = Env::new();
@@ -46,12 +60,16 @@ fn all_hooks_fire_in_order_with_state() {
     let read_log = || fs::read_to_string(&log).unwrap_or_default();
 
     env.create(&id).ok();
-    assert_eq!(read_log(), "prestart creating\ncreateRuntime creating\ncreateContainer creating\n");
+    assert_eq!(
+        read_log(),
+        "prestart creating\ncreateRuntime creating\ncreateContainer creating\n"
+    );
 
     env.start(&id).ok();
     let started = "prestart creating\ncreateRuntime creating\ncreateContainer creating\n\
                    startContainer created\npoststart running\n";
-    crate::harness::wait_for("poststart", || read_log() == started);
+    crate::harness::wait_for("poststart", || read_log().contains("poststart"));
+    assert_eq!(read_log(), started);
 
     fs::write(sync.join("go"), "").unwrap();
     env.wait_status(&id, "stopped");
@@ -76,13 +94,18 @@ fn failing_create_runtime_hook_fails_create() {
 #[test]
 fn hook_timeout_aborts_create() {
     let mut env = Env::new();
-    env.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
+    env.config["hooks"] =
+        json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
     env.args(&["sleep", "100"]);
     let id = env.id();
     let before = env.root_entries();
     let started = Instant::now();
     let out = env.create(&id);
     assert_ne!(out.code, 0, "{out:?}");
-    assert!(started.elapsed() < Duration::from_secs(15), "timeout not enforced: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "timeout not enforced: {:?}",
+        started.elapsed()
+    );
     env.assert_nothing_left(&id, &before);
 }

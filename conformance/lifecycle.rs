@@ -11,7 +11,9 @@ use std::process::{Command, Stdio};
 const WAIT_FOR_GO: &[&str] = &["sh", "-c", "while [ ! -e /sync/go ]; do sleep 0.05; done"];
 
 fn state_pid(state: &Value) -> i64 {
-    state["pid"].as_i64().unwrap_or_else(|| panic!("pid not a number: {state}"))
+    state["pid"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("pid not a number: {state}"))
 }
 
 #[test]
@@ -24,7 +26,16 @@ fn create_start_stop_delete() {
 
     let st = env.state(&id);
     let keys: BTreeSet<&str> = st.as_object().unwrap().keys().map(|k| k.as_str()).collect();
-    for k in ["ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner"] {
+    for k in [
+        "ociVersion",
+        "id",
+        "pid",
+        "status",
+        "bundle",
+        "rootfs",
+        "created",
+        "owner",
+    ] {
         assert!(keys.contains(k), "state lacks {k}: {st}");
     }
     assert_eq!(st["id"], id.as_str());
@@ -32,9 +43,13 @@ fn create_start_stop_delete() {
     assert_eq!(st["bundle"], env.bundle.to_str().unwrap());
     assert_eq!(st["rootfs"], env.rootfs().to_str().unwrap());
     let created = st["created"].as_str().unwrap();
-    chrono::DateTime::parse_from_rfc3339(created).unwrap_or_else(|e| panic!("created {created:?}: {e}"));
+    chrono::DateTime::parse_from_rfc3339(created)
+        .unwrap_or_else(|e| panic!("created {created:?}: {e}"));
     let pid = state_pid(&st);
-    assert!(pid > 0 && alive(pid), "created container has no live init: {st}");
+    assert!(
+        pid > 0 && alive(pid),
+        "created container has no live init: {st}"
+    );
     assert!(env.root.join(&id).is_dir(), "no state dir <root>/<id>");
 
     env.start(&id).ok();
@@ -42,7 +57,11 @@ fn create_start_stop_delete() {
 
     fs::write(sync.join("go"), "").unwrap();
     env.wait_status(&id, "stopped");
-    assert_eq!(state_pid(&env.state(&id)), 0, "a stopped container reports pid 0");
+    assert_eq!(
+        state_pid(&env.state(&id)),
+        0,
+        "a stopped container reports pid 0"
+    );
 
     env.delete(&id).ok();
     assert!(!env.root.join(&id).exists(), "delete left <root>/<id>");
@@ -71,7 +90,11 @@ fn delete_running_needs_force() {
     env.start(&id).ok();
     let pid = state_pid(&env.state(&id));
 
-    assert_ne!(env.delete(&id).code, 0, "plain delete of a running container must fail");
+    assert_ne!(
+        env.delete(&id).code,
+        0,
+        "plain delete of a running container must fail"
+    );
     assert!(alive(pid), "failed delete killed the container");
 
     env.rt(&["delete", "--force", &id]).ok();
@@ -83,7 +106,11 @@ fn delete_running_needs_force() {
 fn list_table_quiet_and_json() {
     let mut env = Env::new();
     let empty = env.rt(&["list", "--format", "json"]);
-    assert_eq!(empty.ok().stdout.trim(), "null", "empty list --format json prints null (runc)");
+    assert_eq!(
+        empty.ok().stdout.trim(),
+        "null",
+        "empty list --format json prints null (runc)"
+    );
 
     env.args(&["sleep", "100"]);
     let (a, b) = (env.id(), env.id());
@@ -94,10 +121,16 @@ fn list_table_quiet_and_json() {
     let table = env.rt(&["list"]);
     let mut lines = table.ok().stdout.lines();
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]);
+    assert_eq!(
+        header,
+        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
     for (id, status) in [(&a, "created"), (&b, "running")] {
-        let row = rows.iter().find(|r| r[0] == id).unwrap_or_else(|| panic!("{id} not listed: {rows:?}"));
+        let row = rows
+            .iter()
+            .find(|r| r[0] == id)
+            .unwrap_or_else(|| panic!("{id} not listed: {rows:?}"));
         assert_eq!(row[1], state_pid(&env.state(id)).to_string());
         assert_eq!(row[2], status);
         assert_eq!(row[3], env.bundle.to_str().unwrap());
@@ -114,7 +147,14 @@ fn list_table_quiet_and_json() {
     assert_eq!(arr.len(), 2);
     for c in arr {
         assert_eq!(c["owner"], "root", "{c}");
-        assert_eq!(c["status"], if c["id"] == a.as_str() { "created" } else { "running" });
+        assert_eq!(
+            c["status"],
+            if c["id"] == a.as_str() {
+                "created"
+            } else {
+                "running"
+            }
+        );
     }
 }
 
@@ -125,8 +165,15 @@ fn pid_file_matches_state() {
     let id = env.id();
     let pid_file = env.dir.join("init.pid");
     env.write_config();
-    env.rt(&["create", "--bundle", env.bundle.to_str().unwrap(), "--pid-file", pid_file.to_str().unwrap(), &id])
-        .ok();
+    env.rt(&[
+        "create",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+    ])
+    .ok();
     let written = fs::read_to_string(&pid_file).expect("pid file written");
     assert_eq!(written.trim(), state_pid(&env.state(&id)).to_string());
 }
@@ -148,12 +195,29 @@ fn run_killed_by_signal_exits_128_plus_signal() {
     let id = env.id();
     let pid_file = env.dir.join("run.pid");
     let mut child = Command::new(runtime())
-        .arg("--root").arg(&env.root)
-        .args(["run", "--bundle", env.bundle.to_str().unwrap(), "--pid-file", pid_file.to_str().unwrap(), &id])
-        .stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null())
-        .spawn().unwrap();
-    wait_for("pid file", || fs::read_to_string(&pid_file).is_ok_and(|s| !s.trim().is_empty()));
-    let pid: i32 = fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        .arg("--root")
+        .arg(&env.root)
+        .args([
+            "run",
+            "--bundle",
+            env.bundle.to_str().unwrap(),
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            &id,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("pid file", || {
+        fs::read_to_string(&pid_file).is_ok_and(|s| !s.trim().is_empty())
+    });
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
     let status = child.wait().unwrap();
     assert_eq!(crate::harness::exit_code(status), 128 + 9);
@@ -163,8 +227,12 @@ fn run_killed_by_signal_exits_128_plus_signal() {
 fn kill_delivers_signals_by_name_and_number() {
     let mut env = Env::new();
     let out = env.shared_dir("out", "/out");
-    env.args(&["sh", "-c", "trap 'echo TERM >> /out/sig' TERM; trap 'echo USR1 >> /out/sig' USR1; \
-                 touch /out/ready; while true; do sleep 0.05; done"]);
+    env.args(&[
+        "sh",
+        "-c",
+        "trap 'echo TERM >> /out/sig' TERM; trap 'echo USR1 >> /out/sig' USR1; \
+                 touch /out/ready; while true; do sleep 0.05; done",
+    ]);
     let id = env.id();
     env.create(&id).ok();
     env.start(&id).ok();
@@ -186,13 +254,22 @@ fn kill_all_reaches_every_process() {
     let mut env = Env::new();
     let out = env.shared_dir("out", "/out");
     // Without a private pid namespace, killing init does not kill its children.
-    env.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid");
+    env.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
     env.args(&["sh", "-c", "sleep 100 & echo $! > /out/child; sleep 100"]);
     let id = env.id();
     env.create(&id).ok();
     env.start(&id).ok();
-    wait_for("child pid", || fs::read_to_string(out.join("child")).is_ok_and(|s| s.ends_with('\n')));
-    let child: i64 = fs::read_to_string(out.join("child")).unwrap().trim().parse().unwrap();
+    wait_for("child pid", || {
+        fs::read_to_string(out.join("child")).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let child: i64 = fs::read_to_string(out.join("child"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!(alive(child));
 
     env.rt(&["kill", "--all", &id, "KILL"]).ok();
@@ -205,7 +282,10 @@ fn version_output_shape() {
     let out = Env::new().rt(&["--version"]);
     let lines: Vec<&str> = out.ok().stdout.lines().collect();
     let first: Vec<&str> = lines[0].split_whitespace().collect();
-    assert!(first.len() == 3 && first[1] == "version", "first line `<name> version X`: {lines:?}");
+    assert!(
+        first.len() == 3 && first[1] == "version",
+        "first line `<name> version X`: {lines:?}"
+    );
     assert!(lines.iter().any(|l| l.starts_with("commit: ")), "{lines:?}");
     assert!(lines.iter().any(|l| l.starts_with("spec: ")), "{lines:?}");
 }
@@ -224,5 +304,9 @@ fn spec_writes_runnable_config() {
     let id = env.id();
     let out = env.rt(&["run", "--bundle", bundle, &id]);
     assert_eq!(out.code, 0, "{out:?}");
-    assert_ne!(env.rt(&["spec", "--bundle", bundle]).code, 0, "spec must refuse to overwrite config.json");
+    assert_ne!(
+        env.rt(&["spec", "--bundle", bundle]).code,
+        0,
+        "spec must refuse to overwrite config.json"
+    );
 }

@@ -10,7 +10,8 @@ use std::os::unix::process::CommandExt;
 #[test]
 fn user_groups_and_umask() {
     let mut env = Env::new();
-    env.config["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 20], "umask": 23});
+    env.config["process"]["user"] =
+        json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 20], "umask": 23});
     let f = env.check(&[]);
     assert_eq!(f.get("uid"), "1000");
     assert_eq!(f.get("gid"), "1000");
@@ -22,7 +23,10 @@ fn user_groups_and_umask() {
 #[test]
 fn root_user_defaults() {
     let f = Env::new().check(&[]);
-    assert_eq!((f.get("uid"), f.get("gid"), f.get("groups")), ("0", "0", "0"));
+    assert_eq!(
+        (f.get("uid"), f.get("gid"), f.get("groups")),
+        ("0", "0", "0")
+    );
     assert_eq!(f.get("umask"), "0022", "default umask is 0022");
 }
 
@@ -30,7 +34,12 @@ fn root_user_defaults() {
 fn capabilities_exact_sets() {
     let mut env = Env::new();
     // CAP_CHOWN(0) CAP_KILL(5) CAP_NET_BIND_SERVICE(10) CAP_SYS_ADMIN(21) = 0x200421
-    let four = json!(["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"]);
+    let four = json!([
+        "CAP_CHOWN",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_ADMIN"
+    ]);
     // For uid 0, execve raises effective to permitted, so they are configured equal.
     env.config["process"]["capabilities"] = json!({
         "bounding": four, "permitted": ["CAP_KILL", "CAP_CHOWN"], "effective": ["CAP_KILL", "CAP_CHOWN"],
@@ -49,8 +58,7 @@ fn ambient_capabilities_for_non_root() {
     let mut env = Env::new();
     let set = json!(["CAP_NET_BIND_SERVICE"]);
     env.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
-    env.config["process"]["capabilities"] =
-        json!({"bounding": set, "permitted": set, "effective": set, "inheritable": set, "ambient": set});
+    env.config["process"]["capabilities"] = json!({"bounding": set, "permitted": set, "effective": set, "inheritable": set, "ambient": set});
     let f = env.check(&[]);
     for k in ["CapBnd", "CapPrm", "CapEff", "CapInh", "CapAmb"] {
         assert_eq!(f.get(k), "0000000000000400", "{k}");
@@ -96,13 +104,25 @@ fn env_passed_and_home_from_passwd() {
     assert_eq!(f.get("env.FOO"), "bar baz");
     assert_eq!(f.get("env.EMPTY"), "");
     assert_eq!(f.get("env.PATH"), "/bin");
-    assert_eq!(f.get("env.HOME"), "/root", "HOME from /etc/passwd for uid 0");
+    assert_eq!(
+        f.get("env.HOME"),
+        "/root",
+        "HOME from /etc/passwd for uid 0"
+    );
 
     env.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
-    assert_eq!(env.check(&[]).get("env.HOME"), "/home/tester", "HOME from /etc/passwd for uid 1000");
+    assert_eq!(
+        env.check(&[]).get("env.HOME"),
+        "/home/tester",
+        "HOME from /etc/passwd for uid 1000"
+    );
 
     env.config["process"]["env"] = json!(["PATH=/bin", "HOME=/custom"]);
-    assert_eq!(env.check(&[]).get("env.HOME"), "/custom", "an explicit HOME wins");
+    assert_eq!(
+        env.check(&[]).get("env.HOME"),
+        "/custom",
+        "an explicit HOME wins"
+    );
 }
 
 /// Lists the container shell's own fds (`ls -l` lines `... <fd> -> <target>`); `; true` keeps
@@ -131,7 +151,13 @@ fn fds_seen(env: &mut Env, extra: &[&str]) -> (BTreeSet<String>, String) {
         });
     });
     assert_eq!(out.code, 0, "{out:?}");
-    let fds = out.stdout.lines().filter(|l| l.contains(" -> ")).filter_map(|l| l.split(" -> ").next()?.split_whitespace().last()).map(String::from).collect();
+    let fds = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" -> "))
+        .filter_map(|l| l.split(" -> ").next()?.split_whitespace().last())
+        .map(String::from)
+        .collect();
     (fds, out.stdout)
 }
 
@@ -139,13 +165,25 @@ fn fds_seen(env: &mut Env, extra: &[&str]) -> (BTreeSet<String>, String) {
 fn host_fds_do_not_leak() {
     // CVE-2024-21626 class: only stdio reaches the container process.
     let (fds, raw) = fds_seen(&mut Env::new(), &[]);
-    assert_eq!(fds, BTreeSet::from(["0", "1", "2"].map(String::from)), "{raw}");
+    assert_eq!(
+        fds,
+        BTreeSet::from(["0", "1", "2"].map(String::from)),
+        "{raw}"
+    );
     assert!(!raw.contains("secret-leak"), "{raw}");
 }
 
 #[test]
 fn preserve_fds_passes_fd_3() {
     let (fds, raw) = fds_seen(&mut Env::new(), &["--preserve-fds", "1"]);
-    assert_eq!(fds, BTreeSet::from(["0", "1", "2", "3"].map(String::from)), "{raw}");
-    assert!(raw.lines().any(|l| l.contains(" 3 -> ") && l.ends_with("secret-leak")), "{raw}");
+    assert_eq!(
+        fds,
+        BTreeSet::from(["0", "1", "2", "3"].map(String::from)),
+        "{raw}"
+    );
+    assert!(
+        raw.lines()
+            .any(|l| l.contains(" 3 -> ") && l.ends_with("secret-leak")),
+        "{raw}"
+    );
 }

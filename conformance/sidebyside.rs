@@ -6,11 +6,30 @@ use serde_json::json;
 
 /// Directives covering the filesystem view a container gets by default.
 const DIRECTIVES: &[&str] = &[
-    "mount:/", "mount:/proc", "mount:/dev", "mount:/dev/pts", "mount:/dev/shm", "mount:/dev/mqueue",
-    "mount:/sys", "mount:/proc/sys", "mount:/proc/keys", "ls:/", "ls:/dev", "ls:/sys/firmware",
-    "ls:/proc/acpi", "read:/proc/keys", "stat:/dev/null", "stat:/dev/tty", "stat:/dev/pts",
-    "stat:/dev/shm", "link:/dev/ptmx", "link:/dev/fd", "write:/proc/sys/kernel/hostname",
-    "write:/proc/sysrq-trigger", "write:/tmp/x", "write:/dev/shm/x",
+    "mount:/",
+    "mount:/proc",
+    "mount:/dev",
+    "mount:/dev/pts",
+    "mount:/dev/shm",
+    "mount:/dev/mqueue",
+    "mount:/sys",
+    "mount:/proc/sys",
+    "mount:/proc/keys",
+    "ls:/",
+    "ls:/dev",
+    "ls:/sys/firmware",
+    "ls:/proc/acpi",
+    "read:/proc/keys",
+    "stat:/dev/null",
+    "stat:/dev/tty",
+    "stat:/dev/pts",
+    "stat:/dev/shm",
+    "link:/dev/ptmx",
+    "link:/dev/fd",
+    "write:/proc/sys/kernel/hostname",
+    "write:/proc/sysrq-trigger",
+    "write:/tmp/x",
+    "write:/dev/shm/x",
 ];
 
 /// Keys whose values differ between any two containers: namespace inode numbers.
@@ -34,13 +53,24 @@ fn compare(customize: impl Fn(&mut Env)) {
     }
     let reference = facts_under("runc", &customize);
     let tested = facts_under(&crate::harness::runtime(), &customize);
-    let keys: std::collections::BTreeSet<&String> = reference.0.keys().chain(tested.0.keys()).collect();
+    let keys: std::collections::BTreeSet<&String> =
+        reference.0.keys().chain(tested.0.keys()).collect();
     let diffs: Vec<String> = keys
         .into_iter()
         .filter(|k| reference.0.get(*k) != tested.0.get(*k))
-        .map(|k| format!("{k}: runc={:?} tested={:?}", reference.0.get(k), tested.0.get(k)))
+        .map(|k| {
+            format!(
+                "{k}: runc={:?} tested={:?}",
+                reference.0.get(k),
+                tested.0.get(k)
+            )
+        })
         .collect();
-    assert!(diffs.is_empty(), "differences from runc:\n{}", diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "differences from runc:\n{}",
+        diffs.join("\n")
+    );
 }
 
 #[test]

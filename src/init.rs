@@ -108,7 +108,10 @@ fn setup(a: &InitArgs) -> Result<()> {
             "a mount namespace is required",
         ));
     }
-    let _root = rootfs::prepare(b, userns, b.has_new_namespace(Ns::Cgroup))?;
+    let root = rootfs::prepare(b, userns, b.has_new_namespace(Ns::Cgroup))?;
+    // process.cwd is created now, while the root may still be written (runc does the same).
+    crate::safepath::mkdir_all(root.as_fd(), b.process()?.cwd())?;
+    drop(root);
     a.chan.send(&Msg::RunHooks)?;
     a.chan.expect(Msg::HooksDone)?;
     run_spec_hooks(b, HookKind::CreateContainer, state.as_bytes())?;
@@ -221,14 +224,7 @@ fn setup_console(a: &InitArgs, p: &oci_spec::runtime::Process) -> Result<()> {
     drop(pty.master);
     // /dev/console is the pty: bind it onto a file we create, never through an existing link.
     let root = crate::safepath::open_root(Path::new("/"))?;
-    let target = crate::safepath::ensure(root.as_fd(), Path::new("/dev/console"), false)?;
-    let st = nix::sys::stat::fstat(target.as_raw_fd()).sys("fstat", "/dev/console")?;
-    if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
-        return Err(Error::Init(
-            "/dev/console in the container is a symlink: refusing to mount the console on it"
-                .into(),
-        ));
-    }
+    let target = crate::safepath::ensure_plain_file(root.as_fd(), Path::new("/dev/console"))?;
     nix::mount::mount(
         Some(&pty.slave_path),
         &crate::safepath::fd_path(target.as_fd()),
@@ -260,7 +256,7 @@ fn wait_for_start_and_exec(a: &InitArgs) -> Result<std::convert::Infallible> {
     };
     let b = &a.bundle;
     let p = b.process().map_err(report)?;
-    // `start` sends the state JSON it will report (status running) for the startContainer hooks.
+    // `start` sends the state JSON for the startContainer hooks.
     let mut state = Vec::new();
     let mut buf = [0u8; 4096];
     loop {

@@ -114,34 +114,94 @@ fn step_into(
 }
 
 /// Makes sure `path` exists inside `root` as a directory (`dir`) or regular file, creating it and
-/// its parents as needed, and returns an O_PATH fd of it (a final symlink is *not* followed, so
-/// a mount through the fd can never land outside the rootfs).
+/// its parents as needed, and returns an O_PATH fd of it. Symlinks, the last one included, are
+/// followed *inside* the root (a dangling one gets its target created there), as runc's
+/// securejoin does: a mount through the fd can never land outside the rootfs.
 pub fn ensure(root: BorrowedFd, path: &Path, dir: bool) -> Result<OwnedFd> {
-    let rel = relative(path);
-    let (parent, name) = match (rel.parent(), rel.file_name()) {
-        (Some(p), Some(n)) => (p.to_path_buf(), n.to_os_string()),
-        _ => return mkdir_all(root, Path::new("/")),
-    };
-    let parent_fd = mkdir_all(root, &Path::new("/").join(&parent))?;
-    let full = Path::new("/").join(&rel);
+    ensure_depth(root, path, dir, 0)
+}
+
+fn ensure_depth(root: BorrowedFd, path: &Path, dir: bool, depth: u32) -> Result<OwnedFd> {
     if dir {
-        step_into(root, parent_fd.as_fd(), &name, &full, 0)?;
-    } else {
-        match nix::fcntl::openat(
-            Some(parent_fd.as_raw_fd()),
-            name.as_bytes(),
-            OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_WRONLY,
-            Mode::from_bits_truncate(0o644),
-        ) {
-            Ok(fd) => drop(wrap(fd)),
-            // Exists already as something else (a dir, a device, a symlink): checked below.
-            Err(Errno::EISDIR | Errno::ELOOP | Errno::EEXIST | Errno::ENXIO | Errno::EACCES) => {}
-            Err(Errno::ETXTBSY) => {}
-            Err(e) => return Err(Error::sys("openat", full.display().to_string(), e)),
-        }
+        return mkdir_all_depth(root, path, depth);
     }
-    open_path_nofollow(root, &full)
+    if depth > MAX_LINKS {
+        return Err(Error::sys("open", path.display().to_string(), Errno::ELOOP));
+    }
+    let full = Path::new("/").join(relative(path));
+    match open(root, &full, OFlag::O_PATH) {
+        Ok(fd) => return Ok(fd),
+        Err(Errno::ENOENT) => {}
+        Err(e) => return Err(Error::sys("openat2", full.display().to_string(), e)),
+    }
+    let (Some(parent), Some(name)) = (full.parent(), full.file_name()) else {
+        return mkdir_all(root, Path::new("/"));
+    };
+    let parent_fd = mkdir_all_depth(root, parent, depth)?;
+    match nix::fcntl::openat(
+        Some(parent_fd.as_raw_fd()),
+        name.as_bytes(),
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_WRONLY,
+        Mode::from_bits_truncate(0o644),
+    ) {
+        Ok(fd) => drop(wrap(fd)),
+        Err(Errno::EEXIST) => {
+            // A dangling symlink: create its target inside the root.
+            let target = nix::fcntl::readlinkat(Some(parent_fd.as_raw_fd()), name)
+                .map_err(|e| Error::sys("readlinkat", full.display().to_string(), e))?;
+            let target = Path::new(&target);
+            let inside = if target.is_relative() {
+                parent.join(target)
+            } else {
+                target.to_path_buf()
+            };
+            return ensure_depth(root, &inside, false, depth + 1);
+        }
+        Err(e) => return Err(Error::sys("openat", full.display().to_string(), e)),
+    }
+    open(root, &full, OFlag::O_PATH)
         .map_err(|e| Error::sys("openat2", full.display().to_string(), e))
+}
+
+/// A regular file at `path` that is not reached through a final symlink: opened (or created)
+/// with O_NOFOLLOW and checked with fstat. For targets where even a redirect inside the
+/// container is dangerous (/dev/console, CVE-2025-52565).
+pub fn ensure_plain_file(root: BorrowedFd, path: &Path) -> Result<OwnedFd> {
+    let full = Path::new("/").join(relative(path));
+    let (Some(parent), Some(name)) = (full.parent(), full.file_name()) else {
+        return Err(Error::sys(
+            "open",
+            full.display().to_string(),
+            Errno::EINVAL,
+        ));
+    };
+    let parent_fd = open(root, parent, OFlag::O_PATH | OFlag::O_DIRECTORY)
+        .map_err(|e| Error::sys("openat2", parent.display().to_string(), e))?;
+    // Created if missing (O_EXCL|O_NOFOLLOW: never through a link), then opened O_PATH so that
+    // nothing is opened for real (a fifo or tty would react to an open).
+    let flags =
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_WRONLY;
+    match nix::fcntl::openat(
+        Some(parent_fd.as_raw_fd()),
+        name.as_bytes(),
+        flags,
+        Mode::from_bits_truncate(0o600),
+    ) {
+        Ok(fd) => drop(wrap(fd)),
+        Err(Errno::EEXIST) => {}
+        Err(e) => return Err(Error::sys("openat", full.display().to_string(), e)),
+    }
+    let fd = open_path_nofollow(root, &full)
+        .map_err(|e| Error::sys("openat2", full.display().to_string(), e))?;
+    let st = nix::sys::stat::fstat(fd.as_raw_fd())
+        .map_err(|e| Error::sys("fstat", full.display().to_string(), e))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(Error::Init(format!(
+            "{} is not a regular file",
+            full.display()
+        )));
+    }
+    Ok(fd)
 }
 
 /// `/proc/self/fd/<fd>`: the path through which mount(2) reaches exactly the object we opened.
@@ -204,7 +264,7 @@ mod tests {
     }
 
     #[test]
-    fn final_symlink_is_not_followed() {
+    fn final_symlink_resolves_inside_root() {
         let base = tmp("final");
         let root = base.join("root");
         std::fs::create_dir_all(&root).unwrap();
@@ -212,7 +272,20 @@ mod tests {
         let rfd = open_root(&root).unwrap();
         let fd = ensure(rfd.as_fd(), Path::new("/link"), false).unwrap();
         let st = nix::sys::stat::fstat(fd.as_raw_fd()).unwrap();
-        assert_eq!(st.st_mode & libc::S_IFMT, libc::S_IFLNK);
+        assert_eq!(st.st_mode & libc::S_IFMT, libc::S_IFREG);
+        assert!(root.join("target").is_file());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn plain_file_refuses_symlinks() {
+        let base = tmp("plain");
+        let root = base.join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        symlink("/etc/passwd", root.join("console")).unwrap();
+        let rfd = open_root(&root).unwrap();
+        assert!(ensure_plain_file(rfd.as_fd(), Path::new("/console")).is_err());
+        assert!(ensure_plain_file(rfd.as_fd(), Path::new("/new")).is_ok());
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

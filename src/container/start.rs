@@ -30,7 +30,8 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let mut conn = UnixStream::connect(&sock).map_err(|e| Error::io("connect", &sock, e))?;
     // From here on the container is no longer "created", whatever happens next.
     let _ = std::fs::remove_file(&sock);
-    conn.write_all(&hook_state(&stored, Status::Running))
+    // startContainer hooks still see the container as "created" (runc does the same).
+    conn.write_all(&hook_state(&stored, Status::Created))
         .map_err(|e| Error::io("write", &sock, e))?;
     // init closes the connection by execve (CLOEXEC) on success, or writes why it failed.
     let mut reply = String::new();
