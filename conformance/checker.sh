@@ -17,7 +17,7 @@ echo "umask=$(umask)"
 echo "cwd=$(pwd)"
 while read -r key value; do
   case "$key" in
-    CapInh:|CapPrm:|CapEff:|CapBnd:|CapAmb:|NoNewPrivs:) echo "${key%:}=$value" ;;
+    CapInh:|CapPrm:|CapEff:|CapBnd:|CapAmb:|NoNewPrivs:|SigIgn:|SigBlk:) echo "${key%:}=$value" ;;
   esac
 done < /proc/$$/status
 awk '/^Max open files/ {print "limit.nofile=" $4 " " $5}

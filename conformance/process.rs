@@ -187,3 +187,24 @@ fn preserve_fds_passes_fd_3() {
         "{raw}"
     );
 }
+
+#[test]
+fn signals_start_with_default_dispositions() {
+    // Ignored signals survive execve: a runtime written in a language that ignores SIGPIPE
+    // (Rust does) must not hand that on. Read by the container process itself, not a shell
+    // (busybox sh ignores SIGQUIT on its own). runc 1.1.5 passes on an ignored signal 32.
+    let mut env = Env::new();
+    env.args(&["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]);
+    let id = env.id();
+    let out = env.run(&id);
+    out.ok();
+    let facts: Vec<String> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        facts,
+        vec!["SigBlk: 0000000000000000", "SigIgn: 0000000000000000"]
+    );
+}

@@ -69,6 +69,7 @@ pub fn run_spec_hooks(bundle: &Bundle, kind: HookKind, state: &[u8]) -> Result<(
 fn setup(a: &InitArgs) -> Result<()> {
     let b = &a.bundle;
     nix::sys::prctl::set_dumpable(false).sys("prctl", "PR_SET_DUMPABLE")?;
+    reset_signals()?;
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
     // Modes of the nodes and dirs we create are exact; the process umask is set later.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
@@ -188,6 +189,46 @@ fn setup(a: &InitArgs) -> Result<()> {
     process::close_fds_on_exec(a.preserve_fds)?;
     nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
     a.chan.send(&Msg::Ready)
+}
+
+/// Ignored signals stay ignored across execve: undo what ward's own runtime set (Rust ignores
+/// SIGPIPE) so the container starts with default dispositions and an empty mask, as under runc.
+fn reset_signals() -> Result<()> {
+    use nix::sys::signal::{SigSet, SigmaskHow};
+    /// The kernel's `struct sigaction` (x86_64 layout; the C library's wrapper refuses the
+    /// signals it reserves, 32 and 33, which can still arrive ignored from our caller).
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: `dfl` is a valid kernel sigaction installing SIG_DFL (no code of ours runs in
+        // signal context); the old-action pointer may be null; 8 is the kernel's sigset size.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
+        nix::errno::Errno::result(rc).sys("rt_sigaction", format!("signal {sig} to default"))?;
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .sys("sigprocmask", "empty mask")
 }
 
 fn set_domainname(d: &str) -> Result<()> {
