@@ -9,10 +9,10 @@ build:
 
 test:
 	@test "$$(id -u)" -eq 0 || { echo "make test runs containers and must run as root" >&2; exit 1; }
-	$(CARGO) test --release
+	$(CARGO) test
 
 conformance:
-	$(CARGO) test --release --test conformance
+	$(CARGO) test --test conformance
 
 demo: build
 	integration/demo.sh

@@ -27,6 +27,8 @@ pub struct InitArgs {
     pub console: Option<OwnedFd>,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// The compiled `linux.seccomp` filter, if any.
+    pub seccomp: Option<crate::seccomp::Program>,
 }
 
 /// Never returns: execs the container process or exits.
@@ -170,12 +172,17 @@ fn setup(a: &InitArgs) -> Result<()> {
         scheduling::set_affinity(cpus)?;
     }
 
-    // 6. Drop privileges: bounding set, user, then the capability sets.
+    // 6. Drop privileges: bounding set, user, then the capability sets. Without
+    //    no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it.
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    if !nnp {
+        load_seccomp(a)?;
+    }
     let sets = capabilities::from_spec(p.capabilities().as_ref());
     capabilities::drop_bounding(&sets)?;
     process::switch_user(p.user())?;
     capabilities::apply(&sets)?;
-    if p.no_new_privileges().unwrap_or(false) {
+    if nnp {
         nix::sys::prctl::set_no_new_privs().sys("prctl", "PR_SET_NO_NEW_PRIVS")?;
     }
     process::enter_cwd(p.cwd())?;
@@ -188,6 +195,10 @@ fn setup(a: &InitArgs) -> Result<()> {
     // 8. No fd of the host survives execve except stdio and --preserve-fds.
     process::close_fds_on_exec(a.preserve_fds)?;
     nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
+    // 9. The filter as late as possible, so the profile need not allow ward's own setup.
+    if nnp {
+        load_seccomp(a)?;
+    }
     a.chan.send(&Msg::Ready)
 }
 
@@ -229,6 +240,21 @@ fn reset_signals() -> Result<()> {
     }
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .sys("sigprocmask", "empty mask")
+}
+
+/// Loads the seccomp filter; a notify fd goes to `ward create` and is closed here, so the
+/// container never holds it.
+fn load_seccomp(a: &InitArgs) -> Result<()> {
+    let Some(program) = &a.seccomp else {
+        return Ok(());
+    };
+    if let Some(fd) = crate::seccomp::install(program)? {
+        a.chan.send(&Msg::SeccompFd)?;
+        console::send_master(a.chan.0.as_fd(), fd.as_fd(), "seccompFd")?;
+        drop(fd);
+        a.chan.expect(Msg::SeccompDone)?;
+    }
+    Ok(())
 }
 
 fn set_domainname(d: &str) -> Result<()> {

@@ -21,6 +21,7 @@ pub mod rlimits;
 pub mod rootfs;
 pub mod safepath;
 pub mod scheduling;
+pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod sync;

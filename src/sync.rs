@@ -6,6 +6,8 @@
 //!   parent -> init   Go { state }       ids mapped, cgroup joined: start setting up
 //!   init -> parent   RunHooks           namespaces and mounts exist: run prestart/createRuntime
 //!   parent -> init   HooksDone
+//!   init -> parent   SeccompFd + (next packet) the notify fd    only with SCMP_ACT_NOTIFY
+//!   parent -> init   SeccompDone                                 the fd reached its listener
 //!   init -> parent   Ready | Error{msg} set up and waiting for `start`, or failed
 
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -21,6 +23,8 @@ pub enum Msg {
     Go { state: String },
     RunHooks,
     HooksDone,
+    SeccompFd,
+    SeccompDone,
     Ready,
     Error { msg: String },
 }

@@ -108,6 +108,26 @@ fn create_in(
     let listener = start_listener(&dir.start_socket())?;
     let (console_parent, console_child) = console_sockets(opts, terminal)?;
     let (chan_parent, chan_child) = sync::pair()?;
+    // Compiled here, with the host's view of the state root (the filter cache lives there).
+    let seccomp_spec = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().clone());
+    let seccomp = match &seccomp_spec {
+        Some(s) => Some(crate::seccomp::prepare(&opts.root, s)?),
+        None => None,
+    };
+    if seccomp.as_ref().is_some_and(|p| p.wants_listener())
+        && seccomp_spec
+            .as_ref()
+            .is_some_and(|s| s.listener_path().is_none())
+    {
+        return Err(Error::spec(
+            "linux.seccomp.listenerPath",
+            "SCMP_ACT_NOTIFY needs a listenerPath",
+        ));
+    }
     namespaces::prepare_parent(&bundle)?;
     let flags = namespaces::clone_flags(&bundle);
     let (pid, pidfd) = match clone::fork(flags, None)? {
@@ -121,6 +141,7 @@ fn create_in(
                 console: console_child,
                 no_pivot: opts.no_pivot,
                 preserve_fds: opts.preserve_fds,
+                seccomp,
             })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
@@ -163,6 +184,15 @@ fn create_in(
                 run_spec_hooks(&bundle, HookKind::CreateRuntime, creating.as_bytes())?;
                 chan_parent.send(&Msg::HooksDone)?;
             }
+            Some(Msg::SeccompFd) => {
+                let fd = console::recv_fd(chan_parent.0.as_fd())?;
+                if let Some(s) = &seccomp_spec {
+                    let state: serde_json::Value =
+                        serde_json::from_str(&creating).unwrap_or_default();
+                    crate::seccomp::deliver(s, fd.as_fd(), pid, &state)?;
+                }
+                chan_parent.send(&Msg::SeccompDone)?;
+            }
             Some(Msg::Ready) => break,
             Some(Msg::Error { msg }) => return Err(Error::Init(msg)),
             Some(other) => {
@@ -199,9 +229,6 @@ fn refuse_unsupported(bundle: &Bundle) -> Result<()> {
     let Some(linux) = bundle.spec.linux().as_ref() else {
         return Ok(());
     };
-    if linux.seccomp().is_some() {
-        return Err(Error::Unsupported("linux.seccomp".into()));
-    }
     if let Some(r) = linux.resources() {
         let limits = r.memory().is_some()
             || r.cpu().is_some()
