@@ -234,15 +234,20 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        // Side-by-side tests switch `binary` between runtimes: delete with each of them.
+        let mut binaries = vec![self.binary.clone(), runtime(), "runc".to_string()];
+        binaries.dedup();
         for id in self.ids.borrow().iter() {
-            let _ = Command::new(&self.binary)
-                .arg("--root")
-                .arg(&self.root)
-                .args(["delete", "--force", id])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            for binary in &binaries {
+                let _ = Command::new(binary)
+                    .arg("--root")
+                    .arg(&self.root)
+                    .args(["delete", "--force", id])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
         }
         let _ = fs::remove_dir_all(&self.dir);
     }

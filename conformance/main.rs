@@ -12,5 +12,8 @@ mod lifecycle;
 mod mounts;
 mod namespaces;
 mod process;
+mod seccomp;
+mod seccomp_notify;
+mod seccomp_profile;
 mod security;
 mod sidebyside;

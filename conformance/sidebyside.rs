@@ -32,9 +32,12 @@ const DIRECTIVES: &[&str] = &[
     "write:/dev/shm/x",
 ];
 
-/// Keys whose values differ between any two containers: namespace inode numbers.
+/// Keys whose values differ between any two containers: namespace inode numbers. And SigIgn:
+/// runc 1.1.5 passes on signal 32 ignored when its caller ignores it; ward resets every signal
+/// (process::signals_start_with_default_dispositions checks ward's side exactly).
 fn legitimately_differs(key: &str) -> bool {
-    key.starts_with("ns.") && key != "ns.user" && key != "ns.cgroup" && key != "ns.time"
+    key == "SigIgn"
+        || key.starts_with("ns.") && key != "ns.user" && key != "ns.cgroup" && key != "ns.time"
 }
 
 fn facts_under(binary: &str, customize: impl Fn(&mut Env)) -> Facts {

@@ -5,7 +5,7 @@
 //! PDEATHSIG set until it reports Ready (if `ward create` dies mid-way, init dies with it and
 //! nothing is left behind). Any failure is sent to the parent as one message, then init exits.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::sched::{unshare, CloneFlags};
@@ -21,8 +21,9 @@ use crate::{capabilities, console, namespaces, process, rlimits, rootfs, schedul
 pub struct InitArgs {
     pub bundle: Bundle,
     pub chan: Channel,
-    /// Listening socket `ward start` connects to.
-    pub start_listener: OwnedFd,
+    /// O_PATH fd of `<state>/exec.fifo`: init blocks opening it for writing until `ward start`
+    /// opens it for reading (runc's exec fifo).
+    pub exec_fifo: OwnedFd,
     /// Connected socket the pty master is sent over (console socket, or ward run's own).
     pub console: Option<OwnedFd>,
     pub no_pivot: bool,
@@ -34,7 +35,7 @@ pub struct InitArgs {
 /// Never returns: execs the container process or exits.
 pub fn run(args: InitArgs) -> ! {
     let err = match setup(&args) {
-        Ok(()) => match wait_for_start_and_exec(&args) {
+        Ok(ready) => match wait_for_start_and_exec(&args, ready) {
             Ok(never) => match never {},
             Err(e) => e,
         },
@@ -68,11 +69,23 @@ pub fn run_spec_hooks(bundle: &Bundle, kind: HookKind, state: &[u8]) -> Result<(
     Ok(run_hooks(kind, &hooks_of(bundle, kind), state)?)
 }
 
-fn setup(a: &InitArgs) -> Result<()> {
+/// What init takes from setup into the wait for `start`: nothing after Ready may need more
+/// syscalls than a profile written for runc allows (open, write, execve).
+struct Ready {
+    state: Vec<u8>,
+    path: std::path::PathBuf,
+    args: Vec<String>,
+    env: Vec<String>,
+    fifo: std::path::PathBuf,
+}
+
+fn setup(a: &InitArgs) -> Result<Ready> {
     let b = &a.bundle;
     nix::sys::prctl::set_dumpable(false).sys("prctl", "PR_SET_DUMPABLE")?;
     reset_signals()?;
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
+    // Its own session and process group, as under runc (pid 1 leads both in a new pid ns).
+    nix::unistd::setsid().sys("setsid", "container init")?;
     // Modes of the nodes and dirs we create are exact; the process umask is set later.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
 
@@ -190,7 +203,23 @@ fn setup(a: &InitArgs) -> Result<()> {
     // 7. The executable must exist now: a missing binary fails `create`, not `start`.
     let env = process::environment(p);
     let args = p.args().clone().unwrap_or_default();
-    process::find_executable(&args[0], &env)?;
+    let path = process::find_executable(&args[0], &env)?;
+    // The exec fifo is reopened through /proc after pivot_root: check now that it can be.
+    let fifo = crate::safepath::fd_path(a.exec_fifo.as_fd());
+    match nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        Err(nix::errno::Errno::ENXIO) => {} // no reader yet: the path works
+        Ok(fd) => drop(unsafe_owned(fd)),
+        Err(e) => {
+            return Err(Error::Init(format!(
+                "the container needs /proc mounted to wait for start: open {}: {e}",
+                fifo.display()
+            )))
+        }
+    }
 
     // 8. No fd of the host survives execve except stdio and --preserve-fds.
     process::close_fds_on_exec(a.preserve_fds)?;
@@ -199,7 +228,28 @@ fn setup(a: &InitArgs) -> Result<()> {
     if nnp {
         load_seccomp(a)?;
     }
-    a.chan.send(&Msg::Ready)
+    a.chan.send(&Msg::Ready)?;
+    Ok(Ready {
+        state: created_state(&state),
+        path,
+        args,
+        env,
+        fifo,
+    })
+}
+
+/// The state JSON startContainer hooks get: as create's, with status "created" (as runc).
+fn created_state(creating: &str) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_str(creating).unwrap_or_default();
+    v["status"] = "created".into();
+    let mut out = v.to_string().into_bytes();
+    out.push(b'\n');
+    out
+}
+
+fn unsafe_owned(fd: std::os::fd::RawFd) -> OwnedFd {
+    // SAFETY: called only on an fd just returned by open(2), owned by nobody else.
+    unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
 }
 
 /// Ignored signals stay ignored across execve: undo what ward's own runtime set (Rust ignores
@@ -266,16 +316,11 @@ fn set_domainname(d: &str) -> Result<()> {
 }
 
 fn write_sysctl(key: &str, value: &str) -> Result<()> {
-    if key.is_empty() || key.contains('/') || key.split('.').any(|c| c.is_empty()) {
+    if key.is_empty() || key.contains('/') || key.split('.').any(|c| c.is_empty() || c == "..") {
         return Err(Error::spec(format!("linux.sysctl.{key}"), "invalid key"));
     }
-    let path = Path::new("/proc/sys").join(key.replace('.', "/"));
-    std::fs::write(&path, value).map_err(|e| {
-        Error::spec(
-            format!("linux.sysctl.{key}"),
-            format!("write {}: {e}", path.display()),
-        )
-    })
+    crate::procfs::write(&format!("sys/{}", key.replace('.', "/")), value)
+        .map_err(|e| Error::spec(format!("linux.sysctl.{key}"), e.to_string()))
 }
 
 fn setup_console(a: &InitArgs, p: &oci_spec::runtime::Process) -> Result<()> {
@@ -304,40 +349,29 @@ fn setup_console(a: &InitArgs, p: &oci_spec::runtime::Process) -> Result<()> {
     Ok(())
 }
 
-fn wait_for_start_and_exec(a: &InitArgs) -> Result<std::convert::Infallible> {
-    let conn = loop {
-        match nix::sys::socket::accept4(
-            a.start_listener.as_raw_fd(),
-            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+fn wait_for_start_and_exec(a: &InitArgs, r: Ready) -> Result<std::convert::Infallible> {
+    // Blocks until `ward start` opens the fifo for reading.
+    let fifo = loop {
+        match nix::fcntl::open(
+            &r.fifo,
+            nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
         ) {
-            Ok(fd) => break fd,
+            Ok(fd) => break unsafe_owned(fd),
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(Error::sys("accept", "start socket", e)),
+            Err(e) => return Err(Error::sys("open", "exec fifo", e)),
         }
     };
-    // SAFETY: accept4 returned a new fd that nothing else owns.
-    let conn = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(conn) };
+    // "0" tells `start` we are here; anything after it is an error message; EOF (the CLOEXEC
+    // fd closed by execve) is success.
+    nix::unistd::write(&fifo, b"0").sys("write", "exec fifo")?;
     let report = |e: Error| {
-        let _ = nix::unistd::write(&conn, e.to_string().as_bytes());
+        let _ = nix::unistd::write(&fifo, e.to_string().as_bytes());
         e
     };
     let b = &a.bundle;
+    run_spec_hooks(b, HookKind::StartContainer, &r.state).map_err(report)?;
     let p = b.process().map_err(report)?;
-    // `start` sends the state JSON for the startContainer hooks.
-    let mut state = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match nix::unistd::read(conn.as_raw_fd(), &mut buf) {
-            Ok(0) => break,
-            Ok(n) => state.extend_from_slice(&buf[..n]),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(report(Error::sys("read", "start socket", e))),
-        }
-        if state.ends_with(b"\n") {
-            break;
-        }
-    }
-    run_spec_hooks(b, HookKind::StartContainer, &state).map_err(report)?;
     if let Some(cpus) = p
         .exec_cpu_affinity()
         .as_ref()
@@ -345,9 +379,5 @@ fn wait_for_start_and_exec(a: &InitArgs) -> Result<std::convert::Infallible> {
     {
         scheduling::set_affinity(cpus).map_err(report)?;
     }
-    let env = process::environment(p);
-    let args = p.args().clone().unwrap_or_default();
-    let path = process::find_executable(&args[0], &env).map_err(report)?;
-    // On success the CLOEXEC connection closes with no data: that is `start`'s "ok".
-    Err(report(process::exec(&path, &args, &env)))
+    Err(report(process::exec(&r.path, &r.args, &r.env)))
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{Process, User};
 
-use crate::error::{Error, IoContext, Result, SysContext};
+use crate::error::{Error, Result, SysContext};
 
 /// The environment init executes with: process.env plus HOME from the container's /etc/passwd
 /// when unset (runc's behaviour). Call after pivot_root.
@@ -108,8 +108,7 @@ pub fn enter_cwd(cwd: &Path) -> Result<()> {
 
 /// oomScoreAdj, written for init itself (children inherit it).
 pub fn set_oom_score_adj(v: i32) -> Result<()> {
-    std::fs::write("/proc/self/oom_score_adj", v.to_string())
-        .io("write", "/proc/self/oom_score_adj")
+    crate::procfs::write("self/oom_score_adj", &v.to_string())
 }
 
 /// Refuses an LSM label the host cannot apply (runc's behaviour), applies it otherwise.
@@ -124,9 +123,8 @@ pub fn apply_lsm(p: &Process) -> Result<()> {
                 format!("{profile:?} requested but AppArmor is not enabled on this host"),
             ));
         }
-        std::fs::write("/proc/self/attr/apparmor/exec", format!("exec {profile}"))
-            .or_else(|_| std::fs::write("/proc/self/attr/exec", format!("exec {profile}")))
-            .io("write", "/proc/self/attr/apparmor/exec")?;
+        crate::procfs::write("self/attr/apparmor/exec", &format!("exec {profile}"))
+            .or_else(|_| crate::procfs::write("self/attr/exec", &format!("exec {profile}")))?;
     }
     if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
         if !Path::new("/sys/fs/selinux/enforce").exists() {
@@ -135,7 +133,7 @@ pub fn apply_lsm(p: &Process) -> Result<()> {
                 format!("{label:?} requested but SELinux is not enabled on this host"),
             ));
         }
-        std::fs::write("/proc/self/attr/exec", label).io("write", "/proc/self/attr/exec")?;
+        crate::procfs::write("self/attr/exec", label)?;
     }
     Ok(())
 }

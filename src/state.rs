@@ -4,7 +4,7 @@
 //!   (write a temporary file, then rename).
 //! - `config.json`: the spec the container was created from (poststop hooks run from it even if
 //!   the bundle changed).
-//! - `start.sock`: the socket the created init waits on; its presence means "created".
+//! - `exec.fifo`: the fifo the created init waits on (as runc's); its presence means "created".
 //! - `lock`: flock'ed by every command that changes the container, so two commands on one id
 //!   cannot interleave.
 //!
@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
 
-pub const START_SOCKET: &str = "start.sock";
+pub const EXEC_FIFO: &str = "exec.fifo";
 const STATE_FILE: &str = "state.json";
 const CONFIG_FILE: &str = "config.json";
 
@@ -116,13 +116,24 @@ pub struct ContainerDir {
     pub path: PathBuf,
 }
 
-/// Creates the state root (0700) if needed.
+/// Creates the state root (0700) if needed, and refuses one that another user could write to:
+/// whoever can write there can plant symlinks where ward writes state.
 pub fn ensure_root(root: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(root)
-        .io("create state root", root)
+        .io("create state root", root)?;
+    let meta = fs::metadata(root).io("stat", root)?;
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return Err(Error::Init(format!(
+            "state root {} must be owned by uid {me} and not writable by group or others",
+            root.display()
+        )));
+    }
+    Ok(())
 }
 
 impl ContainerDir {
@@ -172,8 +183,8 @@ impl ContainerDir {
             .map_err(|(_, e)| Error::sys("flock", p.display().to_string(), e))
     }
 
-    pub fn start_socket(&self) -> PathBuf {
-        self.path.join(START_SOCKET)
+    pub fn exec_fifo(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
     }
 
     pub fn save(&self, state: &Stored) -> Result<()> {
@@ -205,7 +216,7 @@ impl ContainerDir {
     pub fn status(&self, state: &Stored) -> Status {
         if !init_alive(state) {
             Status::Stopped
-        } else if self.start_socket().exists() {
+        } else if self.exec_fifo().exists() {
             Status::Created
         } else {
             Status::Running
@@ -258,19 +269,35 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>> {
     Ok(ids)
 }
 
+/// Replaces `path` with `data` atomically: a fresh temporary file in the same directory (created
+/// exclusively, never through a symlink someone planted), then rename(2) over `path` (which
+/// replaces a symlink at `path` rather than writing through it).
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tmp = path.with_file_name(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
     let mut f = OpenOptions::new()
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .write(true)
         .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(&tmp)
         .io("create", &tmp)?;
-    f.write_all(data).io("write", &tmp)?;
-    f.sync_all().io("fsync", &tmp)?;
-    fs::rename(&tmp, path).io("rename", path)
+    let written = f
+        .write_all(data)
+        .and_then(|()| f.sync_all())
+        .and_then(|()| fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io("write", path, e));
+    }
+    Ok(())
 }
 
 /// (state char, start time) of a process from /proc/<pid>/stat.

@@ -4,12 +4,10 @@
 //! die with it).
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::sys::socket::{
-    bind, listen, socket, socketpair, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
-};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use oci_spec::runtime::LinuxNamespaceType as Ns;
 
 use crate::clone::{self, Forked};
@@ -105,7 +103,7 @@ fn create_in(
     dir: &ContainerDir,
     guard: &mut Cleanup,
 ) -> Result<Created> {
-    let listener = start_listener(&dir.start_socket())?;
+    let exec_fifo = make_exec_fifo(&dir.exec_fifo())?;
     let (console_parent, console_child) = console_sockets(opts, terminal)?;
     let (chan_parent, chan_child) = sync::pair()?;
     // Compiled here, with the host's view of the state root (the filter cache lives there).
@@ -114,20 +112,21 @@ fn create_in(
         .linux()
         .as_ref()
         .and_then(|l| l.seccomp().clone());
+    if let Some(s) = &seccomp_spec {
+        let notify = oci_spec::runtime::LinuxSeccompAction::ScmpActNotify;
+        let wants_listener = s.default_action() == notify
+            || s.syscalls().iter().flatten().any(|e| e.action() == notify);
+        if wants_listener && s.listener_path().is_none() {
+            return Err(Error::spec(
+                "linux.seccomp.listenerPath",
+                "SCMP_ACT_NOTIFY needs a listenerPath",
+            ));
+        }
+    }
     let seccomp = match &seccomp_spec {
         Some(s) => Some(crate::seccomp::prepare(&opts.root, s)?),
         None => None,
     };
-    if seccomp.as_ref().is_some_and(|p| p.wants_listener())
-        && seccomp_spec
-            .as_ref()
-            .is_some_and(|s| s.listener_path().is_none())
-    {
-        return Err(Error::spec(
-            "linux.seccomp.listenerPath",
-            "SCMP_ACT_NOTIFY needs a listenerPath",
-        ));
-    }
     namespaces::prepare_parent(&bundle)?;
     let flags = namespaces::clone_flags(&bundle);
     let (pid, pidfd) = match clone::fork(flags, None)? {
@@ -137,7 +136,7 @@ fn create_in(
             init::run(InitArgs {
                 bundle,
                 chan: chan_child,
-                start_listener: listener,
+                exec_fifo,
                 console: console_child,
                 no_pivot: opts.no_pivot,
                 preserve_fds: opts.preserve_fds,
@@ -152,7 +151,7 @@ fn create_in(
             .try_clone()
             .map_err(|e| Error::io("dup", "pidfd", e))?,
     ));
-    drop((chan_child, console_child, listener));
+    drop((chan_child, console_child, exec_fifo));
 
     if bundle.has_new_namespace(Ns::User) {
         namespaces::write_id_maps(pid, &bundle)?;
@@ -250,19 +249,22 @@ fn refuse_unsupported(bundle: &Bundle) -> Result<()> {
     Ok(())
 }
 
-fn start_listener(path: &Path) -> Result<OwnedFd> {
-    let fd = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
+/// The fifo `ward start` opens to release init; init gets an O_PATH fd of it.
+fn make_exec_fifo(path: &Path) -> Result<OwnedFd> {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .sys("mkfifo", path.display().to_string())?;
+    // Writable by the container's user (whoever that is on the host) through init's fd only:
+    // the state dir itself is 0700, so no path reaches the fifo from outside (runc: 0622).
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .map_err(|e| Error::io("chmod", path, e))?;
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
     )
-    .sys("socket", "start socket")?;
-    let addr = UnixAddr::new(path).sys("socket address", path.display().to_string())?;
-    bind(fd.as_raw_fd(), &addr).sys("bind", path.display().to_string())?;
-    listen(&fd, Backlog::new(1).unwrap_or(Backlog::MAXCONN))
-        .sys("listen", path.display().to_string())?;
-    Ok(fd)
+    .sys("open", path.display().to_string())?;
+    // SAFETY: open just returned this fd; nothing else owns it.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }
 
 /// (our end, init's end) of the socket the pty master travels over.

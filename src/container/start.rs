@@ -1,10 +1,13 @@
 //! `ward start`: release a created init to execve the user process, then run poststart hooks.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
-use crate::container::hook_state;
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::stat::Mode;
+
+use crate::container::{hook_state, open_init};
 use crate::error::{Error, Result};
 use crate::hooks::{run_hooks, HookKind};
 use crate::state::{ContainerDir, Status};
@@ -26,16 +29,20 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
             )))
         }
     }
-    let sock = dir.start_socket();
-    let mut conn = UnixStream::connect(&sock).map_err(|e| Error::io("connect", &sock, e))?;
+    let pidfd = open_init(&stored)
+        .ok_or_else(|| Error::BadState("cannot start a container that has stopped".into()))?;
+    let path = dir.exec_fifo();
+    let fifo = nix::fcntl::open(
+        &path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open", path.display().to_string(), e))?;
+    // SAFETY: open just returned this fd; we own it.
+    let fifo = unsafe { OwnedFd::from_raw_fd(fifo) };
     // From here on the container is no longer "created", whatever happens next.
-    let _ = std::fs::remove_file(&sock);
-    // startContainer hooks still see the container as "created" (runc does the same).
-    conn.write_all(&hook_state(&stored, Status::Created))
-        .map_err(|e| Error::io("write", &sock, e))?;
-    // init closes the connection by execve (CLOEXEC) on success, or writes why it failed.
-    let mut reply = String::new();
-    let _ = conn.read_to_string(&mut reply);
+    let _ = std::fs::remove_file(&path);
+    let reply = read_until_exec(fifo.as_fd(), pidfd.as_fd())?;
     if !reply.is_empty() {
         return Err(Error::Init(reply));
     }
@@ -54,4 +61,37 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         tracing::warn!("poststart hook failed: {e}");
     }
     Ok(())
+}
+
+/// Waits for init's "0" (it opened the fifo), then for EOF (execve closed it: success) or an
+/// error message. init dying first is an error too.
+fn read_until_exec(fifo: BorrowedFd, pidfd: BorrowedFd) -> Result<String> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let mut fds = [
+            PollFd::new(fifo, PollFlags::POLLIN),
+            PollFd::new(pidfd, PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(Error::sys("poll", "exec fifo", e)),
+        }
+        let fifo_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
+        if fifo_ready {
+            match nix::unistd::read(fifo.as_raw_fd(), &mut buf) {
+                Ok(0) if !got.is_empty() => break,
+                Ok(0) | Err(nix::errno::Errno::EAGAIN) => {}
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => return Err(Error::sys("read", "exec fifo", e)),
+            }
+        } else if init_gone {
+            if got.is_empty() {
+                return Err(Error::BadState("container init exited before start".into()));
+            }
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(got.get(1..).unwrap_or_default()).into_owned())
 }
