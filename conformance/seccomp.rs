@@ -387,3 +387,50 @@ fn invalid_profiles_fail_create_cleanly() {
         env.assert_nothing_left(&id, &before);
     }
 }
+
+/// The compiled filter is cached under the state root by content: the second run of the same
+/// profile reuses the file (not rewritten), a changed profile gets a new filter, never the old
+/// one. ward-only (runc has no cache).
+#[test]
+fn compiled_filters_are_cached_by_content() {
+    if runtime_is_runc() {
+        eprintln!("skipped: runc has no filter cache");
+        return;
+    }
+    let cache_files = |env: &Env| -> Vec<(std::path::PathBuf, std::time::SystemTime)> {
+        let dir = env.root.join(".cache/seccomp");
+        let mut v: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| (e.path(), e.metadata().unwrap().modified().unwrap()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let deny = |errno: u32| {
+        allow_except(json!([{"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno}]))
+    };
+    let mut env = probe_env(&runtime(), &deny(77), &format!("sys {GETPPID}"));
+    let first = env.run(&env.id());
+    assert_eq!(first.stdout, err(77), "{first:?}");
+    let cached = cache_files(&env);
+    assert_eq!(cached.len(), 1, "one filter cached");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let second = env.run(&env.id());
+    assert_eq!(second.stdout, err(77));
+    assert_eq!(
+        cache_files(&env),
+        cached,
+        "same profile: the cached file is reused, not rewritten"
+    );
+    env.config["linux"]["seccomp"] = deny(78);
+    let changed = env.run(&env.id());
+    assert_eq!(
+        changed.stdout,
+        err(78),
+        "a changed profile never runs the old filter"
+    );
+    assert_eq!(cache_files(&env).len(), 2);
+}
