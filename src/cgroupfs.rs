@@ -67,7 +67,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// This process's cgroup path in the v1 hierarchy with `options`, from /proc/self/cgroup.
-fn own_path(proc_cgroup: &str, options: &str) -> String {
+pub fn own_path(proc_cgroup: &str, options: &str) -> String {
     let wanted: Vec<&str> = options.split(',').collect();
     for line in proc_cgroup.lines() {
         let mut parts = line.splitn(3, ':');

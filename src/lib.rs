@@ -5,6 +5,7 @@
 
 pub mod capabilities;
 pub mod cgroupfs;
+pub mod cgroups;
 pub mod clone;
 pub mod console;
 pub mod container;

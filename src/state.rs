@@ -91,6 +91,9 @@ pub struct Stored {
     pub init_start_time: u64,
     /// The container has its own pid namespace: killing init kills everything in it.
     pub private_pid_ns: bool,
+    /// Where its cgroup is (absent: created before ward managed cgroups).
+    #[serde(default)]
+    pub cgroup: Option<crate::cgroups::Cgroup>,
 }
 
 /// The JSON `ward state` prints: runc's names and order.
@@ -218,6 +221,8 @@ impl ContainerDir {
             Status::Stopped
         } else if self.exec_fifo().exists() {
             Status::Created
+        } else if state.cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
+            Status::Paused
         } else {
             Status::Running
         }

@@ -3,13 +3,17 @@
 
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod features;
 pub mod kill;
 pub mod list;
+pub mod pause;
+pub mod ps;
 pub mod run;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod update;
 
 use std::path::PathBuf;
 
@@ -69,6 +73,16 @@ pub enum Command {
     Spec(spec::Args),
     /// Show what this runtime and kernel support (runtime-spec Features).
     Features(features::Args),
+    /// Freeze every process of the container.
+    Pause(pause::Args),
+    /// Thaw a paused container.
+    Resume(pause::Args),
+    /// Change a running container's resource limits.
+    Update(update::Args),
+    /// List the container's processes.
+    Ps(ps::Args),
+    /// Stream stats and OOM events of a container.
+    Events(events::Args),
 }
 
 /// Flags shared by `create` and `run`.

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use oci_spec::runtime::LinuxNamespaceType as Ns;
 
+use crate::cgroups::Cgroup;
 use crate::clone::{self, Forked};
 use crate::container::hook_state;
 use crate::error::{Error, Result, SysContext};
@@ -44,7 +45,6 @@ pub struct Created {
 pub fn create(opts: &CreateOpts) -> Result<Created> {
     crate::state::validate_id(&opts.id)?;
     let bundle = Bundle::load(&opts.bundle)?;
-    refuse_unsupported(&bundle)?;
     let terminal = bundle.process()?.terminal().unwrap_or(false);
     match (terminal, &opts.console_socket) {
         (true, None) if !opts.foreground => {
@@ -65,6 +65,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created> {
     let mut guard = Cleanup {
         dir: Some(dir.clone()),
         child: None,
+        cgroup: None,
     };
     let created = create_in(opts, bundle, terminal, &dir, &mut guard)?;
     guard.disarm();
@@ -75,12 +76,14 @@ pub fn create(opts: &CreateOpts) -> Result<Created> {
 struct Cleanup {
     dir: Option<ContainerDir>,
     child: Option<(i32, OwnedFd)>,
+    cgroup: Option<Cgroup>,
 }
 
 impl Cleanup {
     fn disarm(&mut self) {
         self.dir = None;
         self.child = None;
+        self.cgroup = None;
     }
 }
 
@@ -89,6 +92,10 @@ impl Drop for Cleanup {
         if let Some((pid, pidfd)) = self.child.take() {
             let _ = crate::container::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.kill_all();
+            let _ = cg.destroy();
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
@@ -127,9 +134,26 @@ fn create_in(
         Some(s) => Some(crate::seccomp::prepare(&opts.root, s)?),
         None => None,
     };
+    // The cgroup exists, with its limits, before init exists: init is born inside it.
+    let linux = bundle.spec.linux().clone().unwrap_or_default();
+    let cgroup = Cgroup::new(linux.cgroups_path().as_deref(), &opts.id)?;
+    guard.cgroup = Some(cgroup.clone());
+    cgroup.create(linux.resources().as_ref())?;
+    let rules = crate::cgroups::device_rules(&bundle.spec)?;
+    cgroup.apply(
+        &linux.resources().clone().unwrap_or_default(),
+        &rules,
+        false,
+    )?;
+    let cgroup_fd = cgroup
+        .v2_dir()
+        .map(|d| crate::cgroups::v2::open_dir(&d))
+        .transpose()?;
+
     namespaces::prepare_parent(&bundle)?;
     let flags = namespaces::clone_flags(&bundle);
-    let (pid, pidfd) = match clone::fork(flags, None)? {
+    let into = cgroup_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
+    let (pid, pidfd) = match clone::fork(flags, into)? {
         Forked::Child => {
             drop(chan_parent);
             drop(console_parent);
@@ -153,6 +177,9 @@ fn create_in(
     ));
     drop((chan_child, console_child, exec_fifo));
 
+    drop(cgroup_fd);
+    // v1 hierarchies have no CLONE_INTO_CGROUP: init joins them before it is told to go.
+    cgroup.add_v1(pid)?;
     if bundle.has_new_namespace(Ns::User) {
         namespaces::write_id_maps(pid, &bundle)?;
     }
@@ -171,6 +198,7 @@ fn create_in(
         owner: String::new(),
         init_start_time: 0,
         private_pid_ns: bundle.has_new_namespace(Ns::Pid),
+        cgroup: Some(cgroup),
     };
     let creating = String::from_utf8_lossy(&hook_state(&stored, Status::Creating)).into_owned();
     chan_parent.send(&Msg::Go {
@@ -221,32 +249,6 @@ fn create_in(
         pidfd,
         console_master,
     })
-}
-
-/// Features that later issues build; refused rather than silently ignored.
-fn refuse_unsupported(bundle: &Bundle) -> Result<()> {
-    let Some(linux) = bundle.spec.linux().as_ref() else {
-        return Ok(());
-    };
-    if let Some(r) = linux.resources() {
-        let limits = r.memory().is_some()
-            || r.cpu().is_some()
-            || r.pids().is_some()
-            || r.block_io().is_some()
-            || r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())
-            || r.network().is_some()
-            || r.rdma().as_ref().is_some_and(|h| !h.is_empty())
-            || r.unified().as_ref().is_some_and(|h| !h.is_empty());
-        if limits {
-            return Err(Error::Unsupported(
-                "linux.resources limits (cgroups)".into(),
-            ));
-        }
-        if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            tracing::warn!("linux.resources.devices: the device cgroup is not enforced yet; only the nodes ward creates exist in /dev");
-        }
-    }
-    Ok(())
 }
 
 /// The fifo `ward start` opens to release init; init gets an O_PATH fd of it.

@@ -1,5 +1,5 @@
-//! `ward delete`: remove a stopped (or created) container, or with --force a running one, then
-//! run its poststop hooks.
+//! `ward delete`: remove a stopped (or created) container, or with --force a running or paused
+//! one: everything in its cgroup is killed, the cgroup removed, then the poststop hooks run.
 
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::container::{hook_state, kill::container_pids, open_init, pidfd_signal, wait_exit};
 use crate::error::{Error, Result};
 use crate::hooks::{run_hooks, HookKind};
-use crate::state::{ContainerDir, Status};
+use crate::state::{ContainerDir, Status, Stored};
 
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let dir = ContainerDir::open(root, id)?;
@@ -15,14 +15,17 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let stored = dir.load()?;
     let status = dir.status(&stored);
     match status {
-        Status::Stopped => {}
-        Status::Created => kill_and_wait(&stored)?,
-        _ if force => kill_and_wait(&stored)?,
+        Status::Stopped | Status::Created => {}
+        _ if force => {}
         s => {
             return Err(Error::BadState(format!(
                 "cannot delete container {id} that is not stopped: {s}"
             )))
         }
+    }
+    kill_and_wait(&stored)?;
+    if let Some(cg) = &stored.cgroup {
+        cg.destroy()?;
     }
     let hooks = dir
         .load_config()
@@ -41,11 +44,15 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     Ok(())
 }
 
-fn kill_and_wait(stored: &crate::state::Stored) -> Result<()> {
-    let Some(pidfd) = open_init(stored) else {
-        return Ok(());
-    };
-    if !stored.private_pid_ns {
+/// SIGKILLs init and everything else of the container (a paused cgroup is thawed so the kill
+/// can be delivered) and waits until nothing is left.
+fn kill_and_wait(stored: &Stored) -> Result<()> {
+    if let Some(cg) = &stored.cgroup {
+        cg.kill_all()?;
+        if cg.is_frozen() {
+            cg.freeze(false)?;
+        }
+    } else if !stored.private_pid_ns {
         for pid in container_pids(stored) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
@@ -53,19 +60,33 @@ fn kill_and_wait(stored: &crate::state::Stored) -> Result<()> {
             );
         }
     }
-    match pidfd_signal(pidfd.as_fd(), libc::SIGKILL) {
-        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-        Err(e) => {
-            return Err(Error::sys(
-                "pidfd_send_signal",
-                format!("SIGKILL to {}", stored.id),
-                e,
-            ))
+    if let Some(pidfd) = open_init(stored) {
+        match pidfd_signal(pidfd.as_fd(), libc::SIGKILL) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+            Err(e) => {
+                return Err(Error::sys(
+                    "pidfd_send_signal",
+                    format!("SIGKILL to {}", stored.id),
+                    e,
+                ))
+            }
+        }
+        if !wait_exit(pidfd.as_fd(), 10_000) {
+            return Err(Error::BadState(format!(
+                "container {} did not exit after SIGKILL",
+                stored.id
+            )));
         }
     }
-    if !wait_exit(pidfd.as_fd(), 10_000) {
+    if let Some(cg) = &stored.cgroup {
+        for _ in 0..1000 {
+            if cg.pids().is_empty() {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         return Err(Error::BadState(format!(
-            "container {} did not exit after SIGKILL",
+            "processes of container {} survived SIGKILL",
             stored.id
         )));
     }

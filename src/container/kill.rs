@@ -61,9 +61,12 @@ pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<()> {
     })
 }
 
-/// Every process of the container: all members of its pid namespace when it has its own, else
-/// init and its descendants. (The cgroup gives this directly once cgroups are managed.)
+/// Every process of the container: the members of its cgroup; for a container recorded without
+/// one, all members of its pid namespace when it has its own, else init and its descendants.
 pub fn container_pids(stored: &Stored) -> Vec<i32> {
+    if let Some(cg) = &stored.cgroup {
+        return cg.pids();
+    }
     let procs = all_processes();
     if stored.private_pid_ns {
         let ns = ns_of(stored.pid);

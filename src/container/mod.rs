@@ -4,11 +4,14 @@
 //!
 //!   create -> created --start--> running --init exits--> stopped --delete--> (gone)
 //!   created/running --kill--> (signal) ; created --delete--> (gone) ; running --delete -f--> (gone)
+//!   running --pause--> paused --resume--> running
 
 pub mod create;
 pub mod delete;
 pub mod kill;
+pub mod pause;
 pub mod start;
+pub mod update;
 
 use crate::state::{Status, Stored};
 

@@ -1,0 +1,318 @@
+//! Cgroups: where a container's processes live and what they may use.
+//!
+//! One interface over three host layouts, so the rest of ward does not care which it runs on:
+//! - pure v2 (`/sys/fs/cgroup` is cgroup2): one directory, every controller, device rules as an
+//!   eBPF program;
+//! - hybrid (v1 controllers plus an empty v2 at `/sys/fs/cgroup/unified`, like this host): a
+//!   directory in every v1 hierarchy (limits applied there) and one in `unified` (placement,
+//!   freeze, kill, CLONE_INTO_CGROUP), as runc does;
+//! - legacy v1 only.
+//!
+//! The host's cgroup mounts are only read, never changed.
+
+pub mod devices;
+pub mod stats;
+pub mod v1;
+pub mod v2;
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+
+pub use devices::Rule;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+
+const ROOT: &str = "/sys/fs/cgroup";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Unified,
+    Hybrid,
+    Legacy,
+}
+
+pub fn detect() -> Mode {
+    if crate::cgroupfs::host_is_unified() {
+        Mode::Unified
+    } else if Path::new(ROOT).join("unified/cgroup.procs").exists() {
+        Mode::Hybrid
+    } else {
+        Mode::Legacy
+    }
+}
+
+/// A container's cgroup: the layout and its path below each hierarchy root. Stored in the
+/// container's state so every later command finds the same directories.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Cgroup {
+    pub mode: Mode,
+    /// Normalised cgroupsPath: absolute, or relative to ward's own cgroup.
+    pub path: String,
+}
+
+/// Normalises `linux.cgroupsPath` the way runc's cgroupfs driver reads it: an absolute path
+/// below each hierarchy root, a relative one below the runtime's own cgroup, none = `<id>`
+/// below the runtime's own cgroup. `..` components are refused (they would escape).
+pub fn normalise(path: Option<&Path>, id: &str) -> Result<String> {
+    let raw = match path {
+        Some(p) if !p.as_os_str().is_empty() => p.to_string_lossy().into_owned(),
+        _ => id.to_string(),
+    };
+    if raw.contains(':') {
+        return Err(Error::Unsupported(format!(
+            "linux.cgroupsPath {raw:?} in the systemd form (slice:prefix:name)"
+        )));
+    }
+    let abs = raw.starts_with('/');
+    let parts: Vec<&str> = raw
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if parts.iter().any(|c| *c == "..") {
+        return Err(Error::spec(
+            "linux.cgroupsPath",
+            format!("{raw:?} must not contain .."),
+        ));
+    }
+    let joined = parts.join("/");
+    Ok(if abs { format!("/{joined}") } else { joined })
+}
+
+impl Cgroup {
+    pub fn new(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup> {
+        Ok(Cgroup {
+            mode: detect(),
+            path: normalise(cgroups_path, id)?,
+        })
+    }
+
+    /// The v2 hierarchy's root: /sys/fs/cgroup, or its `unified` child on a hybrid host.
+    fn v2_root(&self) -> Option<PathBuf> {
+        match self.mode {
+            Mode::Unified => Some(PathBuf::from(ROOT)),
+            Mode::Hybrid => Some(Path::new(ROOT).join("unified")),
+            Mode::Legacy => None,
+        }
+    }
+
+    /// The container's v2 directory (pure v2, or in `unified` on a hybrid host).
+    pub fn v2_dir(&self) -> Option<PathBuf> {
+        self.v2_root().map(|r| v2::dir(&r, &self.path))
+    }
+
+    /// Creates the directories (and, on v2, enables the controllers the limits need).
+    pub fn create(&self, res: Option<&LinuxResources>) -> Result<()> {
+        if self.mode != Mode::Unified {
+            v1::create(&self.path)?;
+        }
+        if let (Some(root), Some(dir)) = (self.v2_root(), self.v2_dir()) {
+            v2::create(&root, &dir, self.mode == Mode::Unified, res)?;
+        }
+        Ok(())
+    }
+
+    /// Applies `linux.resources` (at create, and for `update`).
+    pub fn apply(&self, res: &LinuxResources, rules: &[Rule], update: bool) -> Result<()> {
+        match self.mode {
+            Mode::Unified => v2::apply(&v2::dir(Path::new(ROOT), &self.path), res, rules, update),
+            _ => v1::apply(&self.path, res, rules),
+        }
+    }
+
+    /// Places `pid` in every hierarchy (v1) — the v2 placement is done by CLONE_INTO_CGROUP.
+    pub fn add_v1(&self, pid: i32) -> Result<()> {
+        if self.mode == Mode::Unified {
+            return Ok(());
+        }
+        v1::add(&self.path, pid)
+    }
+
+    /// Every process in the cgroup.
+    pub fn pids(&self) -> Vec<i32> {
+        let procs = match self.v2_dir() {
+            Some(d) => d.join("cgroup.procs"),
+            None => v1::procs_file(&self.path),
+        };
+        std::fs::read_to_string(procs)
+            .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn freeze(&self, frozen: bool) -> Result<()> {
+        match self.v2_dir() {
+            Some(d) => v2::freeze(&d, frozen),
+            None => v1::freeze(&self.path, frozen),
+        }
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        match self.v2_dir() {
+            Some(d) => v2::is_frozen(&d),
+            None => v1::is_frozen(&self.path),
+        }
+    }
+
+    /// SIGKILLs everything in the cgroup (cgroup.kill where the kernel has it; else freeze,
+    /// signal each process, thaw — so nothing can fork away in between).
+    pub fn kill_all(&self) -> Result<()> {
+        if let Some(d) = self.v2_dir() {
+            let kill = d.join("cgroup.kill");
+            if kill.exists() {
+                return std::fs::write(&kill, "1").io("write", kill);
+            }
+        }
+        let _ = self.freeze(true);
+        for pid in self.pids() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        self.freeze(false)
+    }
+
+    /// Removes the directories; they must be empty of processes.
+    pub fn destroy(&self) -> Result<()> {
+        if let Some(d) = self.v2_dir() {
+            remove_dir(&d)?;
+        }
+        if self.mode != Mode::Unified {
+            v1::destroy(&self.path)?;
+        }
+        Ok(())
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        match self.mode {
+            Mode::Unified => stats::v2(&v2::dir(Path::new(ROOT), &self.path)),
+            _ => stats::v1(&self.path),
+        }
+    }
+}
+
+/// rmdir that waits out the moment the kernel needs to retire the last exited task.
+pub(crate) fn remove_dir(d: &Path) -> Result<()> {
+    for _ in 0..100 {
+        match std::fs::remove_dir(d) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(e) => return Err(Error::io("remove cgroup", d, e)),
+        }
+    }
+    Err(Error::io(
+        "remove cgroup",
+        d,
+        std::io::Error::from_raw_os_error(libc::EBUSY),
+    ))
+}
+
+/// Writes `value` to a cgroup file; the error names the file and the value.
+pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
+    let p = dir.join(file);
+    std::fs::write(&p, value).map_err(|e| {
+        let e = if e.kind() == std::io::ErrorKind::NotFound {
+            std::io::Error::new(
+                e.kind(),
+                "the kernel has no such cgroup file (controller absent?)",
+            )
+        } else {
+            e
+        };
+        Error::io("write cgroup", format!("{} ({value:?})", p.display()), e)
+    })
+}
+
+/// The device rules ward enforces: the spec's, then the devices every container gets and the
+/// nodes of `linux.devices` (runc appends the same, so a deny-all profile still has /dev/null).
+/// No spec rules: no device restriction at all (nothing to enforce).
+pub fn device_rules(spec: &oci_spec::runtime::Spec) -> Result<Vec<Rule>> {
+    let linux = spec.linux().as_ref();
+    let spec_rules: Vec<LinuxDeviceCgroup> = linux
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.devices().clone())
+        .unwrap_or_default();
+    let mut rules = devices::rules_from_spec(&spec_rules)?;
+    if rules.is_empty() {
+        return Ok(rules);
+    }
+    let allow = |kind: char, major: i64, minor: Option<i64>| Rule {
+        allow: true,
+        kind,
+        major: Some(major),
+        minor,
+        access: "rwm".into(),
+    };
+    for (major, minor) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+        (10, 200),
+    ] {
+        rules.push(allow('c', major, Some(minor)));
+    }
+    rules.push(allow('c', 136, None));
+    for d in linux
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let kind = match d.typ() {
+            LinuxDeviceType::B => 'b',
+            LinuxDeviceType::P => continue,
+            _ => 'c',
+        };
+        rules.push(allow(kind, d.major(), Some(d.minor())));
+    }
+    Ok(rules)
+}
+
+/// A normalised cgroupsPath joined below a hierarchy root (relative: below `own`).
+pub(crate) fn join(root: &Path, own: &str, path: &str) -> PathBuf {
+    let base = if path.starts_with('/') {
+        String::new()
+    } else {
+        own.trim_start_matches('/').to_string()
+    };
+    let mut p = root.to_path_buf();
+    for part in base
+        .split('/')
+        .chain(path.split('/'))
+        .filter(|c| !c.is_empty())
+    {
+        p.push(part);
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroups_path_forms() {
+        assert_eq!(normalise(Some(Path::new("/a/b/")), "id").unwrap(), "/a/b");
+        assert_eq!(normalise(Some(Path::new("a//b")), "id").unwrap(), "a/b");
+        assert_eq!(normalise(None, "c1").unwrap(), "c1");
+        assert!(normalise(Some(Path::new("/a/../../x")), "id").is_err());
+        assert!(normalise(Some(Path::new("system.slice:ward:c1")), "id").is_err());
+        assert_eq!(
+            join(Path::new("/r"), "/own/x", "/a/b"),
+            PathBuf::from("/r/a/b")
+        );
+        assert_eq!(
+            join(Path::new("/r"), "/own/x", "a"),
+            PathBuf::from("/r/own/x/a")
+        );
+    }
+}

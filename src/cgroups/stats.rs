@@ -1,0 +1,140 @@
+//! `ward events --stats`: the cgroup's counters in runc's `types.Stats` JSON shape, which
+//! `runc events` consumers (and ward's tests) read.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+fn read(p: &Path) -> Option<String> {
+    std::fs::read_to_string(p).ok()
+}
+
+fn num(p: &Path) -> u64 {
+    read(p)
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// "max" or a number, as a u64 ("max" = u64::MAX, as runc reports an unlimited v2 value).
+fn num_or_max(p: &Path) -> u64 {
+    match read(p).as_deref().map(str::trim) {
+        Some("max") => u64::MAX,
+        Some(s) => s.parse().unwrap_or(0),
+        None => 0,
+    }
+}
+
+/// `key value` lines (memory.stat, cpu.stat, ...).
+fn kv(p: &Path) -> BTreeMap<String, u64> {
+    read(p)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            Some((it.next()?.to_string(), it.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+fn v1_dir(path: &str, controller: &str) -> std::path::PathBuf {
+    super::v1::dirs(path)
+        .into_iter()
+        .find(|(h, _)| h.options.split(',').any(|o| o == controller))
+        .map(|(_, d)| d)
+        .unwrap_or_default()
+}
+
+pub fn v1(path: &str) -> Value {
+    let acct = v1_dir(path, "cpuacct");
+    let cpu = v1_dir(path, "cpu");
+    let mem = v1_dir(path, "memory");
+    let pids = v1_dir(path, "pids");
+    let percpu: Vec<u64> = read(&acct.join("cpuacct.usage_percpu"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // cpuacct.stat is in USER_HZ ticks (100/s); runc reports nanoseconds.
+    let ticks = kv(&acct.join("cpuacct.stat"));
+    let ns = |k: &str| ticks.get(k).copied().unwrap_or(0) * 10_000_000;
+    let throttle = kv(&cpu.join("cpu.stat"));
+    let entry = |prefix: &str| {
+        json!({
+            "usage": num(&mem.join(format!("{prefix}.usage_in_bytes"))),
+            "max": num(&mem.join(format!("{prefix}.max_usage_in_bytes"))),
+            "limit": num(&mem.join(format!("{prefix}.limit_in_bytes"))),
+            "failcnt": num(&mem.join(format!("{prefix}.failcnt"))),
+        })
+    };
+    json!({
+        "cpu": {
+            "usage": {
+                "total": num(&acct.join("cpuacct.usage")),
+                "percpu": percpu,
+                "kernel": ns("system"),
+                "user": ns("user"),
+            },
+            "throttling": {
+                "periods": throttle.get("nr_periods").copied().unwrap_or(0),
+                "throttled_periods": throttle.get("nr_throttled").copied().unwrap_or(0),
+                "throttled_time": throttle.get("throttled_time").copied().unwrap_or(0),
+            }
+        },
+        "memory": {
+            "cache": kv(&mem.join("memory.stat")).get("cache").copied().unwrap_or(0),
+            "usage": entry("memory"),
+            "swap": entry("memory.memsw"),
+            "kernel": entry("memory.kmem"),
+            "kernelTCP": entry("memory.kmem.tcp"),
+            "raw": kv(&mem.join("memory.stat")),
+        },
+        "pids": {
+            "current": num(&pids.join("pids.current")),
+            "limit": num_or_max(&pids.join("pids.max")),
+        },
+        "blkio": {},
+        "hugetlb": {},
+    })
+}
+
+pub fn v2(dir: &Path) -> Value {
+    let cpu = kv(&dir.join("cpu.stat"));
+    let c = |k: &str| cpu.get(k).copied().unwrap_or(0);
+    let mem = kv(&dir.join("memory.stat"));
+    let events = kv(&dir.join("memory.events"));
+    json!({
+        "cpu": {
+            "usage": {
+                "total": c("usage_usec") * 1000,
+                "kernel": c("system_usec") * 1000,
+                "user": c("user_usec") * 1000,
+            },
+            "throttling": {
+                "periods": c("nr_periods"),
+                "throttled_periods": c("nr_throttled"),
+                "throttled_time": c("throttled_usec") * 1000,
+            }
+        },
+        "memory": {
+            "cache": mem.get("file").copied().unwrap_or(0),
+            "usage": {
+                "usage": num(&dir.join("memory.current")),
+                "max": num(&dir.join("memory.peak")),
+                "limit": num_or_max(&dir.join("memory.max")),
+                "failcnt": events.get("max").copied().unwrap_or(0),
+            },
+            "swap": {
+                "usage": num(&dir.join("memory.swap.current")),
+                "limit": num_or_max(&dir.join("memory.swap.max")),
+            },
+            "raw": mem,
+        },
+        "pids": {
+            "current": num(&dir.join("pids.current")),
+            "limit": num_or_max(&dir.join("pids.max")),
+        },
+        "blkio": {},
+        "hugetlb": {},
+    })
+}

@@ -1,0 +1,100 @@
+use std::time::Duration;
+
+use serde_json::json;
+use ward::state::{ContainerDir, Status};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Interval between stats reports (Go duration: 5s, 500ms, 1m).
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
+    /// Print the stats once and exit.
+    #[arg(long)]
+    pub stats: bool,
+    pub id: String,
+}
+
+fn parse_duration(s: &str) -> ward::Result<Duration> {
+    let bad = || {
+        ward::Error::spec(
+            "--interval",
+            format!("{s:?} is not a duration like 5s or 500ms"),
+        )
+    };
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or_else(bad)?;
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    if secs <= 0.0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// OOM kills so far in the container's cgroup (v2 memory.events, v1 memory.oom_control).
+fn oom_kills(cg: &ward::cgroups::Cgroup) -> u64 {
+    let files: Vec<std::path::PathBuf> = match cg.v2_dir() {
+        Some(d) if cg.mode == ward::cgroups::Mode::Unified => vec![d.join("memory.events")],
+        _ => ward::cgroups::v1::dirs(&cg.path)
+            .into_iter()
+            .filter(|(h, _)| h.options.split(',').any(|o| o == "memory"))
+            .map(|(_, d)| d.join("memory.oom_control"))
+            .collect(),
+    };
+    files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|t| t.lines().map(str::to_string).collect::<Vec<_>>())
+        .find_map(|l| {
+            l.strip_prefix("oom_kill ")
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
+    let interval = parse_duration(&a.interval)?;
+    let dir = ContainerDir::open(root, &a.id)?;
+    let stored = dir.load()?;
+    if dir.status(&stored) == Status::Stopped {
+        return Err(ward::Error::BadState("container not running".into()));
+    }
+    let cg = stored
+        .cgroup
+        .clone()
+        .ok_or_else(|| ward::Error::BadState(format!("container {} has no cgroup", a.id)))?;
+    let emit = |kind: &str, data: serde_json::Value| {
+        let mut ev = json!({"type": kind, "id": a.id});
+        if !data.is_null() {
+            ev["data"] = data;
+        }
+        println!("{ev}");
+    };
+    if a.stats {
+        emit("stats", cg.stats());
+        return Ok(0);
+    }
+    let mut ooms = oom_kills(&cg);
+    loop {
+        let stats = cg.stats();
+        let now = oom_kills(&cg);
+        if now > ooms {
+            emit("oom", serde_json::Value::Null);
+            ooms = now;
+        }
+        emit("stats", stats);
+        std::thread::sleep(interval);
+        match ContainerDir::open(root, &a.id).and_then(|d| d.load().map(|s| d.status(&s))) {
+            Ok(Status::Stopped) | Err(_) => return Ok(0),
+            Ok(_) => {}
+        }
+    }
+}
