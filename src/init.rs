@@ -162,48 +162,6 @@ fn setup(a: &InitArgs) -> Result<Ready> {
         rootfs::make_root_readonly()?;
     }
 
-    // 5. Process attributes that need privileges we are about to drop.
-    process::apply_lsm(p)?;
-    if let Some(s) = p.scheduler() {
-        scheduling::set_scheduler(s)?;
-    }
-    if let Some(io) = p.io_priority() {
-        scheduling::set_io_priority(io)?;
-    }
-    if let Some(pers) = linux.and_then(|l| l.personality().as_ref()) {
-        scheduling::set_personality(pers)?;
-    }
-    if let Some(adj) = p.oom_score_adj() {
-        process::set_oom_score_adj(adj)?;
-    }
-    rlimits::apply(p.rlimits().as_deref().unwrap_or_default())?;
-    if let Some(cpus) = p
-        .exec_cpu_affinity()
-        .as_ref()
-        .and_then(|a| a.initial().as_deref())
-    {
-        scheduling::set_affinity(cpus)?;
-    }
-
-    // 6. Drop privileges: bounding set, user, then the capability sets. Without
-    //    no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it.
-    let nnp = p.no_new_privileges().unwrap_or(false);
-    if !nnp {
-        load_seccomp(a)?;
-    }
-    let sets = capabilities::from_spec(p.capabilities().as_ref());
-    capabilities::drop_bounding(&sets)?;
-    process::switch_user(p.user())?;
-    capabilities::apply(&sets)?;
-    if nnp {
-        nix::sys::prctl::set_no_new_privs().sys("prctl", "PR_SET_NO_NEW_PRIVS")?;
-    }
-    process::enter_cwd(p.cwd())?;
-
-    // 7. The executable must exist now: a missing binary fails `create`, not `start`.
-    let env = process::environment(p);
-    let args = p.args().clone().unwrap_or_default();
-    let path = process::find_executable(&args[0], &env)?;
     // The exec fifo is reopened through /proc after pivot_root: check now that it can be.
     let fifo = crate::safepath::fd_path(a.exec_fifo.as_fd());
     match nix::fcntl::open(
@@ -221,13 +179,9 @@ fn setup(a: &InitArgs) -> Result<Ready> {
         }
     }
 
-    // 8. No fd of the host survives execve except stdio and --preserve-fds.
-    process::close_fds_on_exec(a.preserve_fds)?;
-    nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
-    // 9. The filter as late as possible, so the profile need not allow ward's own setup.
-    if nnp {
-        load_seccomp(a)?;
-    }
+    let personality = linux.and_then(|l| l.personality().as_ref());
+    let Prepared { path, args, env } =
+        prepare_process(p, personality, a.preserve_fds, a.seccomp.as_ref(), &a.chan)?;
     a.chan.send(&Msg::Ready)?;
     Ok(Ready {
         state: created_state(&state),
@@ -252,9 +206,79 @@ fn unsafe_owned(fd: std::os::fd::RawFd) -> OwnedFd {
     unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
 }
 
+/// What execve needs, resolved while the process could still look it up.
+pub struct Prepared {
+    pub path: std::path::PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+}
+
+/// From a process inside the container's namespaces (and root) to one ready to execve the
+/// user's program: scheduling and LSM attributes, rlimits, then privileges dropped (bounding
+/// set, user, capability sets, no_new_privs), cwd, the executable resolved, every fd but stdio
+/// and the preserved ones close-on-exec, and the seccomp filter loaded as late as the
+/// kernel's rules allow. Shared by init and `ward exec`, so both get exactly the same walls.
+pub fn prepare_process(
+    p: &oci_spec::runtime::Process,
+    personality: Option<&oci_spec::runtime::LinuxPersonality>,
+    preserve_fds: u32,
+    seccomp: Option<&crate::seccomp::Program>,
+    chan: &Channel,
+) -> Result<Prepared> {
+    process::apply_lsm(p)?;
+    if let Some(s) = p.scheduler() {
+        scheduling::set_scheduler(s)?;
+    }
+    if let Some(io) = p.io_priority() {
+        scheduling::set_io_priority(io)?;
+    }
+    if let Some(pers) = personality {
+        scheduling::set_personality(pers)?;
+    }
+    if let Some(adj) = p.oom_score_adj() {
+        process::set_oom_score_adj(adj)?;
+    }
+    rlimits::apply(p.rlimits().as_deref().unwrap_or_default())?;
+    if let Some(cpus) = p
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().as_deref())
+    {
+        scheduling::set_affinity(cpus)?;
+    }
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it.
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    if !nnp {
+        load_seccomp(seccomp, chan)?;
+    }
+    let sets = capabilities::from_spec(p.capabilities().as_ref());
+    capabilities::drop_bounding(&sets)?;
+    process::switch_user(p.user())?;
+    capabilities::apply(&sets)?;
+    if nnp {
+        nix::sys::prctl::set_no_new_privs().sys("prctl", "PR_SET_NO_NEW_PRIVS")?;
+    }
+    process::enter_cwd(p.cwd())?;
+    // The executable must exist now: a missing binary fails create/exec, not later.
+    let env = process::environment(p);
+    let args = p.args().clone().unwrap_or_default();
+    let first = args
+        .first()
+        .ok_or_else(|| Error::spec("process.args", "empty"))?;
+    let path = process::find_executable(first, &env)?;
+    // No fd of the host survives execve except stdio and --preserve-fds.
+    process::close_fds_on_exec(preserve_fds)?;
+    nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
+    // The filter as late as possible, so the profile need not allow ward's own setup.
+    if nnp {
+        load_seccomp(seccomp, chan)?;
+    }
+    Ok(Prepared { path, args, env })
+}
+
 /// Ignored signals stay ignored across execve: undo what ward's own runtime set (Rust ignores
 /// SIGPIPE) so the container starts with default dispositions and an empty mask, as under runc.
-fn reset_signals() -> Result<()> {
+pub(crate) fn reset_signals() -> Result<()> {
     use nix::sys::signal::{SigSet, SigmaskHow};
     /// The kernel's `struct sigaction` (x86_64 layout; the C library's wrapper refuses the
     /// signals it reserves, 32 and 33, which can still arrive ignored from our caller).
@@ -294,15 +318,15 @@ fn reset_signals() -> Result<()> {
 
 /// Loads the seccomp filter; a notify fd goes to `ward create` and is closed here, so the
 /// container never holds it.
-fn load_seccomp(a: &InitArgs) -> Result<()> {
-    let Some(program) = &a.seccomp else {
+fn load_seccomp(program: Option<&crate::seccomp::Program>, chan: &Channel) -> Result<()> {
+    let Some(program) = program else {
         return Ok(());
     };
     if let Some(fd) = crate::seccomp::install(program)? {
-        a.chan.send(&Msg::SeccompFd)?;
-        console::send_master(a.chan.0.as_fd(), fd.as_fd(), "seccompFd")?;
+        chan.send(&Msg::SeccompFd)?;
+        console::send_master(chan.0.as_fd(), fd.as_fd(), "seccompFd")?;
         drop(fd);
-        a.chan.expect(Msg::SeccompDone)?;
+        chan.expect(Msg::SeccompDone)?;
     }
     Ok(())
 }

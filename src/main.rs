@@ -57,6 +57,7 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
         Command::Delete(a) => cli::delete::run(root, a),
         Command::Spec(a) => cli::spec::run(a),
         Command::Features(a) => cli::features::run(a),
+        Command::Exec(a) => cli::exec::run(root, a),
         Command::Pause(a) => cli::pause::pause(root, a),
         Command::Resume(a) => cli::pause::resume(root, a),
         Command::Update(a) => cli::update::run(root, a),

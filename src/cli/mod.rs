@@ -4,6 +4,7 @@
 pub mod create;
 pub mod delete;
 pub mod events;
+pub mod exec;
 pub mod features;
 pub mod kill;
 pub mod list;
@@ -73,6 +74,8 @@ pub enum Command {
     Spec(spec::Args),
     /// Show what this runtime and kernel support (runtime-spec Features).
     Features(features::Args),
+    /// Run a new process inside a container.
+    Exec(exec::Args),
     /// Freeze every process of the container.
     Pause(pause::Args),
     /// Thaw a paused container.

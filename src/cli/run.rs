@@ -41,7 +41,7 @@ extern "C" fn forward(sig: libc::c_int) {
     }
 }
 
-fn install_forwarding(pid: i32) {
+pub fn install_forwarding(pid: i32) {
     INIT_PID.store(pid, Ordering::SeqCst);
     let action = SigAction::new(
         SigHandler::Handler(forward),
@@ -92,7 +92,7 @@ pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     Ok(status)
 }
 
-fn wait_blocking(pid: i32) -> ward::Result<i32> {
+pub fn wait_blocking(pid: i32) -> ward::Result<i32> {
     loop {
         match waitpid(Pid::from_raw(pid), None) {
             Ok(s) => {
@@ -112,7 +112,7 @@ fn wait_blocking(pid: i32) -> ward::Result<i32> {
     }
 }
 
-fn proxy_until_exit(master: std::os::fd::BorrowedFd, pid: i32) -> ward::Result<i32> {
+pub fn proxy_until_exit(master: std::os::fd::BorrowedFd, pid: i32) -> ward::Result<i32> {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let mut status = None;

@@ -8,6 +8,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod exec;
 pub mod kill;
 pub mod pause;
 pub mod start;

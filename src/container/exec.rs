@@ -1,0 +1,277 @@
+//! `ward exec`: a new process inside a running container — every namespace of the container
+//! joined (its pid namespace too, so the process is a child inside it), born in its cgroup, and
+//! set up by the same `init::prepare_process` as init: capabilities, rlimits, no_new_privs,
+//! seccomp. Non-dumpable until execve, like init (CVE-2019-5736).
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::Signal;
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use oci_spec::runtime::{LinuxNamespaceType as Ns, Process};
+
+use crate::clone::{self, Forked};
+use crate::error::{Error, Result, SysContext};
+use crate::namespaces::clone_flag;
+use crate::state::{ContainerDir, Status, Stored};
+use crate::sync::{self, Channel, Msg};
+use crate::{console, seccomp};
+
+pub struct ExecOpts {
+    pub root: PathBuf,
+    pub id: String,
+    pub process: Process,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub detach: bool,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+    /// `--cgroup`: a sub-cgroup of the container's to run in.
+    pub sub_cgroup: Option<String>,
+}
+
+/// The exec'd process, still our child.
+pub struct Execed {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub console_master: Option<OwnedFd>,
+}
+
+const NAMESPACES: [(Ns, &str); 8] = [
+    (Ns::User, "user"),
+    (Ns::Mount, "mnt"),
+    (Ns::Pid, "pid"),
+    (Ns::Network, "net"),
+    (Ns::Ipc, "ipc"),
+    (Ns::Uts, "uts"),
+    (Ns::Cgroup, "cgroup"),
+    (Ns::Time, "time"),
+];
+
+/// The namespaces of the container's init that differ from ours, opened now (init alive).
+fn container_namespaces(stored: &Stored) -> Result<Vec<(Ns, OwnedFd)>> {
+    let mut out = Vec::new();
+    for (typ, name) in NAMESPACES {
+        let theirs = format!("/proc/{}/ns/{name}", stored.pid);
+        let ours = format!("/proc/self/ns/{name}");
+        let (Ok(t), Ok(o)) = (std::fs::read_link(&theirs), std::fs::read_link(&ours)) else {
+            continue;
+        };
+        if t != o {
+            let fd = nix::fcntl::open(
+                theirs.as_str(),
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .sys("open", theirs.clone())?;
+            // SAFETY: open just returned this fd; we own it.
+            out.push((typ, unsafe {
+                <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
+            }));
+        }
+    }
+    Ok(out)
+}
+
+pub fn exec(o: &ExecOpts) -> Result<Execed> {
+    let dir = ContainerDir::open(&o.root, &o.id)?;
+    let stored = dir.load()?;
+    match dir.status(&stored) {
+        Status::Stopped => {
+            return Err(Error::BadState("cannot exec in a stopped container".into()))
+        }
+        Status::Paused if !o.ignore_paused => {
+            return Err(Error::BadState(
+                "cannot exec in a paused container (use --ignore-paused to override)".into(),
+            ))
+        }
+        _ => {}
+    }
+    let config = dir.load_config()?;
+    let terminal = o.process.terminal().unwrap_or(false);
+    if terminal && o.detach && o.console_socket.is_none() {
+        return Err(Error::spec(
+            "--tty",
+            "cannot allocate a tty when detached without --console-socket",
+        ));
+    }
+    let linux = config.linux().clone().unwrap_or_default();
+    let seccomp_spec = linux.seccomp().clone();
+    let program = match &seccomp_spec {
+        Some(s) => Some(seccomp::prepare(&o.root, s)?),
+        None => None,
+    };
+    let namespaces = container_namespaces(&stored)?;
+    if !crate::state::init_alive(&stored) {
+        return Err(Error::BadState("cannot exec in a stopped container".into()));
+    }
+    let cgroup_dir = match (&stored.cgroup, o.sub_cgroup.as_deref()) {
+        (Some(cg), sub) => cg.v2_dir().map(|d| match sub {
+            Some(s) => d.join(s.trim_start_matches('/')),
+            None => d,
+        }),
+        (None, _) => None,
+    };
+    let cgroup_fd = cgroup_dir
+        .as_deref()
+        .map(crate::cgroups::v2::open_dir)
+        .transpose()?;
+    let (console_parent, console_child) = match (terminal, &o.console_socket) {
+        (false, _) => (None, None),
+        (true, Some(p)) => (None, Some(console::connect_console_socket(p)?)),
+        (true, None) => {
+            let (a, b) = socketpair(
+                AddressFamily::Unix,
+                SockType::Stream,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .sys("socketpair", "console")?;
+            (Some(a), Some(b))
+        }
+    };
+    let (chan_parent, chan_child) = sync::pair()?;
+    // pid and time namespaces apply to children: join them here, then fork.
+    for (typ, fd) in &namespaces {
+        if matches!(typ, Ns::Pid | Ns::Time) {
+            setns(fd.as_fd(), clone_flag(*typ))
+                .sys("setns", format!("{typ} namespace of {}", o.id))?;
+        }
+    }
+    let into = cgroup_fd.as_ref().map(|f| f.as_raw_fd());
+    let (pid, pidfd) = match clone::fork(CloneFlags::empty(), into)? {
+        Forked::Child => {
+            drop(chan_parent);
+            drop(console_parent);
+            child(
+                o,
+                &config,
+                &namespaces,
+                program.as_ref(),
+                &chan_child,
+                console_child,
+            )
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop((chan_child, cgroup_fd));
+    let undo = |e: Error| {
+        let _ = crate::container::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        e
+    };
+    if let Some(cg) = &stored.cgroup {
+        if cg.mode != crate::cgroups::Mode::Unified {
+            cg.add_v1(pid).map_err(undo)?;
+        }
+    }
+    chan_parent
+        .send(&Msg::Go {
+            state: String::new(),
+        })
+        .map_err(undo)?;
+    loop {
+        match chan_parent.recv().map_err(undo)? {
+            Some(Msg::SeccompFd) => {
+                let fd = console::recv_fd(chan_parent.0.as_fd()).map_err(|e| undo(e.into()))?;
+                if let Some(s) = &seccomp_spec {
+                    let state = serde_json::json!({"ociVersion": stored.oci_version, "id": stored.id,
+                        "status": "running", "pid": stored.pid, "bundle": stored.bundle});
+                    seccomp::deliver(s, fd.as_fd(), pid, &state).map_err(undo)?;
+                }
+                chan_parent.send(&Msg::SeccompDone).map_err(undo)?;
+            }
+            // EOF: the channel closed by a successful execve (it is CLOEXEC).
+            None => break,
+            Some(Msg::Error { msg }) => return Err(undo(Error::Init(msg))),
+            Some(other) => {
+                return Err(undo(Error::Init(format!(
+                    "unexpected message from exec: {other:?}"
+                ))))
+            }
+        }
+    }
+    let console_master = match console_parent.as_ref() {
+        Some(sock) => Some(console::recv_fd(sock.as_fd())?),
+        None => None,
+    };
+    if let Some(pf) = &o.pid_file {
+        crate::state::write_atomic(&absolute(pf), pid.to_string().as_bytes())?;
+    }
+    Ok(Execed {
+        pid,
+        pidfd,
+        console_master,
+    })
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+/// The forked process: joins the container, becomes the process, execs. Never returns.
+fn child(
+    o: &ExecOpts,
+    config: &oci_spec::runtime::Spec,
+    namespaces: &[(Ns, OwnedFd)],
+    program: Option<&seccomp::Program>,
+    chan: &Channel,
+    console: Option<OwnedFd>,
+) -> ! {
+    let run = || -> Result<std::convert::Infallible> {
+        nix::sys::prctl::set_dumpable(false).sys("prctl", "PR_SET_DUMPABLE")?;
+        crate::init::reset_signals()?;
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
+        chan.recv()?;
+        // The user namespace first: the others are owned by it. Joining the mount namespace
+        // also puts our root and cwd at the container's root.
+        for (typ, fd) in namespaces
+            .iter()
+            .filter(|(t, _)| !matches!(t, Ns::Pid | Ns::Time))
+        {
+            setns(fd.as_fd(), clone_flag(*typ)).sys("setns", format!("{typ} namespace"))?;
+            if *typ == Ns::User {
+                let root = nix::unistd::Uid::from_raw(0);
+                nix::unistd::setresuid(root, root, root).sys("setresuid", "0 in user namespace")?;
+            }
+        }
+        nix::unistd::setsid().sys("setsid", "exec")?;
+        if let Some(sock) = &console {
+            let size = o
+                .process
+                .console_size()
+                .map(|b| (b.height() as u16, b.width() as u16));
+            let pty = console::open_pty(Path::new("/dev/ptmx"), size)?;
+            console::send_master(sock.as_fd(), pty.master.as_fd(), "/dev/ptmx")?;
+            console::make_controlling_terminal(pty.slave.as_fd())?;
+        }
+        drop(console);
+        let personality = config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.personality().as_ref());
+        let prepared =
+            crate::init::prepare_process(&o.process, personality, o.preserve_fds, program, chan)?;
+        Err(crate::process::exec(
+            &prepared.path,
+            &prepared.args,
+            &prepared.env,
+        ))
+    };
+    let err = match run() {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = chan.send(&Msg::Error {
+        msg: err.to_string(),
+    });
+    // SAFETY: _exit skips atexit handlers inherited from the parent; async-signal-safe.
+    unsafe { libc::_exit(255) }
+}
