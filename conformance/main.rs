@@ -5,7 +5,10 @@
 //! Run: `cargo test --test conformance` or `WARD_RUNTIME=runc cargo test --test conformance`.
 
 mod badinput;
+mod cgroups;
+mod cgroups_cmds;
 mod console;
+mod exec;
 mod harness;
 mod hooks;
 mod lifecycle;
