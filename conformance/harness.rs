@@ -411,3 +411,10 @@ pub fn host_ns(ns: &str) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// Waits for `path` to exist and returns its content (after a grace period for the writer).
+pub fn wait_file(path: &Path) -> String {
+    wait_for(&path.display().to_string(), || path.exists());
+    sleep(Duration::from_millis(100));
+    fs::read_to_string(path).unwrap()
+}

@@ -17,7 +17,7 @@ pub mod v2;
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 
 pub use devices::Rule;
 use serde::{Deserialize, Serialize};
@@ -141,17 +141,19 @@ impl Cgroup {
             .unwrap_or_default()
     }
 
+    /// Freezes or thaws: cgroup.freeze on pure v2, the v1 freezer elsewhere (on a hybrid host
+    /// the freezer hierarchy is what runc and engines read).
     pub fn freeze(&self, frozen: bool) -> Result<()> {
-        match self.v2_dir() {
-            Some(d) => v2::freeze(&d, frozen),
-            None => v1::freeze(&self.path, frozen),
+        match self.mode {
+            Mode::Unified => v2::freeze(&v2::dir(Path::new(ROOT), &self.path), frozen),
+            _ => v1::freeze(&self.path, frozen),
         }
     }
 
     pub fn is_frozen(&self) -> bool {
-        match self.v2_dir() {
-            Some(d) => v2::is_frozen(&d),
-            None => v1::is_frozen(&self.path),
+        match self.mode {
+            Mode::Unified => v2::is_frozen(&v2::dir(Path::new(ROOT), &self.path)),
+            _ => v1::is_frozen(&self.path),
         }
     }
 
@@ -228,12 +230,14 @@ pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
     })
 }
 
-/// The device rules ward enforces: the spec's, then the devices every container gets and the
-/// nodes of `linux.devices` (runc appends the same, so a deny-all profile still has /dev/null).
-/// No spec rules: no device restriction at all (nothing to enforce).
+/// The device rules ward enforces: the spec's, then the allow-list every container gets (as
+/// runc appends it): mknod of any node (so init can populate /dev), and the default devices.
+/// `linux.devices` nodes get no access of their own: the spec's rules decide (runc's
+/// behaviour, which engines rely on). No spec rules: no device restriction at all.
 pub fn device_rules(spec: &oci_spec::runtime::Spec) -> Result<Vec<Rule>> {
-    let linux = spec.linux().as_ref();
-    let spec_rules: Vec<LinuxDeviceCgroup> = linux
+    let spec_rules: Vec<LinuxDeviceCgroup> = spec
+        .linux()
+        .as_ref()
         .and_then(|l| l.resources().as_ref())
         .and_then(|r| r.devices().clone())
         .unwrap_or_default();
@@ -241,13 +245,15 @@ pub fn device_rules(spec: &oci_spec::runtime::Spec) -> Result<Vec<Rule>> {
     if rules.is_empty() {
         return Ok(rules);
     }
-    let allow = |kind: char, major: i64, minor: Option<i64>| Rule {
+    let rule = |kind: char, major: Option<i64>, minor: Option<i64>, access: &str| Rule {
         allow: true,
         kind,
-        major: Some(major),
+        major,
         minor,
-        access: "rwm".into(),
+        access: access.into(),
     };
+    rules.push(rule('b', None, None, "m"));
+    rules.push(rule('c', None, None, "m"));
     for (major, minor) in [
         (1, 3),
         (1, 5),
@@ -255,25 +261,12 @@ pub fn device_rules(spec: &oci_spec::runtime::Spec) -> Result<Vec<Rule>> {
         (1, 8),
         (1, 9),
         (5, 0),
-        (5, 1),
         (5, 2),
         (10, 200),
     ] {
-        rules.push(allow('c', major, Some(minor)));
+        rules.push(rule('c', Some(major), Some(minor), "rwm"));
     }
-    rules.push(allow('c', 136, None));
-    for d in linux
-        .and_then(|l| l.devices().as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let kind = match d.typ() {
-            LinuxDeviceType::B => 'b',
-            LinuxDeviceType::P => continue,
-            _ => 'c',
-        };
-        rules.push(allow(kind, d.major(), Some(d.minor())));
-    }
+    rules.push(rule('c', Some(136), None, "rwm"));
     Ok(rules)
 }
 

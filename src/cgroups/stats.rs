@@ -45,6 +45,62 @@ fn v1_dir(path: &str, controller: &str) -> std::path::PathBuf {
         .unwrap_or_default()
 }
 
+/// Go's `omitempty`, which runc's JSON has on these fields: zero numbers and empty lists
+/// are left out.
+fn omit_empty(v: &mut Value, at: &[&str], keys: &[&str]) {
+    let mut cur = v;
+    for k in at {
+        match cur.get_mut(*k) {
+            Some(next) => cur = next,
+            None => return,
+        }
+    }
+    if let Some(obj) = cur.as_object_mut() {
+        obj.retain(|k, val| {
+            !keys.contains(&k.as_str())
+                || !(val == &json!(0) || val.as_array().is_some_and(|a| a.is_empty()))
+        });
+    }
+}
+
+/// Applies runc's omitempty fields to a stats document.
+fn runc_shape(mut v: Value) -> Value {
+    omit_empty(
+        &mut v,
+        &["cpu", "usage"],
+        &["total", "percpu", "percpu_kernel", "percpu_user"],
+    );
+    omit_empty(
+        &mut v,
+        &["cpu", "throttling"],
+        &["periods", "throttled_periods", "throttled_time"],
+    );
+    for part in ["usage", "swap", "kernel", "kernelTCP"] {
+        omit_empty(&mut v, &["memory", part], &["usage", "max"]);
+    }
+    omit_empty(&mut v, &["pids"], &["current", "limit"]);
+    v["intel_rdt"] = json!({});
+    v["network_interfaces"] = Value::Null;
+    v
+}
+
+/// A cpu/mem list ("0-2,4") as runc's int list.
+fn list(p: &Path) -> Vec<u64> {
+    let text = read(p).unwrap_or_default();
+    let mut out = Vec::new();
+    for part in text.trim().split(',').filter(|s| !s.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<u64>(), b.parse::<u64>()) {
+                    out.extend(a..=b);
+                }
+            }
+            None => out.extend(part.parse::<u64>().ok()),
+        }
+    }
+    out
+}
+
 pub fn v1(path: &str) -> Value {
     let acct = v1_dir(path, "cpuacct");
     let cpu = v1_dir(path, "cpu");
@@ -67,7 +123,22 @@ pub fn v1(path: &str) -> Value {
             "failcnt": num(&mem.join(format!("{prefix}.failcnt"))),
         })
     };
-    json!({
+    let cpuset = v1_dir(path, "cpuset");
+    let cs = |f: &str| num(&cpuset.join(format!("cpuset.{f}")));
+    runc_shape(json!({
+        "cpuset": {
+            "cpus": list(&cpuset.join("cpuset.cpus")),
+            "mems": list(&cpuset.join("cpuset.mems")),
+            "cpu_exclusive": cs("cpu_exclusive"),
+            "mem_exclusive": cs("mem_exclusive"),
+            "mem_hardwall": cs("mem_hardwall"),
+            "memory_migrate": cs("memory_migrate"),
+            "memory_pressure": cs("memory_pressure"),
+            "memory_spread_page": cs("memory_spread_page"),
+            "memory_spread_slab": cs("memory_spread_slab"),
+            "sched_load_balance": cs("sched_load_balance"),
+            "sched_relax_domain_level": cs("sched_relax_domain_level"),
+        },
         "cpu": {
             "usage": {
                 "total": num(&acct.join("cpuacct.usage")),
@@ -95,7 +166,7 @@ pub fn v1(path: &str) -> Value {
         },
         "blkio": {},
         "hugetlb": {},
-    })
+    }))
 }
 
 pub fn v2(dir: &Path) -> Value {
@@ -103,7 +174,11 @@ pub fn v2(dir: &Path) -> Value {
     let c = |k: &str| cpu.get(k).copied().unwrap_or(0);
     let mem = kv(&dir.join("memory.stat"));
     let events = kv(&dir.join("memory.events"));
-    json!({
+    runc_shape(json!({
+        "cpuset": {
+            "cpus": list(&dir.join("cpuset.cpus.effective")),
+            "mems": list(&dir.join("cpuset.mems.effective")),
+        },
         "cpu": {
             "usage": {
                 "total": c("usage_usec") * 1000,
@@ -136,5 +211,5 @@ pub fn v2(dir: &Path) -> Value {
         },
         "blkio": {},
         "hugetlb": {},
-    })
+    }))
 }

@@ -49,7 +49,7 @@ pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<()> {
             let _ =
                 nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::try_from(sig).ok());
         }
-        return Ok(());
+        return thaw_after_kill(&dir, &stored, sig);
     }
     let pidfd =
         open_init(&stored).ok_or_else(|| Error::BadState("container not running".into()))?;
@@ -58,7 +58,18 @@ pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<()> {
             Error::BadState("container not running: no such process".into())
         }
         e => Error::sys("pidfd_send_signal", format!("signal {sig} to {id}"), e),
-    })
+    })?;
+    thaw_after_kill(&dir, &stored, sig)
+}
+
+/// A SIGKILL to a frozen container is only delivered once it thaws (runc thaws it too).
+fn thaw_after_kill(dir: &ContainerDir, stored: &Stored, sig: i32) -> Result<()> {
+    match &stored.cgroup {
+        Some(cg) if sig == libc::SIGKILL && dir.status(stored) == Status::Paused => {
+            cg.freeze(false)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Every process of the container: the members of its cgroup; for a container recorded without

@@ -14,7 +14,6 @@ pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<()> {
     let status = dir.status(&stored);
     match (paused, status) {
         (true, Status::Running | Status::Created) | (false, Status::Paused) => {}
-        (true, Status::Paused) => return Ok(()),
         (true, _) => return Err(Error::BadState("container not running".into())),
         (false, _) => return Err(Error::BadState("container not paused".into())),
     }
