@@ -180,8 +180,14 @@ fn setup(a: &InitArgs) -> Result<Ready> {
     }
 
     let personality = linux.and_then(|l| l.personality().as_ref());
+    let walls = Walls {
+        seccomp: a.seccomp.as_ref(),
+        landlock: b.landlock.as_ref(),
+        spec: &b.spec,
+        also_writable: &[a.exec_fifo.as_fd()],
+    };
     let Prepared { path, args, env } =
-        prepare_process(p, personality, a.preserve_fds, a.seccomp.as_ref(), &a.chan)?;
+        prepare_process(p, personality, a.preserve_fds, &walls, &a.chan)?;
     a.chan.send(&Msg::Ready)?;
     Ok(Ready {
         state: created_state(&state),
@@ -206,6 +212,23 @@ fn unsafe_owned(fd: std::os::fd::RawFd) -> OwnedFd {
     unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
 }
 
+/// The kernel-enforced walls a process gets on top of its credentials.
+pub struct Walls<'a> {
+    pub seccomp: Option<&'a crate::seccomp::Program>,
+    pub landlock: Option<&'a crate::landlock::Landlock>,
+    pub spec: &'a oci_spec::runtime::Spec,
+    /// fds ward must still open for writing after Landlock applies (init's exec fifo).
+    pub also_writable: &'a [std::os::fd::BorrowedFd<'a>],
+}
+
+/// Landlock, then seccomp: landlock_restrict_self must not be needed after the filter loads.
+fn raise_walls(walls: &Walls, nnp: bool, chan: &Channel) -> Result<()> {
+    if let Some(l) = walls.landlock {
+        crate::landlock::apply(l, walls.spec, walls.also_writable, nnp)?;
+    }
+    load_seccomp(walls.seccomp, chan)
+}
+
 /// What execve needs, resolved while the process could still look it up.
 pub struct Prepared {
     pub path: std::path::PathBuf,
@@ -217,12 +240,13 @@ pub struct Prepared {
 /// user's program: scheduling and LSM attributes, rlimits, then privileges dropped (bounding
 /// set, user, capability sets, no_new_privs), cwd, the executable resolved, every fd but stdio
 /// and the preserved ones close-on-exec, and the seccomp filter loaded as late as the
-/// kernel's rules allow. Shared by init and `ward exec`, so both get exactly the same walls.
+/// kernel's rules allow, Landlock just before it. Shared by init and `ward exec`, so both get
+/// exactly the same walls.
 pub fn prepare_process(
     p: &oci_spec::runtime::Process,
     personality: Option<&oci_spec::runtime::LinuxPersonality>,
     preserve_fds: u32,
-    seccomp: Option<&crate::seccomp::Program>,
+    walls: &Walls,
     chan: &Channel,
 ) -> Result<Prepared> {
     process::apply_lsm(p)?;
@@ -246,10 +270,10 @@ pub fn prepare_process(
     {
         scheduling::set_affinity(cpus)?;
     }
-    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it.
+    // Without no_new_privs, Landlock and a filter need CAP_SYS_ADMIN: raise them while we have it.
     let nnp = p.no_new_privileges().unwrap_or(false);
     if !nnp {
-        load_seccomp(seccomp, chan)?;
+        raise_walls(walls, false, chan)?;
     }
     let sets = capabilities::from_spec(p.capabilities().as_ref());
     capabilities::drop_bounding(&sets)?;
@@ -269,9 +293,9 @@ pub fn prepare_process(
     // No fd of the host survives execve except stdio and --preserve-fds.
     process::close_fds_on_exec(preserve_fds)?;
     nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
-    // The filter as late as possible, so the profile need not allow ward's own setup.
+    // The walls as late as possible, so the policy need not allow ward's own setup.
     if nnp {
-        load_seccomp(seccomp, chan)?;
+        raise_walls(walls, true, chan)?;
     }
     Ok(Prepared { path, args, env })
 }

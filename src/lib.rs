@@ -14,6 +14,7 @@ pub mod error;
 pub mod features;
 pub mod hooks;
 pub mod init;
+pub mod landlock;
 pub mod logging;
 pub mod mounts;
 pub mod namespaces;

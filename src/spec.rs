@@ -17,6 +17,10 @@ pub struct Bundle {
     pub dir: PathBuf,
     pub rootfs: PathBuf,
     pub spec: Spec,
+    /// config.json as written: ward's extensions live in fields oci-spec does not know.
+    pub raw: serde_json::Value,
+    /// `process.landlock` or the `org.ward.landlock` annotation, validated.
+    pub landlock: Option<crate::landlock::Landlock>,
 }
 
 impl Bundle {
@@ -25,8 +29,16 @@ impl Bundle {
         let config = dir.join("config.json");
         let text = std::fs::read_to_string(&config).io("read", &config)?;
         let spec: Spec = parse_json(&text, "config.json")?;
+        let raw: serde_json::Value = parse_json(&text, "config.json")?;
         let rootfs = rootfs_of(&dir, &spec)?;
-        let bundle = Bundle { dir, rootfs, spec };
+        let landlock = crate::landlock::from_config(&raw)?;
+        let bundle = Bundle {
+            dir,
+            rootfs,
+            spec,
+            raw,
+            landlock,
+        };
         bundle.validate()?;
         Ok(bundle)
     }

@@ -18,7 +18,6 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
-use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
@@ -204,12 +203,17 @@ impl ContainerDir {
         crate::spec::parse_json(&text, "state.json")
     }
 
-    pub fn save_config(&self, spec: &Spec) -> Result<()> {
-        let data = serde_json::to_vec(spec).map_err(|e| Error::Init(e.to_string()))?;
+    /// Saves the config as written (ward's extensions included).
+    pub fn save_config(&self, raw: &serde_json::Value) -> Result<()> {
+        let data = serde_json::to_vec(raw).map_err(|e| Error::Init(e.to_string()))?;
         write_atomic(&self.path.join(CONFIG_FILE), &data)
     }
 
-    pub fn load_config(&self) -> Result<Spec> {
+    pub fn load_config(&self) -> Result<oci_spec::runtime::Spec> {
+        crate::spec::parse_json(&self.load_raw_config()?.to_string(), "config.json")
+    }
+
+    pub fn load_raw_config(&self) -> Result<serde_json::Value> {
         let p = self.path.join(CONFIG_FILE);
         let text = fs::read_to_string(&p).io("read", &p)?;
         crate::spec::parse_json(&text, "config.json")

@@ -238,7 +238,7 @@ fn create_in(
     stored.init_start_time = crate::state::proc_stat(pid)
         .map(|(_, t)| t)
         .ok_or_else(|| Error::Init("container init exited during setup".into()))?;
-    dir.save_config(&bundle.spec)?;
+    dir.save_config(&bundle.raw)?;
     dir.save(&stored)?;
     if let Some(pf) = &opts.pid_file {
         write_pid_file(pf, pid)?;

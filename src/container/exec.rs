@@ -88,7 +88,9 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
         }
         _ => {}
     }
-    let config = dir.load_config()?;
+    let raw = dir.load_raw_config()?;
+    let config: oci_spec::runtime::Spec = crate::spec::parse_json(&raw.to_string(), "config.json")?;
+    let landlock = crate::landlock::from_config(&raw)?;
     let terminal = o.process.terminal().unwrap_or(false);
     if terminal && o.detach && o.console_socket.is_none() {
         return Err(Error::spec(
@@ -147,6 +149,7 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
             child(
                 o,
                 &config,
+                landlock,
                 &namespaces,
                 program.as_ref(),
                 &chan_child,
@@ -220,6 +223,7 @@ fn absolute(p: &Path) -> PathBuf {
 fn child(
     o: &ExecOpts,
     config: &oci_spec::runtime::Spec,
+    landlock: Option<crate::landlock::Landlock>,
     namespaces: &[(Ns, OwnedFd)],
     program: Option<&seccomp::Program>,
     chan: &Channel,
@@ -257,8 +261,14 @@ fn child(
             .linux()
             .as_ref()
             .and_then(|l| l.personality().as_ref());
+        let walls = crate::init::Walls {
+            seccomp: program,
+            landlock: landlock.as_ref(),
+            spec: config,
+            also_writable: &[],
+        };
         let prepared =
-            crate::init::prepare_process(&o.process, personality, o.preserve_fds, program, chan)?;
+            crate::init::prepare_process(&o.process, personality, o.preserve_fds, &walls, chan)?;
         Err(crate::process::exec(
             &prepared.path,
             &prepared.args,
