@@ -9,6 +9,7 @@ mod cgroups;
 mod cgroups_cmds;
 mod console;
 mod exec;
+mod features;
 mod harness;
 mod hooks;
 mod lifecycle;

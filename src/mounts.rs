@@ -96,6 +96,10 @@ pub fn parse_options(opts: &[String]) -> Result<Options> {
             "symfollow" => (true, MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW)),
             "lazytime" => (false, MsFlags::MS_LAZYTIME),
             "nolazytime" => (true, MsFlags::MS_LAZYTIME),
+            "acl" => (false, MsFlags::MS_POSIXACL),
+            "noacl" => (true, MsFlags::MS_POSIXACL),
+            "iversion" => (false, MsFlags::MS_I_VERSION),
+            "noiversion" => (true, MsFlags::MS_I_VERSION),
             "silent" => (false, MsFlags::MS_SILENT),
             "loud" => (true, MsFlags::MS_SILENT),
             "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
