@@ -452,3 +452,48 @@ fn open_path(p: &Path) -> std::io::Result<OwnedFd> {
     // SAFETY: open just returned this fd; we own it.
     Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_validates() {
+        let example = include_str!("../spec/examples/landlock.json");
+        let raw = serde_json::json!({"process": {"landlock": serde_json::from_str::<serde_json::Value>(example).unwrap()}});
+        assert!(matches!(
+            from_config(&raw).unwrap(),
+            Some(Landlock::Policy(_))
+        ));
+    }
+
+    #[test]
+    fn field_and_annotation_together_fail() {
+        let raw = serde_json::json!({"process": {"landlock": {"ruleset": {}}}, "annotations": {ANNOTATION: "auto"}});
+        let e = from_config(&raw).unwrap_err().to_string();
+        assert!(
+            e.contains("process.landlock") && e.contains(ANNOTATION),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_names_and_unhandled_grants_fail() {
+        let bad = serde_json::json!({"process": {"landlock": {"ruleset": {"handledAccessFS": ["write_everything"]}}}});
+        assert!(from_config(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("handledAccessFS[0]"));
+        let unhandled = serde_json::json!({"process": {"landlock": {"ruleset": {"handledAccessFS": ["read_file"]},
+            "rules": {"pathBeneath": [{"allowedAccess": ["write_file"], "paths": ["/tmp"]}]}}}});
+        assert!(from_config(&unhandled)
+            .unwrap_err()
+            .to_string()
+            .contains("pathBeneath[0]"));
+        let annotation = serde_json::json!({"annotations": {ANNOTATION: "{\"ruleset\": {\"scoped\": [\"nope\"]}}"}});
+        assert!(from_config(&annotation)
+            .unwrap_err()
+            .to_string()
+            .contains("org.ward.landlock"));
+    }
+}
