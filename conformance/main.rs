@@ -12,6 +12,7 @@ mod exec;
 mod features;
 mod harness;
 mod hooks;
+mod landlock;
 mod lifecycle;
 mod mounts;
 mod namespaces;
