@@ -115,20 +115,30 @@ pub fn apply_root_propagation(bundle: &Bundle) -> Result<()> {
     Ok(())
 }
 
+/// An O_PATH fd of `p` inside `root` (never through a final symlink) and its file type; `None`
+/// when it does not exist (the spec's lists name paths that may not be there).
+fn existing(root: BorrowedFd, p: &str) -> Result<Option<(OwnedFd, SFlag)>> {
+    let fd = match safepath::open_path_nofollow(root, Path::new(p)) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(Error::sys("openat2", p, e)),
+    };
+    let st = fstat(fd.as_raw_fd()).sys("fstat", p)?;
+    Ok(Some((
+        fd,
+        SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT),
+    )))
+}
+
 /// maskedPaths: a directory gets an empty read-only tmpfs, anything else /dev/null bound on top.
 /// Runs after pivot_root, so `/` is the container's root.
 pub fn mask_paths(paths: &[String]) -> Result<()> {
     let root = safepath::open_root(Path::new("/"))?;
     let mut null: Option<OwnedFd> = None;
     for p in paths {
-        let path = Path::new(p);
-        let fd = match safepath::open_path_nofollow(root.as_fd(), path) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => continue,
-            Err(e) => return Err(Error::sys("openat2", p.clone(), e)),
+        let Some((fd, kind)) = existing(root.as_fd(), p)? else {
+            continue;
         };
-        let st = fstat(fd.as_raw_fd()).sys("fstat", p.clone())?;
-        let kind = SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT);
         let target = safepath::fd_path(fd.as_fd());
         if kind == SFlag::S_IFLNK {
             // A symlink exposes nothing by itself; what it points to is resolved in the root.
@@ -181,11 +191,13 @@ pub fn readonly_paths(paths: &[String]) -> Result<()> {
     let root = safepath::open_root(Path::new("/"))?;
     for p in paths {
         let path = Path::new(p);
-        let fd = match safepath::open_path_nofollow(root.as_fd(), path) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => continue,
-            Err(e) => return Err(Error::sys("openat2", p.clone(), e)),
+        let Some((fd, kind)) = existing(root.as_fd(), p)? else {
+            continue;
         };
+        if kind == SFlag::S_IFLNK {
+            tracing::debug!(path = %p, "read-only path is a symlink: left alone");
+            continue;
+        }
         let target = safepath::fd_path(fd.as_fd());
         mount(
             Some(&target),
