@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build test conformance demo integration bench install clean
+.PHONY: build test test-v2 conformance demo integration bench install clean
 
 build:
 	$(CARGO) build --release
@@ -10,6 +10,11 @@ build:
 test:
 	@test "$$(id -u)" -eq 0 || { echo "make test runs containers and must run as root" >&2; exit 1; }
 	$(CARGO) test
+
+# cgroup v2 resource limits, proven in a throwaway qemu VM (pure v2, no network); see integration/vm/README.md.
+# RUNTIME=runc checks the test scripts against runc; WARD=path uses a prebuilt ward.
+test-v2:
+	integration/vm/run.sh
 
 conformance:
 	$(CARGO) test --test conformance

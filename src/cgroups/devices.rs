@@ -148,6 +148,11 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
             }
         }
         p.extend(block);
+        // A rule matching everything (`a *:* rwm`, typically the leading deny-all) ends the
+        // program: the verifier rejects code that can never run.
+        if len == 2 {
+            return p;
+        }
     }
     p.push(insn(MOV64_K, 0, 0, 0, 0));
     p.push(insn(EXIT, 0, 0, 0, 0));
@@ -247,5 +252,10 @@ mod tests {
         assert_eq!(rules[1].v1_line(), "c 1:3 rwm");
         assert_eq!(rules[2].v1_line(), "c 136:* rw");
         assert_eq!(rules[0].v1_line(), "a");
+        // The leading deny-all is tested last and matches everything: nothing may follow it.
+        assert_eq!(p.last().map(|i| i.code), Some(EXIT));
+        assert_eq!(p[p.len() - 2].code, MOV64_K);
+        assert_eq!(p[p.len() - 2].imm, 0);
+        assert_eq!(p.len(), 6 + 7 + 5 + 2, "no unreachable default after the catch-all");
     }
 }
