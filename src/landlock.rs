@@ -72,6 +72,27 @@ pub enum Landlock {
     Auto,
 }
 
+const FS_NAMES: &[&str] = &[
+    "execute",
+    "write_file",
+    "read_file",
+    "read_dir",
+    "remove_dir",
+    "remove_file",
+    "make_char",
+    "make_dir",
+    "make_reg",
+    "make_sock",
+    "make_fifo",
+    "make_block",
+    "make_sym",
+    "refer",
+    "truncate",
+    "ioctl_dev",
+];
+const NET_NAMES: &[&str] = &["bind_tcp", "connect_tcp"];
+const SCOPE_NAMES: &[&str] = &["abstract_unix_socket", "signal"];
+
 fn fs_access(name: &str) -> Option<AccessFs> {
     Some(match name {
         "execute" => AccessFs::Execute,
@@ -354,9 +375,25 @@ pub fn apply(
     let missing_fs = fs & !AccessFs::from_all(kabi);
     let missing_net = net & !AccessNet::from_all(kabi);
     let missing_scope = scopes & !Scope::from_all(kabi);
-    if !missing_fs.is_empty() || !missing_net.is_empty() || !missing_scope.is_empty() {
+    let missing: Vec<&str> = FS_NAMES
+        .iter()
+        .filter(|n| fs_access(n).is_some_and(|a| missing_fs.contains(a)))
+        .chain(
+            NET_NAMES
+                .iter()
+                .filter(|n| net_access(n).is_some_and(|a| missing_net.contains(a))),
+        )
+        .chain(
+            SCOPE_NAMES
+                .iter()
+                .filter(|n| scope(n).is_some_and(|a| missing_scope.contains(a))),
+        )
+        .copied()
+        .collect();
+    if !missing.is_empty() {
         let msg = format!(
-            "landlock ABI {abi} of this kernel lacks {missing_fs:?} {missing_net:?} {missing_scope:?}"
+            "landlock ABI {abi} of this kernel lacks {}",
+            missing.join(", ")
         );
         if strict {
             return Err(Error::Init(format!(

@@ -44,6 +44,7 @@ expect_gone() {
 #   CAPS        capabilities, quoted names joined with commas (default: runc spec's three)
 #   NAMESPACES  namespace types, space-separated (default: pid ipc uts mount network)
 #   CGPATH      linux.cgroupsPath (default /ward-vm/NAME; "none" leaves it out)
+#   PROCESS_EXTRA  more process fields, each followed by a comma (e.g. '"landlock": {...},')
 # Sets BUNDLE and CGDIR (the cgroup directory the runtime must use).
 mkbundle() {
     local name=$1 ns="" t linux_extra=""
@@ -62,6 +63,7 @@ mkbundle() {
 {
   "ociVersion": "1.0.2",
   "process": {
+    ${PROCESS_EXTRA:-}
     "terminal": false,
     "user": {"uid": 0, "gid": 0},
     "args": $ARGS,
