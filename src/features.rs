@@ -199,9 +199,9 @@ pub fn document() -> Value {
             "org.ward.version": env!("CARGO_PKG_VERSION"),
             "org.ward.landlock.abi": crate::landlock::kernel_abi().to_string(),
         },
-        // ward's annotations that can weaken isolation when an engine passes them from users:
-        // none yet (org.ward.landlock only ever adds restrictions).
-        "potentiallyUnsafeConfigAnnotations": []
+        // ward's annotations that can weaken isolation when an engine passes them from users
+        // (org.ward.landlock only ever adds restrictions).
+        "potentiallyUnsafeConfigAnnotations": [crate::platform::DARWIN_ALLOW_UNENFORCED]
     })
 }
 

@@ -18,6 +18,7 @@ pub mod landlock;
 pub mod logging;
 pub mod mounts;
 pub mod namespaces;
+pub mod platform;
 pub mod process;
 pub mod procfs;
 pub mod rlimits;

@@ -63,5 +63,6 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
         Command::Update(a) => cli::update::run(root, a),
         Command::Ps(a) => cli::ps::run(root, a),
         Command::Events(a) => cli::events::run(root, a),
+        Command::Translate(a) => cli::translate::run(root, a),
     }
 }

@@ -14,6 +14,7 @@ pub mod run;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod translate;
 pub mod update;
 
 use std::path::PathBuf;
@@ -86,6 +87,8 @@ pub enum Command {
     Ps(ps::Args),
     /// Stream stats and OOM events of a container.
     Events(events::Args),
+    /// Print the macOS (seatbelt) profile or Windows (hcs) documents for a bundle.
+    Translate(translate::Args),
 }
 
 /// Flags shared by `create` and `run`.
