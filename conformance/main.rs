@@ -10,6 +10,7 @@ mod cgroups_cmds;
 mod console;
 mod exec;
 mod features;
+mod gvisor;
 mod harness;
 mod hooks;
 mod landlock;

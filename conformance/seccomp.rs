@@ -398,7 +398,7 @@ fn compiled_filters_are_cached_by_content() {
         return;
     }
     let cache_files = |env: &Env| -> Vec<(std::path::PathBuf, std::time::SystemTime)> {
-        let dir = env.root.join(".cache/seccomp");
+        let dir = env.root.join("@cache/seccomp");
         let mut v: Vec<_> = std::fs::read_dir(&dir)
             .map(|d| {
                 d.flatten()

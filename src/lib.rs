@@ -30,6 +30,7 @@ pub mod spec;
 pub mod state;
 pub mod sync;
 pub mod template;
+pub mod tier;
 
 pub use error::{Error, Result};
 

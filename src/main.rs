@@ -47,6 +47,9 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
     let Some(cmd) = &cli.command else {
         return Err(ward::Error::spec("command", "missing; see ward --help"));
     };
+    if let Some(code) = cli::gvisor::route(cli, cmd)? {
+        return Ok(code);
+    }
     match cmd {
         Command::Create(a) => cli::create::run(root, a),
         Command::Start(a) => cli::start::run(root, a),

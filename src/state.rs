@@ -23,6 +23,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, IoContext, Result};
 
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// ward's own directories under the state root are named with `@`, which no container id can
+/// contain, so they never collide with a container.
+pub const CACHE_DIR: &str = "@cache";
+pub const RUNSC_DIR: &str = "@runsc";
 const STATE_FILE: &str = "state.json";
 const CONFIG_FILE: &str = "config.json";
 
@@ -93,6 +97,9 @@ pub struct Stored {
     /// Where its cgroup is (absent: created before ward managed cgroups).
     #[serde(default)]
     pub cgroup: Option<crate::cgroups::Cgroup>,
+    /// The isolation tier; gvisor containers are run by runsc, ward routes every command.
+    #[serde(default)]
+    pub tier: crate::tier::Tier,
 }
 
 /// The JSON `ward state` prints: runc's names and order.

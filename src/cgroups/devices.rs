@@ -256,6 +256,10 @@ mod tests {
         assert_eq!(p.last().map(|i| i.code), Some(EXIT));
         assert_eq!(p[p.len() - 2].code, MOV64_K);
         assert_eq!(p[p.len() - 2].imm, 0);
-        assert_eq!(p.len(), 6 + 7 + 5 + 2, "no unreachable default after the catch-all");
+        assert_eq!(
+            p.len(),
+            6 + 7 + 5 + 2,
+            "no unreachable default after the catch-all"
+        );
     }
 }

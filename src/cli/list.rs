@@ -32,7 +32,10 @@ pub fn run(root: &Path, a: &Args) -> ward::Result<i32> {
             continue;
         };
         let Ok(stored) = dir.load() else { continue };
-        let mut r = dir.report(&stored);
+        let mut r = match stored.tier {
+            ward::tier::Tier::Gvisor => ward::tier::report(root, &dir, &stored),
+            ward::tier::Tier::Native => dir.report(&stored),
+        };
         r.owner = owner_of(&dir.path);
         reports.push(r);
     }

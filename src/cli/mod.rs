@@ -6,6 +6,7 @@ pub mod delete;
 pub mod events;
 pub mod exec;
 pub mod features;
+pub mod gvisor;
 pub mod kill;
 pub mod list;
 pub mod pause;
@@ -47,6 +48,10 @@ pub struct Cli {
     /// Rootless mode: true, false or auto.
     #[arg(long, value_name = "true|false|auto")]
     pub rootless: Option<String>,
+    /// Isolation tier for containers that do not ask for one (org.ward.isolation may only
+    /// raise it): native or gvisor.
+    #[arg(long = "default-isolation", value_enum, default_value = "native")]
+    pub default_isolation: ward::tier::Tier,
     /// Print the version.
     #[arg(short = 'v', long = "version")]
     pub version: bool,

@@ -7,7 +7,11 @@ pub struct Args {
 
 pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     let dir = ContainerDir::open(root, &a.id)?;
-    let mut report = dir.report(&dir.load()?);
+    let stored = dir.load()?;
+    let mut report = match stored.tier {
+        ward::tier::Tier::Gvisor => ward::tier::report(root, &dir, &stored),
+        ward::tier::Tier::Native => dir.report(&stored),
+    };
     report.owner = super::list::owner_of(&dir.path);
     let text =
         serde_json::to_string_pretty(&report).map_err(|e| ward::Error::Init(e.to_string()))?;

@@ -199,6 +199,7 @@ fn create_in(
         init_start_time: 0,
         private_pid_ns: bundle.has_new_namespace(Ns::Pid),
         cgroup: Some(cgroup),
+        tier: crate::tier::Tier::Native,
     };
     let creating = String::from_utf8_lossy(&hook_state(&stored, Status::Creating)).into_owned();
     chan_parent.send(&Msg::Go {

@@ -36,7 +36,7 @@ fn cache_path(root: &Path, s: &LinuxSeccomp) -> Option<PathBuf> {
     h.update([0]);
     h.update(&profile);
     let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Some(root.join(".cache").join("seccomp").join(hex))
+    Some(root.join(crate::state::CACHE_DIR).join("seccomp").join(hex))
 }
 
 fn decode(bytes: &[u8]) -> Option<Program> {

@@ -1,0 +1,144 @@
+//! Routing of the gvisor isolation tier: create/run of a bundle whose tier is gvisor, and every
+//! later command for such an id, go to runsc with the caller's own arguments (ward keeps its
+//! state record beside runsc's, so `list` shows both tiers).
+
+use ward::spec::Bundle;
+use ward::state::ContainerDir;
+use ward::tier::{self, Runsc, Tier};
+
+use super::{Cli, Command};
+
+/// Global flags of ward that take a value (to find where the subcommand starts in argv).
+const VALUE_FLAGS: &[&str] = &[
+    "--root",
+    "--log",
+    "--log-format",
+    "--rootless",
+    "--default-isolation",
+];
+
+/// The arguments after the subcommand, as the caller wrote them.
+fn sub_args() -> (String, Vec<String>) {
+    let argv: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < argv.len() {
+        let a = &argv[i];
+        if VALUE_FLAGS.contains(&a.as_str()) {
+            i += 2;
+        } else if a.starts_with('-') {
+            i += 1;
+        } else {
+            return (a.clone(), argv[i + 1..].to_vec());
+        }
+    }
+    (String::new(), Vec::new())
+}
+
+fn runsc(cli: &Cli) -> Runsc {
+    let format = match cli.log_format {
+        ward::logging::LogFormat::Json => "json",
+        ward::logging::LogFormat::Text => "text",
+    };
+    Runsc::new(&cli.root, cli.log.as_deref(), Some(format), cli.debug)
+}
+
+/// ward's own flags runsc does not know and that mean nothing under gVisor.
+fn for_runsc(args: Vec<String>) -> Vec<String> {
+    args.into_iter()
+        .filter(|a| a != "--no-pivot" && a != "--no-new-keyring")
+        .collect()
+}
+
+/// `Some(exit code)` when the command was handled in the gvisor tier.
+pub fn route(cli: &Cli, cmd: &Command) -> ward::Result<Option<i32>> {
+    let root = cli.root.as_path();
+    let (id, bundle, create_like) = match cmd {
+        Command::Create(a) => (&a.flags.id, Some(&a.flags.bundle), true),
+        Command::Run(a) => (&a.flags.id, Some(&a.flags.bundle), true),
+        Command::Start(a) => (&a.id, None, false),
+        // state keeps ward's shape for both tiers (cli/state.rs asks runsc itself).
+        Command::State(_) => return Ok(None),
+        Command::Kill(a) => (&a.id, None, false),
+        Command::Delete(a) => (&a.id, None, false),
+        Command::Exec(a) => (&a.id, None, false),
+        Command::Pause(a) | Command::Resume(a) => (&a.id, None, false),
+        Command::Ps(a) => (&a.id, None, false),
+        Command::Events(a) => (&a.id, None, false),
+        Command::Update(a) => (&a.id, None, false),
+        _ => return Ok(None),
+    };
+    if create_like {
+        let b = Bundle::load(
+            bundle
+                .map(|p| p.as_path())
+                .unwrap_or(std::path::Path::new(".")),
+        )?;
+        if tier::choose(cli.default_isolation, b.spec.annotations().as_ref())? != Tier::Gvisor {
+            return Ok(None);
+        }
+        tier::refuse_unhonoured(&b)?;
+        return create(cli, cmd, &b, id).map(Some);
+    }
+    if tier::of(root, id) != Tier::Gvisor {
+        return Ok(None);
+    }
+    let (sub, args) = sub_args();
+    let mut full = vec![sub.clone()];
+    full.extend(for_runsc(args));
+    let mut r = runsc(cli);
+    r.network_none = ContainerDir::open(root, id)
+        .and_then(|d| d.load_config())
+        .is_ok_and(|spec| tier::network_none(&spec));
+    let code = r.run(&full)?;
+    if sub == "delete" && code == 0 {
+        ContainerDir::open(root, id)?.remove()?;
+    }
+    Ok(Some(code))
+}
+
+fn create(cli: &Cli, cmd: &Command, b: &Bundle, id: &str) -> ward::Result<i32> {
+    let dir = ContainerDir::create(&cli.root, id)?;
+    let mut r = runsc(cli);
+    r.network_none = tier::network_none(&b.spec);
+    let (sub, args) = sub_args();
+    let mut full = vec![sub];
+    full.extend(for_runsc(args));
+    let foreground = matches!(cmd, Command::Run(a) if !a.detach);
+    let keep = matches!(cmd, Command::Run(a) if a.keep);
+    if foreground {
+        // Recorded first, so `list` shows it while it runs.
+        let placeholder = ward::state::Stored {
+            oci_version: b.spec.version().clone(),
+            id: id.into(),
+            pid: 0,
+            bundle: b.dir.clone(),
+            rootfs: b.rootfs.clone(),
+            created: String::new(),
+            annotations: b.spec.annotations().clone().unwrap_or_default(),
+            owner: String::new(),
+            init_start_time: 0,
+            private_pid_ns: true,
+            cgroup: None,
+            tier: Tier::Gvisor,
+        };
+        dir.save_config(&b.raw)?;
+        dir.save(&placeholder)?;
+        let code = r.run(&full);
+        if !keep {
+            let _ = r.run(&["delete".into(), "--force".into(), id.into()]);
+            dir.remove()?;
+        }
+        return code;
+    }
+    match r.run(&full) {
+        Ok(0) => {
+            tier::record(&dir, &r, b, id)?;
+            Ok(0)
+        }
+        other => {
+            let _ = r.run(&["delete".into(), "--force".into(), id.into()]);
+            dir.remove()?;
+            other
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Isolation tiers from one binary: `native` (namespaces, cgroups, seccomp, Landlock) and
+//! `gvisor`, where the whole bundle is handed to gVisor's runsc, whose user-space kernel handles
+//! every syscall. Chosen by the annotation `org.ward.isolation` or ward's `--default-isolation`;
+//! an annotation may only raise the tier, never lower it. ward records the tier in its state and
+//! routes every later command for that id to runsc, with a root of its own under ward's root.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::state::{ContainerDir, Stored};
+
+pub const ANNOTATION: &str = "org.ward.isolation";
+
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    #[default]
+    Native,
+    Gvisor,
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Tier::Native => "native",
+            Tier::Gvisor => "gvisor",
+        })
+    }
+}
+
+/// The tier for a container: the runtime's default, raised (never lowered) by the annotation.
+pub fn choose(default: Tier, annotations: Option<&HashMap<String, String>>) -> Result<Tier> {
+    let Some(v) = annotations.and_then(|a| a.get(ANNOTATION)) else {
+        return Ok(default);
+    };
+    let asked = match v.as_str() {
+        "native" => Tier::Native,
+        "gvisor" => Tier::Gvisor,
+        other => {
+            return Err(Error::spec(
+                format!("annotations.{ANNOTATION}"),
+                format!("{other:?} is not native or gvisor"),
+            ))
+        }
+    };
+    if asked < default {
+        return Err(Error::spec(
+            format!("annotations.{ANNOTATION}"),
+            format!("{v} is below this runtime's default isolation ({default}): an annotation may only raise the tier"),
+        ));
+    }
+    Ok(asked)
+}
+
+/// ward's own features gVisor cannot honour are refused rather than silently dropped.
+pub fn refuse_unhonoured(bundle: &crate::spec::Bundle) -> Result<()> {
+    if bundle.landlock.is_some() {
+        return Err(Error::spec(
+            "process.landlock",
+            "Landlock is not available in the gvisor isolation tier (runsc's kernel has no Landlock): remove it or use the native tier",
+        ));
+    }
+    Ok(())
+}
+
+/// A new network namespace without a path holds only loopback under native isolation; runsc's
+/// sandbox networking needs a namespace prepared for it, so such specs run with --network=none.
+pub fn network_none(spec: &oci_spec::runtime::Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter().any(|n| {
+                n.typ() == oci_spec::runtime::LinuxNamespaceType::Network && n.path().is_none()
+            })
+        })
+}
+
+/// How to call runsc for one ward invocation.
+pub struct Runsc {
+    pub root: PathBuf,
+    /// `--network=none` (see `network_none`); the same for every command of a container.
+    pub network_none: bool,
+    pub log: Option<PathBuf>,
+    pub log_format: Option<String>,
+    pub debug: bool,
+}
+
+impl Runsc {
+    pub fn new(
+        state_root: &Path,
+        log: Option<&Path>,
+        log_format: Option<&str>,
+        debug: bool,
+    ) -> Runsc {
+        Runsc {
+            root: state_root.join(crate::state::RUNSC_DIR),
+            network_none: false,
+            log: log.map(Path::to_path_buf),
+            log_format: log_format.map(str::to_string),
+            debug,
+        }
+    }
+
+    fn binary() -> Result<PathBuf> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .map(|d| d.join("runsc"))
+            .find(|p| p.is_file())
+            .ok_or_else(|| Error::Init("isolation tier gvisor requested but runsc is not installed (not found in PATH): refusing to fall back to native".into()))
+    }
+
+    /// `runsc <globals> <args...>`. Cgroups are left to ward's host layout: runsc 2022 cannot
+    /// drive a hybrid host's cgroups, so it is told not to.
+    pub fn command(&self, args: &[String]) -> Result<Command> {
+        let binary = Self::binary()?;
+        std::fs::create_dir_all(&self.root).map_err(|e| Error::io("create", &self.root, e))?;
+        let mut cmd = Command::new(binary);
+        cmd.arg("--root").arg(&self.root);
+        if let Some(l) = &self.log {
+            cmd.arg("--log").arg(l);
+        }
+        if let Some(f) = &self.log_format {
+            cmd.arg("--log-format").arg(f);
+        }
+        if self.debug {
+            cmd.arg("--debug");
+        }
+        if self.network_none {
+            cmd.arg("--network=none");
+        }
+        if crate::cgroups::detect() != crate::cgroups::Mode::Unified {
+            cmd.arg("--ignore-cgroups");
+        }
+        cmd.args(args);
+        Ok(cmd)
+    }
+
+    /// Runs runsc with our stdio; its exit status.
+    pub fn run(&self, args: &[String]) -> Result<i32> {
+        let status = self
+            .command(args)?
+            .status()
+            .map_err(|e| Error::io("run", "runsc", e))?;
+        Ok(status.code().unwrap_or_else(|| {
+            128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
+        }))
+    }
+
+    /// `runsc state <id>` as ward's report fields.
+    pub fn state(&self, id: &str) -> Result<serde_json::Value> {
+        let out = self
+            .command(&["state".into(), id.into()])?
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Error::io("run", "runsc state", e))?;
+        if !out.status.success() {
+            return Err(Error::Init(format!(
+                "runsc state {id}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        serde_json::from_slice(&out.stdout)
+            .map_err(|e| Error::Init(format!("runsc state {id}: {e}")))
+    }
+}
+
+/// Records a gvisor container in ward's state, after runsc created it.
+pub fn record(
+    dir: &ContainerDir,
+    runsc: &Runsc,
+    bundle: &crate::spec::Bundle,
+    id: &str,
+) -> Result<()> {
+    let st = runsc.state(id)?;
+    let pid = st["pid"].as_i64().unwrap_or(0) as i32;
+    let stored = Stored {
+        oci_version: bundle.spec.version().clone(),
+        id: id.into(),
+        pid,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        owner: String::new(),
+        init_start_time: crate::state::proc_stat(pid).map(|(_, t)| t).unwrap_or(0),
+        private_pid_ns: true,
+        cgroup: None,
+        tier: Tier::Gvisor,
+    };
+    dir.save_config(&bundle.raw)?;
+    dir.save(&stored)
+}
+
+/// ward's state report for a gvisor container: ward's record, with runsc's view of the status
+/// and pid (runsc owns the process).
+pub fn report(root: &Path, dir: &ContainerDir, stored: &Stored) -> crate::state::Report {
+    let mut r = dir.report(stored);
+    if let Ok(st) = Runsc::new(root, None, None, false).state(&stored.id) {
+        if let Ok(status) = serde_json::from_value(st["status"].clone()) {
+            r.status = status;
+        }
+        r.pid = match r.status {
+            crate::state::Status::Stopped => 0,
+            _ => st["pid"].as_i64().unwrap_or(0) as i32,
+        };
+    }
+    r
+}
+
+/// The tier a stored container runs in (native when there is no such container: the
+/// command then reports that itself).
+pub fn of(root: &Path, id: &str) -> Tier {
+    ContainerDir::open(root, id)
+        .and_then(|d| d.load())
+        .map(|s| s.tier)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ann(v: &str) -> HashMap<String, String> {
+        HashMap::from([(ANNOTATION.to_string(), v.to_string())])
+    }
+
+    #[test]
+    fn annotations_only_raise_the_tier() {
+        assert_eq!(choose(Tier::Native, None).unwrap(), Tier::Native);
+        assert_eq!(
+            choose(Tier::Native, Some(&ann("gvisor"))).unwrap(),
+            Tier::Gvisor
+        );
+        assert_eq!(choose(Tier::Gvisor, None).unwrap(), Tier::Gvisor);
+        assert_eq!(
+            choose(Tier::Gvisor, Some(&ann("gvisor"))).unwrap(),
+            Tier::Gvisor
+        );
+        let e = choose(Tier::Gvisor, Some(&ann("native")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("only raise"), "{e}");
+        assert!(choose(Tier::Native, Some(&ann("kata"))).is_err());
+    }
+}
