@@ -127,3 +127,47 @@ for name in ward runc; do
 done
 python3 -c "print(f'ward+seccomp / ward-none:    {${NS[ward-default]} / ${NS[ward-none]}:.2f}x')"
 python3 -c "print(f'ward+seccomp / runc+seccomp: {${NS[ward-default]} / ${NS[runc-default]}:.2f}x')"
+
+# --- isolation tiers: the same bundle native vs. under gVisor (org.ward.isolation=gvisor),
+# cycle time of run+delete and the cost of a getpid, so users can choose the wall per risk.
+if command -v runsc >/dev/null; then
+    for tier in native gvisor; do
+        mkdir -p "$WORK/tier-$tier"
+        python3 - "$BUNDLE/config.json" "$WORK/tier-$tier/config.json" "$BUNDLE/rootfs" "$tier" <<'PY'
+import json, sys
+src, dst, rootfs, tier = sys.argv[1:]
+config = json.load(open(src))
+config["root"] = {"path": rootfs, "readonly": True}
+config["annotations"] = {"org.ward.isolation": tier}
+json.dump(config, open(dst, "w"), indent=2)
+PY
+        root="$WORK/state-tier-$tier"
+        mkdir -p "$root"
+        counter="$WORK/counter-tier-$tier"
+        echo 0 > "$counter"
+        hyperfine ${HYPERFINE_FLAGS:-} --runs "${TIER_RUNS:-10}" --warmup 1 --shell bash --export-json "$WORK/tier-$tier.json" \
+            --command-name "$tier" \
+            "n=\$((\$(cat $counter) + 1)); echo \$n > $counter; $WARD --root $root run --bundle $WORK/tier-$tier tier-$tier-\$n </dev/null"
+        mkdir -p "$WORK/tier-$tier-getpid"
+        python3 - "$WORK/seccomp-none/config.json" "$WORK/tier-$tier-getpid/config.json" "$tier" "${TIER_CALLS:-200000}" <<'PY'
+import json, sys
+src, dst, tier, calls = sys.argv[1:]
+config = json.load(open(src))
+config["annotations"] = {"org.ward.isolation": tier}
+config["process"]["args"] = ["/probe", "getpid-loop", calls]
+json.dump(config, open(dst, "w"), indent=2)
+PY
+        out=$($WARD --root "$root" run --bundle "$WORK/tier-$tier-getpid" "tier-getpid-$tier" </dev/null)
+        NS[tier-$tier]=${out#ns_per_call=}
+    done
+    python3 - "$WORK" "${NS[tier-native]}" "${NS[tier-gvisor]}" <<'PY'
+import json, sys
+work, native_ns, gvisor_ns = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+mean = {t: json.load(open(f"{work}/tier-{t}.json"))["results"][0]["mean"] for t in ("native", "gvisor")}
+print(f"tier native run+delete: {mean['native'] * 1000:8.2f} ms   getpid: {native_ns:8.2f} ns/call")
+print(f"tier gvisor run+delete: {mean['gvisor'] * 1000:8.2f} ms   getpid: {gvisor_ns:8.2f} ns/call")
+print(f"gvisor/native: cycle {mean['gvisor'] / mean['native']:.1f}x, getpid {gvisor_ns / native_ns:.1f}x")
+PY
+else
+    echo "bench: runsc not installed (apt-get install runsc): isolation tiers not measured"
+fi

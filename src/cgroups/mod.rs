@@ -116,6 +116,7 @@ impl Cgroup {
 
     /// Applies `linux.resources` (at create, and for `update`).
     pub fn apply(&self, res: &LinuxResources, rules: &[Rule], update: bool) -> Result<()> {
+        let res = &unset_zeros(res);
         match self.mode {
             Mode::Unified => v2::apply(&v2::dir(Path::new(ROOT), &self.path), res, rules, update),
             _ => v1::apply(&self.path, res, rules),
@@ -193,6 +194,45 @@ impl Cgroup {
             _ => stats::v1(&self.path),
         }
     }
+}
+
+/// Engines send 0 for every limit they do not set (Docker's `"cpu": {"shares": 0}` at create,
+/// and a whole resources object with zeros for the fields `docker update` leaves alone). As in
+/// runc, 0 means "unset" for these fields (-1 means unlimited): they are dropped before
+/// anything is written, so an update never half-applies or clamps a default.
+pub fn unset_zeros(res: &LinuxResources) -> LinuxResources {
+    const ZERO_IS_UNSET: &[(&str, &[&str])] = &[
+        (
+            "memory",
+            &["limit", "reservation", "swap", "kernel", "kernelTCP"],
+        ),
+        (
+            "cpu",
+            &[
+                "shares",
+                "quota",
+                "period",
+                "realtimeRuntime",
+                "realtimePeriod",
+            ],
+        ),
+        ("pids", &["limit"]),
+        ("blockIO", &["weight", "leafWeight"]),
+    ];
+    let Ok(mut v) = serde_json::to_value(res) else {
+        return res.clone();
+    };
+    for (section, keys) in ZERO_IS_UNSET {
+        if let Some(obj) = v.get_mut(*section).and_then(|s| s.as_object_mut()) {
+            obj.retain(|k, val| !(keys.contains(&k.as_str()) && val.as_i64() == Some(0)));
+        }
+    }
+    if v.get("pids").and_then(|p| p.get("limit")).is_none() {
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("pids");
+        }
+    }
+    serde_json::from_value(v).unwrap_or_else(|_| res.clone())
 }
 
 /// rmdir that waits out the moment the kernel needs to retire the last exited task.
@@ -291,6 +331,27 @@ pub(crate) fn join(root: &Path, own: &str, path: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zeros_from_engines_mean_unset() {
+        let res: LinuxResources = serde_json::from_str(
+            r#"{"memory":{"limit":0,"reservation":0,"kernel":0},"cpu":{"shares":512,"quota":0,"period":0},
+                "pids":{"limit":0},"blockIO":{"weight":0}}"#,
+        )
+        .unwrap();
+        let clean = unset_zeros(&res);
+        let m = clean.memory().as_ref().unwrap();
+        assert_eq!((m.limit(), m.reservation(), m.kernel()), (None, None, None));
+        let c = clean.cpu().as_ref().unwrap();
+        assert_eq!((c.shares(), c.quota(), c.period()), (Some(512), None, None));
+        assert!(clean.pids().is_none(), "pids.limit 0 leaves pids alone");
+        assert_eq!(clean.block_io().as_ref().unwrap().weight(), None);
+        let unlimited: LinuxResources = serde_json::from_str(r#"{"memory":{"limit":-1}}"#).unwrap();
+        assert_eq!(
+            unset_zeros(&unlimited).memory().as_ref().unwrap().limit(),
+            Some(-1)
+        );
+    }
 
     #[test]
     fn cgroups_path_forms() {
