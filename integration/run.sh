@@ -614,7 +614,31 @@ docker_tests() {
     finish docker-default-runtime "$rt"
 }
 
+# --- ctr-gvisor (ward only: runc has no tiers): the annotation org.ward.isolation=gvisor travels
+# through containerd's shim; ward hands the container to runsc, whose kernel the container sees.
+gvisor_ctr_test() {
+    begin
+    if ! command -v runsc >/dev/null; then bad "runsc not installed (apt-get install runsc)"; finish ctr-gvisor ward; return; fi
+    local id=wi-ward-gvisor out
+    out=$(C run -d --runtime io.containerd.runc.v2 --runc-binary "$WARD" --annotation org.ward.isolation=gvisor \
+        "$IMG" "$id" sleep 300 2>&1) || bad "ctr run -d (gvisor): $out"
+    if [ -z "$ERR" ]; then
+        wait_for 20 task_is "$id" RUNNING || bad "gvisor task not RUNNING: $(C task ls 2>&1)"
+        grep -q '"tier":"gvisor"' "$SHIM_ROOT/$id/state.json" 2>/dev/null ||
+            bad "ward's record for $id does not say gvisor: $(head -c 300 "$SHIM_ROOT/$id/state.json" 2>&1)"
+        out=$(C task exec --exec-id g1 "$id" uname -r 2>&1)
+        [ "$out" = 4.4.0 ] || bad "uname -r inside = '$out', want gVisor's 4.4.0"
+        C task kill -s KILL "$id" >/dev/null 2>&1
+        wait_for 15 sh -c "! ctr -a $CD_SOCK -n $NS task ls | grep -q '^$id '" || C task rm -f "$id" >/dev/null 2>&1
+        C task rm -f "$id" >/dev/null 2>&1; C container rm "$id" >/dev/null 2>&1
+        [ ! -e "$SHIM_ROOT/$id" ] || bad "ward's state for $id left after rm"
+        [ -z "$(pids_matching "$SHIM_ROOT/@runsc")" ] || bad "runsc processes left: $(pids_matching "$SHIM_ROOT/@runsc")"
+    fi
+    finish ctr-gvisor ward
+}
+
 for rt in runc ward; do ctr_tests "$rt"; done
+gvisor_ctr_test
 for rt in runc ward; do docker_tests "$rt"; done
 
 echo "$PASSED passed, $FAILED failed"
