@@ -8,6 +8,7 @@ mod badinput;
 mod cgroups;
 mod cgroups_cmds;
 mod console;
+mod egress;
 mod exec;
 mod features;
 mod gvisor;

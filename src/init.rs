@@ -180,8 +180,10 @@ fn setup(a: &InitArgs) -> Result<Ready> {
     }
 
     let personality = linux.and_then(|l| l.personality().as_ref());
+    let families = families_filter(b.interception.as_ref())?;
     let walls = Walls {
         seccomp: a.seccomp.as_ref(),
+        families: families.as_ref(),
         landlock: b.landlock.as_ref(),
         spec: &b.spec,
         also_writable: &[a.exec_fifo.as_fd()],
@@ -215,6 +217,8 @@ fn unsafe_owned(fd: std::os::fd::RawFd) -> OwnedFd {
 /// The kernel-enforced walls a process gets on top of its credentials.
 pub struct Walls<'a> {
     pub seccomp: Option<&'a crate::seccomp::Program>,
+    /// ward's own filter of socket families (the egress policy), beside the spec's profile.
+    pub families: Option<&'a crate::seccomp::Program>,
     pub landlock: Option<&'a crate::landlock::Landlock>,
     pub spec: &'a oci_spec::runtime::Spec,
     /// fds ward must still open for writing after Landlock applies (init's exec fifo).
@@ -226,7 +230,20 @@ fn raise_walls(walls: &Walls, nnp: bool, chan: &Channel) -> Result<()> {
     if let Some(l) = walls.landlock {
         crate::landlock::apply(l, walls.spec, walls.also_writable, nnp)?;
     }
+    if let Some(f) = walls.families {
+        crate::seccomp::install(f)?;
+    }
     load_seccomp(walls.seccomp, chan)
+}
+
+/// The socket-family filter of an egress policy, if there is one.
+pub fn families_filter(
+    i: Option<&crate::egress::Interception>,
+) -> Result<Option<crate::seccomp::Program>> {
+    match i.and_then(|i| i.network.as_ref()) {
+        Some(n) => Ok(Some(crate::egress::families::filter(n)?)),
+        None => Ok(None),
+    }
 }
 
 /// What execve needs, resolved while the process could still look it up.

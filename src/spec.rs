@@ -21,6 +21,8 @@ pub struct Bundle {
     pub raw: serde_json::Value,
     /// `process.landlock` or the `org.ward.landlock` annotation, validated.
     pub landlock: Option<crate::landlock::Landlock>,
+    /// `process.interception` or the `org.ward.interception` annotation, validated.
+    pub interception: Option<crate::egress::Interception>,
 }
 
 impl Bundle {
@@ -32,12 +34,14 @@ impl Bundle {
         let raw: serde_json::Value = parse_json(&text, "config.json")?;
         let rootfs = rootfs_of(&dir, &spec)?;
         let landlock = crate::landlock::from_config(&raw)?;
+        let interception = crate::egress::from_config(&raw)?;
         let bundle = Bundle {
             dir,
             rootfs,
             spec,
             raw,
             landlock,
+            interception,
         };
         bundle.validate()?;
         Ok(bundle)

@@ -70,6 +70,20 @@ pub fn choose(default: Tier, annotations: Option<&HashMap<String, String>>) -> R
 
 /// ward's own features gVisor cannot honour are refused rather than silently dropped.
 pub fn refuse_unhonoured(bundle: &crate::spec::Bundle) -> Result<()> {
+    if let Some(i) = &bundle.interception {
+        // runsc's --network=none is the one equivalent: a deny-all policy in a new netns.
+        let deny_all = i
+            .network
+            .as_ref()
+            .is_some_and(|n| n.default == crate::egress::Verdict::Deny && n.allow.is_empty())
+            && network_none(&bundle.spec);
+        if !deny_all {
+            return Err(Error::spec(
+                "process.interception",
+                "ward's egress policy is not available in the gvisor tier (only deny-all, as runsc --network=none): use the native tier",
+            ));
+        }
+    }
     if bundle.landlock.is_some() {
         return Err(Error::spec(
             "process.landlock",

@@ -149,6 +149,17 @@ fn create_in(
         .v2_dir()
         .map(|d| crate::cgroups::v2::open_dir(&d))
         .transpose()?;
+    // Egress walls on the cgroup before init exists: nothing in it ever runs unwalled.
+    if let Some(n) = bundle
+        .interception
+        .as_ref()
+        .and_then(|i| i.network.as_ref())
+    {
+        let fd = cgroup_fd.as_ref().ok_or_else(|| {
+            Error::Unsupported("process.interception.network on a host without cgroup v2".into())
+        })?;
+        crate::egress::programs::install(fd.as_fd(), n)?;
+    }
 
     namespaces::prepare_parent(&bundle)?;
     let flags = namespaces::clone_flags(&bundle);

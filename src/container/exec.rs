@@ -91,6 +91,7 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
     let raw = dir.load_raw_config()?;
     let config: oci_spec::runtime::Spec = crate::spec::parse_json(&raw.to_string(), "config.json")?;
     let landlock = crate::landlock::from_config(&raw)?;
+    let families = crate::init::families_filter(crate::egress::from_config(&raw)?.as_ref())?;
     let terminal = o.process.terminal().unwrap_or(false);
     if terminal && o.detach && o.console_socket.is_none() {
         return Err(Error::spec(
@@ -150,6 +151,7 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
                 o,
                 &config,
                 landlock,
+                families,
                 &namespaces,
                 program.as_ref(),
                 &chan_child,
@@ -224,6 +226,7 @@ fn child(
     o: &ExecOpts,
     config: &oci_spec::runtime::Spec,
     landlock: Option<crate::landlock::Landlock>,
+    families: Option<seccomp::Program>,
     namespaces: &[(Ns, OwnedFd)],
     program: Option<&seccomp::Program>,
     chan: &Channel,
@@ -263,6 +266,7 @@ fn child(
             .and_then(|l| l.personality().as_ref());
         let walls = crate::init::Walls {
             seccomp: program,
+            families: families.as_ref(),
             landlock: landlock.as_ref(),
             spec: config,
             also_writable: &[],

@@ -1,0 +1,191 @@
+//! Egress walls (`process.interception.network`): cgroup BPF programs decide TCP connects and
+//! unconnected UDP sends in the kernel, a seccomp filter limits socket families. A static probe
+//! makes the calls; loopback listeners run inside the container's own network namespace.
+//! ward-only (runc has no egress policy).
+
+use crate::harness::{runtime_is_runc, Env, Out};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn probe() -> &'static Path {
+    static PROBE: OnceLock<PathBuf> = OnceLock::new();
+    PROBE.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let tmp = dir.join(format!("egress-probe.{}", std::process::id()));
+        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/conformance/egress_probe.c");
+        let out = Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&tmp)
+            .arg(src)
+            .output()
+            .expect("cc");
+        assert!(out.status.success(), "cc egress_probe.c: {out:?}");
+        let path = dir.join("egress-probe");
+        std::fs::rename(&tmp, &path).unwrap();
+        path
+    })
+}
+
+/// A container that brings up lo, starts TCP listeners on 8080 and 9090, then runs the probe.
+fn run(policy: Value, probe_cmds: &str) -> Out {
+    let mut env = Env::new();
+    std::fs::copy(probe(), env.rootfs().join("probe")).unwrap();
+    let script = format!(
+        "ip link set lo up; for p in 8080 9090; do (nc -ll -p $p -e true &); done; sleep 0.3; /probe {probe_cmds}"
+    );
+    env.args(&["sh", "-c", &script]);
+    let caps = json!([
+        "CAP_NET_ADMIN",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_RAW"
+    ]);
+    env.config["process"]["capabilities"] =
+        json!({"bounding": caps, "effective": caps, "permitted": caps});
+    if !policy.is_null() {
+        env.config["process"]["interception"] = policy;
+    }
+    let id = env.id();
+    env.run(&id)
+}
+
+fn skip() -> bool {
+    if runtime_is_runc() {
+        eprintln!("skipped: runc has no egress policy");
+    }
+    runtime_is_runc()
+}
+
+const EPERM: &str = "errno=1";
+
+#[test]
+fn tcp_connect_allowed_only_to_the_allowlist() {
+    if skip() {
+        return;
+    }
+    let policy = json!({"network": {"default": "deny", "allow": ["127.0.0.1:8080", "[::1]:8080"]}});
+    let out = run(policy, "tcp 127.0.0.1 8080 , tcp 127.0.0.1 9090 , tcp 0.0.0.0 9090 , tcp ::1 8080 , tcp ::1 9090 , tcp ::ffff:127.0.0.1 9090");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines, ["ok", EPERM, EPERM, "ok", EPERM, EPERM], "{out:?}");
+    // The same container without a policy reaches both ports.
+    let open = run(Value::Null, "tcp 127.0.0.1 8080 , tcp 127.0.0.1 9090");
+    assert_eq!(
+        open.stdout.lines().collect::<Vec<_>>(),
+        ["ok", "ok"],
+        "{open:?}"
+    );
+}
+
+#[test]
+fn every_udp_send_variant_is_decided_by_the_kernel() {
+    if skip() {
+        return;
+    }
+    let policy = json!({"network": {"default": "allow", "deny": ["127.0.0.0/8:53"]}});
+    let out = run(
+        policy,
+        "sendto 127.0.0.1 53 , sendmsg 127.0.0.1 53 , sendmmsg 127.0.0.1 53 , sendto 127.0.0.1 54",
+    );
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        [EPERM, EPERM, EPERM, "ok"],
+        "{out:?}"
+    );
+}
+
+#[test]
+fn denied_families_and_raw_sockets_cannot_be_created() {
+    if skip() {
+        return;
+    }
+    let policy = json!({"network": {"default": "deny", "allow": ["127.0.0.1"]}});
+    // AF_PACKET=17, AF_VSOCK=40, AF_INET raw (3), AF_INET stream (1), AF_UNIX (1)
+    let out = run(
+        policy,
+        "socket 17 3 , socket 40 1 , socket 2 3 , socket 2 1 , socket 1 1",
+    );
+    let eafnosupport = format!("errno={}", libc::EAFNOSUPPORT);
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        [eafnosupport.as_str(), &eafnosupport, EPERM, "ok", "ok"],
+        "{out:?}"
+    );
+}
+
+#[test]
+fn exec_is_walled_and_the_own_seccomp_profile_still_applies() {
+    if skip() {
+        return;
+    }
+    let mut env = Env::new();
+    std::fs::copy(probe(), env.rootfs().join("probe")).unwrap();
+    env.args(&[
+        "sh",
+        "-c",
+        "ip link set lo up; nc -ll -p 8080 -e true & nc -ll -p 9090 -e true & sleep 60",
+    ]);
+    let caps = json!(["CAP_NET_ADMIN", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    env.config["process"]["capabilities"] =
+        json!({"bounding": caps, "effective": caps, "permitted": caps});
+    env.config["process"]["interception"] =
+        json!({"network": {"default": "deny", "allow": ["127.0.0.1:8080"]}});
+    // The spec's own profile denies mkdir: it still does, beside ward's socket filter.
+    env.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]});
+    let id = env.id();
+    env.write_config();
+    let b = env.bundle.to_str().unwrap().to_string();
+    env.rt(&["run", "-d", "--bundle", &b, &id]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = env.rt(&[
+        "exec",
+        &id,
+        "/probe",
+        "tcp",
+        "127.0.0.1",
+        "8080",
+        ",",
+        "tcp",
+        "127.0.0.1",
+        "9090",
+    ]);
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        ["ok", EPERM],
+        "{out:?}"
+    );
+    let mkdir = env.rt(&["exec", &id, "mkdir", "/dev/shm/x"]);
+    assert_ne!(mkdir.code, 0);
+    assert!(mkdir.stderr.contains("Permission denied"), "{mkdir:?}");
+}
+
+#[test]
+fn invalid_and_unbuilt_policies_fail_create() {
+    if skip() {
+        return;
+    }
+    for (policy, word) in [
+        (json!({"network": {"allow": ["10.0.0.0/40"]}}), "prefix"),
+        (
+            json!({"network": {"families": ["carrier-pigeon"]}}),
+            "families[0]",
+        ),
+        (json!({"observe": ["execve"]}), "not supported yet"),
+        (
+            json!({"network": {"allowUnix": ["/run/x.sock"]}}),
+            "not supported yet",
+        ),
+    ] {
+        let mut env = Env::new();
+        env.args(&["true"]);
+        env.config["process"]["interception"] = policy;
+        let before = env.root_entries();
+        let id = env.id();
+        let out = env.run(&id);
+        assert_ne!(out.code, 0);
+        assert!(out.stderr.contains(word), "{word}: {out:?}");
+        env.assert_nothing_left(&id, &before);
+    }
+}

@@ -1,0 +1,66 @@
+/* Egress probe: each command prints "ok" or "errno=N" on its own line.
+ *   tcp IP PORT            connect(2) over TCP (IPv4 or IPv6 literal)
+ *   sendto IP PORT         UDP sendto(2) on an unconnected socket
+ *   sendmsg IP PORT        UDP sendmsg(2) on an unconnected socket
+ *   sendmmsg IP PORT       UDP sendmmsg(2) (one message) on an unconnected socket
+ *   socket DOMAIN TYPE     socket(2) with raw numbers
+ * Commands are separated by ",". */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int addr(const char *ip, const char *port, struct sockaddr_storage *ss, socklen_t *len) {
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET; a4->sin_port = htons(atoi(port)); *len = sizeof *a4; return AF_INET;
+    }
+    if (inet_pton(AF_INET6, ip, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6; a6->sin6_port = htons(atoi(port)); *len = sizeof *a6; return AF_INET6;
+    }
+    return -1;
+}
+
+static void report(int rc) { if (rc < 0) printf("errno=%d\n", errno); else printf("ok\n"); }
+
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IONBF, 0);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], ",")) continue;
+        const char *cmd = argv[i];
+        if (!strcmp(cmd, "socket") && i + 2 < argc) {
+            int fd = socket(atoi(argv[i + 1]), atoi(argv[i + 2]), 0);
+            report(fd); if (fd >= 0) close(fd); i += 2; continue;
+        }
+        if (i + 2 >= argc) { fprintf(stderr, "usage\n"); return 2; }
+        struct sockaddr_storage ss; socklen_t len;
+        int fam = addr(argv[i + 1], argv[i + 2], &ss, &len);
+        i += 2;
+        if (fam < 0) { fprintf(stderr, "bad address\n"); return 2; }
+        char byte = 'x';
+        if (!strcmp(cmd, "tcp")) {
+            int fd = socket(fam, SOCK_STREAM, 0);
+            report(connect(fd, (struct sockaddr *)&ss, len)); close(fd);
+        } else {
+            int fd = socket(fam, SOCK_DGRAM, 0);
+            struct iovec iov = { &byte, 1 };
+            struct msghdr msg = { .msg_name = &ss, .msg_namelen = len, .msg_iov = &iov, .msg_iovlen = 1 };
+            if (!strcmp(cmd, "sendto")) report(sendto(fd, &byte, 1, 0, (struct sockaddr *)&ss, len));
+            else if (!strcmp(cmd, "sendmsg")) report(sendmsg(fd, &msg, 0));
+            else if (!strcmp(cmd, "sendmmsg")) {
+                struct mmsghdr m = { .msg_hdr = msg };
+                int n = sendmmsg(fd, &m, 1, 0);
+                report(n == 1 ? 0 : -1);
+            } else { fprintf(stderr, "unknown command %s\n", cmd); return 2; }
+            close(fd);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,145 @@
+//! Which sockets a container may create: a seccomp filter on socket()/socketpair()'s domain and
+//! type arguments (registers, so race-free). Families not listed fail with EAFNOSUPPORT; under
+//! a deny policy raw sockets fail with EPERM too; the 32-bit `socketcall` (its arguments are in
+//! memory, which seccomp cannot read) is denied outright.
+
+use super::{Network, Verdict};
+use crate::error::{Error, Result};
+use crate::seccomp::bpf::{Asm, JEQ};
+use crate::seccomp::compile::{
+    Program, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, RET_ALLOW, RET_ERRNO, X32_SYSCALL_BIT,
+};
+
+const DEFAULT_FAMILIES: &[&str] = &["inet", "inet6", "unix", "netlink"];
+
+fn family(name: &str) -> Option<u32> {
+    Some(match name {
+        "unix" => 1,
+        "inet" => 2,
+        "inet6" => 10,
+        "netlink" => 16,
+        "packet" => 17,
+        "vsock" => 40,
+        "can" => 29,
+        "bluetooth" => 31,
+        "alg" => 38,
+        "xdp" => 44,
+        _ => return None,
+    })
+}
+
+/// The address family numbers the policy allows.
+pub fn numbers(n: &Network) -> Result<Vec<u32>> {
+    let names: Vec<String> = n
+        .families
+        .clone()
+        .unwrap_or_else(|| DEFAULT_FAMILIES.iter().map(|s| s.to_string()).collect());
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            family(f).ok_or_else(|| {
+                Error::spec(
+                    format!("process.interception.network.families[{i}]"),
+                    format!("unknown family {f:?}"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The filter, loaded beside the container's own seccomp profile (the kernel applies the most
+/// restrictive answer of all filters).
+pub fn filter(n: &Network) -> Result<Program> {
+    const SOCKET: u32 = 41;
+    const SOCKETPAIR: u32 = 53;
+    const I386_SOCKETCALL: u32 = 102;
+    const I386_SOCKET: u32 = 359;
+    const I386_SOCKETPAIR: u32 = 360;
+    let fams = numbers(n)?;
+    let mut asm = Asm::default();
+    let allow = asm.label();
+    let check = asm.label();
+    let i386 = asm.label();
+    let eafnosupport = asm.label();
+    let eperm = asm.label();
+    asm.load(4);
+    asm.jump_unless(JEQ, AUDIT_ARCH_X86_64, i386);
+    asm.load(0);
+    for nr in [
+        SOCKET,
+        SOCKETPAIR,
+        SOCKET | X32_SYSCALL_BIT,
+        SOCKETPAIR | X32_SYSCALL_BIT,
+    ] {
+        asm.jump_if(JEQ, nr, check);
+    }
+    asm.goto(allow);
+    asm.bind(i386);
+    asm.load(4);
+    asm.jump_unless(JEQ, AUDIT_ARCH_I386, allow);
+    asm.load(0);
+    asm.jump_if(JEQ, I386_SOCKETCALL, eperm);
+    asm.jump_if(JEQ, I386_SOCKET, check);
+    asm.jump_if(JEQ, I386_SOCKETPAIR, check);
+    asm.goto(allow);
+    asm.bind(check);
+    asm.load(16); // domain (low half)
+    let family_ok = asm.label();
+    for f in &fams {
+        asm.jump_if(JEQ, *f, family_ok);
+    }
+    asm.goto(eafnosupport);
+    asm.bind(family_ok);
+    if n.default == Verdict::Deny {
+        asm.load(24); // type (low half): SOCK_RAW is 3 in its low 4 bits
+        asm.stmt(crate::seccomp::bpf::ALU_AND_K, 0xf);
+        asm.jump_if(JEQ, 3, eperm);
+    }
+    asm.goto(allow);
+    asm.bind(eafnosupport);
+    asm.ret(RET_ERRNO | libc::EAFNOSUPPORT as u32);
+    asm.bind(eperm);
+    asm.ret(RET_ERRNO | libc::EPERM as u32);
+    asm.bind(allow);
+    asm.ret(RET_ALLOW);
+    Ok(Program {
+        insns: asm.assemble()?,
+        flags: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seccomp::bpf::emulate;
+
+    #[test]
+    fn families_and_raw_sockets() {
+        let n = Network {
+            default: Verdict::Deny,
+            ..Default::default()
+        };
+        let p = filter(&n).unwrap();
+        let sock =
+            |dom: u64, ty: u64| emulate(&p.insns, 41, AUDIT_ARCH_X86_64, [dom, ty, 0, 0, 0, 0]);
+        assert_eq!(sock(2, 1), RET_ALLOW, "inet stream");
+        assert_eq!(sock(17, 3), RET_ERRNO | libc::EAFNOSUPPORT as u32, "packet");
+        assert_eq!(sock(40, 1), RET_ERRNO | libc::EAFNOSUPPORT as u32, "vsock");
+        assert_eq!(
+            sock(2, 3 | 0o2000000),
+            RET_ERRNO | libc::EPERM as u32,
+            "raw, with SOCK_CLOEXEC"
+        );
+        assert_eq!(
+            emulate(&p.insns, 102, AUDIT_ARCH_I386, [0; 6]),
+            RET_ERRNO | libc::EPERM as u32,
+            "socketcall"
+        );
+        assert_eq!(
+            emulate(&p.insns, 39, AUDIT_ARCH_X86_64, [0; 6]),
+            RET_ALLOW,
+            "getpid"
+        );
+    }
+}

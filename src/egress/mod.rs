@@ -1,0 +1,253 @@
+//! Egress walls the kernel enforces: ward's `process.interception.network` policy (or the same
+//! JSON in the annotation `org.ward.interception`) compiled into cgroup BPF programs on the
+//! container's cgroup v2 directory (connect4/6 for TCP, sendmsg4/6 for unconnected UDP), with
+//! the rules in LPM tries, and a seccomp filter limiting socket families and types.
+//!
+//! The kernel evaluates its own copy of the address, in the caller's credentials, on every path
+//! that reaches connect/sendmsg (io_uring, sendmmsg, 32-bit syscalls included), and every
+//! process born in the cgroup — `ward exec` too — is covered. A denied call fails with EPERM.
+
+pub mod families;
+pub mod programs;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub const ANNOTATION: &str = "org.ward.interception";
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    #[default]
+    Allow,
+    Deny,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Network {
+    #[serde(default)]
+    pub default: Verdict,
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub deny: Vec<String>,
+    #[serde(default)]
+    pub allow_unix: Vec<String>,
+    pub families: Option<Vec<String>>,
+}
+
+/// `process.interception`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Interception {
+    pub network: Option<Network>,
+    #[serde(default)]
+    pub observe: Vec<String>,
+}
+
+/// One destination rule: an address prefix and a port range (host order, inclusive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub addr: IpAddr,
+    pub prefix: u8,
+    pub ports: (u16, u16),
+    pub verdict: Verdict,
+}
+
+/// Parses `CIDR[:port|port-range]`; IPv6 with a port is written `[addr/len]:port`.
+pub fn parse_rule(text: &str, verdict: Verdict) -> Result<Rule> {
+    let bad = |why: &str| Error::spec("process.interception.network", format!("{text:?}: {why}"));
+    let (net, ports) = if let Some(rest) = text.strip_prefix('[') {
+        let (net, after) = rest.split_once(']').ok_or_else(|| bad("unclosed ["))?;
+        (net, after.strip_prefix(':'))
+    } else if text.matches(':').count() > 1 {
+        (text, None) // bare IPv6
+    } else {
+        match text.split_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (text, None),
+        }
+    };
+    let (addr, prefix) = match net.split_once('/') {
+        Some((a, l)) => (
+            a,
+            Some(l.parse::<u8>().map_err(|_| bad("bad prefix length"))?),
+        ),
+        None => (net, None),
+    };
+    let addr: IpAddr = addr.parse().map_err(|_| bad("not an IP address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = prefix.unwrap_or(max);
+    if prefix > max {
+        return Err(bad("prefix length too long"));
+    }
+    let ports = match ports {
+        None | Some("") => (0, u16::MAX),
+        Some(p) => {
+            let parse = |s: &str| s.parse::<u16>().map_err(|_| bad("bad port"));
+            match p.split_once('-') {
+                Some((lo, hi)) => (parse(lo)?, parse(hi)?),
+                None => (parse(p)?, parse(p)?),
+            }
+        }
+    };
+    if ports.0 > ports.1 {
+        return Err(bad("port range is reversed"));
+    }
+    Ok(Rule {
+        addr,
+        prefix,
+        ports,
+        verdict,
+    })
+}
+
+impl Network {
+    /// Every rule, deny before allow (at one prefix a deny range is tested first), plus the
+    /// normalisations: IPv4 rules also as IPv4-mapped IPv6, and the unspecified address as the
+    /// loopback it means for connect (0.0.0.0 and :: reach the local host).
+    pub fn rules(&self) -> Result<Vec<Rule>> {
+        let mut out = Vec::new();
+        for (list, v) in [(&self.deny, Verdict::Deny), (&self.allow, Verdict::Allow)] {
+            for text in list {
+                let r = parse_rule(text, v)?;
+                out.push(r);
+                if let IpAddr::V4(a) = r.addr {
+                    out.push(Rule {
+                        addr: IpAddr::V6(a.to_ipv6_mapped()),
+                        prefix: r.prefix + 96,
+                        ..r
+                    });
+                }
+                if covers(&r, IpAddr::V4(Ipv4Addr::LOCALHOST)) {
+                    out.push(Rule {
+                        addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                        prefix: 32,
+                        ..r
+                    });
+                }
+                if covers(&r, IpAddr::V6(Ipv6Addr::LOCALHOST)) {
+                    out.push(Rule {
+                        addr: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                        prefix: 128,
+                        ..r
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn covers(r: &Rule, a: IpAddr) -> bool {
+    let bits = |ip: IpAddr| -> u128 {
+        match ip {
+            IpAddr::V4(v) => u32::from(v) as u128,
+            IpAddr::V6(v) => u128::from(v),
+        }
+    };
+    if r.addr.is_ipv4() != a.is_ipv4() {
+        return false;
+    }
+    let width = if a.is_ipv4() { 32 } else { 128 };
+    if r.prefix == 0 {
+        return true;
+    }
+    let shift = width - r.prefix as u32;
+    bits(r.addr) >> shift == bits(a) >> shift
+}
+
+/// Reads the policy from the raw config or the annotation (both: an error naming both).
+/// Parts not built yet are refused, never ignored.
+pub fn from_config(raw: &serde_json::Value) -> Result<Option<Interception>> {
+    let field = raw.get("process").and_then(|p| p.get("interception"));
+    let annotation = raw
+        .get("annotations")
+        .and_then(|a| a.get(ANNOTATION))
+        .and_then(|v| v.as_str());
+    let policy: Interception = match (field, annotation) {
+        (Some(_), Some(_)) => {
+            return Err(Error::spec(
+                "process.interception",
+                format!(
+                    "both process.interception and the annotation {ANNOTATION} are set: keep one"
+                ),
+            ))
+        }
+        (Some(v), None) => crate::spec::parse_json(&v.to_string(), "process.interception")?,
+        (None, Some(t)) => crate::spec::parse_json(t, &format!("annotations.{ANNOTATION}"))?,
+        (None, None) => return Ok(None),
+    };
+    if !policy.observe.is_empty() {
+        return Err(Error::Unsupported(
+            "process.interception.observe (the interception supervisor)".into(),
+        ));
+    }
+    if let Some(n) = &policy.network {
+        if !n.allow_unix.is_empty() {
+            return Err(Error::Unsupported(
+                "process.interception.network.allowUnix (unix socket rules)".into(),
+            ));
+        }
+        n.rules()?;
+        families::numbers(n)?;
+    }
+    Ok(Some(policy))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_forms() {
+        let r = parse_rule("10.0.0.0/8:443", Verdict::Allow).unwrap();
+        assert_eq!((r.prefix, r.ports), (8, (443, 443)));
+        let r = parse_rule("127.0.0.1:8000-8100", Verdict::Allow).unwrap();
+        assert_eq!((r.prefix, r.ports), (32, (8000, 8100)));
+        let r = parse_rule("[2001:db8::/32]:80", Verdict::Deny).unwrap();
+        assert_eq!((r.prefix, r.ports), (32, (80, 80)));
+        let r = parse_rule("::1", Verdict::Allow).unwrap();
+        assert_eq!((r.prefix, r.ports), (128, (0, 65535)));
+        for bad in [
+            "10.0.0.0/33",
+            "nope",
+            "1.2.3.4:70000",
+            "1.2.3.4:90-80",
+            "[::1",
+        ] {
+            assert!(parse_rule(bad, Verdict::Allow).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn normalisation_adds_mapped_and_unspecified() {
+        let n = Network {
+            allow: vec!["127.0.0.1:80".into()],
+            ..Default::default()
+        };
+        let rules = n.rules().unwrap();
+        assert!(rules
+            .iter()
+            .any(|r| r.addr == "::ffff:127.0.0.1".parse::<IpAddr>().unwrap() && r.prefix == 128));
+        assert!(rules
+            .iter()
+            .any(|r| r.addr == IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
+    }
+
+    #[test]
+    fn unbuilt_parts_are_refused_not_ignored() {
+        let raw = serde_json::json!({"process": {"interception": {"observe": ["execve"]}}});
+        assert!(from_config(&raw)
+            .unwrap_err()
+            .to_string()
+            .contains("not supported yet"));
+        let both =
+            serde_json::json!({"process": {"interception": {}}, "annotations": {ANNOTATION: "{}"}});
+        assert!(from_config(&both).unwrap_err().to_string().contains("both"));
+    }
+}
