@@ -189,3 +189,62 @@ fn invalid_and_unbuilt_policies_fail_create() {
         env.assert_nothing_left(&id, &before);
     }
 }
+
+#[test]
+fn denials_are_logged_by_the_supervisor_and_nothing_outlives_delete() {
+    if skip() {
+        return;
+    }
+    let mut env = Env::new();
+    std::fs::copy(probe(), env.rootfs().join("probe")).unwrap();
+    env.args(&[
+        "sh",
+        "-c",
+        "ip link set lo up; /probe tcp 127.0.0.1 9090 , sendto 127.0.0.1 53 , sendto 127.0.0.1 54",
+    ]);
+    let caps = json!(["CAP_NET_ADMIN", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    env.config["process"]["capabilities"] =
+        json!({"bounding": caps, "effective": caps, "permitted": caps});
+    env.config["process"]["interception"] =
+        json!({"network": {"default": "allow", "deny": ["127.0.0.0/8:53", "127.0.0.1:9090"]}});
+    let id = env.id();
+    env.create(&id).ok();
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(env.root.join(&id).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let supervisor = state["supervisor"][0]
+        .as_i64()
+        .expect("a supervisor is recorded");
+    assert!(crate::harness::alive(supervisor));
+    env.start(&id).ok();
+    env.wait_status(&id, "stopped");
+    let log = env.root.join(&id).join("violations.jsonl");
+    crate::harness::wait_for("two violation records", || {
+        std::fs::read_to_string(&log)
+            .map(|t| t.lines().count() >= 2)
+            .unwrap_or(false)
+    });
+    let records: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[0]["syscall"], "connect");
+    assert_eq!(records[0]["destination"], "127.0.0.1:9090");
+    assert_eq!(records[0]["rule"], "deny 127.0.0.1/32:9090-9090");
+    assert_eq!(records[1]["syscall"], "sendmsg");
+    assert_eq!(records[1]["destination"], "127.0.0.1:53");
+    assert_eq!(records[1]["rule"], "deny 127.0.0.0/8:53-53");
+    for r in &records {
+        assert_eq!(r["id"], id.as_str());
+        assert!(r["pid"].as_i64().unwrap() > 0);
+        assert_eq!(r["type"], "violation");
+    }
+    env.delete(&id).ok();
+    assert!(
+        !crate::harness::alive(supervisor),
+        "the supervisor outlived delete"
+    );
+}

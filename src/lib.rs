@@ -29,6 +29,7 @@ pub mod scheduling;
 pub mod seccomp;
 pub mod spec;
 pub mod state;
+pub mod supervisor;
 pub mod sync;
 pub mod template;
 pub mod tier;

@@ -100,6 +100,9 @@ pub struct Stored {
     /// The isolation tier; gvisor containers are run by runsc, ward routes every command.
     #[serde(default)]
     pub tier: crate::tier::Tier,
+    /// ward's supervisor of this container (pid, start time), if it has one.
+    #[serde(default)]
+    pub supervisor: Option<(i32, u64)>,
 }
 
 /// The JSON `ward state` prints: runc's names and order.

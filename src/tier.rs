@@ -217,6 +217,7 @@ pub fn record(
         private_pid_ns: true,
         cgroup: None,
         tier: Tier::Gvisor,
+        supervisor: None,
     };
     dir.save_config(&bundle.raw)?;
     dir.save(&stored)

@@ -83,7 +83,16 @@ pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
         return Ok(0);
     }
     let mut ooms = oom_kills(&cg);
+    // Violation records the supervisor writes, streamed as they come (already JSON events).
+    let log = dir.path.join(ward::supervisor::LOG);
+    let mut seen = 0usize;
     loop {
+        if let Ok(text) = std::fs::read_to_string(&log) {
+            for line in text.get(seen..).unwrap_or_default().lines() {
+                println!("{line}");
+            }
+            seen = text.len();
+        }
         let stats = cg.stats();
         let now = oom_kills(&cg);
         if now > ooms {

@@ -120,6 +120,7 @@ fn create(cli: &Cli, cmd: &Command, b: &Bundle, id: &str) -> ward::Result<i32> {
             private_pid_ns: true,
             cgroup: None,
             tier: Tier::Gvisor,
+            supervisor: None,
         };
         dir.save_config(&b.raw)?;
         dir.save(&placeholder)?;

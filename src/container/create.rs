@@ -66,6 +66,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created> {
         dir: Some(dir.clone()),
         child: None,
         cgroup: None,
+        supervisor: None,
     };
     let created = create_in(opts, bundle, terminal, &dir, &mut guard)?;
     guard.disarm();
@@ -77,6 +78,7 @@ struct Cleanup {
     dir: Option<ContainerDir>,
     child: Option<(i32, OwnedFd)>,
     cgroup: Option<Cgroup>,
+    supervisor: Option<i32>,
 }
 
 impl Cleanup {
@@ -84,6 +86,7 @@ impl Cleanup {
         self.dir = None;
         self.child = None;
         self.cgroup = None;
+        self.supervisor = None;
     }
 }
 
@@ -92,6 +95,12 @@ impl Drop for Cleanup {
         if let Some((pid, pidfd)) = self.child.take() {
             let _ = crate::container::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        }
+        if let Some(pid) = self.supervisor.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         if let Some(cg) = self.cgroup.take() {
             let _ = cg.kill_all();
@@ -150,6 +159,7 @@ fn create_in(
         .map(|d| crate::cgroups::v2::open_dir(&d))
         .transpose()?;
     // Egress walls on the cgroup before init exists: nothing in it ever runs unwalled.
+    let mut violations = None;
     if let Some(n) = bundle
         .interception
         .as_ref()
@@ -158,7 +168,9 @@ fn create_in(
         let fd = cgroup_fd.as_ref().ok_or_else(|| {
             Error::Unsupported("process.interception.network on a host without cgroup v2".into())
         })?;
-        crate::egress::programs::install(fd.as_fd(), n)?;
+        let ring = crate::egress::programs::create_ringbuf()?;
+        crate::egress::programs::install(fd.as_fd(), n, ring.as_fd())?;
+        violations = Some((ring, crate::supervisor::rule_texts(n)?));
     }
 
     namespaces::prepare_parent(&bundle)?;
@@ -191,6 +203,21 @@ fn create_in(
     drop(cgroup_fd);
     // v1 hierarchies have no CLONE_INTO_CGROUP: init joins them before it is told to go.
     cgroup.add_v1(pid)?;
+    // The supervisor reads the denial records into <state>/violations.jsonl; it watches the
+    // cgroup that init now populates and leaves when it is empty.
+    let mut supervisor = None;
+    if let (Some((ring, rules)), Some(cg_dir)) = (violations, cgroup.v2_dir()) {
+        let plan = crate::supervisor::Plan {
+            id: opts.id.clone(),
+            state_dir: dir.path.clone(),
+            cgroup_dir: cg_dir,
+            rules,
+        };
+        let spid = crate::supervisor::spawn(plan, ring)?;
+        let start = crate::state::proc_stat(spid).map(|(_, t)| t).unwrap_or(0);
+        guard.supervisor = Some(spid);
+        supervisor = Some((spid, start));
+    }
     if bundle.has_new_namespace(Ns::User) {
         namespaces::write_id_maps(pid, &bundle)?;
     }
@@ -211,6 +238,7 @@ fn create_in(
         private_pid_ns: bundle.has_new_namespace(Ns::Pid),
         cgroup: Some(cgroup),
         tier: crate::tier::Tier::Native,
+        supervisor,
     };
     let creating = String::from_utf8_lossy(&hook_state(&stored, Status::Creating)).into_owned();
     chan_parent.send(&Msg::Go {

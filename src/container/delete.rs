@@ -24,6 +24,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
     }
     kill_and_wait(&stored)?;
+    stop_supervisor(&stored);
     if let Some(cg) = &stored.cgroup {
         cg.destroy()?;
     }
@@ -42,6 +43,24 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         tracing::warn!("poststop hook failed: {e}");
     }
     Ok(())
+}
+
+/// The supervisor leaves by itself once the cgroup is empty (after writing the last records);
+/// what is still there a second later is killed, so nothing of the container outlives delete.
+fn stop_supervisor(stored: &Stored) {
+    let Some((pid, start)) = stored.supervisor else {
+        return;
+    };
+    for _ in 0..100 {
+        if !matches!(crate::state::proc_stat(pid), Some((s, t)) if t == start && s != 'Z') {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
 }
 
 /// SIGKILLs init and everything else of the container (a paused cgroup is thawed so the kill

@@ -143,7 +143,7 @@ impl Network {
     }
 }
 
-fn covers(r: &Rule, a: IpAddr) -> bool {
+pub(crate) fn covers(r: &Rule, a: IpAddr) -> bool {
     let bits = |ip: IpAddr| -> u128 {
         match ip {
             IpAddr::V4(v) => u32::from(v) as u128,

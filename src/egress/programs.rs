@@ -6,7 +6,6 @@
 //! verdict each; the longest matching prefix decides, its ranges are tried in order (deny
 //! first), no match -> the policy's default. Programs: connect4/sendmsg4 and connect6/sendmsg6.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -48,6 +47,8 @@ const CALL: u8 = 0x85;
 const EXIT: u8 = 0x95;
 const JEQ_K: u8 = 0x15;
 const JGT_X: u8 = 0x2d;
+const JA: u8 = 0x05;
+const RSH64_K: u8 = 0x77;
 const JLT_X: u8 = 0xad;
 
 fn bpf(cmd: i64, attr: &mut [u8; 128]) -> nix::Result<i64> {
@@ -85,31 +86,49 @@ fn update(map: BorrowedFd, key: &[u8], value: &[u8]) -> Result<()> {
 }
 
 /// Map key and value bytes for every prefix of the policy.
-pub fn entries(rules: &[Rule]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let mut by_prefix: BTreeMap<(Vec<u8>, u8), Vec<&Rule>> = BTreeMap::new();
-    for r in rules {
-        let addr = match r.addr {
+/// Rules come with their index in `Network::rules()`, which denial records carry. The trie
+/// returns only the longest matching prefix, so each prefix's value also carries the port rules
+/// of every shorter prefix covering it, most specific first: a /32 rule for one port does not
+/// hide a /8 rule for another.
+pub fn entries(rules: &[(usize, Rule)]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut prefixes: Vec<(IpAddr, u8)> = rules.iter().map(|(_, r)| (r.addr, r.prefix)).collect();
+    prefixes.sort();
+    prefixes.dedup();
+    let mut out = Vec::new();
+    for (addr, prefix) in prefixes {
+        let mut applicable: Vec<&(usize, Rule)> = rules
+            .iter()
+            .filter(|(_, r)| r.prefix <= prefix && super::covers(r, addr))
+            .collect();
+        applicable.sort_by_key(|(id, r)| {
+            (
+                std::cmp::Reverse(r.prefix),
+                r.verdict == Verdict::Allow,
+                *id,
+            )
+        });
+        if applicable.len() > RANGES {
+            return Err(Error::spec(
+                "process.interception.network",
+                format!("more than {RANGES} port rules apply to {addr}/{prefix}"),
+            ));
+        }
+        let bytes = match addr {
             IpAddr::V4(a) => a.octets().to_vec(),
             IpAddr::V6(a) => a.octets().to_vec(),
         };
-        by_prefix.entry((addr, r.prefix)).or_default().push(r);
-    }
-    let mut out = Vec::new();
-    for ((addr, prefix), rs) in by_prefix {
-        if rs.len() > RANGES {
-            return Err(Error::spec(
-                "process.interception.network",
-                format!("more than {RANGES} port rules for one prefix"),
-            ));
-        }
         let mut key = (prefix as u32).to_ne_bytes().to_vec();
-        key.extend_from_slice(&addr);
+        key.extend_from_slice(&bytes);
         let mut value = vec![0u8; VALUE_SIZE];
-        for (i, r) in rs.iter().enumerate() {
+        for (i, (rule_id, r)) in applicable.iter().enumerate() {
             let v = &mut value[i * 8..i * 8 + 8];
             v[0..2].copy_from_slice(&r.ports.0.to_ne_bytes());
             v[2..4].copy_from_slice(&r.ports.1.to_ne_bytes());
-            let verdict: u32 = if r.verdict == Verdict::Allow { 1 } else { 2 };
+            let verdict: u32 = if r.verdict == Verdict::Allow {
+                1
+            } else {
+                2 | ((*rule_id as u32) << 8)
+            };
             v[4..8].copy_from_slice(&verdict.to_ne_bytes());
         }
         out.push((key, value));
@@ -117,11 +136,59 @@ pub fn entries(rules: &[Rule]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     Ok(out)
 }
 
-/// The program for one family: key built on the stack from the destination, trie lookup, the
-/// port ranges of the match tested in order; no match -> `default`.
-fn program(map: RawFd, v6: bool, default: Verdict) -> Vec<Insn> {
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_specific_prefix_keeps_the_ports_of_wider_rules() {
+        let n = Network {
+            deny: vec!["127.0.0.0/8:53".into(), "127.0.0.1:9090".into()],
+            ..Default::default()
+        };
+        let rules: Vec<(usize, Rule)> = n
+            .rules()
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .filter(|(_, r)| r.addr.is_ipv4())
+            .collect();
+        let e = entries(&rules).unwrap();
+        let host = e
+            .iter()
+            .find(|(k, _)| k[0..4] == 32u32.to_ne_bytes() && k[4..8] == [127, 0, 0, 1])
+            .unwrap();
+        let ports: Vec<(u16, u16)> = host
+            .1
+            .chunks(8)
+            .filter(|c| c[4..8] != [0; 4])
+            .map(|c| {
+                (
+                    u16::from_ne_bytes([c[0], c[1]]),
+                    u16::from_ne_bytes([c[2], c[3]]),
+                )
+            })
+            .collect();
+        assert_eq!(ports, vec![(9090, 9090), (53, 53)]);
+    }
+}
+
+/// Which call a record comes from.
+pub const KIND_CONNECT: i32 = 0;
+pub const KIND_SENDMSG: i32 = 1;
+/// The rule id a default-policy denial carries.
+pub const DEFAULT_RULE: u32 = 0x00ff_ffff;
+
+/// The program for one family and attach point: key built on the stack from the destination,
+/// trie lookup, the port ranges of the match tested in order; no match -> `default`. A denial
+/// writes a record {kind, port, rule, family, pid, 0, address[16]} to the ring buffer for the
+/// violation log, then fails the call with EPERM.
+fn program(map: RawFd, ringbuf: RawFd, v6: bool, default: Verdict, kind: i32) -> Vec<Insn> {
     let key_len: i16 = if v6 { 20 } else { 8 };
-    let mut p = vec![insn(MOV64_X, 6, 1, 0, 0)]; // r6 = ctx
+    let mut p = vec![insn(MOV64_X, 6, 1, 0, 0)]; // r6 = ctx (callee-saved)
+    p.push(insn(LDX_W, 3, 6, 24, 0)); // user_port, network order in the low 16 bits
+    p.push(insn(END_BE, 3, 0, 0, 16)); // to host order
+    p.push(insn(STX_W, 10, 3, -60, 0)); // record.port (calls clobber r1-r5)
     p.push(insn(ST_W, 10, 0, -key_len, if v6 { 128 } else { 32 }));
     if v6 {
         for w in 0..4i16 {
@@ -137,40 +204,77 @@ fn program(map: RawFd, v6: bool, default: Verdict) -> Vec<Insn> {
     p.push(insn(MOV64_X, 2, 10, 0, 0));
     p.push(insn(ADD64_K, 2, 0, 0, -(key_len as i32)));
     p.push(insn(CALL, 0, 0, 0, 1)); // bpf_map_lookup_elem
-    let default_at = p.len();
-    p.push(insn(JEQ_K, 0, 0, 0, 0)); // if !r0 goto default (patched)
-    p.push(insn(LDX_W, 3, 6, 24, 0)); // user_port, network order in the low 16 bits
-    p.push(insn(END_BE, 3, 0, 0, 16)); // to host order
-    let mut to_default = vec![default_at];
+    let mut to_default = vec![p.len()];
+    p.push(insn(JEQ_K, 0, 0, 0, 0)); // no prefix matched
+    p.push(insn(LDX_W, 3, 10, -60, 0)); // port again
     let mut to_allow = Vec::new();
+    let mut to_deny = Vec::new();
     for i in 0..RANGES as i16 {
-        // r4 = verdict; 0 ends the list. lo <= port <= hi, else the next range.
+        // r4 = verdict word; 0 ends the list. lo <= port <= hi, else the next range.
         p.push(insn(LDX_W, 4, 0, i * 8 + 4, 0));
         to_default.push(p.len());
         p.push(insn(JEQ_K, 4, 0, 0, 0));
         p.push(insn(LDX_H, 5, 0, i * 8, 0));
-        p.push(insn(JLT_X, 3, 5, 5, 0)); // port < lo: on to the next range
+        p.push(insn(JLT_X, 3, 5, 4, 0)); // port < lo: on to the next range
         p.push(insn(LDX_H, 5, 0, i * 8 + 2, 0));
-        p.push(insn(JGT_X, 3, 5, 3, 0)); // port > hi: on to the next range
+        p.push(insn(JGT_X, 3, 5, 2, 0)); // port > hi: on to the next range
         to_allow.push(p.len());
         p.push(insn(JEQ_K, 4, 0, 0, 1)); // verdict allow
-        p.push(insn(MOV64_K, 0, 0, 0, 0)); // verdict deny: EPERM
-        p.push(insn(EXIT, 0, 0, 0, 0));
+        to_deny.push(p.len());
+        p.push(insn(JA, 0, 0, 0, 0)); // verdict deny, r4 = 2 | rule << 8
     }
     let default_label = p.len();
-    p.push(insn(MOV64_K, 0, 0, 0, (default == Verdict::Allow) as i32));
+    if default == Verdict::Allow {
+        to_allow.push(p.len());
+        p.push(insn(JA, 0, 0, 0, 0));
+    } else {
+        p.push(insn(MOV64_K, 4, 0, 0, (2 | (DEFAULT_RULE << 8)) as i32));
+    }
+    let deny_label = p.len();
+    p.push(insn(STX_W, 10, 4, -56, 0)); // record.rule
+    p.push(insn(ST_W, 10, 0, -64, kind));
+    p.push(insn(ST_W, 10, 0, -52, if v6 { 6 } else { 4 }));
+    p.push(insn(CALL, 0, 0, 0, 14)); // bpf_get_current_pid_tgid
+    p.push(insn(RSH64_K, 0, 0, 0, 32));
+    p.push(insn(STX_W, 10, 0, -48, 0)); // record.pid (tgid)
+    p.push(insn(ST_W, 10, 0, -44, 0));
+    for w in 0..4i16 {
+        if v6 {
+            p.push(insn(LDX_W, 2, 6, 8 + 4 * w, 0));
+            p.push(insn(STX_W, 10, 2, -40 + 4 * w, 0));
+        } else if w == 0 {
+            p.push(insn(LDX_W, 2, 6, 4, 0));
+            p.push(insn(STX_W, 10, 2, -40, 0));
+        } else {
+            p.push(insn(ST_W, 10, 0, -40 + 4 * w, 0));
+        }
+    }
+    p.push(insn(LD_IMM64, 1, 1, 0, ringbuf));
+    p.push(insn(0, 0, 0, 0, 0));
+    p.push(insn(MOV64_X, 2, 10, 0, 0));
+    p.push(insn(ADD64_K, 2, 0, 0, -64));
+    p.push(insn(MOV64_K, 3, 0, 0, RECORD as i32));
+    p.push(insn(MOV64_K, 4, 0, 0, 0));
+    p.push(insn(CALL, 0, 0, 0, 130)); // bpf_ringbuf_output: a full buffer only loses the record
+    p.push(insn(MOV64_K, 0, 0, 0, 0)); // EPERM
     p.push(insn(EXIT, 0, 0, 0, 0));
     let allow_label = p.len();
     p.push(insn(MOV64_K, 0, 0, 0, 1));
     p.push(insn(EXIT, 0, 0, 0, 0));
-    for at in to_default {
-        p[at].off = (default_label - at - 1) as i16;
-    }
-    for at in to_allow {
-        p[at].off = (allow_label - at - 1) as i16;
+    for (list, label) in [
+        (to_default, default_label),
+        (to_allow, allow_label),
+        (to_deny, deny_label),
+    ] {
+        for at in list {
+            p[at].off = (label - at - 1) as i16;
+        }
     }
     p
 }
+
+/// Size of one violation record in the ring buffer.
+pub const RECORD: usize = 40;
 
 fn load(prog: &[Insn], attach_type: u32) -> Result<OwnedFd> {
     let license = c"Apache-2.0";
@@ -201,9 +305,19 @@ fn attach(cgroup: BorrowedFd, prog: BorrowedFd, attach_type: u32) -> Result<()> 
         .map_err(|e| Error::sys("bpf", "attach the egress program to the cgroup", e))
 }
 
-/// Loads the maps and programs of `n` and attaches them to the cgroup at `cgroup`. The
-/// attachment keeps them alive until the cgroup is removed; our fds can be dropped.
-pub fn install(cgroup: BorrowedFd, n: &Network) -> Result<()> {
+/// A BPF ring buffer for denial records (the supervisor reads it).
+pub fn create_ringbuf() -> Result<OwnedFd> {
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&27u32.to_ne_bytes()); // BPF_MAP_TYPE_RINGBUF
+    attr[12..16].copy_from_slice(&(64u32 * 1024).to_ne_bytes()); // bytes, a power of 2
+    bpf(0, &mut attr)
+        .map(owned)
+        .map_err(|e| Error::sys("bpf", "create the violation ring buffer", e))
+}
+
+/// Loads the maps and programs of `n`, with denials reported to `ringbuf`, and attaches them to
+/// the cgroup at `cgroup`. The attachment keeps them alive until the cgroup is removed.
+pub fn install(cgroup: BorrowedFd, n: &Network, ringbuf: BorrowedFd) -> Result<()> {
     let rules = n.rules()?;
     const INET4_CONNECT: u32 = 10;
     const INET6_CONNECT: u32 = 11;
@@ -214,16 +328,22 @@ pub fn install(cgroup: BorrowedFd, n: &Network) -> Result<()> {
         (true, [INET6_CONNECT, UDP6_SENDMSG]),
     ] {
         let map = create_trie(if v6 { 16 } else { 4 })?;
-        let own: Vec<Rule> = rules
+        let own: Vec<(usize, Rule)> = rules
             .iter()
-            .filter(|r| r.addr.is_ipv6() == v6)
             .copied()
+            .enumerate()
+            .filter(|(_, r)| r.addr.is_ipv6() == v6)
             .collect();
         for (k, v) in entries(&own)? {
             update(std::os::fd::AsFd::as_fd(&map), &k, &v)?;
         }
-        let prog = program(map.as_raw_fd(), v6, n.default);
         for t in types {
+            let kind = if t == INET4_CONNECT || t == INET6_CONNECT {
+                KIND_CONNECT
+            } else {
+                KIND_SENDMSG
+            };
+            let prog = program(map.as_raw_fd(), ringbuf.as_raw_fd(), v6, n.default, kind);
             let fd = load(&prog, t)?;
             attach(cgroup, std::os::fd::AsFd::as_fd(&fd), t)?;
         }

@@ -1,0 +1,279 @@
+//! The container's supervisor: a small process of ward's, started at `create`, that outlives
+//! it and turns what the kernel reports into one JSON log, `<root>/<id>/violations.jsonl`.
+//! Today it reads the egress programs' denial records from their BPF ring buffer; the
+//! interception layer's seccomp listeners plug into the same loop.
+//!
+//! It is not in the container's cgroup, holds only the fds it needs (everything else is
+//! closed), exits by itself once the container's cgroup is empty, is recorded in the state and
+//! killed by `delete`. The log's path is fixed under ward's state dir: nothing in a config or
+//! annotation can make ward write elsewhere.
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::egress::programs::{DEFAULT_RULE, KIND_CONNECT, RECORD};
+use crate::error::{Error, Result, SysContext};
+
+pub const LOG: &str = "violations.jsonl";
+
+/// What the supervisor needs to know about the container.
+pub struct Plan {
+    pub id: String,
+    pub state_dir: PathBuf,
+    /// The container's cgroup v2 directory: its cgroup.events says when it is empty.
+    pub cgroup_dir: PathBuf,
+    /// Text of each egress rule, by the index denial records carry.
+    pub rules: Vec<String>,
+}
+
+/// Starts the supervisor (double fork: it is nobody's child but init's or a subreaper's) and
+/// returns its pid.
+pub fn spawn(plan: Plan, ringbuf: OwnedFd) -> Result<i32> {
+    let (r, w) = nix::unistd::pipe().sys("pipe", "supervisor")?;
+    // SAFETY: ward create is single-threaded; the child only calls async-signal-safe
+    // functions until it forks again, and the grandchild runs ward's own code from here on.
+    match unsafe { nix::unistd::fork() }.sys("fork", "supervisor")? {
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(w);
+            let _ = nix::sys::wait::waitpid(child, None);
+            let mut buf = [0u8; 4];
+            let n = nix::unistd::read(r.as_raw_fd(), &mut buf).sys("read", "supervisor pid")?;
+            if n != 4 {
+                return Err(Error::Init("the supervisor did not start".into()));
+            }
+            Ok(i32::from_ne_bytes(buf))
+        }
+        nix::unistd::ForkResult::Child => {
+            drop(r);
+            let _ = nix::unistd::setsid();
+            // SAFETY: as above; the grandchild continues as the supervisor.
+            if let Ok(nix::unistd::ForkResult::Child) = unsafe { nix::unistd::fork() } {
+                let _ = nix::unistd::write(&w, &nix::unistd::getpid().as_raw().to_ne_bytes());
+                run(plan, ringbuf, w)
+            }
+            // SAFETY: _exit ends the intermediate child without running inherited handlers.
+            unsafe { libc::_exit(0) }
+        }
+    }
+}
+
+fn run(plan: Plan, ringbuf: OwnedFd, report: OwnedFd) -> ! {
+    drop(report);
+    keep_only(&[ringbuf.as_raw_fd()]);
+    let log = plan.state_dir.join(LOG);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&log);
+    if let (Ok(mut file), Ok(mut ring)) = (file, Ring::map(ringbuf)) {
+        loop {
+            let mut fds = [nix::poll::PollFd::new(
+                std::os::fd::AsFd::as_fd(&ring.fd),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(500u16));
+            let empty = !populated(&plan.cgroup_dir);
+            ring.drain(|rec| {
+                let _ = writeln!(file, "{}", describe(&plan, rec));
+            });
+            if empty {
+                break;
+            }
+        }
+    }
+    // SAFETY: _exit is the end of this process; nothing inherited may run.
+    unsafe { libc::_exit(0) }
+}
+
+/// Closes every fd but stdio (pointed at /dev/null) and `keep`.
+fn keep_only(keep: &[RawFd]) {
+    if let Ok(null) = nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_RDWR,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        for fd in 0..3 {
+            let _ = nix::unistd::dup2(null, fd);
+        }
+    }
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        let fds: Vec<RawFd> = dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect();
+        for fd in fds {
+            if fd > 2 && !keep.contains(&fd) {
+                let _ = nix::unistd::close(fd);
+            }
+        }
+    }
+}
+
+fn populated(cgroup_dir: &Path) -> bool {
+    std::fs::read_to_string(cgroup_dir.join("cgroup.events"))
+        .map(|s| !s.lines().any(|l| l.trim() == "populated 0"))
+        .unwrap_or(false)
+}
+
+/// A denial record as the egress programs write it.
+pub fn describe(plan: &Plan, rec: &[u8]) -> serde_json::Value {
+    let u32_at = |o: usize| {
+        rec.get(o..o + 4)
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            .unwrap_or(0)
+    };
+    let (kind, port, rule, family, pid) = (u32_at(0), u32_at(4), u32_at(8), u32_at(12), u32_at(16));
+    let mut addr = [0u8; 16];
+    if let Some(a) = rec.get(24..40) {
+        addr.copy_from_slice(a);
+    }
+    let ip = if family == 4 {
+        IpAddr::V4(Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]))
+    } else {
+        IpAddr::V6(Ipv6Addr::from(addr))
+    };
+    let dest = match ip {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    };
+    let rule_id = rule >> 8;
+    let rule_text = if rule_id == DEFAULT_RULE {
+        "default deny".to_string()
+    } else {
+        plan.rules
+            .get(rule_id as usize)
+            .cloned()
+            .unwrap_or_else(|| format!("rule {rule_id}"))
+    };
+    serde_json::json!({
+        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        "type": "violation",
+        "id": plan.id,
+        "pid": pid,
+        "syscall": if kind as i32 == KIND_CONNECT { "connect" } else { "sendmsg" },
+        "destination": dest,
+        "rule": rule_text,
+        "decision": "denied (EPERM), by the kernel",
+    })
+}
+
+/// The consumer side of a BPF ring buffer (kernel/bpf/ringbuf.c's layout): a consumer page we
+/// write, then the producer page and the data area twice (so records never wrap), read-only.
+struct Ring {
+    fd: OwnedFd,
+    consumer: *mut u8,
+    producer: *const u8,
+    mask: u64,
+}
+
+impl Ring {
+    const SIZE: usize = 64 * 1024;
+
+    fn map(fd: OwnedFd) -> Result<Ring> {
+        let page = 4096usize;
+        // SAFETY: mapping the ring buffer map's fd as the kernel documents: the consumer page
+        // read-write at offset 0, the producer page plus twice the data read-only after it.
+        let consumer = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        // SAFETY: as above.
+        let producer = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                page + 2 * Self::SIZE,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                page as i64,
+            )
+        };
+        if consumer == libc::MAP_FAILED || producer == libc::MAP_FAILED {
+            return Err(Error::sys(
+                "mmap",
+                "violation ring buffer",
+                nix::errno::Errno::last(),
+            ));
+        }
+        Ok(Ring {
+            fd,
+            consumer: consumer.cast(),
+            producer: producer.cast(),
+            mask: Self::SIZE as u64 - 1,
+        })
+    }
+
+    fn drain(&mut self, mut each: impl FnMut(&[u8])) {
+        const BUSY: u32 = 1 << 31;
+        const DISCARD: u32 = 1 << 30;
+        // SAFETY: both positions are u64s at the start of pages mapped for the life of `self`;
+        // the kernel updates them concurrently, hence the atomic accesses.
+        let (cons, prod) = unsafe {
+            (
+                &*(self.consumer as *const AtomicU64),
+                &*(self.producer as *const AtomicU64),
+            )
+        };
+        let data = self.producer.wrapping_add(4096);
+        let mut pos = cons.load(Ordering::Acquire);
+        while pos < prod.load(Ordering::Acquire) {
+            let at = (pos & self.mask) as usize;
+            // SAFETY: `at` is inside the data area; the header is 8 bytes, records are 8-byte
+            // aligned, and the area is mapped twice so a record never runs past it.
+            let header =
+                unsafe { &*(data.wrapping_add(at) as *const std::sync::atomic::AtomicU32) }
+                    .load(Ordering::Acquire);
+            if header & BUSY != 0 {
+                break;
+            }
+            let len = (header & !(BUSY | DISCARD)) as usize;
+            if header & DISCARD == 0 && len >= RECORD {
+                // SAFETY: the record's bytes follow its header inside the mapped area.
+                let rec = unsafe { std::slice::from_raw_parts(data.wrapping_add(at + 8), len) };
+                each(rec);
+            }
+            pos += ((len + 8 + 7) & !7) as u64;
+            cons.store(pos, Ordering::Release);
+        }
+    }
+}
+
+// SAFETY: the mappings belong to this value alone and are never shared across threads.
+unsafe impl Send for Ring {}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what `map` mapped.
+        unsafe {
+            libc::munmap(self.consumer.cast(), 4096);
+            libc::munmap(self.producer as *mut libc::c_void, 4096 + 2 * Self::SIZE);
+        }
+    }
+}
+
+/// Rules as the log names them, indexed like `Network::rules()`.
+pub fn rule_texts(n: &crate::egress::Network) -> Result<Vec<String>> {
+    Ok(n.rules()?
+        .iter()
+        .map(|r| {
+            let v = if r.verdict == crate::egress::Verdict::Allow {
+                "allow"
+            } else {
+                "deny"
+            };
+            format!("{v} {}/{}:{}-{}", r.addr, r.prefix, r.ports.0, r.ports.1)
+        })
+        .collect())
+}
