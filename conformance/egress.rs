@@ -172,7 +172,7 @@ fn invalid_and_unbuilt_policies_fail_create() {
             json!({"network": {"families": ["carrier-pigeon"]}}),
             "families[0]",
         ),
-        (json!({"observe": ["execve"]}), "not supported yet"),
+        (json!({"observe": ["ptrace"]}), "cannot be observed"),
         (
             json!({"network": {"allowUnix": ["/run/x.sock"]}}),
             "not supported yet",

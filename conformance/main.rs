@@ -18,6 +18,7 @@ mod landlock;
 mod lifecycle;
 mod mounts;
 mod namespaces;
+mod observe;
 mod process;
 mod seccomp;
 mod seccomp_notify;

@@ -181,9 +181,11 @@ fn setup(a: &InitArgs) -> Result<Ready> {
 
     let personality = linux.and_then(|l| l.personality().as_ref());
     let families = families_filter(b.interception.as_ref())?;
+    let observe = observe_filter(b.interception.as_ref())?;
     let walls = Walls {
         seccomp: a.seccomp.as_ref(),
         families: families.as_ref(),
+        observe: observe.as_ref(),
         landlock: b.landlock.as_ref(),
         spec: &b.spec,
         also_writable: &[a.exec_fifo.as_fd()],
@@ -219,6 +221,8 @@ pub struct Walls<'a> {
     pub seccomp: Option<&'a crate::seccomp::Program>,
     /// ward's own filter of socket families (the egress policy), beside the spec's profile.
     pub families: Option<&'a crate::seccomp::Program>,
+    /// ward's observe filter; its listener goes to the supervisor, never into the container.
+    pub observe: Option<&'a crate::seccomp::Program>,
     pub landlock: Option<&'a crate::landlock::Landlock>,
     pub spec: &'a oci_spec::runtime::Spec,
     /// fds ward must still open for writing after Landlock applies (init's exec fifo).
@@ -233,6 +237,14 @@ fn raise_walls(walls: &Walls, nnp: bool, chan: &Channel) -> Result<()> {
     if let Some(f) = walls.families {
         crate::seccomp::install(f)?;
     }
+    if let Some(o) = walls.observe {
+        if let Some(fd) = crate::seccomp::install(o)? {
+            chan.send(&Msg::ObserveFd)?;
+            console::send_master(chan.0.as_fd(), fd.as_fd(), "observe")?;
+            drop(fd);
+            chan.expect(Msg::SeccompDone)?;
+        }
+    }
     load_seccomp(walls.seccomp, chan)
 }
 
@@ -242,6 +254,16 @@ pub fn families_filter(
 ) -> Result<Option<crate::seccomp::Program>> {
     match i.and_then(|i| i.network.as_ref()) {
         Some(n) => Ok(Some(crate::egress::families::filter(n)?)),
+        None => Ok(None),
+    }
+}
+
+/// The observe filter of an interception policy, if it names syscalls.
+pub fn observe_filter(
+    i: Option<&crate::egress::Interception>,
+) -> Result<Option<crate::seccomp::Program>> {
+    match i.filter(|i| !i.observe.is_empty()) {
+        Some(i) => Ok(Some(crate::observe::filter(&i.observe)?)),
         None => Ok(None),
     }
 }

@@ -19,6 +19,7 @@ pub mod landlock;
 pub mod logging;
 pub mod mounts;
 pub mod namespaces;
+pub mod observe;
 pub mod platform;
 pub mod process;
 pub mod procfs;

@@ -1,7 +1,8 @@
 //! The container's supervisor: a small process of ward's, started at `create`, that outlives
 //! it and turns what the kernel reports into one JSON log, `<root>/<id>/violations.jsonl`.
-//! Today it reads the egress programs' denial records from their BPF ring buffer; the
-//! interception layer's seccomp listeners plug into the same loop.
+//! It reads the egress programs' denial records from their BPF ring buffer, and serves the
+//! seccomp listeners of observed syscalls (`observe`), which `create` and every `exec` hand it
+//! over `<state>/supervisor.sock`: the container never holds a listener.
 //!
 //! It is not in the container's cgroup, holds only the fds it needs (everything else is
 //! closed), exits by itself once the container's cgroup is empty, is recorded in the state and
@@ -19,6 +20,7 @@ use crate::egress::programs::{DEFAULT_RULE, KIND_CONNECT, RECORD};
 use crate::error::{Error, Result, SysContext};
 
 pub const LOG: &str = "violations.jsonl";
+pub const SOCKET: &str = "supervisor.sock";
 
 /// What the supervisor needs to know about the container.
 pub struct Plan {
@@ -31,14 +33,18 @@ pub struct Plan {
 }
 
 /// Starts the supervisor (double fork: it is nobody's child but init's or a subreaper's) and
-/// returns its pid.
-pub fn spawn(plan: Plan, ringbuf: OwnedFd) -> Result<i32> {
+/// returns its pid. Its socket exists when this returns.
+pub fn spawn(plan: Plan, ringbuf: Option<OwnedFd>) -> Result<i32> {
+    let sock_path = plan.state_dir.join(SOCKET);
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path)
+        .map_err(|e| Error::io("bind", &sock_path, e))?;
     let (r, w) = nix::unistd::pipe().sys("pipe", "supervisor")?;
     // SAFETY: ward create is single-threaded; the child only calls async-signal-safe
     // functions until it forks again, and the grandchild runs ward's own code from here on.
     match unsafe { nix::unistd::fork() }.sys("fork", "supervisor")? {
         nix::unistd::ForkResult::Parent { child } => {
             drop(w);
+            drop(listener);
             let _ = nix::sys::wait::waitpid(child, None);
             let mut buf = [0u8; 4];
             let n = nix::unistd::read(r.as_raw_fd(), &mut buf).sys("read", "supervisor pid")?;
@@ -53,7 +59,7 @@ pub fn spawn(plan: Plan, ringbuf: OwnedFd) -> Result<i32> {
             // SAFETY: as above; the grandchild continues as the supervisor.
             if let Ok(nix::unistd::ForkResult::Child) = unsafe { nix::unistd::fork() } {
                 let _ = nix::unistd::write(&w, &nix::unistd::getpid().as_raw().to_ne_bytes());
-                run(plan, ringbuf, w)
+                run(plan, ringbuf, listener, w)
             }
             // SAFETY: _exit ends the intermediate child without running inherited handlers.
             unsafe { libc::_exit(0) }
@@ -61,9 +67,17 @@ pub fn spawn(plan: Plan, ringbuf: OwnedFd) -> Result<i32> {
     }
 }
 
-fn run(plan: Plan, ringbuf: OwnedFd, report: OwnedFd) -> ! {
+fn run(
+    plan: Plan,
+    ringbuf: Option<OwnedFd>,
+    listener: std::os::unix::net::UnixListener,
+    report: OwnedFd,
+) -> ! {
+    use std::os::fd::AsFd;
     drop(report);
-    keep_only(&[ringbuf.as_raw_fd()]);
+    let mut keep = vec![listener.as_raw_fd()];
+    keep.extend(ringbuf.as_ref().map(|r| r.as_raw_fd()));
+    keep_only(&keep);
     let log = plan.state_dir.join(LOG);
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -71,24 +85,90 @@ fn run(plan: Plan, ringbuf: OwnedFd, report: OwnedFd) -> ! {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&log);
-    if let (Ok(mut file), Ok(mut ring)) = (file, Ring::map(ringbuf)) {
-        loop {
-            let mut fds = [nix::poll::PollFd::new(
-                std::os::fd::AsFd::as_fd(&ring.fd),
+    let Ok(mut file) = file else {
+        // SAFETY: _exit is the end of this process; nothing inherited may run.
+        unsafe { libc::_exit(1) }
+    };
+    let mut ring = ringbuf.and_then(|r| Ring::map(r).ok());
+    let mut listeners: Vec<OwnedFd> = Vec::new();
+    loop {
+        let mut fds = vec![nix::poll::PollFd::new(
+            listener.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        if let Some(r) = &ring {
+            fds.push(nix::poll::PollFd::new(
+                r.fd.as_fd(),
                 nix::poll::PollFlags::POLLIN,
-            )];
-            let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(500u16));
-            let empty = !populated(&plan.cgroup_dir);
-            ring.drain(|rec| {
-                let _ = writeln!(file, "{}", describe(&plan, rec));
-            });
-            if empty {
-                break;
+            ));
+        }
+        let first_notify = fds.len();
+        for l in &listeners {
+            fds.push(nix::poll::PollFd::new(
+                l.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            ));
+        }
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(500u16));
+        let ready: Vec<(bool, bool)> = fds
+            .iter()
+            .map(|f| {
+                let r = f.revents().unwrap_or(nix::poll::PollFlags::empty());
+                (
+                    r.contains(nix::poll::PollFlags::POLLIN),
+                    r.intersects(nix::poll::PollFlags::POLLHUP | nix::poll::PollFlags::POLLERR),
+                )
+            })
+            .collect();
+        drop(fds);
+        let empty = !populated(&plan.cgroup_dir);
+        // A new listener from create or exec.
+        if ready[0].0 {
+            if let Ok((conn, _)) = listener.accept() {
+                if let Ok(fd) = crate::console::recv_fd(conn.as_fd()) {
+                    listeners.push(fd);
+                }
             }
         }
+        // Notifications, one per ready listener per round: no call blocks the loop.
+        let mut gone = Vec::new();
+        for (i, l) in listeners.iter().enumerate() {
+            let (readable, hup) = ready
+                .get(first_notify + i)
+                .copied()
+                .unwrap_or((false, false));
+            if readable {
+                if let Some(rec) = crate::observe::serve(l.as_fd(), &plan.id) {
+                    let _ = writeln!(file, "{rec}");
+                }
+            } else if hup {
+                gone.push(i);
+            }
+        }
+        for i in gone.into_iter().rev() {
+            listeners.remove(i);
+        }
+        if let Some(r) = ring.as_mut() {
+            r.drain(|rec| {
+                let _ = writeln!(file, "{}", describe(&plan, rec));
+            });
+        }
+        if empty {
+            break;
+        }
     }
+    let _ = std::fs::remove_file(plan.state_dir.join(SOCKET));
     // SAFETY: _exit is the end of this process; nothing inherited may run.
     unsafe { libc::_exit(0) }
+}
+
+/// Hands a listener fd to the container's supervisor.
+pub fn hand_over(state_dir: &Path, fd: std::os::fd::BorrowedFd) -> Result<()> {
+    let path = state_dir.join(SOCKET);
+    let conn = std::os::unix::net::UnixStream::connect(&path)
+        .map_err(|e| Error::io("connect", &path, e))?;
+    crate::console::send_master(std::os::fd::AsFd::as_fd(&conn), fd, "listener")?;
+    Ok(())
 }
 
 /// Closes every fd but stdio (pointed at /dev/null) and `keep`.

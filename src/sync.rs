@@ -7,6 +7,7 @@
 //!   init -> parent   RunHooks           namespaces and mounts exist: run prestart/createRuntime
 //!   parent -> init   HooksDone
 //!   init -> parent   SeccompFd + (next packet) the notify fd    only with SCMP_ACT_NOTIFY
+//!   init -> parent   ObserveFd + (next packet) the observe fd   only with interception.observe
 //!   parent -> init   SeccompDone                                 the fd reached its listener
 //!   init -> parent   Ready | Error{msg} set up and waiting for `start`, or failed
 
@@ -20,13 +21,19 @@ use crate::error::{Error, Result, SysContext};
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Msg {
-    Go { state: String },
+    Go {
+        state: String,
+    },
     RunHooks,
     HooksDone,
     SeccompFd,
+    /// The listener of ward's own observe filter (next packet), for the supervisor.
+    ObserveFd,
     SeccompDone,
     Ready,
-    Error { msg: String },
+    Error {
+        msg: String,
+    },
 }
 
 pub struct Channel(pub OwnedFd);

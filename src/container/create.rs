@@ -159,18 +159,20 @@ fn create_in(
         .map(|d| crate::cgroups::v2::open_dir(&d))
         .transpose()?;
     // Egress walls on the cgroup before init exists: nothing in it ever runs unwalled.
-    let mut violations = None;
-    if let Some(n) = bundle
-        .interception
-        .as_ref()
-        .and_then(|i| i.network.as_ref())
-    {
-        let fd = cgroup_fd.as_ref().ok_or_else(|| {
-            Error::Unsupported("process.interception.network on a host without cgroup v2".into())
-        })?;
-        let ring = crate::egress::programs::create_ringbuf()?;
-        crate::egress::programs::install(fd.as_fd(), n, ring.as_fd())?;
-        violations = Some((ring, crate::supervisor::rule_texts(n)?));
+    let interception = bundle.interception.clone().unwrap_or_default();
+    let wants_supervisor = interception.network.is_some() || !interception.observe.is_empty();
+    if wants_supervisor && cgroup_fd.is_none() {
+        return Err(Error::Unsupported(
+            "process.interception on a host without cgroup v2".into(),
+        ));
+    }
+    let mut ring = None;
+    let mut rule_texts = Vec::new();
+    if let (Some(n), Some(fd)) = (&interception.network, cgroup_fd.as_ref()) {
+        let r = crate::egress::programs::create_ringbuf()?;
+        crate::egress::programs::install(fd.as_fd(), n, r.as_fd())?;
+        rule_texts = crate::supervisor::rule_texts(n)?;
+        ring = Some(r);
     }
 
     namespaces::prepare_parent(&bundle)?;
@@ -206,12 +208,12 @@ fn create_in(
     // The supervisor reads the denial records into <state>/violations.jsonl; it watches the
     // cgroup that init now populates and leaves when it is empty.
     let mut supervisor = None;
-    if let (Some((ring, rules)), Some(cg_dir)) = (violations, cgroup.v2_dir()) {
+    if let (true, Some(cg_dir)) = (wants_supervisor, cgroup.v2_dir()) {
         let plan = crate::supervisor::Plan {
             id: opts.id.clone(),
             state_dir: dir.path.clone(),
             cgroup_dir: cg_dir,
-            rules,
+            rules: rule_texts,
         };
         let spid = crate::supervisor::spawn(plan, ring)?;
         let start = crate::state::proc_stat(spid).map(|(_, t)| t).unwrap_or(0);
@@ -258,6 +260,11 @@ fn create_in(
                         serde_json::from_str(&creating).unwrap_or_default();
                     crate::seccomp::deliver(s, fd.as_fd(), pid, &state)?;
                 }
+                chan_parent.send(&Msg::SeccompDone)?;
+            }
+            Some(Msg::ObserveFd) => {
+                let fd = console::recv_fd(chan_parent.0.as_fd())?;
+                crate::supervisor::hand_over(&dir.path, fd.as_fd())?;
                 chan_parent.send(&Msg::SeccompDone)?;
             }
             Some(Msg::Ready) => break,

@@ -91,7 +91,9 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
     let raw = dir.load_raw_config()?;
     let config: oci_spec::runtime::Spec = crate::spec::parse_json(&raw.to_string(), "config.json")?;
     let landlock = crate::landlock::from_config(&raw)?;
-    let families = crate::init::families_filter(crate::egress::from_config(&raw)?.as_ref())?;
+    let interception = crate::egress::from_config(&raw)?;
+    let families = crate::init::families_filter(interception.as_ref())?;
+    let observe = crate::init::observe_filter(interception.as_ref())?;
     let terminal = o.process.terminal().unwrap_or(false);
     if terminal && o.detach && o.console_socket.is_none() {
         return Err(Error::spec(
@@ -152,6 +154,7 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
                 &config,
                 landlock,
                 families,
+                observe,
                 &namespaces,
                 program.as_ref(),
                 &chan_child,
@@ -185,6 +188,11 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
                         "status": "running", "pid": stored.pid, "bundle": stored.bundle});
                     seccomp::deliver(s, fd.as_fd(), pid, &state).map_err(undo)?;
                 }
+                chan_parent.send(&Msg::SeccompDone).map_err(undo)?;
+            }
+            Some(Msg::ObserveFd) => {
+                let fd = console::recv_fd(chan_parent.0.as_fd()).map_err(|e| undo(e.into()))?;
+                crate::supervisor::hand_over(&dir.path, fd.as_fd()).map_err(undo)?;
                 chan_parent.send(&Msg::SeccompDone).map_err(undo)?;
             }
             // EOF: the channel closed by a successful execve (it is CLOEXEC).
@@ -227,6 +235,7 @@ fn child(
     config: &oci_spec::runtime::Spec,
     landlock: Option<crate::landlock::Landlock>,
     families: Option<seccomp::Program>,
+    observe: Option<seccomp::Program>,
     namespaces: &[(Ns, OwnedFd)],
     program: Option<&seccomp::Program>,
     chan: &Channel,
@@ -267,6 +276,7 @@ fn child(
         let walls = crate::init::Walls {
             seccomp: program,
             families: families.as_ref(),
+            observe: observe.as_ref(),
             landlock: landlock.as_ref(),
             spec: config,
             also_writable: &[],

@@ -182,9 +182,15 @@ pub fn from_config(raw: &serde_json::Value) -> Result<Option<Interception>> {
         (None, Some(t)) => crate::spec::parse_json(t, &format!("annotations.{ANNOTATION}"))?,
         (None, None) => return Ok(None),
     };
-    if !policy.observe.is_empty() {
-        return Err(Error::Unsupported(
-            "process.interception.observe (the interception supervisor)".into(),
+    crate::observe::validate(&policy.observe)?;
+    // A task can have only one seccomp listener: the supervisor's, or the spec's listenerPath.
+    let listener_path = raw
+        .pointer("/linux/seccomp/listenerPath")
+        .is_some_and(|v| !v.is_null());
+    if !policy.observe.is_empty() && listener_path {
+        return Err(Error::spec(
+            "process.interception.observe",
+            "linux.seccomp.listenerPath is set too: a process can have only one seccomp listener",
         ));
     }
     if let Some(n) = &policy.network {
@@ -241,11 +247,18 @@ mod tests {
 
     #[test]
     fn unbuilt_parts_are_refused_not_ignored() {
-        let raw = serde_json::json!({"process": {"interception": {"observe": ["execve"]}}});
+        let raw =
+            serde_json::json!({"process": {"interception": {"network": {"allowUnix": ["/x"]}}}});
         assert!(from_config(&raw)
             .unwrap_err()
             .to_string()
             .contains("not supported yet"));
+        let two = serde_json::json!({"process": {"interception": {"observe": ["execve"]}},
+            "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/l.sock"}}});
+        assert!(from_config(&two)
+            .unwrap_err()
+            .to_string()
+            .contains("only one seccomp listener"));
         let both =
             serde_json::json!({"process": {"interception": {}}, "annotations": {ANNOTATION: "{}"}});
         assert!(from_config(&both).unwrap_err().to_string().contains("both"));

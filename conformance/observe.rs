@@ -1,0 +1,135 @@
+//! The interception layer's observation (`process.interception.observe`): the named syscalls
+//! notify ward's supervisor, which records them in <state>/violations.jsonl and lets them
+//! continue. ward-only (runc has no supervisor).
+
+use crate::harness::{alive, runtime_is_runc, wait_for, Env};
+use serde_json::{json, Value};
+
+fn records(env: &Env, id: &str) -> Vec<Value> {
+    std::fs::read_to_string(env.root.join(id).join("violations.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn execs(env: &Env, id: &str) -> Vec<Vec<String>> {
+    records(env, id)
+        .iter()
+        .filter(|r| r["type"] == "observe" && r["syscall"] == "execve")
+        .map(|r| serde_json::from_value(r["argv"].clone()).unwrap_or_default())
+        .collect()
+}
+
+fn supervisor_of(env: &Env, id: &str) -> i64 {
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(env.root.join(id).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    state["supervisor"][0]
+        .as_i64()
+        .expect("a supervisor is recorded")
+}
+
+#[test]
+fn execve_is_observed_with_argv_for_init_and_exec() {
+    if runtime_is_runc() {
+        return;
+    }
+    let mut env = Env::new();
+    env.args(&["sh", "-c", "/bin/true first; sleep 60"]);
+    env.config["process"]["interception"] = json!({"observe": ["execve"]});
+    let id = env.id();
+    env.write_config();
+    let b = env.bundle.to_str().unwrap().to_string();
+    env.rt(&["run", "-d", "--bundle", &b, &id]).ok();
+    wait_for("init's execs recorded", || {
+        execs(&env, &id)
+            .iter()
+            .any(|a| a == &["/bin/true", "first"])
+    });
+    let first = execs(&env, &id);
+    assert_eq!(
+        first[0],
+        ["sh", "-c", "/bin/true first; sleep 60"],
+        "{first:?}"
+    );
+    let out = env.rt(&["exec", &id, "/bin/echo", "from-exec"]);
+    assert_eq!(out.stdout, "from-exec\n", "{out:?}");
+    wait_for("exec recorded", || {
+        execs(&env, &id)
+            .iter()
+            .any(|a| a == &["/bin/echo", "from-exec"])
+    });
+    for r in records(&env, &id) {
+        assert_eq!(r["id"], id.as_str());
+        assert!(r["source"].as_str().unwrap().contains("workload-supplied"));
+        assert!(r["decision"].as_str().unwrap().starts_with("continue"));
+    }
+    let supervisor = supervisor_of(&env, &id);
+    env.rt(&["delete", "--force", &id]).ok();
+    assert!(!alive(supervisor), "the supervisor outlived delete");
+    assert!(!env.root.join(&id).exists());
+}
+
+#[test]
+fn without_the_supervisor_observed_calls_fail_but_walls_hold() {
+    if runtime_is_runc() {
+        return;
+    }
+    let mut env = Env::new();
+    let shared = env.shared_dir("s", "/s");
+    // Every 0.1 s: try to exec (observed) and to connect (denied by the egress wall).
+    env.args(&["sh", "-c", "while :; do if /bin/true; then echo ok > /s/exec; else echo fail > /s/exec; fi; sleep 0.1; done"]);
+    env.config["process"]["interception"] =
+        json!({"observe": ["execve"], "network": {"default": "deny"}});
+    let id = env.id();
+    env.create(&id).ok();
+    env.start(&id).ok();
+    wait_for("execs work", || {
+        std::fs::read_to_string(shared.join("exec")).is_ok_and(|s| s == "ok\n")
+    });
+    let supervisor = supervisor_of(&env, &id);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // The kernel answers ENOSYS for a notifying syscall nobody listens to.
+    wait_for("execs fail without a listener", || {
+        std::fs::read_to_string(shared.join("exec")).is_ok_and(|s| s == "fail\n")
+    });
+    // The egress wall is the kernel's and does not depend on the supervisor.
+    let out = env.rt(&["exec", &id, "nc", "127.0.0.1", "80"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    env.rt(&["delete", "--force", &id]).ok();
+}
+
+#[test]
+fn one_listener_only_and_unknown_names_refused() {
+    if runtime_is_runc() {
+        return;
+    }
+    for (config_change, word) in [
+        (
+            json!({"listenerPath": "/run/ward-test-listener.sock", "defaultAction": "SCMP_ACT_ALLOW"}),
+            "only one seccomp listener",
+        ),
+        (Value::Null, "cannot be observed"),
+    ] {
+        let mut env = Env::new();
+        env.args(&["true"]);
+        if config_change.is_null() {
+            env.config["process"]["interception"] = json!({"observe": ["ptrace"]});
+        } else {
+            env.config["process"]["interception"] = json!({"observe": ["execve"]});
+            env.config["linux"]["seccomp"] = config_change;
+        }
+        let before = env.root_entries();
+        let id = env.id();
+        let out = env.run(&id);
+        assert_ne!(out.code, 0);
+        assert!(out.stderr.contains(word), "{word}: {out:?}");
+        env.assert_nothing_left(&id, &before);
+    }
+}

@@ -1,0 +1,240 @@
+//! The interception layer's observation: syscalls a policy names (`process.interception.
+//! observe`) return SECCOMP_RET_USER_NOTIF, and ward's supervisor records what the target
+//! asked for, then lets the call continue. Nothing is decided here: the records are marked as
+//! workload-supplied (another thread may change the memory after it was read) and enforcement
+//! stays in the kernel (mounts, Landlock, seccomp, the cgroup programs).
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use oci_spec::runtime::LinuxSeccomp;
+
+use crate::error::{Error, Result};
+use crate::seccomp::Program;
+
+/// Syscalls ward knows how to describe.
+pub const OBSERVABLE: &[&str] = &["execve", "execveat", "open", "openat", "openat2", "connect"];
+
+pub fn validate(names: &[String]) -> Result<()> {
+    for (i, n) in names.iter().enumerate() {
+        if !OBSERVABLE.contains(&n.as_str()) {
+            return Err(Error::spec(
+                format!("process.interception.observe[{i}]"),
+                format!(
+                    "{n:?} cannot be observed (known: {})",
+                    OBSERVABLE.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The filter: the named syscalls notify, everything else (every architecture) is allowed.
+pub fn filter(names: &[String]) -> Result<Program> {
+    let spec: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+        "syscalls": [{"names": names, "action": "SCMP_ACT_NOTIFY"}],
+    }))
+    .map_err(|e| Error::Init(format!("observe filter: {e}")))?;
+    crate::seccomp::compile(&spec)
+}
+
+/// `struct seccomp_notif` (80 bytes) and `struct seccomp_notif_resp` (24 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct Notif {
+    id: u64,
+    pid: u32,
+    flags: u32,
+    nr: i32,
+    arch: u32,
+    ip: u64,
+    args: [u64; 6],
+}
+
+#[repr(C)]
+struct Resp {
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+}
+
+const NOTIF_RECV: libc::c_ulong = 0xc050_2100;
+const NOTIF_SEND: libc::c_ulong = 0xc018_2101;
+const NOTIF_ID_VALID: libc::c_ulong = 0x4008_2102;
+const FLAG_CONTINUE: u32 = 1;
+
+/// Receives one notification, describes it, and lets the call continue. `None` when the
+/// notification went away before it could be read (the target died or was interrupted).
+pub fn serve(fd: BorrowedFd, id: &str) -> Option<serde_json::Value> {
+    let mut n = Notif::default();
+    // SAFETY: `n` is a zeroed seccomp_notif of the size the ioctl number encodes.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_RECV, &mut n as *mut Notif) } != 0 {
+        return None;
+    }
+    let pid = n.pid as i32;
+    let mut record = describe(pid, n.nr, n.arch, &n.args);
+    // The target is still the one that made the call (pid reuse excluded) only if the id is
+    // valid now, after the reads.
+    // SAFETY: NOTIF_ID_VALID reads one u64 from the pointer.
+    let valid = unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_ID_VALID, &n.id as *const u64) } == 0;
+    let resp = Resp {
+        id: n.id,
+        val: 0,
+        error: 0,
+        flags: FLAG_CONTINUE,
+    };
+    // SAFETY: `resp` is a seccomp_notif_resp of the size the ioctl number encodes.
+    unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_SEND, &resp as *const Resp) };
+    if !valid {
+        return None;
+    }
+    record["time"] = chrono::Utc::now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+        .into();
+    record["type"] = "observe".into();
+    record["id"] = id.into();
+    record["pid"] = pid.into();
+    record["source"] =
+        "workload-supplied: read from the caller's memory, which may change after".into();
+    record["decision"] = "continue (observation only; enforcement stays in the kernel)".into();
+    Some(record)
+}
+
+/// Reads up to `max` bytes of the target's memory at `addr`.
+fn read_mem(pid: i32, addr: u64, max: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; max];
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: max,
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: max,
+    };
+    // SAFETY: `local` describes our own buffer of `max` bytes; the kernel checks the remote.
+    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+    buf.truncate(n.max(0) as usize);
+    buf
+}
+
+/// A NUL-terminated string of the target, read page by page so a string at the end of a
+/// mapping is still read.
+fn read_str(pid: i32, addr: u64) -> Option<String> {
+    if addr == 0 {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut at = addr;
+    while out.len() < 4096 {
+        let chunk = 256 - (at % 256) as usize;
+        let bytes = read_mem(pid, at, chunk);
+        if bytes.is_empty() {
+            break;
+        }
+        if let Some(end) = bytes.iter().position(|b| *b == 0) {
+            out.extend_from_slice(&bytes[..end]);
+            return Some(String::from_utf8_lossy(&out).into_owned());
+        }
+        out.extend_from_slice(&bytes);
+        at += bytes.len() as u64;
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn read_argv(pid: i32, addr: u64) -> Vec<String> {
+    let mut argv = Vec::new();
+    for i in 0..64u64 {
+        let p = read_mem(pid, addr + 8 * i, 8);
+        let Ok(ptr) = <[u8; 8]>::try_from(p.as_slice()) else {
+            break;
+        };
+        let ptr = u64::from_ne_bytes(ptr);
+        if ptr == 0 {
+            break;
+        }
+        argv.push(read_str(pid, ptr).unwrap_or_default());
+    }
+    argv
+}
+
+fn syscall_name(nr: i32, arch: u32) -> &'static str {
+    let table = if arch == crate::seccomp::compile::AUDIT_ARCH_I386 {
+        crate::seccomp::syscalls::X86
+    } else {
+        crate::seccomp::syscalls::X86_64
+    };
+    let nr = (nr as u32) & !crate::seccomp::compile::X32_SYSCALL_BIT;
+    table
+        .iter()
+        .find(|(_, n)| *n == nr)
+        .map(|(name, _)| *name)
+        .unwrap_or("unknown")
+}
+
+fn describe(pid: i32, nr: i32, arch: u32, a: &[u64; 6]) -> serde_json::Value {
+    let name = syscall_name(nr, arch);
+    let mut r = serde_json::json!({"syscall": name});
+    match name {
+        "execve" => {
+            r["path"] = read_str(pid, a[0]).into();
+            r["argv"] = read_argv(pid, a[1]).into();
+        }
+        "execveat" => {
+            r["path"] = read_str(pid, a[1]).into();
+            r["argv"] = read_argv(pid, a[2]).into();
+        }
+        "open" => {
+            r["path"] = read_str(pid, a[0]).into();
+            r["flags"] = format!("{:#o}", a[1]).into();
+        }
+        "openat" => {
+            r["path"] = read_str(pid, a[1]).into();
+            r["flags"] = format!("{:#o}", a[2]).into();
+        }
+        "openat2" => {
+            r["path"] = read_str(pid, a[1]).into();
+            let how = read_mem(pid, a[2], 8);
+            if let Ok(b) = <[u8; 8]>::try_from(how.as_slice()) {
+                r["flags"] = format!("{:#o}", u64::from_ne_bytes(b)).into();
+            }
+        }
+        "connect" => {
+            let sa = read_mem(pid, a[1], (a[2] as usize).min(128));
+            r["destination"] = sockaddr(&sa).into();
+        }
+        _ => {}
+    }
+    r
+}
+
+fn sockaddr(b: &[u8]) -> String {
+    let fam = b
+        .get(0..2)
+        .map(|f| u16::from_ne_bytes([f[0], f[1]]))
+        .unwrap_or(0);
+    let port = b
+        .get(2..4)
+        .map(|p| u16::from_be_bytes([p[0], p[1]]))
+        .unwrap_or(0);
+    match fam as i32 {
+        libc::AF_INET if b.len() >= 8 => format!("{}.{}.{}.{}:{port}", b[4], b[5], b[6], b[7]),
+        libc::AF_INET6 if b.len() >= 24 => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&b[8..24]);
+            format!("[{}]:{port}", std::net::Ipv6Addr::from(a))
+        }
+        libc::AF_UNIX => String::from_utf8_lossy(
+            b.get(2..)
+                .unwrap_or_default()
+                .split(|c| *c == 0)
+                .next()
+                .unwrap_or_default(),
+        )
+        .into_owned(),
+        f => format!("family {f}"),
+    }
+}
