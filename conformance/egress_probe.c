@@ -4,6 +4,9 @@
  *   sendmsg IP PORT        UDP sendmsg(2) on an unconnected socket
  *   sendmmsg IP PORT       UDP sendmmsg(2) (one message) on an unconnected socket
  *   socket DOMAIN TYPE     socket(2) with raw numbers
+ *   connect-loop IP PORT N   N TCP connects (to a closed port), prints ns per connect
+ *   open-loop N            N openat("/dev/null") + close, prints ns per pair
+ *   getpid-loop N          N raw getpid syscalls, prints ns per call
  * Commands are separated by ",". */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -12,8 +15,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
+
+static double now_ns(void) {
+    struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e9 + t.tv_nsec;
+}
 
 static int addr(const char *ip, const char *port, struct sockaddr_storage *ss, socklen_t *len) {
     memset(ss, 0, sizeof *ss);
@@ -35,6 +46,28 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], ",")) continue;
         const char *cmd = argv[i];
+        if (!strcmp(cmd, "open-loop") && i + 1 < argc) {
+            long n = atol(argv[++i]); double t0 = now_ns();
+            for (long k = 0; k < n; k++) close(openat(AT_FDCWD, "/dev/null", O_RDONLY));
+            printf("ns_per_call=%.1f\n", (now_ns() - t0) / n); continue;
+        }
+        if (!strcmp(cmd, "getpid-loop") && i + 1 < argc) {
+            long n = atol(argv[++i]); double t0 = now_ns();
+            for (long k = 0; k < n; k++) syscall(SYS_getpid);
+            printf("ns_per_call=%.1f\n", (now_ns() - t0) / n); continue;
+        }
+        if (!strcmp(cmd, "connect-loop") && i + 3 < argc) {
+            struct sockaddr_storage ss; socklen_t len;
+            int fam = addr(argv[i + 1], argv[i + 2], &ss, &len);
+            long n = atol(argv[i + 3]); i += 3;
+            double t0 = now_ns();
+            for (long k = 0; k < n; k++) {
+                int fd = socket(fam, SOCK_STREAM, 0);
+                connect(fd, (struct sockaddr *)&ss, len);
+                close(fd);
+            }
+            printf("ns_per_call=%.1f\n", (now_ns() - t0) / n); continue;
+        }
         if (!strcmp(cmd, "socket") && i + 2 < argc) {
             int fd = socket(atoi(argv[i + 1]), atoi(argv[i + 2]), 0);
             report(fd); if (fd >= 0) close(fd); i += 2; continue;

@@ -109,7 +109,7 @@ fn run(
                 nix::poll::PollFlags::POLLIN,
             ));
         }
-        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(500u16));
+        let woke = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(500u16)).unwrap_or(0);
         let ready: Vec<(bool, bool)> = fds
             .iter()
             .map(|f| {
@@ -121,7 +121,10 @@ fn run(
             })
             .collect();
         drop(fds);
-        let empty = !populated(&plan.cgroup_dir);
+        // Reading cgroup.events costs three syscalls: only on a quiet round or a hang-up, not
+        // on the path of every observed call.
+        let any_hup = ready.iter().any(|(_, hup)| *hup);
+        let empty = (woke == 0 || any_hup) && !populated(&plan.cgroup_dir);
         // A new listener from create or exec.
         if ready[0].0 {
             if let Ok((conn, _)) = listener.accept() {
