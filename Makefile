@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build test test-v2 conformance demo integration bench install clean
+.PHONY: build test test-v2 conformance demo integration integration-engines integration-cri bench install clean
 
 build:
 	$(CARGO) build --release
@@ -22,9 +22,17 @@ conformance:
 demo: build
 	integration/demo.sh
 
-integration:
-	@if [ -x integration/run.sh ]; then integration/run.sh; \
-	else echo "integration: no integration/run.sh yet (planned: containerd/docker end-to-end runs with ward as the runtime); nothing run"; fi
+# containerd (ctr) and Docker, then Kubernetes RuntimeClass through containerd's CRI plugin.
+integration: integration-engines integration-cri
+
+integration-engines:
+	integration/run.sh
+
+# Kubernetes RuntimeClass end to end: our own containerd (CRI plugin) with handlers ward and runc,
+# driven over the CRI gRPC API; see integration/cri/README.md. Needs root, containerd, ctr, runc, protoc.
+integration-cri:
+	@test "$$(id -u)" -eq 0 || { echo "make integration-cri runs containers and must run as root" >&2; exit 1; }
+	WARD_CRI_REQUIRE=1 $(CARGO) test --release --features cri --test cri -- --test-threads=1
 
 bench: build
 	integration/bench.sh

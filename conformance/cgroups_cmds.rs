@@ -440,3 +440,28 @@ fn kill_all_without_pid_namespace_reaches_the_whole_cgroup() {
     cg.env.delete(&cg.id).ok();
     cg.assert_gone();
 }
+
+/// In a pod the container shares a pid namespace: when init exits, containerd's shim runs
+/// `kill --all` to reap what is left in the cgroup, and expects success (runc: exit 0).
+#[test]
+fn kill_all_of_a_stopped_container_sharing_a_pid_namespace_reaps_its_cgroup() {
+    let mut env = crate::harness::Env::new();
+    let ns = env.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "pid")
+        .cloned()
+        .collect::<Vec<_>>();
+    env.config["linux"]["namespaces"] = serde_json::Value::Array(ns);
+    env.config["linux"]["cgroupsPath"] = serde_json::json!(format!("/ward-test/{}", env.id()));
+    // init leaves a child that ignores TERM behind, then exits.
+    env.args(&["sh", "-c", "(trap '' TERM; sleep 300) & sleep 0.2"]);
+    let id = env.id();
+    env.create(&id).ok();
+    env.start(&id).ok();
+    env.wait_status(&id, "stopped");
+    let out = env.rt(&["kill", "--all", &id, "KILL"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    env.delete(&id).ok();
+}

@@ -41,6 +41,17 @@ pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<()> {
     let dir = ContainerDir::open(root, id)?;
     let stored = dir.load()?;
     if dir.status(&stored) == Status::Stopped {
+        // Sharing a pid namespace (a pod's), init can exit while its children live on in the
+        // cgroup: containerd's shim then runs `kill --all` to reap them, as runc allows.
+        if all && !stored.private_pid_ns {
+            for pid in container_pids(&stored) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    Signal::try_from(sig).ok(),
+                );
+            }
+            return Ok(());
+        }
         return Err(Error::BadState("container not running".into()));
     }
     if all {
