@@ -10,6 +10,7 @@ pub mod clone;
 pub mod console;
 pub mod container;
 pub mod devices;
+pub mod ebpf;
 pub mod egress;
 pub mod error;
 pub mod features;

@@ -5,10 +5,11 @@
 //! Semantics as runc: rules apply in order and a later rule overrides an earlier one, so the
 //! program tests them last to first and the first match decides; no match denies.
 
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
+use crate::ebpf::{self, insn, Insn, AND32_K, EXIT, JNE_K, LDX_W, MOV32_X, MOV64_K, RSH32_K};
 use crate::error::{Error, Result};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,33 +86,6 @@ pub fn rules_from_spec(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {
         .collect()
 }
 
-/// One eBPF instruction (`struct bpf_insn`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct Insn {
-    code: u8,
-    regs: u8,
-    off: i16,
-    imm: i32,
-}
-
-const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-    Insn {
-        code,
-        regs: (src << 4) | (dst & 0x0f),
-        off,
-        imm,
-    }
-}
-
-const LDX_W: u8 = 0x61; // dst = *(u32 *)(src + off)
-const AND32_K: u8 = 0x54;
-const RSH32_K: u8 = 0x74;
-const MOV32_X: u8 = 0xbc;
-const MOV64_K: u8 = 0xb7;
-const JNE_K: u8 = 0x55;
-const EXIT: u8 = 0x95;
-
 /// The program: r2 = type, r3 = access, r4 = major, r5 = minor (struct bpf_cgroup_dev_ctx).
 pub fn program(rules: &[Rule]) -> Vec<Insn> {
     let mut p = vec![
@@ -159,38 +133,24 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
     p
 }
 
-fn bpf(cmd: i64, attr: &mut [u8; 128]) -> nix::Result<i64> {
-    // SAFETY: `attr` is a zero-initialised bpf_attr-sized buffer we own for the call.
-    let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len()) };
-    nix::errno::Errno::result(rc)
-}
-
 /// Loads the program and attaches it to the cgroup at `cgroup` (replacing ward's earlier one).
 pub fn attach(cgroup: BorrowedFd, rules: &[Rule]) -> Result<()> {
-    const BPF_PROG_LOAD: i64 = 5;
-    const BPF_PROG_ATTACH: i64 = 8;
     const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
     const BPF_CGROUP_DEVICE: u32 = 6;
     let prog = program(rules);
-    let license = c"Apache-2.0";
-    let mut attr = [0u8; 128];
-    attr[0..4].copy_from_slice(&BPF_PROG_TYPE_CGROUP_DEVICE.to_ne_bytes());
-    attr[4..8].copy_from_slice(&(prog.len() as u32).to_ne_bytes());
-    attr[8..16].copy_from_slice(&(prog.as_ptr() as u64).to_ne_bytes());
-    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
-    attr[48..52].copy_from_slice(b"ward");
-    attr[68..72].copy_from_slice(&BPF_CGROUP_DEVICE.to_ne_bytes());
-    let fd = bpf(BPF_PROG_LOAD, &mut attr)
-        .map_err(|e| Error::sys("bpf", "load the device cgroup program", e))?;
-    // SAFETY: BPF_PROG_LOAD returned a new fd that we own.
-    let prog_fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let mut attr = [0u8; 128];
-    attr[0..4].copy_from_slice(&(cgroup.as_raw_fd() as u32).to_ne_bytes());
-    attr[4..8].copy_from_slice(&(prog_fd.as_raw_fd() as u32).to_ne_bytes());
-    attr[8..12].copy_from_slice(&BPF_CGROUP_DEVICE.to_ne_bytes());
-    bpf(BPF_PROG_ATTACH, &mut attr)
-        .map_err(|e| Error::sys("bpf", "attach the device program to the cgroup", e))?;
-    Ok(())
+    let fd = ebpf::load(
+        &prog,
+        BPF_PROG_TYPE_CGROUP_DEVICE,
+        BPF_CGROUP_DEVICE,
+        "the device cgroup program",
+    )?;
+    ebpf::attach(
+        cgroup,
+        fd.as_fd(),
+        BPF_CGROUP_DEVICE,
+        0,
+        "the device program",
+    )
 }
 
 #[cfg(test)]

@@ -7,60 +7,17 @@
 //! first), no match -> the policy's default. Programs: connect4/sendmsg4 and connect6/sendmsg6.
 
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use super::{Network, Rule, Verdict};
+use crate::ebpf::{
+    self, bpf, insn, owned, Insn, ADD64_K, CALL, END_BE, EXIT, JA, JEQ_K, JGT_X, JLT_X, LDX_H,
+    LDX_W, LD_IMM64, MOV64_K, MOV64_X, RSH64_K, STX_W, ST_W,
+};
 use crate::error::{Error, Result};
 
 const RANGES: usize = 8;
 const VALUE_SIZE: usize = RANGES * 8;
-
-/// One eBPF instruction (`struct bpf_insn`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-struct Insn {
-    code: u8,
-    regs: u8,
-    off: i16,
-    imm: i32,
-}
-
-const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-    Insn {
-        code,
-        regs: (src << 4) | (dst & 0x0f),
-        off,
-        imm,
-    }
-}
-
-const LDX_W: u8 = 0x61;
-const LDX_H: u8 = 0x69;
-const STX_W: u8 = 0x63;
-const ST_W: u8 = 0x62;
-const MOV64_X: u8 = 0xbf;
-const MOV64_K: u8 = 0xb7;
-const ADD64_K: u8 = 0x07;
-const END_BE: u8 = 0xdc;
-const LD_IMM64: u8 = 0x18;
-const CALL: u8 = 0x85;
-const EXIT: u8 = 0x95;
-const JEQ_K: u8 = 0x15;
-const JGT_X: u8 = 0x2d;
-const JA: u8 = 0x05;
-const RSH64_K: u8 = 0x77;
-const JLT_X: u8 = 0xad;
-
-fn bpf(cmd: i64, attr: &mut [u8; 128]) -> nix::Result<i64> {
-    // SAFETY: `attr` is a zeroed bpf_attr-sized buffer we own for the call.
-    let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len()) };
-    nix::errno::Errno::result(rc)
-}
-
-fn owned(fd: i64) -> OwnedFd {
-    // SAFETY: bpf(2) returned a new fd that nobody else owns.
-    unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
-}
 
 /// An LPM trie for one address family (4 or 16 address bytes).
 fn create_trie(addr_len: usize) -> Result<OwnedFd> {
@@ -276,35 +233,6 @@ fn program(map: RawFd, ringbuf: RawFd, v6: bool, default: Verdict, kind: i32) ->
 /// Size of one violation record in the ring buffer.
 pub const RECORD: usize = 40;
 
-fn load(prog: &[Insn], attach_type: u32) -> Result<OwnedFd> {
-    let license = c"Apache-2.0";
-    let mut attr = [0u8; 128];
-    attr[0..4].copy_from_slice(&18u32.to_ne_bytes()); // BPF_PROG_TYPE_CGROUP_SOCK_ADDR
-    attr[4..8].copy_from_slice(&(prog.len() as u32).to_ne_bytes());
-    attr[8..16].copy_from_slice(&(prog.as_ptr() as u64).to_ne_bytes());
-    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
-    attr[48..58].copy_from_slice(b"ward_egres");
-    attr[68..72].copy_from_slice(&attach_type.to_ne_bytes());
-    bpf(5, &mut attr).map(owned).map_err(|e| {
-        Error::sys(
-            "bpf",
-            format!("load the egress program (attach type {attach_type})"),
-            e,
-        )
-    })
-}
-
-fn attach(cgroup: BorrowedFd, prog: BorrowedFd, attach_type: u32) -> Result<()> {
-    let mut attr = [0u8; 128];
-    attr[0..4].copy_from_slice(&(cgroup.as_raw_fd() as u32).to_ne_bytes());
-    attr[4..8].copy_from_slice(&(prog.as_raw_fd() as u32).to_ne_bytes());
-    attr[8..12].copy_from_slice(&attach_type.to_ne_bytes());
-    attr[12..16].copy_from_slice(&2u32.to_ne_bytes()); // BPF_F_ALLOW_MULTI: beside other programs
-    bpf(8, &mut attr)
-        .map(drop)
-        .map_err(|e| Error::sys("bpf", "attach the egress program to the cgroup", e))
-}
-
 /// A BPF ring buffer for denial records (the supervisor reads it).
 pub fn create_ringbuf() -> Result<OwnedFd> {
     let mut attr = [0u8; 128];
@@ -344,8 +272,20 @@ pub fn install(cgroup: BorrowedFd, n: &Network, ringbuf: BorrowedFd) -> Result<(
                 KIND_SENDMSG
             };
             let prog = program(map.as_raw_fd(), ringbuf.as_raw_fd(), v6, n.default, kind);
-            let fd = load(&prog, t)?;
-            attach(cgroup, std::os::fd::AsFd::as_fd(&fd), t)?;
+            let fd = ebpf::load(
+                &prog,
+                18, /* CGROUP_SOCK_ADDR */
+                t,
+                "the egress program",
+            )?;
+            // BPF_F_ALLOW_MULTI: beside programs others attached.
+            ebpf::attach(
+                cgroup,
+                std::os::fd::AsFd::as_fd(&fd),
+                t,
+                2,
+                "the egress program",
+            )?;
         }
     }
     Ok(())

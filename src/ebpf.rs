@@ -1,0 +1,93 @@
+//! The eBPF pieces ward's own programs share (the cgroup device filter, the egress programs):
+//! the instruction format, the opcodes they use, and bpf(2) with its attr buffer. Programs are
+//! built as instructions in Rust, so no clang or nightly toolchain is needed to build ward.
+
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::error::{Error, Result};
+
+/// One eBPF instruction (`struct bpf_insn`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Insn {
+    pub code: u8,
+    pub regs: u8,
+    pub off: i16,
+    pub imm: i32,
+}
+
+pub const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    Insn {
+        code,
+        regs: (src << 4) | (dst & 0x0f),
+        off,
+        imm,
+    }
+}
+
+pub const LDX_W: u8 = 0x61; // dst = *(u32 *)(src + off)
+pub const LDX_H: u8 = 0x69;
+pub const STX_W: u8 = 0x63;
+pub const ST_W: u8 = 0x62;
+pub const AND32_K: u8 = 0x54;
+pub const RSH32_K: u8 = 0x74;
+pub const RSH64_K: u8 = 0x77;
+pub const MOV32_X: u8 = 0xbc;
+pub const MOV64_X: u8 = 0xbf;
+pub const MOV64_K: u8 = 0xb7;
+pub const ADD64_K: u8 = 0x07;
+pub const END_BE: u8 = 0xdc;
+pub const LD_IMM64: u8 = 0x18;
+pub const CALL: u8 = 0x85;
+pub const EXIT: u8 = 0x95;
+pub const JA: u8 = 0x05;
+pub const JEQ_K: u8 = 0x15;
+pub const JNE_K: u8 = 0x55;
+pub const JGT_X: u8 = 0x2d;
+pub const JLT_X: u8 = 0xad;
+
+/// bpf(2) with a zeroed, bpf_attr-sized buffer the caller filled.
+pub fn bpf(cmd: i64, attr: &mut [u8; 128]) -> nix::Result<i64> {
+    // SAFETY: `attr` is a bpf_attr-sized buffer we own for the call; any pointers stored in it
+    // by the caller point at live data.
+    let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len()) };
+    nix::errno::Errno::result(rc)
+}
+
+pub fn owned(fd: i64) -> OwnedFd {
+    // SAFETY: bpf(2) returned a new fd that nobody else owns.
+    unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
+}
+
+/// BPF_PROG_LOAD of `prog` with its type and expected attach type.
+pub fn load(prog: &[Insn], prog_type: u32, attach_type: u32, what: &str) -> Result<OwnedFd> {
+    let license = c"Apache-2.0";
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&prog_type.to_ne_bytes());
+    attr[4..8].copy_from_slice(&(prog.len() as u32).to_ne_bytes());
+    attr[8..16].copy_from_slice(&(prog.as_ptr() as u64).to_ne_bytes());
+    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
+    attr[48..52].copy_from_slice(b"ward");
+    attr[68..72].copy_from_slice(&attach_type.to_ne_bytes());
+    bpf(5, &mut attr)
+        .map(owned)
+        .map_err(|e| Error::sys("bpf", format!("load {what}"), e))
+}
+
+/// BPF_PROG_ATTACH of `prog` to the cgroup at `cgroup`.
+pub fn attach(
+    cgroup: BorrowedFd,
+    prog: BorrowedFd,
+    attach_type: u32,
+    flags: u32,
+    what: &str,
+) -> Result<()> {
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&(cgroup.as_raw_fd() as u32).to_ne_bytes());
+    attr[4..8].copy_from_slice(&(prog.as_raw_fd() as u32).to_ne_bytes());
+    attr[8..12].copy_from_slice(&attach_type.to_ne_bytes());
+    attr[12..16].copy_from_slice(&flags.to_ne_bytes());
+    bpf(8, &mut attr)
+        .map(drop)
+        .map_err(|e| Error::sys("bpf", format!("attach {what} to the cgroup"), e))
+}
