@@ -91,7 +91,7 @@ pub fn apply(sets: &Sets) -> Result<()> {
             caps::raise(None, CapSet::Ambient, *cap)
                 .map_err(|e| caps_err(&format!("raise ambient {cap}"), e))?;
         } else {
-            tracing::warn!(
+            tracing::debug!(
                 "ambient capability {cap} is not both permitted and inheritable: skipped"
             );
         }

@@ -129,6 +129,7 @@ fn run(
         if ready[0].0 {
             if let Ok((conn, _)) = listener.accept() {
                 if let Ok(fd) = crate::console::recv_fd(conn.as_fd()) {
+                    crate::observe::prefer_sync_wakeup(fd.as_fd());
                     listeners.push(fd);
                 }
             }
@@ -142,7 +143,7 @@ fn run(
                 .unwrap_or((false, false));
             if readable {
                 if let Some(rec) = crate::observe::serve(l.as_fd(), &plan.id) {
-                    let _ = writeln!(file, "{rec}");
+                    append(&mut file, &rec);
                 }
             } else if hup {
                 gone.push(i);
@@ -152,9 +153,7 @@ fn run(
             listeners.remove(i);
         }
         if let Some(r) = ring.as_mut() {
-            r.drain(|rec| {
-                let _ = writeln!(file, "{}", describe(&plan, rec));
-            });
+            r.drain(|rec| append(&mut file, &describe(&plan, rec)));
         }
         if empty {
             break;
@@ -163,6 +162,14 @@ fn run(
     let _ = std::fs::remove_file(plan.state_dir.join(SOCKET));
     // SAFETY: _exit is the end of this process; nothing inherited may run.
     unsafe { libc::_exit(0) }
+}
+
+/// One record, one write(2): formatting straight into the unbuffered file would issue a write
+/// per JSON fragment (dozens per record, on the path of every observed call).
+fn append(file: &mut std::fs::File, rec: &serde_json::Value) {
+    let mut line = rec.to_string();
+    line.push('\n');
+    let _ = file.write_all(line.as_bytes());
 }
 
 /// Hands a listener fd to the container's supervisor.
