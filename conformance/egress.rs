@@ -248,3 +248,120 @@ fn denials_are_logged_by_the_supervisor_and_nothing_outlives_delete() {
         "the supervisor outlived delete"
     );
 }
+
+/// Runs `ip` with arguments, panicking with its output on failure.
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip (iproute2)");
+    assert!(out.status.success(), "ip {args:?}: {out:?}");
+}
+
+/// Two network namespaces of this test's own, joined by a veth pair: the container's (joined by
+/// path) and a server's. Removed on drop.
+struct Veth {
+    names: [String; 2],
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        for n in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+#[test]
+fn a_server_across_a_veth_pair_is_reached_only_where_allowed() {
+    if skip() {
+        return;
+    }
+    let tag = std::process::id() % 200 + 20;
+    let (cns, sns) = (format!("wardc{tag}"), format!("wards{tag}"));
+    let veth = Veth {
+        names: [cns.clone(), sns.clone()],
+    };
+    let (caddr, saddr) = (format!("10.231.{tag}.1"), format!("10.231.{tag}.2"));
+    ip(&["netns", "add", &cns]);
+    ip(&["netns", "add", &sns]);
+    ip(&[
+        "link",
+        "add",
+        &format!("wc{tag}"),
+        "netns",
+        &cns,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &format!("ws{tag}"),
+        "netns",
+        &sns,
+    ]);
+    ip(&[
+        "-n",
+        &cns,
+        "addr",
+        "add",
+        &format!("{caddr}/30"),
+        "dev",
+        &format!("wc{tag}"),
+    ]);
+    ip(&[
+        "-n",
+        &sns,
+        "addr",
+        "add",
+        &format!("{saddr}/30"),
+        "dev",
+        &format!("ws{tag}"),
+    ]);
+    for (ns, dev) in [(&cns, format!("wc{tag}")), (&sns, format!("ws{tag}"))] {
+        ip(&["-n", ns, "link", "set", &dev, "up"]);
+        ip(&["-n", ns, "link", "set", "lo", "up"]);
+    }
+    // Servers in the server namespace: each answers "hello-<port>" to every connection.
+    let mut servers = Vec::new();
+    for port in ["8080", "9090"] {
+        let reply = format!("hello-{port}");
+        servers.push(
+            Command::new("ip")
+                .args([
+                    "netns", "exec", &sns, "busybox", "nc", "-ll", "-p", port, "-e", "echo", &reply,
+                ])
+                .spawn()
+                .expect("server"),
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut env = Env::new();
+    let ns_path = format!("/var/run/netns/{cns}");
+    let namespaces: Vec<Value> = env.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            if n["type"] == "network" {
+                json!({"type": "network", "path": ns_path})
+            } else {
+                n.clone()
+            }
+        })
+        .collect();
+    env.config["linux"]["namespaces"] = Value::Array(namespaces);
+    env.config["process"]["interception"] =
+        json!({"network": {"default": "deny", "allow": [format!("{saddr}:8080")]}});
+    let script =
+        format!("echo | nc -w 2 {saddr} 8080; echo | nc -w 2 {saddr} 9090 || echo refused-9090");
+    env.args(&["sh", "-c", &script]);
+    let id = env.id();
+    let out = env.run(&id);
+    for mut s in servers {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+    drop(veth);
+    assert_eq!(out.stdout, "hello-8080\nrefused-9090\n", "{out:?}");
+    assert!(out.stderr.contains("Operation not permitted"), "{out:?}");
+}
