@@ -28,14 +28,11 @@ fn probe() -> &'static Path {
     })
 }
 
-/// A container that brings up lo, starts TCP listeners on 8080 and 9090, then runs the probe.
-fn run(policy: Value, probe_cmds: &str) -> Out {
+/// A container with the probe, CAP_NET_ADMIN (to bring up lo) and `policy`, running `script`.
+fn probe_env(policy: Value, script: &str) -> Env {
     let mut env = Env::new();
     std::fs::copy(probe(), env.rootfs().join("probe")).unwrap();
-    let script = format!(
-        "ip link set lo up; for p in 8080 9090; do (nc -ll -p $p -e true &); done; sleep 0.3; /probe {probe_cmds}"
-    );
-    env.args(&["sh", "-c", &script]);
+    env.args(&["sh", "-c", script]);
     let caps = json!([
         "CAP_NET_ADMIN",
         "CAP_KILL",
@@ -47,6 +44,15 @@ fn run(policy: Value, probe_cmds: &str) -> Out {
     if !policy.is_null() {
         env.config["process"]["interception"] = policy;
     }
+    env
+}
+
+/// A container that brings up lo, starts TCP listeners on 8080 and 9090, then runs the probe.
+fn run(policy: Value, probe_cmds: &str) -> Out {
+    let env = probe_env(
+        policy,
+        &format!("ip link set lo up; for p in 8080 9090; do (nc -ll -p $p -e true &); done; sleep 0.3; /probe {probe_cmds}"),
+    );
     let id = env.id();
     env.run(&id)
 }
@@ -119,18 +125,10 @@ fn exec_is_walled_and_the_own_seccomp_profile_still_applies() {
     if skip() {
         return;
     }
-    let mut env = Env::new();
-    std::fs::copy(probe(), env.rootfs().join("probe")).unwrap();
-    env.args(&[
-        "sh",
-        "-c",
+    let mut env = probe_env(
+        json!({"network": {"default": "deny", "allow": ["127.0.0.1:8080"]}}),
         "ip link set lo up; nc -ll -p 8080 -e true & nc -ll -p 9090 -e true & sleep 60",
-    ]);
-    let caps = json!(["CAP_NET_ADMIN", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
-    env.config["process"]["capabilities"] =
-        json!({"bounding": caps, "effective": caps, "permitted": caps});
-    env.config["process"]["interception"] =
-        json!({"network": {"default": "deny", "allow": ["127.0.0.1:8080"]}});
+    );
     // The spec's own profile denies mkdir: it still does, beside ward's socket filter.
     env.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]});
@@ -195,18 +193,10 @@ fn denials_are_logged_by_the_supervisor_and_nothing_outlives_delete() {
     if skip() {
         return;
     }
-    let mut env = Env::new();
-    std::fs::copy(probe(), env.rootfs().join("probe")).unwrap();
-    env.args(&[
-        "sh",
-        "-c",
+    let env = probe_env(
+        json!({"network": {"default": "allow", "deny": ["127.0.0.0/8:53", "127.0.0.1:9090"]}}),
         "ip link set lo up; /probe tcp 127.0.0.1 9090 , sendto 127.0.0.1 53 , sendto 127.0.0.1 54",
-    ]);
-    let caps = json!(["CAP_NET_ADMIN", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
-    env.config["process"]["capabilities"] =
-        json!({"bounding": caps, "effective": caps, "permitted": caps});
-    env.config["process"]["interception"] =
-        json!({"network": {"default": "allow", "deny": ["127.0.0.0/8:53", "127.0.0.1:9090"]}});
+    );
     let id = env.id();
     env.create(&id).ok();
     let state: Value = serde_json::from_str(
