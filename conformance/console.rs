@@ -32,7 +32,8 @@ fn receive_fd(listener: UnixListener) -> OwnedFd {
 }
 
 /// Reads from the pty master until `want` appears, the slave closes (EIO) or 10s pass.
-fn read_until(master: OwnedFd, want: &str) -> String {
+/// What the pty master yields until `want` shows up (or 10 s pass).
+pub(crate) fn read_until(master: OwnedFd, want: &str) -> String {
     let mut file = std::fs::File::from(master);
     let mut seen = String::new();
     let deadline = Instant::now() + Duration::from_secs(10);

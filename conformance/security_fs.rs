@@ -6,7 +6,7 @@ use crate::harness::{Env, Out};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
 use serde_json::json;
 use std::fs;
-use std::io::{IoSliceMut, Read};
+use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -213,24 +213,7 @@ fn receive_fd(listener: UnixListener) -> Option<OwnedFd> {
 
 /// Reads the pty master until the slave side closes (EIO) or 10s pass.
 fn read_all(master: OwnedFd) -> String {
-    let mut file = fs::File::from(master);
-    let (mut seen, mut buf) = (String::new(), [0u8; 1024]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !seen.contains("END") && Instant::now() < deadline {
-        let mut pfd = libc::pollfd {
-            fd: file.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        if unsafe { libc::poll(&mut pfd, 1, 200) } <= 0 {
-            continue;
-        }
-        match file.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-    }
-    seen.replace('\r', "")
+    crate::console::read_until(master, "END").replace('\r', "")
 }
 
 /// terminal:true, /dev from the bundle with `console` a symlink to `link`, the process as
