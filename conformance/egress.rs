@@ -179,12 +179,7 @@ fn invalid_and_unbuilt_policies_fail_create() {
         let mut env = Env::new();
         env.args(&["true"]);
         env.config["process"]["interception"] = policy;
-        let before = env.root_entries();
-        let id = env.id();
-        let out = env.run(&id);
-        assert_ne!(out.code, 0);
-        assert!(out.stderr.contains(word), "{word}: {out:?}");
-        env.assert_nothing_left(&id, &before);
+        env.assert_run_refused(word);
     }
 }
 

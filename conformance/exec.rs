@@ -4,16 +4,6 @@
 use crate::harness::{runtime_is_runc, Env};
 use serde_json::json;
 
-/// A running container (sleep) and its id.
-fn running(env: &mut Env) -> String {
-    env.args(&["sleep", "60"]);
-    let id = env.id();
-    env.write_config();
-    let b = env.bundle.to_str().unwrap().to_string();
-    env.rt(&["run", "-d", "--bundle", &b, &id]).ok();
-    id
-}
-
 fn init_pid(env: &Env, id: &str) -> i64 {
     env.state(id)["pid"].as_i64().unwrap()
 }
@@ -21,7 +11,7 @@ fn init_pid(env: &Env, id: &str) -> i64 {
 #[test]
 fn exec_joins_every_namespace_and_sees_init_as_pid_1() {
     let mut env = Env::new();
-    let id = running(&mut env);
+    let id = env.run_sleeping();
     let pid = init_pid(&env, &id);
     let out = env.rt(&["exec", &id, "sh", "-c", "for n in ipc mnt net pid uts cgroup; do readlink /proc/self/ns/$n; done; cat /proc/1/cmdline | tr '\\0' ' '"]);
     out.ok();
@@ -41,7 +31,7 @@ fn exec_joins_every_namespace_and_sees_init_as_pid_1() {
 #[test]
 fn exec_exit_codes_and_refusals() {
     let mut env = Env::new();
-    let id = running(&mut env);
+    let id = env.run_sleeping();
     assert_eq!(env.rt(&["exec", &id, "sh", "-c", "exit 7"]).code, 7);
     let missing = env.rt(&["exec", &id, "no-such-binary"]);
     assert_eq!(missing.code, 255, "{missing:?}");
@@ -65,7 +55,7 @@ fn exec_exit_codes_and_refusals() {
 fn exec_flags_user_env_cwd_caps_nnp() {
     let mut env = Env::new();
     env.config["process"]["noNewPrivileges"] = json!(false);
-    let id = running(&mut env);
+    let id = env.run_sleeping();
     let out = env.rt(&[
         "exec",
         "-u",
@@ -100,7 +90,7 @@ fn exec_flags_user_env_cwd_caps_nnp() {
 #[test]
 fn exec_with_process_json_and_tty() {
     let mut env = Env::new();
-    let id = running(&mut env);
+    let id = env.run_sleeping();
     let process = json!({"terminal": false, "user": {"uid": 0, "gid": 0}, "args": ["sh", "-c", "echo from-json $X"],
         "env": ["PATH=/bin", "X=1"], "cwd": "/"});
     let p = env.dir.join("process.json");
@@ -118,7 +108,7 @@ fn exec_is_under_the_container_seccomp_filter() {
     let profile = json!({"defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 77}]});
     let mut env = crate::seccomp::probe_env(&crate::harness::runtime(), &profile, "sys 39");
-    let id = running(&mut env);
+    let id = env.run_sleeping();
     let out = env.rt(&["exec", &id, "/probe", "sys", "110"]);
     assert_eq!(out.stdout, crate::seccomp::err(77), "{out:?}");
     if !runtime_is_runc() {

@@ -193,6 +193,26 @@ impl Env {
         host
     }
 
+    /// Runs `sleep 60` detached under this config; the container's id.
+    pub fn run_sleeping(&mut self) -> String {
+        self.args(&["sleep", "60"]);
+        let id = self.id();
+        self.write_config();
+        let b = self.bundle.to_str().unwrap().to_string();
+        self.rt(&["run", "-d", "--bundle", &b, &id]).ok();
+        id
+    }
+
+    /// `run` of this config must fail, say `word`, and leave nothing behind.
+    pub fn assert_run_refused(&self, word: &str) {
+        let before = self.root_entries();
+        let id = self.id();
+        let out = self.run(&id);
+        assert_ne!(out.code, 0, "{out:?}");
+        assert!(out.stderr.contains(word), "{word}: {out:?}");
+        self.assert_nothing_left(&id, &before);
+    }
+
     /// Entries of the state root, to prove a failed command added nothing.
     pub fn root_entries(&self) -> BTreeSet<String> {
         fs::read_dir(&self.root)

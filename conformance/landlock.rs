@@ -191,23 +191,13 @@ fn scoped_abstract_unix_socket_cannot_reach_outside_the_domain() {
     assert_eq!(connect_abstract(&["signal"]), "connect: ok\n");
 }
 
-/// A detached container sleeping under `env`'s config.
-fn running(env: &mut Env) -> String {
-    env.args(&["sleep", "60"]);
-    let id = env.id();
-    env.write_config();
-    let b = env.bundle.to_str().unwrap().to_string();
-    env.rt(&["run", "-d", "--bundle", &b, &id]).ok();
-    id
-}
-
 #[test]
 fn exec_is_confined_by_the_same_ruleset() {
     if skip() {
         return;
     }
     let mut env = sh_env(Some(tmp_only()), "");
-    let id = running(&mut env);
+    let id = env.run_sleeping();
     let out = env.rt(&["exec", &id, "sh", "-c", "echo x > /etc/x"]);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(

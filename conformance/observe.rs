@@ -125,11 +125,6 @@ fn one_listener_only_and_unknown_names_refused() {
             env.config["process"]["interception"] = json!({"observe": ["execve"]});
             env.config["linux"]["seccomp"] = config_change;
         }
-        let before = env.root_entries();
-        let id = env.id();
-        let out = env.run(&id);
-        assert_ne!(out.code, 0);
-        assert!(out.stderr.contains(word), "{word}: {out:?}");
-        env.assert_nothing_left(&id, &before);
+        env.assert_run_refused(word);
     }
 }
