@@ -204,7 +204,7 @@ pub fn from_config(raw: &serde_json::Value) -> Result<Option<Landlock>> {
             format!("both process.landlock and the annotation {ANNOTATION} are set: keep one"),
         )),
         (Some(v), None) => {
-            let p: Policy = crate::spec::parse_json(&v.to_string(), "process.landlock")?;
+            let p: Policy = crate::spec::from_value(v, "process.landlock")?;
             p.validate("process.landlock")?;
             Ok(Some(Landlock::Policy(p)))
         }

@@ -30,8 +30,9 @@ impl Bundle {
         let dir = std::fs::canonicalize(dir).io("open bundle", dir)?;
         let config = dir.join("config.json");
         let text = std::fs::read_to_string(&config).io("read", &config)?;
-        let spec: Spec = parse_json(&text, "config.json")?;
+        // Parsed once; the typed spec is read from the same tree (field paths in errors kept).
         let raw: serde_json::Value = parse_json(&text, "config.json")?;
+        let spec: Spec = from_value(&raw, "config.json")?;
         let rootfs = rootfs_of(&dir, &spec)?;
         let landlock = crate::landlock::from_config(&raw)?;
         let interception = crate::egress::from_config(&raw)?;
@@ -169,15 +170,22 @@ impl Bundle {
 /// Parses JSON into `T`, naming the offending field on error.
 pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
     let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." {
-            what.to_string()
-        } else {
-            format!("{what}: {path}")
-        };
-        Error::spec(field, e.into_inner().to_string())
-    })
+    serde_path_to_error::deserialize(de).map_err(|e| path_error(e, what))
+}
+
+/// `T` from an already parsed JSON tree, naming the offending field on error.
+pub fn from_value<T: serde::de::DeserializeOwned>(v: &serde_json::Value, what: &str) -> Result<T> {
+    serde_path_to_error::deserialize(v).map_err(|e| path_error(e, what))
+}
+
+fn path_error(e: serde_path_to_error::Error<serde_json::Error>, what: &str) -> Error {
+    let path = e.path().to_string();
+    let field = if path == "." {
+        what.to_string()
+    } else {
+        format!("{what}: {path}")
+    };
+    Error::spec(field, e.into_inner().to_string())
 }
 
 fn rootfs_of(bundle: &Path, spec: &Spec) -> Result<PathBuf> {

@@ -220,7 +220,7 @@ impl ContainerDir {
     }
 
     pub fn load_config(&self) -> Result<oci_spec::runtime::Spec> {
-        crate::spec::parse_json(&self.load_raw_config()?.to_string(), "config.json")
+        crate::spec::from_value(&self.load_raw_config()?, "config.json")
     }
 
     pub fn load_raw_config(&self) -> Result<serde_json::Value> {

@@ -116,7 +116,7 @@ fn process(a: &Args, base: &Process) -> ward::Result<Process> {
     if let Some(l) = &a.process_label {
         v["selinuxLabel"] = json!(l);
     }
-    ward::spec::parse_json(&v.to_string(), "exec process")
+    ward::spec::from_value(&v, "exec process")
 }
 
 fn exec(root: &std::path::Path, a: &Args) -> ward::Result<i32> {

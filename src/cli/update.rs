@@ -102,8 +102,7 @@ pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     if let Some(p) = a.pids_limit {
         set(&mut res, "pids", "limit", json!(p));
     }
-    let res: oci_spec::runtime::LinuxResources =
-        ward::spec::parse_json(&res.to_string(), "resources")?;
+    let res: oci_spec::runtime::LinuxResources = ward::spec::from_value(&res, "resources")?;
     ward::container::update::update(root, &a.id, &res)?;
     Ok(0)
 }

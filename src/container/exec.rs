@@ -89,7 +89,7 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
         _ => {}
     }
     let raw = dir.load_raw_config()?;
-    let config: oci_spec::runtime::Spec = crate::spec::parse_json(&raw.to_string(), "config.json")?;
+    let config: oci_spec::runtime::Spec = crate::spec::from_value(&raw, "config.json")?;
     let landlock = crate::landlock::from_config(&raw)?;
     let interception = crate::egress::from_config(&raw)?;
     let families = crate::init::families_filter(interception.as_ref())?;

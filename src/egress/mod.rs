@@ -178,7 +178,7 @@ pub fn from_config(raw: &serde_json::Value) -> Result<Option<Interception>> {
                 ),
             ))
         }
-        (Some(v), None) => crate::spec::parse_json(&v.to_string(), "process.interception")?,
+        (Some(v), None) => crate::spec::from_value(v, "process.interception")?,
         (None, Some(t)) => crate::spec::parse_json(t, &format!("annotations.{ANNOTATION}"))?,
         (None, None) => return Ok(None),
     };
