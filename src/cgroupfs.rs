@@ -20,7 +20,7 @@ const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
 pub fn host_is_unified() -> bool {
     nix::sys::statfs::statfs("/sys/fs/cgroup")
-        .map(|s| s.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC)
+        .map(|s| s.filesystem_type().0 == CGROUP2_SUPER_MAGIC)
         .unwrap_or(false)
 }
 

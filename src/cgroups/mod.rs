@@ -71,7 +71,7 @@ pub fn normalise(path: Option<&Path>, id: &str) -> Result<String> {
         .split('/')
         .filter(|c| !c.is_empty() && *c != ".")
         .collect();
-    if parts.iter().any(|c| *c == "..") {
+    if parts.contains(&"..") {
         return Err(Error::spec(
             "linux.cgroupsPath",
             format!("{raw:?} must not contain .."),

@@ -93,43 +93,6 @@ pub fn entries(rules: &[(usize, Rule)]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_specific_prefix_keeps_the_ports_of_wider_rules() {
-        let n = Network {
-            deny: vec!["127.0.0.0/8:53".into(), "127.0.0.1:9090".into()],
-            ..Default::default()
-        };
-        let rules: Vec<(usize, Rule)> = n
-            .rules()
-            .unwrap()
-            .into_iter()
-            .enumerate()
-            .filter(|(_, r)| r.addr.is_ipv4())
-            .collect();
-        let e = entries(&rules).unwrap();
-        let host = e
-            .iter()
-            .find(|(k, _)| k[0..4] == 32u32.to_ne_bytes() && k[4..8] == [127, 0, 0, 1])
-            .unwrap();
-        let ports: Vec<(u16, u16)> = host
-            .1
-            .chunks(8)
-            .filter(|c| c[4..8] != [0; 4])
-            .map(|c| {
-                (
-                    u16::from_ne_bytes([c[0], c[1]]),
-                    u16::from_ne_bytes([c[2], c[3]]),
-                )
-            })
-            .collect();
-        assert_eq!(ports, vec![(9090, 9090), (53, 53)]);
-    }
-}
-
 /// Which call a record comes from.
 pub const KIND_CONNECT: i32 = 0;
 pub const KIND_SENDMSG: i32 = 1;
@@ -289,4 +252,41 @@ pub fn install(cgroup: BorrowedFd, n: &Network, ringbuf: BorrowedFd) -> Result<(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_specific_prefix_keeps_the_ports_of_wider_rules() {
+        let n = Network {
+            deny: vec!["127.0.0.0/8:53".into(), "127.0.0.1:9090".into()],
+            ..Default::default()
+        };
+        let rules: Vec<(usize, Rule)> = n
+            .rules()
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .filter(|(_, r)| r.addr.is_ipv4())
+            .collect();
+        let e = entries(&rules).unwrap();
+        let host = e
+            .iter()
+            .find(|(k, _)| k[0..4] == 32u32.to_ne_bytes() && k[4..8] == [127, 0, 0, 1])
+            .unwrap();
+        let ports: Vec<(u16, u16)> = host
+            .1
+            .chunks(8)
+            .filter(|c| c[4..8] != [0; 4])
+            .map(|c| {
+                (
+                    u16::from_ne_bytes([c[0], c[1]]),
+                    u16::from_ne_bytes([c[2], c[3]]),
+                )
+            })
+            .collect();
+        assert_eq!(ports, vec![(9090, 9090), (53, 53)]);
+    }
 }
