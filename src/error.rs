@@ -59,6 +59,10 @@ pub enum Error {
 
     #[error("{0} is not supported yet")]
     Unsupported(String),
+
+    /// Something the config asks for that this host's kernel cannot do.
+    #[error("{0}")]
+    Host(String),
 }
 
 impl Error {

@@ -6,6 +6,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::error::{Error, Result};
 
+pub mod btf;
+
 /// One eBPF instruction (`struct bpf_insn`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -26,6 +28,10 @@ pub const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
 }
 
 pub const LDX_W: u8 = 0x61; // dst = *(u32 *)(src + off)
+pub const LDX_B: u8 = 0x71;
+pub const LDX_DW: u8 = 0x79;
+pub const STX_B: u8 = 0x73;
+pub const ST_DW: u8 = 0x7a;
 pub const LDX_H: u8 = 0x69;
 pub const STX_W: u8 = 0x63;
 pub const ST_W: u8 = 0x62;
@@ -43,6 +49,7 @@ pub const EXIT: u8 = 0x95;
 pub const JA: u8 = 0x05;
 pub const JEQ_K: u8 = 0x15;
 pub const JNE_K: u8 = 0x55;
+pub const JLE_K: u8 = 0xb5;
 pub const JGT_X: u8 = 0x2d;
 pub const JLT_X: u8 = 0xad;
 
@@ -61,17 +68,53 @@ pub fn owned(fd: i64) -> OwnedFd {
 
 /// BPF_PROG_LOAD of `prog` with its type and expected attach type.
 pub fn load(prog: &[Insn], prog_type: u32, attach_type: u32, what: &str) -> Result<OwnedFd> {
-    let license = c"Apache-2.0";
-    let mut attr = [0u8; 128];
-    attr[0..4].copy_from_slice(&prog_type.to_ne_bytes());
-    attr[4..8].copy_from_slice(&(prog.len() as u32).to_ne_bytes());
-    attr[8..16].copy_from_slice(&(prog.as_ptr() as u64).to_ne_bytes());
-    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
-    attr[48..52].copy_from_slice(b"ward");
-    attr[68..72].copy_from_slice(&attach_type.to_ne_bytes());
-    bpf(5, &mut attr)
-        .map(owned)
-        .map_err(|e| Error::sys("bpf", format!("load {what}"), e))
+    load_licensed(prog, prog_type, attach_type, what, c"Apache-2.0")
+}
+
+/// As `load`, with the program's license string. Calling kfuncs or reading kernel structs
+/// needs a GPL-compatible one; ward's programs that do say so (see their modules).
+/// A refused program is loaded again with the verifier's log, whose end goes in the error.
+pub fn load_licensed(
+    prog: &[Insn],
+    prog_type: u32,
+    attach_type: u32,
+    what: &str,
+    license: &std::ffi::CStr,
+) -> Result<OwnedFd> {
+    let attr_for = |log: Option<&mut Vec<u8>>| {
+        let mut attr = [0u8; 128];
+        attr[0..4].copy_from_slice(&prog_type.to_ne_bytes());
+        attr[4..8].copy_from_slice(&(prog.len() as u32).to_ne_bytes());
+        attr[8..16].copy_from_slice(&(prog.as_ptr() as u64).to_ne_bytes());
+        attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
+        if let Some(log) = log {
+            attr[24..28].copy_from_slice(&1u32.to_ne_bytes());
+            attr[28..32].copy_from_slice(&(log.len() as u32).to_ne_bytes());
+            attr[32..40].copy_from_slice(&(log.as_mut_ptr() as u64).to_ne_bytes());
+        }
+        attr[48..52].copy_from_slice(b"ward");
+        attr[68..72].copy_from_slice(&attach_type.to_ne_bytes());
+        attr
+    };
+    let errno = match bpf(5, &mut attr_for(None)) {
+        Ok(fd) => return Ok(owned(fd)),
+        Err(e) => e,
+    };
+    let mut log = vec![0u8; 1 << 20];
+    let mut attr = attr_for(Some(&mut log));
+    if let Ok(fd) = bpf(5, &mut attr) {
+        return Ok(owned(fd)); // accepted the second time: nothing to report
+    }
+    let text =
+        String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(0)]).into_owned();
+    let tail: Vec<&str> = text.lines().rev().take(6).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    let detail = if tail.is_empty() {
+        String::new()
+    } else {
+        format!(" (verifier: {})", tail.join(" | "))
+    };
+    Err(Error::sys("bpf", format!("load {what}{detail}"), errno))
 }
 
 /// BPF_PROG_ATTACH of `prog` to the cgroup at `cgroup`.

@@ -1,0 +1,177 @@
+//! Lookups in the kernel's own type information (`/sys/kernel/btf/vmlinux`): the ids of the
+//! kfuncs and structs a hand-built program refers to, and member offsets, so ward's programs
+//! follow the running kernel's layout instead of assuming one. Only what ward needs is read:
+//! names, kinds, struct members and enum values (see the kernel's Documentation/bpf/btf.rst).
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+
+pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+
+pub const KIND_STRUCT: u32 = 4;
+pub const KIND_ENUM: u32 = 6;
+pub const KIND_FUNC: u32 = 12;
+
+/// One type's header and where its trailing records start in the type section.
+#[derive(Clone, Copy)]
+struct Type {
+    name: u32,
+    kind: u32,
+    vlen: u32,
+    kind_flag: bool,
+    extra: usize,
+}
+
+/// Parsed BTF: the type headers (index = type id - 1) and the raw sections.
+pub struct Btf {
+    types: Vec<Type>,
+    data: Vec<u8>,
+    str_off: usize,
+    str_len: usize,
+    by_name: HashMap<(u32, String), u32>,
+}
+
+impl Btf {
+    /// The running kernel's BTF.
+    pub fn vmlinux() -> Result<Btf> {
+        let data = std::fs::read(VMLINUX).map_err(|e| Error::io("read", VMLINUX, e))?;
+        Btf::parse(data).map_err(|why| Error::Host(format!("{VMLINUX}: {why}")))
+    }
+
+    pub fn parse(data: Vec<u8>) -> std::result::Result<Btf, String> {
+        let u32_at = |d: &[u8], o: usize| -> std::result::Result<u32, String> {
+            d.get(o..o + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .ok_or_else(|| format!("truncated at byte {o}"))
+        };
+        if data.get(0..2) != Some(&[0x9f, 0xeb]) {
+            return Err("not little-endian BTF (bad magic)".into());
+        }
+        let hdr_len = u32_at(&data, 4)? as usize;
+        let (type_off, type_len) = (u32_at(&data, 8)? as usize, u32_at(&data, 12)? as usize);
+        let (str_off, str_len) = (u32_at(&data, 16)? as usize, u32_at(&data, 20)? as usize);
+        let type_off = hdr_len + type_off;
+        let str_off = hdr_len + str_off;
+        if data.len() < type_off + type_len || data.len() < str_off + str_len {
+            return Err("sections run past the end".into());
+        }
+        let mut types = Vec::new();
+        let mut at = type_off;
+        while at < type_off + type_len {
+            let name = u32_at(&data, at)?;
+            let info = u32_at(&data, at + 4)?;
+            let (kind, vlen) = ((info >> 24) & 0x1f, info & 0xffff);
+            let extra = at + 12;
+            at = extra
+                + match kind {
+                    1 | 14 | 17 => 4,                      // INT, VAR, DECL_TAG
+                    3 => 12,                               // ARRAY
+                    4 | 5 | 15 | 19 => 12 * vlen as usize, // STRUCT, UNION, DATASEC, ENUM64
+                    6 | 13 => 8 * vlen as usize,           // ENUM, FUNC_PROTO
+                    2 | 7..=12 | 16 | 18 => 0,
+                    k => return Err(format!("unknown BTF kind {k}")),
+                };
+            types.push(Type {
+                name,
+                kind,
+                vlen,
+                kind_flag: info >> 31 == 1,
+                extra,
+            });
+        }
+        let mut btf = Btf {
+            types,
+            data,
+            str_off,
+            str_len,
+            by_name: HashMap::new(),
+        };
+        for (i, t) in btf.types.iter().enumerate() {
+            if matches!(t.kind, KIND_STRUCT | KIND_ENUM | KIND_FUNC) {
+                let name = btf.str(t.name).to_string();
+                btf.by_name.entry((t.kind, name)).or_insert(i as u32 + 1);
+            }
+        }
+        Ok(btf)
+    }
+
+    fn str(&self, off: u32) -> &str {
+        let off = off as usize;
+        if off >= self.str_len {
+            return "";
+        }
+        let s = &self.data[self.str_off + off..self.str_off + self.str_len];
+        let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
+        std::str::from_utf8(&s[..end]).unwrap_or("")
+    }
+
+    fn u32_at(&self, o: usize) -> u32 {
+        self.data
+            .get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .unwrap_or(0)
+    }
+
+    /// The id of the type of `kind` called `name`.
+    pub fn id(&self, kind: u32, name: &str) -> Option<u32> {
+        self.by_name.get(&(kind, name.to_string())).copied()
+    }
+
+    /// The byte offset of `member` in the struct `id` (bitfields excluded).
+    pub fn member_offset(&self, id: u32, member: &str) -> Option<u32> {
+        let t = self.types.get(id.checked_sub(1)? as usize)?;
+        if t.kind != KIND_STRUCT {
+            return None;
+        }
+        (0..t.vlen as usize).find_map(|i| {
+            let m = t.extra + 12 * i;
+            if self.str(self.u32_at(m)) != member {
+                return None;
+            }
+            let mut bits = self.u32_at(m + 8);
+            if t.kind_flag {
+                bits &= 0x00ff_ffff;
+            }
+            (bits % 8 == 0).then_some(bits / 8)
+        })
+    }
+
+    /// The value of `name` in the enum `enum_name`.
+    pub fn enum_value(&self, enum_name: &str, name: &str) -> Option<i64> {
+        let id = self.id(KIND_ENUM, enum_name)?;
+        let t = self.types[id as usize - 1];
+        (0..t.vlen as usize).find_map(|i| {
+            let e = t.extra + 8 * i;
+            (self.str(self.u32_at(e)) == name).then(|| self.u32_at(e + 4) as i32 as i64)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_running_kernels_types() {
+        let btf = Btf::vmlinux().expect("this kernel has BTF");
+        assert!(btf.id(KIND_FUNC, "bpf_cast_to_kern_ctx").is_some());
+        let sa = btf.id(KIND_STRUCT, "sockaddr_un").unwrap();
+        assert_eq!(btf.member_offset(sa, "sun_path"), Some(2));
+        let attach = |n| btf.enum_value("bpf_attach_type", n);
+        assert_eq!(attach("BPF_CGROUP_INET4_CONNECT"), Some(10));
+        assert_eq!(attach("BPF_CGROUP_UNIX_CONNECT"), Some(49));
+        assert_eq!(attach("BPF_CGROUP_UNIX_SENDMSG"), Some(50));
+        assert_eq!(btf.id(KIND_FUNC, "no_such_function_here"), None);
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        assert!(Btf::parse(vec![]).is_err());
+        assert!(Btf::parse(vec![0x9f, 0xeb, 1, 0, 24, 0, 0, 0, 0, 0, 0, 0, 99, 0, 0, 0]).is_err());
+        let mut short = vec![0x9f, 0xeb, 1, 0, 24, 0, 0, 0];
+        short.extend_from_slice(&[0, 0, 0, 0, 12, 0, 0, 0, 12, 0, 0, 0, 1, 0, 0, 0]);
+        short.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0x1f, 0, 0, 0, 0, 0]);
+        assert!(Btf::parse(short).is_err());
+    }
+}
