@@ -160,7 +160,7 @@ fn exec_is_walled_and_the_own_seccomp_profile_still_applies() {
 }
 
 #[test]
-fn invalid_and_unbuilt_policies_fail_create() {
+fn invalid_policies_fail_create() {
     if skip() {
         return;
     }
@@ -172,8 +172,8 @@ fn invalid_and_unbuilt_policies_fail_create() {
         ),
         (json!({"observe": ["ptrace"]}), "cannot be observed"),
         (
-            json!({"network": {"allowUnix": ["/run/x.sock"]}}),
-            "not supported yet",
+            json!({"network": {"allowUnix": ["run/x.sock"]}}),
+            "allowUnix",
         ),
     ] {
         let mut env = Env::new();
@@ -231,6 +231,129 @@ fn denials_are_logged_by_the_supervisor_and_nothing_outlives_delete() {
     assert!(
         !crate::harness::alive(supervisor),
         "the supervisor outlived delete"
+    );
+}
+
+/// Unix sockets the probe makes in the container: listeners and bound datagram sockets, allowed
+/// and not, then connects and sends to each, in several spellings of the same address.
+const UNIX_SETUP: &str = "unix-listen /tmp/ok.sock , unix-listen /tmp/no.sock , unix-listen @ok , unix-listen @no , unix-bind /tmp/dg.sock , unix-bind /tmp/dgno.sock";
+
+#[test]
+fn unix_sockets_are_reached_only_at_listed_addresses() {
+    if skip() {
+        return;
+    }
+    let policy = json!({"network": {"default": "allow",
+        "allowUnix": ["/tmp/ok.sock", "@ok", "/tmp/dg.sock"]}});
+    let mut env = probe_env(
+        policy,
+        &format!(
+            "cd /tmp && /probe {UNIX_SETUP} , unix-connect /tmp/ok.sock , unix-connect /tmp/no.sock \
+             , unix-connect @ok , unix-connect @no , unix-connect @ok2 , unix-sendto /tmp/dg.sock \
+             , unix-sendto /tmp/dgno.sock , unix-connect-pad /tmp/ok.sock , unix-connect-pad /tmp/no.sock \
+             , unix-connect ok.sock , unix-connect /tmp//ok.sock , unix-connect /tmp/missing.sock \
+             > /tmp/probe.out"
+        ),
+    );
+    let tmp = env.shared_dir("tmp", "/tmp");
+    let id = env.id();
+    env.create(&id).ok();
+    env.start(&id).ok();
+    env.wait_status(&id, "stopped");
+    let out = std::fs::read_to_string(tmp.join("probe.out")).unwrap();
+    let setup = ["ok"; 6];
+    let expected = [
+        "ok", EPERM, // the listed path; another path
+        "ok", EPERM, EPERM, // the listed abstract name; others
+        "ok", EPERM, // datagram sends: sendmsg hook
+        "ok", EPERM, // the whole sockaddr_un with junk after the NUL: the name still decides
+        EPERM, EPERM, // other spellings of the listed socket are other addresses
+        EPERM, // refused before the kernel looks the path up
+    ];
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, [&setup[..], &expected[..]].concat(), "{out}");
+    let log = env.root.join(&id).join("violations.jsonl");
+    crate::harness::wait_for("the unix violation records", || {
+        std::fs::read_to_string(&log)
+            .map(|t| t.lines().count() >= 8)
+            .unwrap_or(false)
+    });
+    let records: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["syscall"].as_str().unwrap(),
+                r["destination"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("connect", "/tmp/no.sock"),
+            ("connect", "@no"),
+            ("connect", "@ok2"),
+            ("sendmsg", "/tmp/dgno.sock"),
+            ("connect", "/tmp/no.sock"),
+            ("connect", "ok.sock"),
+            ("connect", "/tmp//ok.sock"),
+            ("connect", "/tmp/missing.sock"),
+        ],
+        "{records:?}"
+    );
+    assert!(records.iter().all(|r| r["rule"] == "not in allowUnix"));
+    env.delete(&id).ok();
+    // Without allowUnix, unix sockets are not restricted; with an empty list, none is reached.
+    for (rules, want) in [(Value::Null, "ok"), (json!([]), EPERM)] {
+        let mut network = json!({"default": "allow"});
+        if !rules.is_null() {
+            network["allowUnix"] = rules;
+        }
+        let mut env = probe_env(
+            json!({ "network": network }),
+            &format!("/probe {UNIX_SETUP} , unix-connect /tmp/ok.sock , unix-connect @ok"),
+        );
+        env.shared_dir("tmp", "/tmp");
+        let out = env.run(&env.id());
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines, [&setup[..], &[want, want][..]].concat(), "{out:?}");
+    }
+}
+
+#[test]
+fn an_exec_process_meets_the_same_unix_rules() {
+    if skip() {
+        return;
+    }
+    let mut env = probe_env(
+        json!({"network": {"allowUnix": ["/tmp/ok.sock"]}}),
+        &format!("/probe {UNIX_SETUP} , hold 60"),
+    );
+    let tmp = env.shared_dir("tmp", "/tmp");
+    let id = env.id();
+    env.write_config();
+    let b = env.bundle.to_str().unwrap().to_string();
+    env.rt(&["run", "-d", "--bundle", &b, &id]).ok();
+    crate::harness::wait_for("the probe's sockets", || tmp.join("dgno.sock").exists());
+    let out = env.rt(&[
+        "exec",
+        &id,
+        "/probe",
+        "unix-connect",
+        "/tmp/ok.sock",
+        ",",
+        "unix-connect",
+        "/tmp/no.sock",
+    ]);
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        ["ok", EPERM],
+        "{out:?}"
     );
 }
 

@@ -7,6 +7,12 @@
  *   connect-loop IP PORT N   N TCP connects (to a closed port), prints ns per connect
  *   open-loop N            N openat("/dev/null") + close, prints ns per pair
  *   getpid-loop N          N raw getpid syscalls, prints ns per call
+ *   unix-listen ADDR       bind + listen a unix stream socket (kept open); ADDR /path or @name
+ *   unix-bind ADDR         bind a unix datagram socket (kept open)
+ *   unix-connect ADDR      connect(2) a unix stream socket (address length: just the name)
+ *   unix-connect-pad ADDR  the same with the whole sockaddr_un as length, junk after the NUL
+ *   unix-sendto ADDR       sendto(2) on an unconnected unix datagram socket
+ *   hold SECONDS           sleep, keeping every socket made so far open
  * Commands are separated by ",". */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -18,6 +24,8 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
+#include <stddef.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +45,17 @@ static int addr(const char *ip, const char *port, struct sockaddr_storage *ss, s
         a6->sin6_family = AF_INET6; a6->sin6_port = htons(atoi(port)); *len = sizeof *a6; return AF_INET6;
     }
     return -1;
+}
+
+static socklen_t unix_addr(const char *a, struct sockaddr_un *u, int pad) {
+    memset(u, pad ? 'Z' : 0, sizeof *u);
+    u->sun_family = AF_UNIX;
+    size_t n = strlen(a);
+    if (n > sizeof u->sun_path) n = sizeof u->sun_path;
+    if (a[0] == '@') { u->sun_path[0] = 0; memcpy(u->sun_path + 1, a + 1, n - 1); }
+    else { memcpy(u->sun_path, a, n); if (n < sizeof u->sun_path) u->sun_path[n] = 0; }
+    if (pad) return sizeof *u;
+    return offsetof(struct sockaddr_un, sun_path) + n + (a[0] == '@' ? 0 : 1);
 }
 
 static void report(int rc) { if (rc < 0) printf("errno=%d\n", errno); else printf("ok\n"); }
@@ -71,6 +90,28 @@ int main(int argc, char **argv) {
         if (!strcmp(cmd, "socket") && i + 2 < argc) {
             int fd = socket(atoi(argv[i + 1]), atoi(argv[i + 2]), 0);
             report(fd); if (fd >= 0) close(fd); i += 2; continue;
+        }
+        if (!strcmp(cmd, "hold") && i + 1 < argc) { sleep(atoi(argv[++i])); continue; }
+        if (!strncmp(cmd, "unix-", 5) && i + 1 < argc) {
+            struct sockaddr_un u;
+            const char *a = argv[++i];
+            socklen_t len = unix_addr(a, &u, !strcmp(cmd, "unix-connect-pad"));
+            if (!strcmp(cmd, "unix-listen")) {
+                int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+                int rc = bind(fd, (struct sockaddr *)&u, len);
+                report(rc < 0 ? rc : listen(fd, 8));
+            } else if (!strcmp(cmd, "unix-bind")) {
+                int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+                report(bind(fd, (struct sockaddr *)&u, len));
+            } else if (!strncmp(cmd, "unix-connect", 12)) {
+                int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+                report(connect(fd, (struct sockaddr *)&u, len)); close(fd);
+            } else if (!strcmp(cmd, "unix-sendto")) {
+                int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+                char byte = 'x';
+                report(sendto(fd, &byte, 1, 0, (struct sockaddr *)&u, len)); close(fd);
+            } else { fprintf(stderr, "unknown command %s\n", cmd); return 2; }
+            continue;
         }
         if (i + 2 >= argc) { fprintf(stderr, "usage\n"); return 2; }
         struct sockaddr_storage ss; socklen_t len;

@@ -81,6 +81,11 @@ fn features_are_probed_from_this_kernel() {
         .as_str()
         .unwrap();
     assert!(abi.parse::<u32>().unwrap() >= 1, "this host has Landlock");
+    assert_eq!(
+        ours["annotations"]["org.ward.interception.allowUnix"],
+        "true",
+        "this host's kernel (6.7+, BTF) has the cgroup unix socket hooks"
+    );
     assert!(ours["potentiallyUnsafeConfigAnnotations"].is_array());
     let flags = set(&ours["linux"]["seccomp"]["supportedFlags"]);
     assert!(flags.contains("SECCOMP_FILTER_FLAG_LOG"));

@@ -198,6 +198,8 @@ pub fn document() -> Value {
         "annotations": {
             "org.ward.version": env!("CARGO_PKG_VERSION"),
             "org.ward.landlock.abi": crate::landlock::kernel_abi().to_string(),
+            // Whether network.allowUnix can be enforced here (Linux 6.7+ with BTF).
+            "org.ward.interception.allowUnix": crate::egress::unix::available().to_string(),
         },
         // ward's annotations that can weaken isolation when an engine passes them from users
         // (org.ward.landlock only ever adds restrictions).

@@ -223,6 +223,23 @@ pub fn describe(plan: &Plan, rec: &[u8]) -> serde_json::Value {
     if let Some(a) = rec.get(24..40) {
         addr.copy_from_slice(a);
     }
+    let syscall = if kind as i32 == KIND_CONNECT {
+        "connect"
+    } else {
+        "sendmsg"
+    };
+    if family == crate::egress::unix::FAMILY {
+        return serde_json::json!({
+            "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            "type": "violation",
+            "id": plan.id,
+            "pid": pid,
+            "syscall": syscall,
+            "destination": crate::egress::unix::describe(rec),
+            "rule": "not in allowUnix",
+            "decision": "denied (EPERM), by the kernel",
+        });
+    }
     let ip = if family == 4 {
         IpAddr::V4(Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]))
     } else {
@@ -246,7 +263,7 @@ pub fn describe(plan: &Plan, rec: &[u8]) -> serde_json::Value {
         "type": "violation",
         "id": plan.id,
         "pid": pid,
-        "syscall": if kind as i32 == KIND_CONNECT { "connect" } else { "sendmsg" },
+        "syscall": syscall,
         "destination": dest,
         "rule": rule_text,
         "decision": "denied (EPERM), by the kernel",

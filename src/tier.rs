@@ -72,11 +72,11 @@ pub fn choose(default: Tier, annotations: Option<&HashMap<String, String>>) -> R
 pub fn refuse_unhonoured(bundle: &crate::spec::Bundle) -> Result<()> {
     if let Some(i) = &bundle.interception {
         // runsc's --network=none is the one equivalent: a deny-all policy in a new netns.
-        let deny_all = i
-            .network
-            .as_ref()
-            .is_some_and(|n| n.default == crate::egress::Verdict::Deny && n.allow.is_empty())
-            && network_none(&bundle.spec);
+        let deny_all = i.network.as_ref().is_some_and(|n| {
+            n.default == crate::egress::Verdict::Deny
+                && n.allow.is_empty()
+                && n.allow_unix.is_none()
+        }) && network_none(&bundle.spec);
         if !deny_all {
             return Err(Error::spec(
                 "process.interception",

@@ -3,7 +3,6 @@
 //! is killed and reaped, `<root>/<id>` removed (mounts live only in init's mount namespace and
 //! die with it).
 
-use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -170,6 +169,10 @@ fn create_in(
     let mut rule_texts = Vec::new();
     if let (Some(n), Some(fd)) = (&interception.network, cgroup_fd.as_ref()) {
         let r = crate::egress::programs::create_ringbuf()?;
+        // Unix rules first: on a kernel without their hooks, nothing is attached at all.
+        if let Some(allowed) = &n.allow_unix {
+            crate::egress::unix::install(fd.as_fd(), allowed, r.as_fd())?;
+        }
         crate::egress::programs::install(fd.as_fd(), n, r.as_fd())?;
         rule_texts = crate::supervisor::rule_texts(n)?;
         ring = Some(r);
@@ -230,11 +233,7 @@ fn create_in(
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-        annotations: bundle
-            .spec
-            .annotations()
-            .clone()
-            .unwrap_or_else(HashMap::new),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         owner: String::new(),
         init_start_time: 0,
         private_pid_ns: bundle.has_new_namespace(Ns::Pid),

@@ -9,6 +9,7 @@
 
 pub mod families;
 pub mod programs;
+pub mod unix;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -35,8 +36,9 @@ pub struct Network {
     pub allow: Vec<String>,
     #[serde(default)]
     pub deny: Vec<String>,
-    #[serde(default)]
-    pub allow_unix: Vec<String>,
+    /// Unix socket addresses the container may connect or send to; absent = not restricted,
+    /// `[]` = none (see `unix`).
+    pub allow_unix: Option<Vec<String>>,
     pub families: Option<Vec<String>>,
 }
 
@@ -194,10 +196,8 @@ pub fn from_config(raw: &serde_json::Value) -> Result<Option<Interception>> {
         ));
     }
     if let Some(n) = &policy.network {
-        if !n.allow_unix.is_empty() {
-            return Err(Error::Unsupported(
-                "process.interception.network.allowUnix (unix socket rules)".into(),
-            ));
+        for rule in n.allow_unix.iter().flatten() {
+            unix::address(rule)?;
         }
         n.rules()?;
         families::numbers(n)?;
@@ -246,13 +246,21 @@ mod tests {
     }
 
     #[test]
-    fn unbuilt_parts_are_refused_not_ignored() {
-        let raw =
-            serde_json::json!({"process": {"interception": {"network": {"allowUnix": ["/x"]}}}});
-        assert!(from_config(&raw)
-            .unwrap_err()
-            .to_string()
-            .contains("not supported yet"));
+    fn the_spec_example_is_accepted() {
+        let example: serde_json::Value =
+            serde_json::from_str(include_str!("../../spec/examples/interception.json")).unwrap();
+        let raw = serde_json::json!({"process": {"interception": example}});
+        let p = from_config(&raw).unwrap().unwrap();
+        let n = p.network.unwrap();
+        assert_eq!(n.allow_unix.unwrap().len(), 2);
+        assert_eq!(n.default, Verdict::Deny);
+    }
+
+    #[test]
+    fn conflicts_and_bad_rules_are_refused() {
+        let raw = serde_json::json!({"process": {"interception": {"network": {"allowUnix": ["x.sock"]}}}});
+        let e = from_config(&raw).unwrap_err().to_string();
+        assert!(e.contains("allowUnix") && e.contains("x.sock"), "{e}");
         let two = serde_json::json!({"process": {"interception": {"observe": ["execve"]}},
             "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/l.sock"}}});
         assert!(from_config(&two)
