@@ -77,20 +77,66 @@ pub fn prefer_sync_wakeup(fd: BorrowedFd) {
     unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_SET_FLAGS, &flags as *const u64) };
 }
 
-/// Receives one notification, describes it, and lets the call continue. `None` when the
-/// notification went away before it could be read (the target died or was interrupted).
-pub fn serve(fd: BorrowedFd, id: &str) -> Option<serde_json::Value> {
+/// One observed call as read, before it is formatted: formatting and writing the log happen
+/// off the target's path (the supervisor's main thread does them in batches).
+pub struct Observed {
+    time: std::time::SystemTime,
+    pid: i32,
+    detail: serde_json::Value,
+}
+
+impl Observed {
+    /// The log record.
+    pub fn record(self, id: &str) -> serde_json::Value {
+        let mut record = self.detail;
+        record["time"] = chrono::DateTime::<chrono::Utc>::from(self.time)
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+            .into();
+        record["type"] = "observe".into();
+        record["id"] = id.into();
+        record["pid"] = self.pid.into();
+        record["source"] =
+            "workload-supplied: read from the caller's memory, which may change after".into();
+        record["decision"] = "continue (observation only; enforcement stays in the kernel)".into();
+        record
+    }
+}
+
+/// What one `serve` call came to.
+pub enum Served {
+    Observed,
+    /// The notification went away before it was answered (the target died or was interrupted).
+    Vanished,
+    /// No task uses the filter any more: the listener is done.
+    Closed,
+}
+
+/// Receives one notification (blocking in the kernel until one comes), reads what the target
+/// asked for, hands the record to `keep` (before the call goes on, so a target that exits
+/// right after never outruns its record), and lets the call continue.
+pub fn serve(fd: BorrowedFd, keep: impl FnOnce(Observed)) -> Served {
     let mut n = Notif::default();
     // SAFETY: `n` is a zeroed seccomp_notif of the size the ioctl number encodes.
     if unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_RECV, &mut n as *mut Notif) } != 0 {
-        return None;
+        return if hung_up(fd) {
+            Served::Closed
+        } else {
+            Served::Vanished
+        };
     }
     let pid = n.pid as i32;
-    let mut record = describe(pid, n.nr, n.arch, &n.args);
+    let detail = describe(pid, n.nr, n.arch, &n.args);
     // The target is still the one that made the call (pid reuse excluded) only if the id is
     // valid now, after the reads.
     // SAFETY: NOTIF_ID_VALID reads one u64 from the pointer.
     let valid = unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_ID_VALID, &n.id as *const u64) } == 0;
+    if valid {
+        keep(Observed {
+            time: std::time::SystemTime::now(),
+            pid,
+            detail,
+        });
+    }
     let resp = Resp {
         id: n.id,
         val: 0,
@@ -99,19 +145,21 @@ pub fn serve(fd: BorrowedFd, id: &str) -> Option<serde_json::Value> {
     };
     // SAFETY: `resp` is a seccomp_notif_resp of the size the ioctl number encodes.
     unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_SEND, &resp as *const Resp) };
-    if !valid {
-        return None;
+    if valid {
+        Served::Observed
+    } else {
+        Served::Vanished
     }
-    record["time"] = chrono::Utc::now()
-        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-        .into();
-    record["type"] = "observe".into();
-    record["id"] = id.into();
-    record["pid"] = pid.into();
-    record["source"] =
-        "workload-supplied: read from the caller's memory, which may change after".into();
-    record["decision"] = "continue (observation only; enforcement stays in the kernel)".into();
-    Some(record)
+}
+
+/// The listener reports a hang-up: every task that used its filter is gone (the kernel also
+/// ends a blocked RECV then, from 6.6; before, the serving thread waits until ward exits).
+fn hung_up(fd: BorrowedFd) -> bool {
+    let mut p = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+    nix::poll::poll(&mut p, nix::poll::PollTimeout::ZERO).is_ok()
+        && p[0].revents().is_some_and(|r| {
+            r.intersects(nix::poll::PollFlags::POLLHUP | nix::poll::PollFlags::POLLERR)
+        })
 }
 
 /// Reads up to `max` bytes of the target's memory at `addr`.

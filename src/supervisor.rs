@@ -15,12 +15,17 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::observe::Served;
 
 use crate::egress::programs::{DEFAULT_RULE, KIND_CONNECT, RECORD};
 use crate::error::{Error, Result, SysContext};
 
 pub const LOG: &str = "violations.jsonl";
 pub const SOCKET: &str = "supervisor.sock";
+/// How long an observed record may wait before it is written, in milliseconds.
+const FLUSH_MS: u16 = 100;
 
 /// What the supervisor needs to know about the container.
 pub struct Plan {
@@ -90,7 +95,12 @@ fn run(
         unsafe { libc::_exit(1) }
     };
     let mut ring = ringbuf.and_then(|r| Ring::map(r).ok());
-    let mut listeners: Vec<OwnedFd> = Vec::new();
+    // Each listener is served by a thread of its own blocked in the kernel's RECV: the target
+    // wakes it directly (on the target's CPU, see prefer_sync_wakeup), no poll round comes
+    // first, and a call being read never delays another listener's. Records wait in `observed`
+    // for this thread, which formats and writes them in batches, off the targets' path.
+    let observed: Arc<Mutex<Vec<crate::observe::Observed>>> = Arc::default();
+    let mut serving = 0usize;
     loop {
         let mut fds = vec![nix::poll::PollFd::new(
             listener.as_fd(),
@@ -102,58 +112,49 @@ fn run(
                 nix::poll::PollFlags::POLLIN,
             ));
         }
-        let first_notify = fds.len();
-        for l in &listeners {
-            fds.push(nix::poll::PollFd::new(
-                l.as_fd(),
-                nix::poll::PollFlags::POLLIN,
-            ));
-        }
-        let woke = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(500u16)).unwrap_or(0);
-        let ready: Vec<(bool, bool)> = fds
-            .iter()
-            .map(|f| {
-                let r = f.revents().unwrap_or(nix::poll::PollFlags::empty());
-                (
-                    r.contains(nix::poll::PollFlags::POLLIN),
-                    r.intersects(nix::poll::PollFlags::POLLHUP | nix::poll::PollFlags::POLLERR),
-                )
-            })
-            .collect();
+        // Observed records reach the log within FLUSH_MS; a quiet supervisor sleeps longer.
+        let timeout: u16 = if serving > 0 { FLUSH_MS } else { 500 };
+        let woke = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(timeout)).unwrap_or(0);
+        let new_listener = fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(nix::poll::PollFlags::POLLIN));
         drop(fds);
-        // Reading cgroup.events costs three syscalls: only on a quiet round or a hang-up, not
-        // on the path of every observed call.
-        let any_hup = ready.iter().any(|(_, hup)| *hup);
-        let empty = (woke == 0 || any_hup) && !populated(&plan.cgroup_dir);
+        // Reading cgroup.events costs three syscalls: only on a quiet round.
+        let empty = woke == 0 && !populated(&plan.cgroup_dir);
         // A new listener from create or exec.
-        if ready[0].0 {
+        if new_listener {
             if let Ok((conn, _)) = listener.accept() {
                 if let Ok(fd) = crate::console::recv_fd(conn.as_fd()) {
                     crate::observe::prefer_sync_wakeup(fd.as_fd());
-                    listeners.push(fd);
+                    let sink = Arc::clone(&observed);
+                    let spawned =
+                        std::thread::Builder::new()
+                            .stack_size(64 * 1024)
+                            .spawn(move || loop {
+                                let keep =
+                                    |o| sink.lock().unwrap_or_else(|e| e.into_inner()).push(o);
+                                if let Served::Closed = crate::observe::serve(fd.as_fd(), keep) {
+                                    return;
+                                }
+                            });
+                    serving += usize::from(spawned.is_ok());
                 }
             }
         }
-        // Notifications, one per ready listener per round: no call blocks the loop.
-        let mut gone = Vec::new();
-        for (i, l) in listeners.iter().enumerate() {
-            let (readable, hup) = ready
-                .get(first_notify + i)
-                .copied()
-                .unwrap_or((false, false));
-            if readable {
-                if let Some(rec) = crate::observe::serve(l.as_fd(), &plan.id) {
-                    append(&mut file, &rec);
-                }
-            } else if hup {
-                gone.push(i);
-            }
-        }
-        for i in gone.into_iter().rev() {
-            listeners.remove(i);
+        let batch = std::mem::take(&mut *observed.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut lines = String::new();
+        for o in batch {
+            lines.push_str(&o.record(&plan.id).to_string());
+            lines.push('\n');
         }
         if let Some(r) = ring.as_mut() {
-            r.drain(|rec| append(&mut file, &describe(&plan, rec)));
+            r.drain(|rec| {
+                lines.push_str(&describe(&plan, rec).to_string());
+                lines.push('\n');
+            });
+        }
+        if !lines.is_empty() {
+            let _ = file.write_all(lines.as_bytes());
         }
         if empty {
             break;
@@ -162,14 +163,6 @@ fn run(
     let _ = std::fs::remove_file(plan.state_dir.join(SOCKET));
     // SAFETY: _exit is the end of this process; nothing inherited may run.
     unsafe { libc::_exit(0) }
-}
-
-/// One record, one write(2): formatting straight into the unbuffered file would issue a write
-/// per JSON fragment (dozens per record, on the path of every observed call).
-fn append(file: &mut std::fs::File, rec: &serde_json::Value) {
-    let mut line = rec.to_string();
-    line.push('\n');
-    let _ = file.write_all(line.as_bytes());
 }
 
 /// Hands a listener fd to the container's supervisor.
