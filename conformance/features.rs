@@ -82,8 +82,7 @@ fn features_are_probed_from_this_kernel() {
         .unwrap();
     assert!(abi.parse::<u32>().unwrap() >= 1, "this host has Landlock");
     assert_eq!(
-        ours["annotations"]["org.ward.interception.allowUnix"],
-        "true",
+        ours["annotations"]["org.ward.interception.allowUnix"], "true",
         "this host's kernel (6.7+, BTF) has the cgroup unix socket hooks"
     );
     assert!(ours["potentiallyUnsafeConfigAnnotations"].is_array());

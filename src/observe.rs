@@ -82,13 +82,13 @@ pub fn prefer_sync_wakeup(fd: BorrowedFd) {
 pub struct Observed {
     time: std::time::SystemTime,
     pid: i32,
-    detail: serde_json::Value,
+    detail: Detail,
 }
 
 impl Observed {
     /// The log record.
     pub fn record(self, id: &str) -> serde_json::Value {
-        let mut record = self.detail;
+        let mut record = self.detail.json();
         record["time"] = chrono::DateTime::<chrono::Utc>::from(self.time)
             .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
             .into();
@@ -125,7 +125,7 @@ pub fn serve(fd: BorrowedFd, keep: impl FnOnce(Observed)) -> Served {
         };
     }
     let pid = n.pid as i32;
-    let detail = describe(pid, n.nr, n.arch, &n.args);
+    let detail = read(pid, n.nr, n.arch, &n.args);
     // The target is still the one that made the call (pid reuse excluded) only if the id is
     // valid now, after the reads.
     // SAFETY: NOTIF_ID_VALID reads one u64 from the pointer.
@@ -233,40 +233,74 @@ fn syscall_name(nr: i32, arch: u32) -> &'static str {
         .unwrap_or("unknown")
 }
 
-fn describe(pid: i32, nr: i32, arch: u32, a: &[u64; 6]) -> serde_json::Value {
+/// What an observed call asked for, as read while the target waits; turned into JSON only
+/// later, off its path.
+enum Detail {
+    Exec {
+        name: &'static str,
+        path: Option<String>,
+        argv: Vec<String>,
+    },
+    Open {
+        name: &'static str,
+        path: Option<String>,
+        flags: Option<u64>,
+    },
+    Connect(Vec<u8>),
+    Other(&'static str),
+}
+
+fn read(pid: i32, nr: i32, arch: u32, a: &[u64; 6]) -> Detail {
     let name = syscall_name(nr, arch);
-    let mut r = serde_json::json!({"syscall": name});
+    let open = |path: u64, flags: Option<u64>| Detail::Open {
+        name,
+        path: read_str(pid, path),
+        flags,
+    };
     match name {
-        "execve" => {
-            r["path"] = read_str(pid, a[0]).into();
-            r["argv"] = read_argv(pid, a[1]).into();
-        }
-        "execveat" => {
-            r["path"] = read_str(pid, a[1]).into();
-            r["argv"] = read_argv(pid, a[2]).into();
-        }
-        "open" => {
-            r["path"] = read_str(pid, a[0]).into();
-            r["flags"] = format!("{:#o}", a[1]).into();
-        }
-        "openat" => {
-            r["path"] = read_str(pid, a[1]).into();
-            r["flags"] = format!("{:#o}", a[2]).into();
-        }
+        "execve" => Detail::Exec {
+            name,
+            path: read_str(pid, a[0]),
+            argv: read_argv(pid, a[1]),
+        },
+        "execveat" => Detail::Exec {
+            name,
+            path: read_str(pid, a[1]),
+            argv: read_argv(pid, a[2]),
+        },
+        "open" => open(a[0], Some(a[1])),
+        "openat" => open(a[1], Some(a[2])),
         "openat2" => {
-            r["path"] = read_str(pid, a[1]).into();
             let how = read_mem(pid, a[2], 8);
-            if let Ok(b) = <[u8; 8]>::try_from(how.as_slice()) {
-                r["flags"] = format!("{:#o}", u64::from_ne_bytes(b)).into();
-            }
+            let flags = <[u8; 8]>::try_from(how.as_slice())
+                .ok()
+                .map(u64::from_ne_bytes);
+            open(a[1], flags)
         }
-        "connect" => {
-            let sa = read_mem(pid, a[1], (a[2] as usize).min(128));
-            r["destination"] = sockaddr(&sa).into();
-        }
-        _ => {}
+        "connect" => Detail::Connect(read_mem(pid, a[1], (a[2] as usize).min(128))),
+        _ => Detail::Other(name),
     }
-    r
+}
+
+impl Detail {
+    fn json(self) -> serde_json::Value {
+        match self {
+            Detail::Exec { name, path, argv } => {
+                serde_json::json!({"syscall": name, "path": path, "argv": argv})
+            }
+            Detail::Open { name, path, flags } => {
+                let mut r = serde_json::json!({"syscall": name, "path": path});
+                if let Some(f) = flags {
+                    r["flags"] = format!("{f:#o}").into();
+                }
+                r
+            }
+            Detail::Connect(sa) => {
+                serde_json::json!({"syscall": "connect", "destination": sockaddr(&sa)})
+            }
+            Detail::Other(name) => serde_json::json!({ "syscall": name }),
+        }
+    }
 }
 
 fn sockaddr(b: &[u8]) -> String {
