@@ -189,11 +189,19 @@ fn denials_are_logged_by_the_supervisor_and_nothing_outlives_delete() {
         return;
     }
     let env = probe_env(
-        json!({"network": {"default": "allow", "deny": ["127.0.0.0/8:53", "127.0.0.1:9090"]}}),
+        json!({"network": {"default": "allow", "deny": ["127.0.0.0/8:53", "127.0.0.1:9090"],
+            "allowUnix": ["/run/x.sock"]}}),
         "ip link set lo up; /probe tcp 127.0.0.1 9090 , sendto 127.0.0.1 53 , sendto 127.0.0.1 54",
     );
     let id = env.id();
     env.create(&id).ok();
+    let programs = attached_programs(env.state(&id)["pid"].as_i64().unwrap());
+    assert_eq!(
+        programs.len(),
+        6,
+        "connect4/6, sendmsg4/6, unix connect/sendmsg: {programs:?}"
+    );
+    assert!(programs.iter().all(|p| program_exists(*p)));
     let state: Value = serde_json::from_str(
         &std::fs::read_to_string(env.root.join(&id).join("state.json")).unwrap(),
     )
@@ -232,6 +240,58 @@ fn denials_are_logged_by_the_supervisor_and_nothing_outlives_delete() {
         !crate::harness::alive(supervisor),
         "the supervisor outlived delete"
     );
+    // The kernel detaches a removed cgroup's programs from a work queue, soon after rmdir.
+    let t0 = std::time::Instant::now();
+    while programs.iter().any(|p| program_exists(*p)) && t0.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let left: Vec<u32> = programs
+        .into_iter()
+        .filter(|p| program_exists(*p))
+        .collect();
+    assert!(left.is_empty(), "BPF programs outlived delete: {left:?}");
+}
+
+fn bpf(cmd: i64, attr: &mut [u8; 128]) -> i64 {
+    // SAFETY: `attr` is a bpf_attr-sized buffer for the call; pointers in it are live.
+    unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len()) }
+}
+
+/// Ids of the egress programs attached to the cgroup v2 dir of process `pid`.
+fn attached_programs(pid: i64) -> Vec<u32> {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let rel = cg.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+    let mount = if Path::new("/sys/fs/cgroup/unified").exists() {
+        "/sys/fs/cgroup/unified"
+    } else {
+        "/sys/fs/cgroup"
+    };
+    let dir = std::fs::File::open(format!("{mount}{rel}")).unwrap();
+    let mut ids = Vec::new();
+    for attach_type in [10u32, 11, 14, 15, 49, 50] {
+        let mut found = [0u32; 8];
+        let mut attr = [0u8; 128];
+        attr[0..4].copy_from_slice(&(std::os::fd::AsRawFd::as_raw_fd(&dir) as u32).to_ne_bytes());
+        attr[4..8].copy_from_slice(&attach_type.to_ne_bytes());
+        attr[16..24].copy_from_slice(&(found.as_mut_ptr() as u64).to_ne_bytes());
+        attr[24..28].copy_from_slice(&8u32.to_ne_bytes());
+        assert_eq!(bpf(16, &mut attr), 0, "BPF_PROG_QUERY {attach_type}"); // BPF_PROG_QUERY
+        let n = u32::from_ne_bytes(attr[24..28].try_into().unwrap()) as usize;
+        ids.extend_from_slice(&found[..n]);
+    }
+    ids
+}
+
+/// Whether a BPF program with this id is still loaded.
+fn program_exists(id: u32) -> bool {
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&id.to_ne_bytes());
+    let fd = bpf(13, &mut attr); // BPF_PROG_GET_FD_BY_ID
+    if fd >= 0 {
+        // SAFETY: closing the fd bpf(2) just returned to us.
+        unsafe { libc::close(fd as i32) };
+    }
+    fd >= 0
 }
 
 /// Unix sockets the probe makes in the container: listeners and bound datagram sockets, allowed
