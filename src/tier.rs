@@ -76,7 +76,7 @@ pub fn refuse_unhonoured(bundle: &crate::spec::Bundle) -> Result<()> {
             .network
             .as_ref()
             .is_some_and(|n| n.default == crate::egress::Verdict::Deny && n.allow.is_empty())
-            && network_none(&bundle.spec);
+            && Network::of(&bundle.spec) == Network::None;
         if !deny_all {
             return Err(Error::spec(
                 "process.interception",
@@ -93,24 +93,53 @@ pub fn refuse_unhonoured(bundle: &crate::spec::Bundle) -> Result<()> {
     Ok(())
 }
 
-/// A new network namespace without a path holds only loopback under native isolation; runsc's
-/// sandbox networking needs a namespace prepared for it, so such specs run with --network=none.
-pub fn network_none(spec: &oci_spec::runtime::Spec) -> bool {
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter().any(|n| {
-                n.typ() == oci_spec::runtime::LinuxNamespaceType::Network && n.path().is_none()
-            })
-        })
+/// runsc's `--network` for a spec's network namespace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Network {
+    /// A namespace given by path (e.g. a pod's, set up by CNI): runsc's default, its own
+    /// network stack over the interfaces it finds there.
+    #[default]
+    Sandbox,
+    /// A new namespace without a path holds only loopback under native isolation; runsc's
+    /// sandbox networking needs a namespace prepared for it, so: `--network=none`.
+    None,
+    /// No network namespace: the host's network (a hostNetwork pod). runsc refuses its own
+    /// stack in the host's namespace, so: `--network=host` (gVisor still handles every
+    /// syscall; its sockets are the host's, as the spec asked).
+    Host,
+}
+
+impl Network {
+    pub fn of(spec: &oci_spec::runtime::Spec) -> Network {
+        let netns = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .and_then(|ns| {
+                ns.iter()
+                    .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+            });
+        match netns {
+            None => Network::Host,
+            Some(n) if n.path().is_none() => Network::None,
+            Some(_) => Network::Sandbox,
+        }
+    }
+
+    fn flag(self) -> Option<&'static str> {
+        match self {
+            Network::Sandbox => None,
+            Network::None => Some("--network=none"),
+            Network::Host => Some("--network=host"),
+        }
+    }
 }
 
 /// How to call runsc for one ward invocation.
 pub struct Runsc {
     pub root: PathBuf,
-    /// `--network=none` (see `network_none`); the same for every command of a container.
-    pub network_none: bool,
+    /// `--network` (see `Network`); the same for every command of a container.
+    pub network: Network,
     pub log: Option<PathBuf>,
     pub log_format: Option<String>,
     pub debug: bool,
@@ -125,7 +154,7 @@ impl Runsc {
     ) -> Runsc {
         Runsc {
             root: state_root.join(crate::state::RUNSC_DIR),
-            network_none: false,
+            network: Network::Sandbox,
             log: log.map(Path::to_path_buf),
             log_format: log_format.map(str::to_string),
             debug,
@@ -156,8 +185,8 @@ impl Runsc {
         if self.debug {
             cmd.arg("--debug");
         }
-        if self.network_none {
-            cmd.arg("--network=none");
+        if let Some(f) = self.network.flag() {
+            cmd.arg(f);
         }
         if crate::cgroups::detect() != crate::cgroups::Mode::Unified {
             cmd.arg("--ignore-cgroups");
@@ -273,5 +302,34 @@ mod tests {
             .to_string();
         assert!(e.contains("only raise"), "{e}");
         assert!(choose(Tier::Native, Some(&ann("kata"))).is_err());
+    }
+
+    fn spec_with_netns(netns: Option<Option<&str>>) -> oci_spec::runtime::Spec {
+        let mut ns = vec![serde_json::json!({"type": "pid"})];
+        if let Some(path) = netns {
+            ns.push(match path {
+                Some(p) => serde_json::json!({"type": "network", "path": p}),
+                None => serde_json::json!({"type": "network"}),
+            });
+        }
+        serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "linux": {"namespaces": ns},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn runsc_network_follows_the_network_namespace() {
+        assert_eq!(Network::of(&spec_with_netns(None)), Network::Host);
+        assert_eq!(Network::of(&spec_with_netns(Some(None))), Network::None);
+        assert_eq!(
+            Network::of(&spec_with_netns(Some(Some("/var/run/netns/cni-1")))),
+            Network::Sandbox
+        );
+        assert_eq!(Network::Host.flag(), Some("--network=host"));
+        assert_eq!(Network::None.flag(), Some("--network=none"));
+        assert_eq!(Network::Sandbox.flag(), None);
     }
 }

@@ -86,20 +86,37 @@ pub fn route(cli: &Cli, cmd: &Command) -> ward::Result<Option<i32>> {
     let mut full = vec![sub.clone()];
     full.extend(for_runsc(args));
     let mut r = runsc(cli);
-    r.network_none = ContainerDir::open(root, id)
+    r.network = ContainerDir::open(root, id)
         .and_then(|d| d.load_config())
-        .is_ok_and(|spec| tier::network_none(&spec));
+        .map(|spec| tier::Network::of(&spec))
+        .unwrap_or_default();
     let code = r.run(&full)?;
+    if sub == "kill" && code != 0 && !alive(&r, id) {
+        // runsc says "sandbox is not running" or the like; the shim recognizes runc's words
+        // (the last error line of the log) and then takes the kill as done: a sandbox whose
+        // container exited must not stay stuck in StopPodSandbox.
+        return Err(ward::Error::BadState("container not running".into()));
+    }
     if sub == "delete" && code == 0 {
         ContainerDir::open(root, id)?.remove()?;
     }
     Ok(Some(code))
 }
 
+/// runsc knows the container and its process has not ended.
+fn alive(r: &Runsc, id: &str) -> bool {
+    r.state(id).is_ok_and(|st| {
+        matches!(
+            st["status"].as_str(),
+            Some("created" | "running" | "paused")
+        )
+    })
+}
+
 fn create(cli: &Cli, cmd: &Command, b: &Bundle, id: &str) -> ward::Result<i32> {
     let dir = ContainerDir::create(&cli.root, id)?;
     let mut r = runsc(cli);
-    r.network_none = tier::network_none(&b.spec);
+    r.network = tier::Network::of(&b.spec);
     let (sub, args) = sub_args();
     let mut full = vec![sub];
     full.extend(for_runsc(args));
