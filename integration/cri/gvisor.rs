@@ -41,6 +41,8 @@ struct GvisorOutcome {
     ward_state: (String, i64),
     /// The container whose process ends by itself (`exit 7`): state and exit code seen by CRI.
     quitter: (i32, i32),
+    /// Its log as CRI wrote it: the container's stdout and stderr reached the shim.
+    quitter_log: String,
     /// The container with a terminal: exits 3 when its stdin and stdout are a tty.
     tty: (i32, i32),
     /// The sleeper after StopContainer: state and exit code.
@@ -187,7 +189,12 @@ async fn gvisor_flow(env: &Env, ch: &Channel) -> R<GvisorOutcome> {
     let sleeper = create("sleeper", &["sleep", "300"], false).await?;
     eprintln!("[gvisor] container sleeper {sleeper}");
     // Its process ends by itself a little later, with a status of its own.
-    let quitter = create("quitter", &["sh", "-c", "sleep 3; exit 7"], false).await?;
+    let quitter = create(
+        "quitter",
+        &["sh", "-c", "echo out-7; echo err-7 >&2; sleep 3; exit 7"],
+        false,
+    )
+    .await?;
     eprintln!("[gvisor] container quitter {quitter}");
     // A terminal: the shim passes a console socket; 3 only if stdin and stdout are a tty.
     let tty = create(
@@ -264,6 +271,7 @@ async fn gvisor_flow(env: &Env, ch: &Channel) -> R<GvisorOutcome> {
     )
     .await?;
     o.stopped = container_state(&mut rt, &sleeper).await?;
+    o.quitter_log = fs::read_to_string(logdir.join("quitter.log")).unwrap_or_default();
     for id in [&sleeper, &quitter, &tty] {
         within(
             "RemoveContainer",
@@ -407,6 +415,13 @@ async fn gvisor_pod_under_ward() {
         (exited, 7),
         "the app container that exits 7: (state, exit code) seen by CRI\n{diag}"
     );
+    for line in [" stdout F out-7", " stderr F err-7"] {
+        assert!(
+            o.quitter_log.contains(line),
+            "container log lacks {line:?}: {:?}",
+            o.quitter_log
+        );
+    }
     assert_eq!(
         o.tty,
         (exited, 3),
