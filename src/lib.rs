@@ -14,6 +14,7 @@ pub mod ebpf;
 pub mod egress;
 pub mod error;
 pub mod features;
+pub mod gvisor_pod;
 pub mod hooks;
 pub mod init;
 pub mod landlock;

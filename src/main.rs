@@ -67,5 +67,6 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
         Command::Ps(a) => cli::ps::run(root, a),
         Command::Events(a) => cli::events::run(root, a),
         Command::Translate(a) => cli::translate::run(root, a),
+        Command::GvisorKeeper(a) => cli::gvisor::keeper(cli, a),
     }
 }

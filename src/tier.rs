@@ -76,7 +76,7 @@ pub fn refuse_unhonoured(bundle: &crate::spec::Bundle) -> Result<()> {
             n.default == crate::egress::Verdict::Deny
                 && n.allow.is_empty()
                 && n.allow_unix.is_none()
-        }) && network_none(&bundle.spec);
+        }) && Network::of(&bundle.spec) == Network::None;
         if !deny_all {
             return Err(Error::spec(
                 "process.interception",
@@ -93,24 +93,54 @@ pub fn refuse_unhonoured(bundle: &crate::spec::Bundle) -> Result<()> {
     Ok(())
 }
 
-/// A new network namespace without a path holds only loopback under native isolation; runsc's
-/// sandbox networking needs a namespace prepared for it, so such specs run with --network=none.
-pub fn network_none(spec: &oci_spec::runtime::Spec) -> bool {
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter().any(|n| {
-                n.typ() == oci_spec::runtime::LinuxNamespaceType::Network && n.path().is_none()
-            })
-        })
+/// runsc's `--network` for a spec's network namespace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Network {
+    /// A namespace given by path (e.g. a pod's, set up by CNI): runsc's default, its own
+    /// network stack over the interfaces it finds there.
+    #[default]
+    Sandbox,
+    /// A new namespace without a path holds only loopback under native isolation; runsc's
+    /// sandbox networking needs a namespace prepared for it, so: `--network=none`.
+    None,
+    /// No network namespace: the host's network (a hostNetwork pod). runsc refuses its own
+    /// stack in the host's namespace, so: `--network=host` (gVisor still handles every
+    /// syscall; its sockets are the host's, as the spec asked).
+    Host,
+}
+
+impl Network {
+    pub fn of(spec: &oci_spec::runtime::Spec) -> Network {
+        let netns = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .and_then(|ns| {
+                ns.iter()
+                    .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+            });
+        match netns {
+            None => Network::Host,
+            Some(n) if n.path().is_none() => Network::None,
+            Some(_) => Network::Sandbox,
+        }
+    }
+
+    fn flag(self) -> Option<&'static str> {
+        match self {
+            Network::Sandbox => None,
+            Network::None => Some("--network=none"),
+            Network::Host => Some("--network=host"),
+        }
+    }
 }
 
 /// How to call runsc for one ward invocation.
 pub struct Runsc {
     pub root: PathBuf,
-    /// `--network=none` (see `network_none`); the same for every command of a container.
-    pub network_none: bool,
+    /// `--network` (see `Network`); the same for every command of a container, and for every
+    /// container of a sandbox.
+    pub network: Network,
     pub log: Option<PathBuf>,
     pub log_format: Option<String>,
     pub debug: bool,
@@ -125,7 +155,7 @@ impl Runsc {
     ) -> Runsc {
         Runsc {
             root: state_root.join(crate::state::RUNSC_DIR),
-            network_none: false,
+            network: Network::Sandbox,
             log: log.map(Path::to_path_buf),
             log_format: log_format.map(str::to_string),
             debug,
@@ -156,8 +186,8 @@ impl Runsc {
         if self.debug {
             cmd.arg("--debug");
         }
-        if self.network_none {
-            cmd.arg("--network=none");
+        if let Some(f) = self.network.flag() {
+            cmd.arg(f);
         }
         if crate::cgroups::detect() != crate::cgroups::Mode::Unified {
             cmd.arg("--ignore-cgroups");
@@ -195,15 +225,27 @@ impl Runsc {
     }
 }
 
-/// Records a gvisor container in ward's state, after runsc created it.
+/// Records a gvisor container in ward's state, after runsc created it. `keeper` (pid, start
+/// time): the process the caller was given as the container's init, for a container in a
+/// pod's sandbox (see gvisor_pod); otherwise that is runsc's sandbox process.
 pub fn record(
     dir: &ContainerDir,
     runsc: &Runsc,
     bundle: &crate::spec::Bundle,
     id: &str,
+    keeper: Option<(i32, u64)>,
 ) -> Result<()> {
-    let st = runsc.state(id)?;
-    let pid = st["pid"].as_i64().unwrap_or(0) as i32;
+    let (pid, init_start_time) = match keeper {
+        Some(k) => k,
+        None => {
+            let st = runsc.state(id)?;
+            let pid = st["pid"].as_i64().unwrap_or(0) as i32;
+            (
+                pid,
+                crate::state::proc_stat(pid).map(|(_, t)| t).unwrap_or(0),
+            )
+        }
+    };
     let stored = Stored {
         oci_version: bundle.spec.version().clone(),
         id: id.into(),
@@ -213,7 +255,7 @@ pub fn record(
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         owner: String::new(),
-        init_start_time: crate::state::proc_stat(pid).map(|(_, t)| t).unwrap_or(0),
+        init_start_time,
         private_pid_ns: true,
         cgroup: None,
         tier: Tier::Gvisor,
@@ -224,28 +266,71 @@ pub fn record(
 }
 
 /// ward's state report for a gvisor container: ward's record, with runsc's view of the status
-/// and pid (runsc owns the process).
+/// and pid (runsc owns the process). The pid of a container in a pod's sandbox is its keeper's,
+/// the one its caller was given: runsc would name the sandbox, shared by the whole pod.
 pub fn report(root: &Path, dir: &ContainerDir, stored: &Stored) -> crate::state::Report {
     let mut r = dir.report(stored);
+    let sub = matches!(
+        crate::gvisor_pod::role(Some(&stored.annotations)),
+        Ok(crate::gvisor_pod::Role::Subcontainer { .. })
+    );
     if let Ok(st) = Runsc::new(root, None, None, false).state(&stored.id) {
         if let Ok(status) = serde_json::from_value(st["status"].clone()) {
             r.status = status;
         }
         r.pid = match r.status {
             crate::state::Status::Stopped => 0,
+            _ if sub => stored.pid,
             _ => st["pid"].as_i64().unwrap_or(0) as i32,
         };
     }
     r
 }
 
+/// runsc's `--network` for a container: all containers of one sandbox must run with the
+/// sandbox's flags (runsc fixes them when it creates the sandbox), so a pod's app container
+/// takes its pause container's.
+pub fn network_of(root: &Path, spec: &oci_spec::runtime::Spec) -> Network {
+    if let Ok(crate::gvisor_pod::Role::Subcontainer { sandbox }) =
+        crate::gvisor_pod::role(spec.annotations().as_ref())
+    {
+        if let Ok(sb) = ContainerDir::open(root, &sandbox).and_then(|d| d.load_config()) {
+            return Network::of(&sb);
+        }
+    }
+    Network::of(spec)
+}
+
 /// The tier a stored container runs in (native when there is no such container: the
 /// command then reports that itself).
 pub fn of(root: &Path, id: &str) -> Tier {
+    stored(root, id).unwrap_or_default()
+}
+
+/// The tier of a container under `root`, if there is one with that id.
+pub fn stored(root: &Path, id: &str) -> Option<Tier> {
     ContainerDir::open(root, id)
         .and_then(|d| d.load())
         .map(|s| s.tier)
-        .unwrap_or_default()
+        .ok()
+}
+
+/// The tier for a container joining the pod sandbox `sandbox`: the pod's, whatever the
+/// container asked (a pod's containers share one sandbox; joining a gVisor pod only raises
+/// the tier), and a container asking for gvisor cannot join a native pod.
+pub fn for_pod_member(root: &Path, sandbox: &str, asked: Tier) -> Result<Tier> {
+    match (stored(root, sandbox), asked) {
+        (Some(Tier::Gvisor), _) => Ok(Tier::Gvisor),
+        (Some(Tier::Native), Tier::Gvisor) => Err(Error::spec(
+            format!("annotations.{ANNOTATION}"),
+            format!("gvisor, but the pod sandbox {sandbox} runs in the native tier: set the annotation on the pod (pod_annotations) so every container of it runs in gVisor"),
+        )),
+        (None, Tier::Gvisor) => Err(Error::spec(
+            format!("annotations.{}", crate::gvisor_pod::SANDBOX_ID),
+            format!("the pod sandbox {sandbox} is not a container under this root: a container in gVisor joins its pod's runsc sandbox"),
+        )),
+        (_, t) => Ok(t),
+    }
 }
 
 #[cfg(test)]
@@ -273,5 +358,78 @@ mod tests {
             .to_string();
         assert!(e.contains("only raise"), "{e}");
         assert!(choose(Tier::Native, Some(&ann("kata"))).is_err());
+    }
+
+    fn spec_with_netns(netns: Option<Option<&str>>) -> oci_spec::runtime::Spec {
+        let mut ns = vec![serde_json::json!({"type": "pid"})];
+        if let Some(path) = netns {
+            ns.push(match path {
+                Some(p) => serde_json::json!({"type": "network", "path": p}),
+                None => serde_json::json!({"type": "network"}),
+            });
+        }
+        serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "linux": {"namespaces": ns},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn runsc_network_follows_the_network_namespace() {
+        assert_eq!(Network::of(&spec_with_netns(None)), Network::Host);
+        assert_eq!(Network::of(&spec_with_netns(Some(None))), Network::None);
+        assert_eq!(
+            Network::of(&spec_with_netns(Some(Some("/var/run/netns/cni-1")))),
+            Network::Sandbox
+        );
+        assert_eq!(Network::Host.flag(), Some("--network=host"));
+        assert_eq!(Network::None.flag(), Some("--network=none"));
+        assert_eq!(Network::Sandbox.flag(), None);
+    }
+
+    #[test]
+    fn pod_members_take_the_pods_tier() {
+        let root = std::env::temp_dir().join(format!("ward-tier-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        // No such sandbox: a native container goes its own way, a gvisor one is refused.
+        assert_eq!(
+            for_pod_member(&root, "p", Tier::Native).unwrap(),
+            Tier::Native
+        );
+        assert!(for_pod_member(&root, "p", Tier::Gvisor).is_err());
+        for (id, tier) in [("pg", Tier::Gvisor), ("pn", Tier::Native)] {
+            let dir = ContainerDir::create(&root, id).unwrap();
+            dir.save(&Stored {
+                oci_version: "1.0.2".into(),
+                id: id.into(),
+                pid: 0,
+                bundle: "/b".into(),
+                rootfs: "/b/rootfs".into(),
+                created: String::new(),
+                annotations: HashMap::new(),
+                owner: String::new(),
+                init_start_time: 0,
+                private_pid_ns: true,
+                cgroup: None,
+                tier,
+                supervisor: None,
+            })
+            .unwrap();
+        }
+        assert_eq!(
+            for_pod_member(&root, "pg", Tier::Native).unwrap(),
+            Tier::Gvisor
+        );
+        assert_eq!(
+            for_pod_member(&root, "pn", Tier::Native).unwrap(),
+            Tier::Native
+        );
+        let e = for_pod_member(&root, "pn", Tier::Gvisor)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("native tier"), "{e}");
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -5,6 +5,8 @@
 //! with one expected difference: the pod annotation `org.ward.landlock` (passed through by
 //! containerd's `pod_annotations = ["org.ward.*"]`) confines writes to /tmp and /dev under ward,
 //! while runc ignores it. That difference is the proof that the annotation reached ward.
+//! gvisor.rs runs a pod with `org.ward.isolation: gvisor` under the same handler: all its
+//! containers in one runsc sandbox, exits and exit codes seen by containerd.
 //!
 //! Offline: the pause and busybox images are built here from /bin/busybox (static) as OCI
 //! image-layout tarballs and imported with `ctr -n k8s.io images import`. Pods use the host
@@ -30,6 +32,8 @@ use k8s_cri::v1::*;
 use sha2::{Digest, Sha256};
 use tonic::transport::{Channel, Endpoint, Uri};
 
+mod gvisor;
+
 const NS: &str = "k8s.io";
 const PAUSE_IMAGE: &str = "ward.test/pause:1";
 const BUSYBOX_IMAGE: &str = "ward.test/busybox:1";
@@ -54,6 +58,14 @@ fn which(name: &str) -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// The host kernel's release, what `uname -r` shows in a native container.
+fn host_release() -> String {
+    fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 fn sha256_hex(b: &[u8]) -> String {
@@ -305,6 +317,9 @@ struct Outcome {
     container_running: bool,
     echo_stdout: String,
     echo_exit: i32,
+    /// `uname -r` in the container: the host's kernel under native isolation (the gvisor test
+    /// compares against this).
+    uname_r: String,
     tmp_write: (i32, String),
     etc_write_exit: i32,
     etc_write_stderr: String,
@@ -478,6 +493,8 @@ async fn flow(env: &Env, ch: &Channel, handler: &str) -> R<Outcome> {
     let r = exec(&["echo", "hi"]).await?;
     o.echo_stdout = String::from_utf8_lossy(&r.stdout).into_owned();
     o.echo_exit = r.exit_code;
+    let r = exec(&["uname", "-r"]).await?;
+    o.uname_r = String::from_utf8_lossy(&r.stdout).trim().to_string();
     let r = exec(&["sh", "-c", "echo y > /tmp/y && cat /tmp/y"]).await?;
     o.tmp_write = (r.exit_code, String::from_utf8_lossy(&r.stdout).into_owned());
     let r = exec(&["sh", "-c", "echo x > /etc/x"]).await?;
@@ -686,6 +703,11 @@ async fn cleanup(env: &mut Env, ch: Option<&Channel>) {
     for pid in pids_mentioning(&env.sock.display().to_string()) {
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
+    // gVisor's sandbox and gofer processes and ward's keepers name the runtime root instead.
+    for pid in pids_mentioning(&env.dir.display().to_string()) {
+        // SAFETY: kill(2) with a pid and a signal number; no memory is involved.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
     std::thread::sleep(Duration::from_millis(300));
     // 4. Mounts under our directory (rootfs overlays, shm), deepest first.
     let mut mounts: Vec<String> = fs::read_to_string("/proc/self/mountinfo")
@@ -737,6 +759,60 @@ fn skip(why: &str) -> bool {
     true
 }
 
+impl Env {
+    /// `/tmp/ward-cri-<pid><suffix>` and the cgroup parent of the same name.
+    fn new(suffix: &str, runc: PathBuf) -> Env {
+        let name = format!("ward-cri-{}{suffix}", std::process::id());
+        let dir = PathBuf::from("/tmp").join(&name);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        Env {
+            sock: dir.join("containerd.sock"),
+            cgroup_parent: format!("/{name}"),
+            dir,
+            runc,
+            containerd: None,
+        }
+    }
+}
+
+/// Builds and imports the images, starts containerd, and waits until CRI sees both images.
+async fn setup(env: &mut Env, ctr_bin: &Path) -> R<Channel> {
+    let images = build_images(&env.dir)?;
+    let ch = start_containerd(env).await?;
+    run(Command::new(ctr_bin)
+        .arg("--address")
+        .arg(&env.sock)
+        .args(["-n", NS, "images", "import"])
+        .arg(&images))?;
+    // The CRI image store follows containerd's image events; wait until it sees both.
+    let mut img = ImageServiceClient::new(ch.clone());
+    for name in [PAUSE_IMAGE, BUSYBOX_IMAGE] {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let st = img
+                .image_status(ImageStatusRequest {
+                    image: Some(ImageSpec {
+                        image: name.into(),
+                        ..Default::default()
+                    }),
+                    verbose: false,
+                })
+                .await
+                .map_err(|e| format!("ImageStatus {name}: {e}"))?
+                .into_inner();
+            if st.image.is_some() {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("CRI does not see imported image {name}"));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(ch)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runtime_class_ward_matches_runc() {
     if unsafe { libc::geteuid() } != 0 && skip("needs root") {
@@ -747,50 +823,10 @@ async fn runtime_class_ward_matches_runc() {
         skip("needs containerd, ctr and runc");
         return;
     };
-    let dir = PathBuf::from(format!("/tmp/ward-cri-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    let mut env = Env {
-        sock: dir.join("containerd.sock"),
-        cgroup_parent: format!("/ward-cri-{}", std::process::id()),
-        dir,
-        runc,
-        containerd: None,
-    };
+    let mut env = Env::new("", runc);
 
     let result: R<(Outcome, Outcome)> = async {
-        let images = build_images(&env.dir)?;
-        let ch = start_containerd(&mut env).await?;
-        run(Command::new(&ctr_bin)
-            .arg("--address")
-            .arg(&env.sock)
-            .args(["-n", NS, "images", "import"])
-            .arg(&images))?;
-        // The CRI image store follows containerd's image events; wait until it sees both.
-        let mut img = ImageServiceClient::new(ch.clone());
-        for name in [PAUSE_IMAGE, BUSYBOX_IMAGE] {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                let st = img
-                    .image_status(ImageStatusRequest {
-                        image: Some(ImageSpec {
-                            image: name.into(),
-                            ..Default::default()
-                        }),
-                        verbose: false,
-                    })
-                    .await
-                    .map_err(|e| format!("ImageStatus {name}: {e}"))?
-                    .into_inner();
-                if st.image.is_some() {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    return Err(format!("CRI does not see imported image {name}"));
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
+        let ch = setup(&mut env, &ctr_bin).await?;
         let ward = flow(&env, &ch, "ward")
             .await
             .map_err(|e| format!("{e}\n{}", diagnostics(&env)))?;
@@ -816,6 +852,11 @@ async fn runtime_class_ward_matches_runc() {
             (o.echo_stdout.as_str(), o.echo_exit),
             ("hi\n", 0),
             "[{h}] ExecSync echo hi"
+        );
+        assert_eq!(
+            o.uname_r,
+            host_release(),
+            "[{h}] uname -r is not the host's kernel"
         );
         assert_eq!(
             o.tmp_write,

@@ -2,11 +2,12 @@
 //! later command for such an id, go to runsc with the caller's own arguments (ward keeps its
 //! state record beside runsc's, so `list` shows both tiers).
 
+use ward::gvisor_pod::Role;
 use ward::spec::Bundle;
 use ward::state::ContainerDir;
 use ward::tier::{self, Runsc, Tier};
 
-use super::{Cli, Command};
+use super::{gvisor_pod, Cli, Command};
 
 /// Global flags of ward that take a value (to find where the subcommand starts in argv).
 const VALUE_FLAGS: &[&str] = &[
@@ -73,33 +74,87 @@ pub fn route(cli: &Cli, cmd: &Command) -> ward::Result<Option<i32>> {
                 .map(|p| p.as_path())
                 .unwrap_or(std::path::Path::new(".")),
         )?;
-        if tier::choose(cli.default_isolation, b.spec.annotations().as_ref())? != Tier::Gvisor {
+        let mut t = tier::choose(cli.default_isolation, b.spec.annotations().as_ref())?;
+        let role = ward::gvisor_pod::role(b.spec.annotations().as_ref())?;
+        if let Role::Subcontainer { sandbox } = &role {
+            t = tier::for_pod_member(root, sandbox, t)?;
+        }
+        if t != Tier::Gvisor {
             return Ok(None);
         }
         tier::refuse_unhonoured(&b)?;
-        return create(cli, cmd, &b, id).map(Some);
+        return create(cli, cmd, &b, id, &role).map(Some);
     }
     if tier::of(root, id) != Tier::Gvisor {
         return Ok(None);
     }
-    let (sub, args) = sub_args();
-    let mut full = vec![sub.clone()];
-    full.extend(for_runsc(args));
+    let dir = ContainerDir::open(root, id)?;
+    let stored = dir.load()?;
     let mut r = runsc(cli);
-    r.network_none = ContainerDir::open(root, id)
-        .and_then(|d| d.load_config())
-        .is_ok_and(|spec| tier::network_none(&spec));
+    r.network = dir
+        .load_config()
+        .map(|spec| tier::network_of(root, &spec))
+        .unwrap_or_default();
+    let sub = matches!(
+        ward::gvisor_pod::role(Some(&stored.annotations)),
+        Ok(Role::Subcontainer { .. })
+    );
+    if sub && matches!(cmd, Command::Start(_)) {
+        return gvisor_pod::start(&r, &dir, &stored).map(Some);
+    }
+    let (name, args) = sub_args();
+    let mut full = vec![name.clone()];
+    full.extend(for_runsc(args));
     let code = r.run(&full)?;
-    if sub == "delete" && code == 0 {
-        ContainerDir::open(root, id)?.remove()?;
+    if name == "kill" && code != 0 && !alive(&r, id) {
+        // runsc says "sandbox is not running" or the like; the shim recognizes runc's words
+        // (the last error line of the log) and then takes the kill as done: a sandbox whose
+        // container exited must not stay stuck in StopPodSandbox.
+        return Err(ward::Error::BadState("container not running".into()));
+    }
+    if name == "delete" && code == 0 {
+        if sub {
+            gvisor_pod::end_keeper(&stored)?;
+        }
+        dir.remove()?;
     }
     Ok(Some(code))
 }
 
-fn create(cli: &Cli, cmd: &Command, b: &Bundle, id: &str) -> ward::Result<i32> {
+/// runsc knows the container and its process has not ended.
+fn alive(r: &Runsc, id: &str) -> bool {
+    r.state(id).is_ok_and(|st| {
+        matches!(
+            st["status"].as_str(),
+            Some("created" | "running" | "paused")
+        )
+    })
+}
+
+/// `ward gvisor-keeper` (started by create for a container in a gVisor pod).
+pub fn keeper(cli: &Cli, a: &gvisor_pod::KeeperArgs) -> ward::Result<i32> {
+    let mut r = runsc(cli);
+    r.network = ContainerDir::open(&cli.root, &a.id)
+        .and_then(|d| d.load_config())
+        .map(|spec| tier::network_of(&cli.root, &spec))
+        .unwrap_or_default();
+    gvisor_pod::keeper(&r, a)
+}
+
+fn create(cli: &Cli, cmd: &Command, b: &Bundle, id: &str, role: &Role) -> ward::Result<i32> {
     let dir = ContainerDir::create(&cli.root, id)?;
     let mut r = runsc(cli);
-    r.network_none = tier::network_none(&b.spec);
+    r.network = tier::network_of(&cli.root, &b.spec);
+    if let (Role::Subcontainer { .. }, Command::Create(a)) = (role, cmd) {
+        return match gvisor_pod::create(cli, &r, b, &a.flags, &dir) {
+            Ok(()) => Ok(0),
+            Err(e) => {
+                let _ = r.run(&["delete".into(), "--force".into(), id.into()]);
+                dir.remove()?;
+                Err(e)
+            }
+        };
+    }
     let (sub, args) = sub_args();
     let mut full = vec![sub];
     full.extend(for_runsc(args));
@@ -133,7 +188,7 @@ fn create(cli: &Cli, cmd: &Command, b: &Bundle, id: &str) -> ward::Result<i32> {
     }
     match r.run(&full) {
         Ok(0) => {
-            tier::record(&dir, &r, b, id)?;
+            tier::record(&dir, &r, b, id, None)?;
             Ok(0)
         }
         other => {

@@ -7,6 +7,7 @@ pub mod events;
 pub mod exec;
 pub mod features;
 pub mod gvisor;
+pub mod gvisor_pod;
 pub mod kill;
 pub mod list;
 pub mod pause;
@@ -94,6 +95,9 @@ pub enum Command {
     Events(events::Args),
     /// Print the macOS (seatbelt) profile or Windows (hcs) documents for a bundle.
     Translate(translate::Args),
+    /// Internal: the stand-in init of a container in a gVisor pod (started by create).
+    #[command(name = "gvisor-keeper", hide = true)]
+    GvisorKeeper(gvisor_pod::KeeperArgs),
 }
 
 /// Flags shared by `create` and `run`.
