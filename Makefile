@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build test test-v2 conformance demo integration integration-engines integration-cri bench install clean
+.PHONY: build test test-v2 conformance demo integration integration-engines integration-cri bench install clean check-platforms
 
 build:
 	$(CARGO) build --release
@@ -33,6 +33,23 @@ integration-engines:
 integration-cri:
 	@test "$$(id -u)" -eq 0 || { echo "make integration-cri runs containers and must run as root" >&2; exit 1; }
 	WARD_CRI_REQUIRE=1 $(CARGO) test --release --features cri --test cri -- --test-threads=1
+
+# macOS and Windows: cargo check of the library, the binary and the tests (nothing is linked, so
+# no macOS SDK or MinGW is needed). A target whose rust-std is missing is skipped with a message,
+# or fails the check when CI=true.
+PLATFORM_TARGETS ?= x86_64-apple-darwin aarch64-apple-darwin x86_64-pc-windows-gnu
+
+check-platforms:
+	@installed="$$(rustup target list --installed 2>/dev/null)"; \
+	for t in $(PLATFORM_TARGETS); do \
+		if ! printf '%s\n' "$$installed" | grep -qx "$$t"; then \
+			echo "check-platforms: rust-std for $$t is not installed (rustup target add $$t)" >&2; \
+			if [ "$$CI" = true ]; then exit 1; fi; \
+			echo "check-platforms: skipping $$t" >&2; continue; \
+		fi; \
+		echo "check-platforms: $$t"; \
+		$(CARGO) check --target $$t --all-targets || exit 1; \
+	done
 
 bench: build
 	integration/bench.sh

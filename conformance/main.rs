@@ -3,6 +3,8 @@
 //! Runs real containers as root. The runtime under test is `$WARD_RUNTIME` (e.g. `runc`,
 //! used to validate the tests themselves) or the ward binary built by cargo.
 //! Run: `cargo test --test conformance` or `WARD_RUNTIME=runc cargo test --test conformance`.
+//! Linux only: on macOS and Windows the suite compiles to nothing.
+#![cfg(target_os = "linux")]
 
 mod badinput;
 mod cgroups;

@@ -17,6 +17,7 @@ pub enum Error {
     Spec { field: String, msg: String },
 
     /// A system call failed; `what` says on which object.
+    #[cfg(unix)]
     #[error("{syscall} {what}: {source}")]
     Sys {
         syscall: &'static str,
@@ -47,9 +48,11 @@ pub enum Error {
     #[error("{0}")]
     BadState(String),
 
+    #[cfg(target_os = "linux")]
     #[error("hook: {0}")]
     Hook(#[from] crate::hooks::HookError),
 
+    #[cfg(target_os = "linux")]
     #[error("console: {0}")]
     Console(#[from] crate::console::ConsoleError),
 
@@ -59,6 +62,14 @@ pub enum Error {
 
     #[error("{0} is not supported yet")]
     Unsupported(String),
+
+    /// A command or flag this OS's executor does not implement (macOS, Windows).
+    #[error("{0} is not supported on {1}")]
+    NotOnThisOs(String, &'static str),
+
+    /// The macOS or Windows translator refused the spec, or their executor failed.
+    #[error("{0}")]
+    Platform(#[from] crate::platform::PlatformError),
 
     /// Something the config asks for that this host's kernel cannot do.
     #[error("{0}")]
@@ -73,6 +84,7 @@ impl Error {
         }
     }
 
+    #[cfg(unix)]
     pub fn sys(syscall: &'static str, what: impl Into<String>, source: nix::Error) -> Self {
         Error::Sys {
             syscall,
@@ -91,10 +103,12 @@ impl Error {
 }
 
 /// `result.sys("mount", "/proc")?` — attach a syscall name and object to a nix error.
+#[cfg(unix)]
 pub trait SysContext<T> {
     fn sys(self, syscall: &'static str, what: impl Into<String>) -> Result<T>;
 }
 
+#[cfg(unix)]
 impl<T> SysContext<T> for nix::Result<T> {
     fn sys(self, syscall: &'static str, what: impl Into<String>) -> Result<T> {
         self.map_err(|e| Error::sys(syscall, what, e))

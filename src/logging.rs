@@ -8,7 +8,6 @@
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Mutex;
 
 use tracing::field::{Field, Visit};
@@ -112,19 +111,7 @@ pub fn init(log: Option<&std::path::Path>, format: LogFormat, debug: bool) -> cr
             .append(true)
             .open(path)
             .io("open log file", path)?,
-        None => {
-            let fd = nix::unistd::dup(std::io::stderr().as_raw_fd())
-                .map_err(|e| crate::Error::sys("dup", "stderr", e))?;
-            // SAFETY: `dup` just returned this fd; nothing else owns it.
-            let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-            // The duplicate must not outlive an execve into the container.
-            nix::fcntl::fcntl(
-                owned.as_raw_fd(),
-                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-            )
-            .map_err(|e| crate::Error::sys("fcntl", "stderr", e))?;
-            File::from(owned)
-        }
+        None => dup_stderr().io("dup", "stderr")?,
     };
     let max = if debug { Level::DEBUG } else { Level::INFO };
     let layer = RuncLayer {
@@ -135,6 +122,17 @@ pub fn init(log: Option<&std::path::Path>, format: LogFormat, debug: bool) -> cr
     // A second init (tests calling into the library) keeps the first subscriber.
     let _ = tracing_subscriber::registry().with(layer).try_init();
     Ok(())
+}
+
+/// A duplicate of stderr that does not outlive an execve into the container: std duplicates
+/// with F_DUPFD_CLOEXEC on Unix and a non-inheritable handle on Windows.
+fn dup_stderr() -> std::io::Result<File> {
+    #[cfg(unix)]
+    let owned = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned()?;
+    #[cfg(windows)]
+    let owned =
+        std::os::windows::io::AsHandle::as_handle(&std::io::stderr()).try_clone_to_owned()?;
+    Ok(File::from(owned))
 }
 
 #[cfg(test)]

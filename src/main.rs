@@ -29,6 +29,7 @@ fn main() {
     std::process::exit(code);
 }
 
+#[cfg(target_os = "linux")]
 fn dispatch(cli: &Cli) -> ward::Result<i32> {
     if cli.systemd_cgroup {
         return Err(ward::Error::Unsupported("--systemd-cgroup".into()));
@@ -68,5 +69,30 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
         Command::Events(a) => cli::events::run(root, a),
         Command::Translate(a) => cli::translate::run(root, a),
         Command::GvisorKeeper(a) => cli::gvisor::keeper(cli, a),
+    }
+}
+
+/// macOS and Windows: translate and features here (every OS has them), the executor's
+/// commands in `cli::host`, which refuses the others as not supported on this OS.
+#[cfg(not(target_os = "linux"))]
+fn dispatch(cli: &Cli) -> ward::Result<i32> {
+    let os = cli::host::OS;
+    if cli.systemd_cgroup {
+        return Err(ward::Error::NotOnThisOs("--systemd-cgroup".into(), os));
+    }
+    if cli
+        .rootless
+        .as_deref()
+        .is_some_and(|r| r != "false" && r != "auto")
+    {
+        return Err(ward::Error::NotOnThisOs("--rootless".into(), os));
+    }
+    let Some(cmd) = &cli.command else {
+        return Err(ward::Error::spec("command", "missing; see ward --help"));
+    };
+    match cmd {
+        Command::Features(a) => cli::features::run(a),
+        Command::Translate(a) => cli::translate::run(&cli.root, a),
+        other => cli::host::run(&cli.root, other),
     }
 }

@@ -6,6 +6,7 @@ pub struct Args {
     pub flags: CreateFlags,
 }
 
+#[cfg(target_os = "linux")]
 pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     // init outlives us: it is reparented to our caller (containerd's shim is a subreaper).
     ward::container::create::create(&a.flags.opts(root, false)?)?;

@@ -6,6 +6,7 @@ pub struct Args {
     pub id: String,
 }
 
+#[cfg(target_os = "linux")]
 pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     match ward::container::delete::delete(root, &a.id, a.force) {
         // runc: deleting a container that is already gone with --force is not an error.

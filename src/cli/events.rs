@@ -1,6 +1,10 @@
+#[cfg(target_os = "linux")]
+#[cfg(target_os = "linux")]
 use std::time::Duration;
 
+#[cfg(target_os = "linux")]
 use serde_json::json;
+#[cfg(target_os = "linux")]
 use ward::state::{ContainerDir, Status};
 
 #[derive(clap::Args, Debug)]
@@ -14,6 +18,7 @@ pub struct Args {
     pub id: String,
 }
 
+#[cfg(target_os = "linux")]
 fn parse_duration(s: &str) -> ward::Result<Duration> {
     let bad = || {
         ward::Error::spec(
@@ -40,6 +45,7 @@ fn parse_duration(s: &str) -> ward::Result<Duration> {
 }
 
 /// OOM kills so far in the container's cgroup (v2 memory.events, v1 memory.oom_control).
+#[cfg(target_os = "linux")]
 fn oom_kills(cg: &ward::cgroups::Cgroup) -> u64 {
     let files: Vec<std::path::PathBuf> = match cg.v2_dir() {
         Some(d) if cg.mode == ward::cgroups::Mode::Unified => vec![d.join("memory.events")],
@@ -60,6 +66,7 @@ fn oom_kills(cg: &ward::cgroups::Cgroup) -> u64 {
         .unwrap_or(0)
 }
 
+#[cfg(target_os = "linux")]
 pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     let interval = parse_duration(&a.interval)?;
     let dir = ContainerDir::open(root, &a.id)?;

@@ -1,9 +1,12 @@
 //! `ward exec`: runc's flags; the exit status is the process's, 255 when exec itself fails.
 
+#[cfg(target_os = "linux")]
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
+#[cfg(target_os = "linux")]
 use oci_spec::runtime::Process;
+#[cfg(target_os = "linux")]
 use serde_json::{json, Value};
 
 #[derive(clap::Args, Debug)]
@@ -51,6 +54,7 @@ pub struct Args {
 }
 
 /// The process to run: --process, or the container's own process with the flags applied.
+#[cfg(target_os = "linux")]
 fn process(a: &Args, base: &Process) -> ward::Result<Process> {
     if let Some(p) = &a.process {
         let text = std::fs::read_to_string(p).map_err(|e| ward::Error::io("read", p, e))?;
@@ -119,6 +123,7 @@ fn process(a: &Args, base: &Process) -> ward::Result<Process> {
     ward::spec::from_value(&v, "exec process")
 }
 
+#[cfg(target_os = "linux")]
 fn exec(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     if a.pidfd_socket.is_some() {
         return Err(ward::Error::Unsupported("--pidfd-socket".into()));
@@ -157,6 +162,7 @@ fn exec(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     }
 }
 
+#[cfg(target_os = "linux")]
 pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     match exec(root, a) {
         Ok(code) => Ok(code),

@@ -9,6 +9,7 @@ pub struct Args {
     pub signal: String,
 }
 
+#[cfg(target_os = "linux")]
 pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     ward::container::kill::kill(root, &a.id, &a.signal, a.all)?;
     Ok(0)

@@ -1,7 +1,12 @@
+#[cfg(unix)]
 use std::os::unix::fs::MetadataExt;
+#[cfg(unix)]
 use std::path::Path;
 
+#[cfg(target_os = "linux")]
 use ward::state::{list_ids, ContainerDir};
+#[cfg(unix)]
+use ward::stateroot::Report;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -14,6 +19,7 @@ pub struct Args {
 }
 
 /// The owner's name of a container's state directory (runc's `owner`).
+#[cfg(unix)]
 pub fn owner_of(path: &Path) -> String {
     let Ok(meta) = std::fs::metadata(path) else {
         return String::new();
@@ -24,6 +30,7 @@ pub fn owner_of(path: &Path) -> String {
     }
 }
 
+#[cfg(target_os = "linux")]
 pub fn run(root: &Path, a: &Args) -> ward::Result<i32> {
     let mut reports = Vec::new();
     for id in list_ids(root)? {
@@ -39,22 +46,28 @@ pub fn run(root: &Path, a: &Args) -> ward::Result<i32> {
         r.owner = owner_of(&dir.path);
         reports.push(r);
     }
+    print(&reports, a)
+}
+
+/// Print the reports as runc does: ids only, JSON (`null` for none) or a table.
+#[cfg(unix)]
+pub fn print(reports: &[Report], a: &Args) -> ward::Result<i32> {
     if a.quiet {
-        for r in &reports {
+        for r in reports {
             println!("{}", r.id);
         }
     } else if a.format == "json" {
         let text = if reports.is_empty() {
             "null".to_string()
         } else {
-            serde_json::to_string(&reports).map_err(|e| ward::Error::Init(e.to_string()))?
+            serde_json::to_string(reports).map_err(|e| ward::Error::Init(e.to_string()))?
         };
         println!("{text}");
     } else {
         let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
             .map(String::from)
             .to_vec()];
-        for r in &reports {
+        for r in reports {
             rows.push(vec![
                 r.id.clone(),
                 r.pid.to_string(),
@@ -70,6 +83,7 @@ pub fn run(root: &Path, a: &Args) -> ward::Result<i32> {
 }
 
 /// Columns as Go's tabwriter (minwidth 12, padding 3) lays out runc's list.
+#[cfg(unix)]
 fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.first().map_or(0, |r| r.len());
     let widths: Vec<usize> = (0..cols)
@@ -95,7 +109,7 @@ fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     #[test]
     fn table_pads_like_tabwriter() {

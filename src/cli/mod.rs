@@ -1,12 +1,18 @@
 //! The command line: runc's global flags and subcommands, one file per subcommand, each a thin
 //! layer over the library.
+//!
+//! Every OS parses the same command line. On macOS and Windows, `main` runs the commands every
+//! OS shares (translate, spec, features), hands the rest to the executor's front end
+//! ([`host`]: `darwin` or `windows`), which refuses what it does not implement.
 
 pub mod create;
 pub mod delete;
 pub mod events;
 pub mod exec;
 pub mod features;
+#[cfg(target_os = "linux")]
 pub mod gvisor;
+#[cfg(target_os = "linux")]
 pub mod gvisor_pod;
 pub mod kill;
 pub mod list;
@@ -18,6 +24,22 @@ pub mod start;
 pub mod state;
 pub mod translate;
 pub mod update;
+
+#[cfg(target_os = "macos")]
+pub mod darwin;
+#[cfg(target_os = "macos")]
+pub use darwin as host;
+#[cfg(windows)]
+pub mod windows;
+#[cfg(windows)]
+pub use windows as host;
+
+/// The state root's default: where runc keeps its own on Linux (`/run` is `/var/run` on macOS).
+const DEFAULT_ROOT: &str = if cfg!(target_os = "macos") {
+    "/var/run/ward"
+} else {
+    "/run/ward"
+};
 
 use std::path::PathBuf;
 
@@ -32,7 +54,7 @@ use ward::logging::LogFormat;
 )]
 pub struct Cli {
     /// Root directory for the containers' state.
-    #[arg(long, default_value = "/run/ward")]
+    #[arg(long, default_value = DEFAULT_ROOT)]
     pub root: PathBuf,
     /// Log file (default: stderr).
     #[arg(long)]
@@ -51,6 +73,7 @@ pub struct Cli {
     pub rootless: Option<String>,
     /// Isolation tier for containers that do not ask for one (org.ward.isolation may only
     /// raise it): native or gvisor.
+    #[cfg(target_os = "linux")]
     #[arg(long = "default-isolation", value_enum, default_value = "native")]
     pub default_isolation: ward::tier::Tier,
     /// Print the version.
@@ -96,6 +119,7 @@ pub enum Command {
     /// Print the macOS (seatbelt) profile or Windows (hcs) documents for a bundle.
     Translate(translate::Args),
     /// Internal: the stand-in init of a container in a gVisor pod (started by create).
+    #[cfg(target_os = "linux")]
     #[command(name = "gvisor-keeper", hide = true)]
     GvisorKeeper(gvisor_pod::KeeperArgs),
 }
@@ -129,6 +153,7 @@ pub struct CreateFlags {
 }
 
 impl CreateFlags {
+    #[cfg(target_os = "linux")]
     pub fn opts(
         &self,
         root: &std::path::Path,
@@ -147,6 +172,31 @@ impl CreateFlags {
             no_pivot: self.no_pivot,
             foreground,
         })
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+impl Command {
+    /// The subcommand's name, for "not supported on <os>".
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Create(_) => "create",
+            Command::Start(_) => "start",
+            Command::Run(_) => "run",
+            Command::State(_) => "state",
+            Command::List(_) => "list",
+            Command::Kill(_) => "kill",
+            Command::Delete(_) => "delete",
+            Command::Spec(_) => "spec",
+            Command::Features(_) => "features",
+            Command::Exec(_) => "exec",
+            Command::Pause(_) => "pause",
+            Command::Resume(_) => "resume",
+            Command::Update(_) => "update",
+            Command::Ps(_) => "ps",
+            Command::Events(_) => "events",
+            Command::Translate(_) => "translate",
+        }
     }
 }
 

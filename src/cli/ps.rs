@@ -1,5 +1,8 @@
+#[cfg(target_os = "linux")]
+#[cfg(target_os = "linux")]
 use std::process::Command;
 
+#[cfg(target_os = "linux")]
 use ward::state::ContainerDir;
 
 #[derive(clap::Args, Debug)]
@@ -13,6 +16,7 @@ pub struct Args {
     pub ps_args: Vec<String>,
 }
 
+#[cfg(target_os = "linux")]
 pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     let dir = ContainerDir::open(root, &a.id)?;
     let stored = dir.load()?;

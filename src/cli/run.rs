@@ -1,12 +1,21 @@
 //! `ward run`: create + start; in the foreground, forward signals to init, proxy its terminal,
 //! wait for it and exit with its status (128+n when killed by signal n), then delete it unless
 //! --keep.
+//!
+//! Signal forwarding and waiting are shared with macOS (`cli::darwin`); the rest is Linux's.
 
+#[cfg(target_os = "linux")]
 use std::os::fd::{AsFd, AsRawFd};
+#[cfg(unix)]
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
+#[cfg(unix)]
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+#[cfg(target_os = "linux")]
+use nix::sys::wait::WaitPidFlag;
+#[cfg(unix)]
+use nix::sys::wait::{waitpid, WaitStatus};
+#[cfg(unix)]
 use nix::unistd::Pid;
 
 use super::CreateFlags;
@@ -26,9 +35,12 @@ pub struct Args {
     pub no_subreaper: bool,
 }
 
+#[cfg(unix)]
 static INIT_PID: AtomicI32 = AtomicI32::new(0);
+#[cfg(unix)]
 static WINCH: AtomicBool = AtomicBool::new(false);
 
+#[cfg(unix)]
 extern "C" fn forward(sig: libc::c_int) {
     if sig == libc::SIGWINCH {
         WINCH.store(true, Ordering::SeqCst);
@@ -41,6 +53,7 @@ extern "C" fn forward(sig: libc::c_int) {
     }
 }
 
+#[cfg(unix)]
 pub fn install_forwarding(pid: i32) {
     INIT_PID.store(pid, Ordering::SeqCst);
     let action = SigAction::new(
@@ -62,6 +75,7 @@ pub fn install_forwarding(pid: i32) {
     }
 }
 
+#[cfg(unix)]
 fn exit_code(status: WaitStatus) -> Option<i32> {
     match status {
         WaitStatus::Exited(_, code) => Some(code),
@@ -70,6 +84,7 @@ fn exit_code(status: WaitStatus) -> Option<i32> {
     }
 }
 
+#[cfg(target_os = "linux")]
 pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     let created = ward::container::create::create(&a.flags.opts(root, !a.detach)?)?;
     let id = &a.flags.id;
@@ -92,6 +107,7 @@ pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     Ok(status)
 }
 
+#[cfg(unix)]
 pub fn wait_blocking(pid: i32) -> ward::Result<i32> {
     loop {
         match waitpid(Pid::from_raw(pid), None) {
@@ -112,6 +128,7 @@ pub fn wait_blocking(pid: i32) -> ward::Result<i32> {
     }
 }
 
+#[cfg(target_os = "linux")]
 pub fn proxy_until_exit(master: std::os::fd::BorrowedFd, pid: i32) -> ward::Result<i32> {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();

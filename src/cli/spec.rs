@@ -10,6 +10,7 @@ pub struct Args {
     pub rootless: bool,
 }
 
+#[cfg(unix)]
 pub fn run(a: &Args) -> ward::Result<i32> {
     let path = a.bundle.join("config.json");
     if path.exists() {

@@ -1,3 +1,5 @@
+#[cfg(target_os = "linux")]
+#[cfg(target_os = "linux")]
 use ward::state::ContainerDir;
 
 #[derive(clap::Args, Debug)]
@@ -5,6 +7,7 @@ pub struct Args {
     pub id: String,
 }
 
+#[cfg(target_os = "linux")]
 pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     let dir = ContainerDir::open(root, &a.id)?;
     let stored = dir.load()?;

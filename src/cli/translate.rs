@@ -20,18 +20,16 @@ pub struct Args {
 }
 
 pub fn run(root: &Path, a: &Args) -> ward::Result<i32> {
-    let fail = |e: platform::PlatformError| ward::Error::Init(e.to_string());
-    let target: Target = a.to.parse().map_err(fail)?;
-    // Canonical on this host; a Windows bundle translated elsewhere keeps its spelling.
-    let bundle = std::fs::canonicalize(&a.bundle).unwrap_or_else(|_| a.bundle.clone());
-    let spec = platform::load_spec(&bundle).map_err(fail)?;
+    let target: Target = a.to.parse()?;
+    let bundle = platform::bundle_path(&a.bundle);
+    let spec = platform::load_spec(&bundle)?;
     let ctx = Context {
         id: a.id.clone(),
         bundle,
         state_dir: root.join(&a.id),
         loopback_ports: Vec::new(),
     };
-    let text = platform::translate(target, &spec, &ctx).map_err(fail)?;
+    let text = platform::translate(target, &spec, &ctx)?;
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{}", text.trim_end()) {
         // `ward translate ... | head` is not an error.

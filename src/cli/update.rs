@@ -1,7 +1,11 @@
+#[cfg(target_os = "linux")]
+#[cfg(target_os = "linux")]
 use std::io::Read;
 use std::path::PathBuf;
 
+#[cfg(target_os = "linux")]
 use serde_json::{json, Map, Value};
+#[cfg(target_os = "linux")]
 use ward::container::update::parse_size;
 
 #[derive(clap::Args, Debug)]
@@ -44,6 +48,7 @@ pub struct Args {
     pub id: String,
 }
 
+#[cfg(target_os = "linux")]
 fn set(obj: &mut Value, section: &str, key: &str, v: Value) {
     if !obj[section].is_object() {
         obj[section] = Value::Object(Map::new());
@@ -51,6 +56,7 @@ fn set(obj: &mut Value, section: &str, key: &str, v: Value) {
     obj[section][key] = v;
 }
 
+#[cfg(target_os = "linux")]
 pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     if a.l3_cache_schema.is_some() || a.mem_bw_schema.is_some() {
         return Err(ward::Error::Unsupported(

@@ -8,33 +8,8 @@ use nix::sys::signal::Signal;
 
 use crate::container::{open_init, pidfd_signal};
 use crate::error::{Error, Result};
+pub use crate::signals::parse_signal;
 use crate::state::{ContainerDir, Status, Stored};
-
-/// Parses a signal as runc does: `KILL`, `SIGKILL` or `9`.
-pub fn parse_signal(s: &str) -> Result<i32> {
-    if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n)
-            .map(|sig| sig as i32)
-            .or_else(|_| {
-                // Real-time signals are valid too.
-                if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
-                    Ok(n)
-                } else {
-                    Err(())
-                }
-            })
-            .map_err(|_| Error::BadState(format!("unknown signal {s:?}")));
-    }
-    let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    name.parse::<Signal>()
-        .map(|sig| sig as i32)
-        .map_err(|_| Error::BadState(format!("unknown signal {s:?}")))
-}
 
 pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<()> {
     let sig = parse_signal(signal)?;
@@ -133,19 +108,4 @@ fn all_processes() -> Vec<(i32, i32)> {
             Some((pid, ppid))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signals_like_runc() {
-        assert_eq!(parse_signal("KILL").unwrap(), libc::SIGKILL);
-        assert_eq!(parse_signal("SIGTERM").unwrap(), libc::SIGTERM);
-        assert_eq!(parse_signal("9").unwrap(), 9);
-        assert_eq!(parse_signal("hup").unwrap(), libc::SIGHUP);
-        assert!(parse_signal("NOPE").is_err());
-        assert!(parse_signal("999").is_err());
-    }
 }

@@ -2,26 +2,24 @@
 //!
 //! The container is a plain process tree: its init leads a new process group, so `state` is
 //! "is the leader alive", `kill` signals the group, and `delete` kills what is left and removes
-//! the per-container directories. Never compiled on Linux; the three libc calls are declared by
-//! hand (libSystem provides them) to keep platform code free of the Linux-only crates.
+//! the per-container directories. Compiled (checked) only for macOS targets; the libc calls
+//! come from the `libc` crate's macOS bindings (libSystem).
+//!
+//! `create` and `start` are split as runc splits them: the process is forked at create and
+//! waits on a fifo (`read` in `/bin/sh`, before it execs sandbox-exec) until `start` writes to
+//! it, so the container has its pid from create on.
 
-use std::io;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, Command};
 
 use super::seatbelt::Plan;
 
-#[repr(C)]
-struct Rlimit {
-    cur: u64,
-    max: u64,
-}
-
-extern "C" {
-    fn setrlimit(resource: i32, rlim: *const Rlimit) -> i32;
-    fn umask(mask: u16) -> u16;
-    fn kill(pid: i32, sig: i32) -> i32;
-}
+const SANDBOX_EXEC: &str = "/usr/bin/sandbox-exec";
+/// `$0` is the fifo, `$@` the sandbox-exec command line.
+const WAIT_FOR_START: &str = r#"read -r _ < "$0" && exec "$@""#;
 
 /// The program to exec: `args[0]` as a path under the root, or looked up in the plan's `PATH`
 /// (already moved under the root), as execvp would inside the container.
@@ -53,12 +51,25 @@ fn program(plan: &Plan) -> io::Result<String> {
         })
 }
 
-/// Start the container's process, sandboxed; it leads its own process group.
-pub fn spawn(plan: &Plan) -> io::Result<Child> {
+/// Start the container's process, sandboxed; it leads its own process group. With
+/// `start_fifo`, the fifo is made and the process waits on it until [`release`].
+pub fn spawn(plan: &Plan, start_fifo: Option<&Path>) -> io::Result<Child> {
     for dir in &plan.fresh_dirs {
         std::fs::create_dir_all(dir)?;
     }
-    let mut cmd = Command::new("/usr/bin/sandbox-exec");
+    let mut cmd = match start_fifo {
+        None => Command::new(SANDBOX_EXEC),
+        Some(fifo) => {
+            nix::unistd::mkfifo(
+                fifo,
+                nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+            )
+            .map_err(io::Error::from)?;
+            let mut sh = Command::new("/bin/sh");
+            sh.arg("-c").arg(WAIT_FOR_START).arg(fifo).arg(SANDBOX_EXEC);
+            sh
+        }
+    };
     let rest = plan.args.get(1..).unwrap_or_default();
     cmd.arg("-p")
         .arg(&plan.profile)
@@ -79,18 +90,18 @@ pub fn spawn(plan: &Plan) -> io::Result<Child> {
     unsafe {
         cmd.pre_exec(move || {
             for (resource, soft, hard) in &rlimits {
-                let lim = Rlimit {
-                    cur: *soft,
-                    max: *hard,
+                let lim = libc::rlimit {
+                    rlim_cur: *soft,
+                    rlim_max: *hard,
                 };
                 // SAFETY: `lim` is a valid, live rlimit struct for the duration of the call.
-                if setrlimit(*resource, &lim) != 0 {
+                if libc::setrlimit(*resource, &lim) != 0 {
                     return Err(io::Error::last_os_error());
                 }
             }
             if let Some(m) = mask {
                 // SAFETY: umask cannot fail; mode_t is u16 on macOS and the mask is 0o777-bounded.
-                umask((m & 0o777) as u16);
+                libc::umask((m & 0o777) as libc::mode_t);
             }
             Ok(())
         });
@@ -98,10 +109,32 @@ pub fn spawn(plan: &Plan) -> io::Result<Child> {
     cmd.spawn()
 }
 
+/// Let a created container's process go on to sandbox-exec (`start`). Fails, rather than
+/// blocking, when nothing waits on the fifo any more (the process died).
+pub fn release(fifo: &Path) -> io::Result<()> {
+    // The process may not have opened the fifo yet right after create: retry for a second.
+    let mut tries = 0;
+    let mut file = loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(fifo)
+        {
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) && tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            r => break r?,
+        }
+    };
+    file.write_all(b"\n")?;
+    std::fs::remove_file(fifo)
+}
+
 /// Whether the container's init (the process group leader) is alive.
 pub fn is_running(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence and permission.
-    pid > 0 && unsafe { kill(pid, 0) } == 0
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
 }
 
 /// Signal every process of the container (its process group).
@@ -110,18 +143,18 @@ pub fn signal(pid: i32, sig: i32) -> io::Result<()> {
         return Err(io::Error::other("no container process"));
     }
     // SAFETY: a negative pid addresses the process group the container's init leads.
-    if unsafe { kill(-pid, sig) } != 0 {
+    if unsafe { libc::kill(-pid, sig) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
 }
 
-/// Kill what is left (SIGKILL is 9 on macOS) and remove the per-container directories.
-pub fn delete(pid: i32, plan: &Plan) -> io::Result<()> {
+/// Kill what is left and remove the per-container directories.
+pub fn delete(pid: i32, fresh_dirs: &[String]) -> io::Result<()> {
     if is_running(pid) {
-        signal(pid, 9)?;
+        signal(pid, libc::SIGKILL)?;
     }
-    for dir in &plan.fresh_dirs {
+    for dir in fresh_dirs {
         match std::fs::remove_dir_all(dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}

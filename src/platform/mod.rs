@@ -5,7 +5,8 @@
 //! where its files live), so they compile and are tested on every OS, and `ward translate`
 //! prints their output anywhere. Only the executors are behind `cfg`:
 //!
-//! * [`seatbelt`]: an SBPL profile for `sandbox-exec` (macOS); `darwin_exec` runs it.
+//! * [`seatbelt`]: an SBPL profile for `sandbox-exec` (macOS); `darwin_exec` runs it and
+//!   `darwin` keeps the container's state between commands.
 //! * [`hcs`]: HCS schema v2 ComputeSystem documents (Windows); `windows_exec` hands them to
 //!   computecore.dll.
 //!
@@ -19,6 +20,8 @@ use oci_spec::runtime::Spec;
 pub mod hcs;
 pub mod seatbelt;
 
+#[cfg(target_os = "macos")]
+pub mod darwin;
 #[cfg(target_os = "macos")]
 pub mod darwin_exec;
 #[cfg(windows)]
@@ -126,6 +129,18 @@ impl std::str::FromStr for Target {
     }
 }
 
+/// The bundle path the translators join relative paths to: canonical on Unix; on Windows only
+/// made absolute, since canonicalize returns a `\\?\` verbatim path that HCS documents should
+/// not carry. A path that cannot be resolved (a Windows bundle translated elsewhere) is kept.
+pub fn bundle_path(bundle: &Path) -> PathBuf {
+    let resolved = if cfg!(windows) {
+        std::path::absolute(bundle)
+    } else {
+        std::fs::canonicalize(bundle)
+    };
+    resolved.unwrap_or_else(|_| bundle.to_path_buf())
+}
+
 /// Read `<bundle>/config.json` as a Spec, without the Linux-specific checks of `spec::Bundle`
 /// (a Windows spec's `root.path` is a volume path, not a directory of this host).
 pub fn load_spec(bundle: &Path) -> Result<Spec> {
@@ -160,4 +175,21 @@ pub fn translate(target: Target, spec: &Spec, ctx: &Context) -> Result<String> {
         Target::Seatbelt => Ok(seatbelt::plan(spec, ctx)?.profile),
         Target::Hcs => hcs::translate(spec, ctx)?.to_json(),
     }
+}
+
+/// `ward features` on macOS and Windows: the runtime-spec Features document of their
+/// executors. Nothing is probed and little is claimed: no hooks, no Linux section.
+pub fn features(os: &str) -> serde_json::Value {
+    let unsafe_annotations: &[&str] = if os == "macOS" {
+        &[DARWIN_ALLOW_UNENFORCED]
+    } else {
+        &[]
+    };
+    serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": crate::OCI_VERSION,
+        "hooks": [],
+        "mountOptions": [],
+        "potentiallyUnsafeConfigAnnotations": unsafe_annotations,
+    })
 }
