@@ -68,13 +68,18 @@ const NOTIF_ID_VALID: libc::c_ulong = 0x4008_2102;
 const FLAG_CONTINUE: u32 = 1;
 const NOTIF_SET_FLAGS: libc::c_ulong = 0x4008_2104;
 
-/// Asks the kernel to wake the target on the supervisor's CPU when it answers
-/// (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, 6.6+): the round trip then costs a switch, not a
-/// migration. Older kernels refuse it; nothing else changes.
-pub fn prefer_sync_wakeup(fd: BorrowedFd) {
-    let flags: u64 = 1;
-    // SAFETY: NOTIF_SET_FLAGS reads one u64 flag word from the pointer.
-    unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_SET_FLAGS, &flags as *const u64) };
+/// Asks the kernel to switch between target and supervisor on one CPU
+/// (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, 6.6+): the notification wakes the supervisor on the
+/// target's CPU and the answer wakes the target on the supervisor's, so a round trip costs two
+/// switches instead of two cross-CPU wake-ups (here 5 us instead of 40). Returns whether the
+/// kernel took it; older kernels refuse it and nothing else changes.
+pub fn prefer_sync_wakeup(fd: BorrowedFd) -> bool {
+    // The kernel takes the flags as the ioctl's argument itself, not through a pointer, though
+    // the ioctl number is declared SECCOMP_IOW(4, __u64) (kernel/seccomp.c,
+    // seccomp_notify_set_flags): a pointer is refused with EINVAL.
+    const SYNC_WAKE_UP: libc::c_ulong = 1;
+    // SAFETY: NOTIF_SET_FLAGS reads no memory: the flags are the argument's value.
+    unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_SET_FLAGS, SYNC_WAKE_UP) == 0 }
 }
 
 /// One observed call as read, before it is formatted: formatting and writing the log happen
@@ -328,5 +333,42 @@ fn sockaddr(b: &[u8]) -> String {
         )
         .into_owned(),
         f => format!("family {f}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sync wake-up flag must really be taken: passed the wrong way (through a pointer)
+    /// the kernel refuses it and every observed call pays two cross-CPU wake-ups (8x here).
+    #[test]
+    fn the_kernel_takes_the_sync_wakeup_flag() {
+        let release = nix::sys::utsname::uname().unwrap();
+        let mut v = release.release().to_str().unwrap().split(['.', '-']);
+        let (major, minor): (u32, u32) = (
+            v.next().unwrap().parse().unwrap(),
+            v.next().unwrap().parse().unwrap(),
+        );
+        if (major, minor) < (6, 6) {
+            return; // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP is 6.6+
+        }
+        let program = filter(&["openat".to_string()]).unwrap();
+        // SAFETY: the child only makes syscalls (the filter was built before the fork) and
+        // leaves with _exit.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                // SAFETY: prctl with constant arguments.
+                unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+                let ok = matches!(crate::seccomp::install(&program), Ok(Some(fd))
+                    if prefer_sync_wakeup(std::os::fd::AsFd::as_fd(&fd)));
+                // SAFETY: ends the child without running the test harness's code.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                let status = nix::sys::wait::waitpid(child, None).unwrap();
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+            }
+        }
     }
 }
