@@ -66,6 +66,22 @@ fn skip() -> bool {
 
 const EPERM: &str = "errno=1";
 
+/// The container's log records, once there are at least `n` (the supervisor writes them a
+/// little after the calls).
+fn logged(env: &Env, id: &str, n: usize) -> Vec<Value> {
+    let log = env.root.join(id).join("violations.jsonl");
+    crate::harness::wait_for(&format!("{n} log records"), || {
+        std::fs::read_to_string(&log)
+            .map(|t| t.lines().count() >= n)
+            .unwrap_or(false)
+    });
+    std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 #[test]
 fn tcp_connect_allowed_only_to_the_allowlist() {
     if skip() {
@@ -212,17 +228,7 @@ fn denials_are_logged_by_the_supervisor_and_nothing_outlives_delete() {
     assert!(crate::harness::alive(supervisor));
     env.start(&id).ok();
     env.wait_status(&id, "stopped");
-    let log = env.root.join(&id).join("violations.jsonl");
-    crate::harness::wait_for("two violation records", || {
-        std::fs::read_to_string(&log)
-            .map(|t| t.lines().count() >= 2)
-            .unwrap_or(false)
-    });
-    let records: Vec<Value> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = logged(&env, &id, 2);
     assert_eq!(records.len(), 2, "{records:?}");
     assert_eq!(records[0]["syscall"], "connect");
     assert_eq!(records[0]["destination"], "127.0.0.1:9090");
@@ -332,17 +338,7 @@ fn unix_sockets_are_reached_only_at_listed_addresses() {
     ];
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines, [&setup[..], &expected[..]].concat(), "{out}");
-    let log = env.root.join(&id).join("violations.jsonl");
-    crate::harness::wait_for("the unix violation records", || {
-        std::fs::read_to_string(&log)
-            .map(|t| t.lines().count() >= 8)
-            .unwrap_or(false)
-    });
-    let records: Vec<Value> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = logged(&env, &id, 8);
     let seen: Vec<(&str, &str)> = records
         .iter()
         .map(|r| {

@@ -107,30 +107,7 @@ async fn gvisor_flow(env: &Env, ch: &Channel) -> R<GvisorOutcome> {
     fs::create_dir_all(&logdir).unwrap();
     let ward_root = env.root_for("ward").join(NS);
 
-    let sandbox_config = PodSandboxConfig {
-        metadata: Some(PodSandboxMetadata {
-            name: "cri-gvisor".into(),
-            uid: format!("uid-gvisor-{}", std::process::id()),
-            namespace: "default".into(),
-            attempt: 0,
-        }),
-        log_directory: logdir.display().to_string(),
-        annotations: HashMap::from([("org.ward.isolation".to_string(), "gvisor".to_string())]),
-        linux: Some(LinuxPodSandboxConfig {
-            cgroup_parent: env.cgroup_parent.clone(),
-            security_context: Some(LinuxSandboxSecurityContext {
-                namespace_options: Some(NamespaceOption {
-                    network: NamespaceMode::Node as i32,
-                    pid: NamespaceMode::Pod as i32,
-                    ipc: NamespaceMode::Pod as i32,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    let sandbox_config = pod_config(env, "cri-gvisor", &logdir, ("org.ward.isolation", "gvisor"));
     let pod = within(
         "RunPodSandbox(gvisor)",
         rt.run_pod_sandbox(RunPodSandboxRequest {

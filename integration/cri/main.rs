@@ -370,24 +370,19 @@ fn cgroup_leftovers(parent: &str) -> Vec<String> {
     left
 }
 
-async fn flow(env: &Env, ch: &Channel, handler: &str) -> R<Outcome> {
-    let mut rt = RuntimeServiceClient::new(ch.clone());
-    let mut o = Outcome::default();
-    let other = if handler == "ward" { "runc" } else { "ward" };
-    let logdir = env.dir.join("logs").join(handler);
-    fs::create_dir_all(&logdir).unwrap();
-
-    let sandbox_config = PodSandboxConfig {
+/// A pod on the node's network (no CNI here) with its own pid and ipc namespaces and one
+/// pod annotation. No hostname: like kubelet for hostNetwork pods (no private UTS namespace to
+/// set it in; runc and ward both refuse a hostname without one).
+fn pod_config(env: &Env, name: &str, logdir: &Path, annotation: (&str, &str)) -> PodSandboxConfig {
+    PodSandboxConfig {
         metadata: Some(PodSandboxMetadata {
-            name: format!("cri-{handler}"),
-            uid: format!("uid-{handler}-{}", std::process::id()),
+            name: name.into(),
+            uid: format!("uid-{name}-{}", std::process::id()),
             namespace: "default".into(),
             attempt: 0,
         }),
-        // No hostname: like kubelet for hostNetwork pods (no private UTS namespace to set it in;
-        // runc and ward both refuse a hostname without one).
         log_directory: logdir.display().to_string(),
-        annotations: HashMap::from([("org.ward.landlock".to_string(), LANDLOCK.to_string())]),
+        annotations: HashMap::from([(annotation.0.to_string(), annotation.1.to_string())]),
         linux: Some(LinuxPodSandboxConfig {
             cgroup_parent: env.cgroup_parent.clone(),
             security_context: Some(LinuxSandboxSecurityContext {
@@ -402,7 +397,22 @@ async fn flow(env: &Env, ch: &Channel, handler: &str) -> R<Outcome> {
             ..Default::default()
         }),
         ..Default::default()
-    };
+    }
+}
+
+async fn flow(env: &Env, ch: &Channel, handler: &str) -> R<Outcome> {
+    let mut rt = RuntimeServiceClient::new(ch.clone());
+    let mut o = Outcome::default();
+    let other = if handler == "ward" { "runc" } else { "ward" };
+    let logdir = env.dir.join("logs").join(handler);
+    fs::create_dir_all(&logdir).unwrap();
+
+    let sandbox_config = pod_config(
+        env,
+        &format!("cri-{handler}"),
+        &logdir,
+        ("org.ward.landlock", LANDLOCK),
+    );
 
     let pod = rt
         .run_pod_sandbox(RunPodSandboxRequest {

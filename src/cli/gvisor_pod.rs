@@ -44,21 +44,10 @@ pub fn create(cli: &Cli, r: &Runsc, b: &Bundle, f: &CreateFlags, dir: &Container
         .and_then(|p| p.terminal())
         .unwrap_or(false);
     // runsc itself sends a subcontainer's pty master during create, as runc does.
-    let console = match (terminal, &f.console_socket) {
-        (true, Some(sock)) => Some(absolute(sock)?),
-        (true, None) => {
-            return Err(Error::spec(
-                "process.terminal",
-                "cannot allocate a tty when detached without --console-socket",
-            ))
-        }
-        (false, Some(_)) => {
-            return Err(Error::spec(
-                "process.terminal",
-                "--console-socket given but the process does not use a terminal",
-            ))
-        }
-        (false, None) => None,
+    ward::container::create::check_console(terminal, f.console_socket.is_some(), false)?;
+    let console = match &f.console_socket {
+        Some(sock) if terminal => Some(absolute(sock)?),
+        _ => None,
     };
     let mut args = vec![
         "create".to_string(),

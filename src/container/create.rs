@@ -45,21 +45,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created> {
     crate::state::validate_id(&opts.id)?;
     let bundle = Bundle::load(&opts.bundle)?;
     let terminal = bundle.process()?.terminal().unwrap_or(false);
-    match (terminal, &opts.console_socket) {
-        (true, None) if !opts.foreground => {
-            return Err(Error::spec(
-                "process.terminal",
-                "cannot allocate a tty when detached without --console-socket",
-            ))
-        }
-        (false, Some(_)) => {
-            return Err(Error::spec(
-                "process.terminal",
-                "--console-socket given but the process does not use a terminal",
-            ))
-        }
-        _ => {}
-    }
+    check_console(terminal, opts.console_socket.is_some(), opts.foreground)?;
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
     let mut guard = Cleanup {
         dir: Some(dir.clone()),
@@ -70,6 +56,22 @@ pub fn create(opts: &CreateOpts) -> Result<Created> {
     let created = create_in(opts, bundle, terminal, &dir, &mut guard)?;
     guard.disarm();
     Ok(created)
+}
+
+/// runc's rule for the terminal: a detached process with a terminal needs a console socket to
+/// send the pty master to, and a console socket without a terminal is a mistake.
+pub fn check_console(terminal: bool, console_socket: bool, foreground: bool) -> Result<()> {
+    match (terminal, console_socket) {
+        (true, false) if !foreground => Err(Error::spec(
+            "process.terminal",
+            "cannot allocate a tty when detached without --console-socket",
+        )),
+        (false, true) => Err(Error::spec(
+            "process.terminal",
+            "--console-socket given but the process does not use a terminal",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Undoes a half-made container when dropped armed.
