@@ -149,17 +149,15 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
         Forked::Child => {
             drop(chan_parent);
             drop(console_parent);
-            child(
-                o,
-                &config,
-                landlock,
-                families,
-                observe,
-                &namespaces,
-                program.as_ref(),
-                &chan_child,
-                console_child,
-            )
+            let walls = crate::init::Walls {
+                seccomp: program.as_ref(),
+                families: families.as_ref(),
+                observe: observe.as_ref(),
+                landlock: landlock.as_ref(),
+                spec: &config,
+                also_writable: &[],
+            };
+            child(o, &walls, &namespaces, &chan_child, console_child)
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
@@ -232,12 +230,8 @@ fn absolute(p: &Path) -> PathBuf {
 /// The forked process: joins the container, becomes the process, execs. Never returns.
 fn child(
     o: &ExecOpts,
-    config: &oci_spec::runtime::Spec,
-    landlock: Option<crate::landlock::Landlock>,
-    families: Option<seccomp::Program>,
-    observe: Option<seccomp::Program>,
+    walls: &crate::init::Walls,
     namespaces: &[(Ns, OwnedFd)],
-    program: Option<&seccomp::Program>,
     chan: &Channel,
     console: Option<OwnedFd>,
 ) -> ! {
@@ -269,20 +263,13 @@ fn child(
             console::make_controlling_terminal(pty.slave.as_fd())?;
         }
         drop(console);
-        let personality = config
+        let personality = walls
+            .spec
             .linux()
             .as_ref()
             .and_then(|l| l.personality().as_ref());
-        let walls = crate::init::Walls {
-            seccomp: program,
-            families: families.as_ref(),
-            observe: observe.as_ref(),
-            landlock: landlock.as_ref(),
-            spec: config,
-            also_writable: &[],
-        };
         let prepared =
-            crate::init::prepare_process(&o.process, personality, o.preserve_fds, &walls, chan)?;
+            crate::init::prepare_process(&o.process, personality, o.preserve_fds, walls, chan)?;
         Err(crate::process::exec(
             &prepared.path,
             &prepared.args,
