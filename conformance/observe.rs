@@ -72,6 +72,35 @@ fn execve_is_observed_with_argv_for_init_and_exec() {
     assert!(!env.root.join(&id).exists());
 }
 
+/// Threads of a process (the supervisor serves each listener with one).
+fn threads(pid: i64) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn an_exec_listener_ends_with_its_process() {
+    if runtime_is_runc() {
+        return;
+    }
+    let mut env = Env::new();
+    env.config["process"]["interception"] = json!({"observe": ["execve"]});
+    let id = env.run_sleeping();
+    let supervisor = supervisor_of(&env, &id);
+    wait_for("init's listener served", || threads(supervisor) == 2);
+    for i in 0..5 {
+        let out = env.rt(&["exec", &id, "/bin/echo", &i.to_string()]);
+        assert_eq!(out.code, 0, "{out:?}");
+    }
+    // Each exec brought a listener (and a serving thread); its process is gone, so is the thread.
+    wait_for("the exec listeners' threads to end", || threads(supervisor) == 2);
+    wait_for("sleep's and the five echos' execs logged", || {
+        execs(&env, &id).len() == 6
+    });
+    env.rt(&["delete", "--force", &id]).ok();
+}
+
 #[test]
 fn without_the_supervisor_observed_calls_fail_but_walls_hold() {
     if runtime_is_runc() {

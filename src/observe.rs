@@ -157,6 +157,21 @@ pub fn serve(fd: BorrowedFd, keep: impl FnOnce(Observed)) -> Served {
     }
 }
 
+/// Waits until the listener has a notification (true) or hangs up (false).
+pub fn wait_readable(fd: BorrowedFd) -> bool {
+    loop {
+        let mut p = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+        match nix::poll::poll(&mut p, nix::poll::PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
+            Ok(_) => {
+                let r = p[0].revents().unwrap_or(nix::poll::PollFlags::empty());
+                return !r.intersects(nix::poll::PollFlags::POLLHUP | nix::poll::PollFlags::POLLERR);
+            }
+        }
+    }
+}
+
 /// The listener reports a hang-up: every task that used its filter is gone (the kernel also
 /// ends a blocked RECV then, from 6.6; before, the serving thread waits until ward exits).
 fn hung_up(fd: BorrowedFd) -> bool {

@@ -125,18 +125,22 @@ fn run(
         if new_listener {
             if let Ok((conn, _)) = listener.accept() {
                 if let Ok(fd) = crate::console::recv_fd(conn.as_fd()) {
-                    crate::observe::prefer_sync_wakeup(fd.as_fd());
+                    // Kernels before 6.6 refuse the sync flag, and there a blocked RECV never
+                    // returns once the listener's tasks are gone: the thread waits in poll,
+                    // which reports the hang-up, so an exec's thread ends with its process.
+                    let sync = crate::observe::prefer_sync_wakeup(fd.as_fd());
                     let sink = Arc::clone(&observed);
-                    let spawned =
-                        std::thread::Builder::new()
-                            .stack_size(64 * 1024)
-                            .spawn(move || loop {
-                                let keep =
-                                    |o| sink.lock().unwrap_or_else(|e| e.into_inner()).push(o);
-                                if let Served::Closed = crate::observe::serve(fd.as_fd(), keep) {
-                                    return;
-                                }
-                            });
+                    let spawned = std::thread::Builder::new()
+                        .stack_size(64 * 1024)
+                        .spawn(move || loop {
+                            if !sync && !crate::observe::wait_readable(fd.as_fd()) {
+                                return;
+                            }
+                            let keep = |o| sink.lock().unwrap_or_else(|e| e.into_inner()).push(o);
+                            if let Served::Closed = crate::observe::serve(fd.as_fd(), keep) {
+                                return;
+                            }
+                        });
                     serving += usize::from(spawned.is_ok());
                 }
             }
