@@ -8,11 +8,18 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
-/// Accepts one connection and returns the first fd received via SCM_RIGHTS.
-fn receive_fd(listener: UnixListener) -> OwnedFd {
-    let (conn, _) = listener
-        .accept()
-        .expect("runtime connects to the console socket");
+/// Accepts one connection (10s at most) and returns the first fd received via SCM_RIGHTS.
+pub(crate) fn receive_fd(listener: UnixListener) -> Option<OwnedFd> {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let conn = loop {
+        match listener.accept() {
+            Ok((c, _)) => break c,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => return None,
+        }
+    };
+    conn.set_nonblocking(false).unwrap();
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
@@ -22,13 +29,14 @@ fn receive_fd(listener: UnixListener) -> OwnedFd {
         Some(&mut space),
         MsgFlags::empty(),
     )
-    .unwrap();
-    for cmsg in msg.cmsgs().unwrap() {
+    .ok()?;
+    for cmsg in msg.cmsgs().ok()? {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
+            // SAFETY: SCM_RIGHTS gave us a new fd that nothing else owns.
+            return Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
         }
     }
-    panic!("no SCM_RIGHTS fd received");
+    None
 }
 
 /// Reads from the pty master until `want` appears, the slave closes (EIO) or 10s pass.
@@ -44,6 +52,7 @@ pub(crate) fn read_until(master: OwnedFd, want: &str) -> String {
             events: libc::POLLIN,
             revents: 0,
         };
+        // SAFETY: `pfd` is one valid pollfd for the call.
         if unsafe { libc::poll(&mut pfd, 1, 200) } <= 0 {
             continue;
         }
@@ -79,7 +88,10 @@ fn console_socket_receives_working_pty_master() {
         &id,
     ])
     .ok();
-    let master = receiver.join().unwrap();
+    let master = receiver
+        .join()
+        .unwrap()
+        .expect("the runtime sends the pty master");
     let link = std::fs::read_link(format!("/proc/self/fd/{}", master.as_raw_fd())).unwrap();
     assert!(
         link.to_string_lossy().contains("ptmx"),

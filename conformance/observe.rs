@@ -94,7 +94,9 @@ fn an_exec_listener_ends_with_its_process() {
         assert_eq!(out.code, 0, "{out:?}");
     }
     // Each exec brought a listener (and a serving thread); its process is gone, so is the thread.
-    wait_for("the exec listeners' threads to end", || threads(supervisor) == 2);
+    wait_for("the exec listeners' threads to end", || {
+        threads(supervisor) == 2
+    });
     wait_for("sleep's and the five echos' execs logged", || {
         execs(&env, &id).len() == 6
     });

@@ -141,6 +141,7 @@ fn fds_seen(env: &mut Env, extra: &[&str]) -> (BTreeSet<String>, String) {
     let mut args = vec!["run", "--bundle", env.bundle.to_str().unwrap()];
     args.extend_from_slice(extra);
     args.push(&id);
+    // SAFETY: the pre_exec closure only calls dup2 and fcntl, async-signal-safe.
     let out = env.rt_cmd(&args, |cmd| unsafe {
         cmd.pre_exec(move || {
             // dup2 clears CLOEXEC on the copy; fcntl covers raw == 3, where dup2 is a no-op.

@@ -118,6 +118,7 @@ fn agent(listener: UnixListener) -> Heard {
         1,
         "exactly one fd with the state message: {state}"
     );
+    // SAFETY: SCM_RIGHTS gave us a new fd that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(fds[0]) };
     let mut notifs = Vec::new();
     loop {
@@ -126,10 +127,12 @@ fn agent(listener: UnixListener) -> Heard {
             events: libc::POLLIN,
             revents: 0,
         };
+        // SAFETY: `pfd` is one valid pollfd for the call.
         if unsafe { libc::poll(&mut pfd, 1, 5000) } != 1 || pfd.revents & libc::POLLIN == 0 {
             return Heard { state, notifs };
         }
         let mut n = Notif::default();
+        // SAFETY: `n` is a seccomp_notif of the size NOTIF_RECV encodes.
         if unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_RECV as _, &mut n) } != 0 {
             return Heard { state, notifs };
         }
@@ -144,6 +147,7 @@ fn agent(listener: UnixListener) -> Heard {
             error,
             flags: 0,
         };
+        // SAFETY: `resp` is a seccomp_notif_resp of the size NOTIF_SEND encodes.
         let rc = unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_SEND as _, &mut resp) };
         assert_eq!(rc, 0, "NOTIF_SEND: {}", std::io::Error::last_os_error());
         notifs.push(n);

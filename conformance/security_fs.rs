@@ -3,15 +3,12 @@
 //! security.rs (`#[path]`), so `cargo test --test conformance security` runs it.
 
 use crate::harness::{Env, Out};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
 use serde_json::json;
 use std::fs;
-use std::io::IoSliceMut;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 fn host_mountinfo_mentions(path: &str) -> bool {
     fs::read_to_string("/proc/self/mountinfo")
@@ -181,36 +178,6 @@ fn cve_2025_31133_dev_null_symlink_to_procfs_not_used_for_masking() {
     );
 }
 
-/// Accepts one connection (10s at most) and returns the first fd received via SCM_RIGHTS.
-fn receive_fd(listener: UnixListener) -> Option<OwnedFd> {
-    listener.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let conn = loop {
-        match listener.accept() {
-            Ok((c, _)) => break c,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            Err(_) => return None,
-        }
-    };
-    conn.set_nonblocking(false).unwrap();
-    let mut buf = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<UnixAddr>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .ok()?;
-    for cmsg in msg.cmsgs().ok()? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            return Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
-        }
-    }
-    None
-}
-
 /// Reads the pty master until the slave side closes (EIO) or 10s pass.
 fn read_all(master: OwnedFd) -> String {
     crate::console::read_until(master, "END").replace('\r', "")
@@ -233,7 +200,7 @@ fn console_through_symlink(env: &mut Env, link: &str) -> (Out, String) {
     env.write_config();
     let sock = env.dir.join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
-    let receiver = std::thread::spawn(move || receive_fd(listener));
+    let receiver = std::thread::spawn(move || crate::console::receive_fd(listener));
     let id = env.id();
     let bundle = env.bundle.to_str().unwrap().to_string();
     let out = env.rt(&[

@@ -563,6 +563,7 @@ async fn flow(env: &Env, ch: &Channel, handler: &str) -> R<Outcome> {
     let orphans = pids_with_cmdline(&["sleep", &marker]);
     o.background_alive_after_stop_container = !orphans.is_empty();
     for pid in orphans {
+        // SAFETY: kill(2) takes no memory.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 
@@ -702,6 +703,7 @@ async fn cleanup(env: &mut Env, ch: Option<&Channel>) {
     }
     // 3. containerd, then any shim it started (their command line names our socket).
     if let Some(mut c) = env.containerd.take() {
+        // SAFETY: kill(2) takes no memory.
         unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(10);
         while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
@@ -711,11 +713,13 @@ async fn cleanup(env: &mut Env, ch: Option<&Channel>) {
         let _ = c.wait();
     }
     for pid in pids_mentioning(&env.sock.display().to_string()) {
+        // SAFETY: kill(2) takes no memory.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
     // gVisor's sandbox and gofer processes and ward's keepers name the runtime root instead.
     for pid in pids_mentioning(&env.dir.display().to_string()) {
         // SAFETY: kill(2) with a pid and a signal number; no memory is involved.
+        // SAFETY: kill(2) takes no memory.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -729,6 +733,7 @@ async fn cleanup(env: &mut Env, ch: Option<&Channel>) {
     mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
     for m in mounts {
         let c = std::ffi::CString::new(m).unwrap();
+        // SAFETY: `c` is a valid C string for the call.
         unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
     }
     // 5. Our cgroup parent in every hierarchy, deepest first.
@@ -825,6 +830,7 @@ async fn setup(env: &mut Env, ctr_bin: &Path) -> R<Channel> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runtime_class_ward_matches_runc() {
+    // SAFETY: geteuid takes nothing and cannot fail.
     if unsafe { libc::geteuid() } != 0 && skip("needs root") {
         return;
     }
