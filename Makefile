@@ -2,10 +2,15 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build test test-v2 conformance demo integration integration-engines integration-cri bench install clean check-platforms
+.PHONY: build lint test test-v2 conformance demo integration integration-engines integration-cri bench install clean check-platforms
 
 build:
 	$(CARGO) build --release
+
+# Formatting and clippy (warnings are errors), the CRI test client included.
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets --features cri -- -D warnings
 
 test:
 	@test "$$(id -u)" -eq 0 || { echo "make test runs containers and must run as root" >&2; exit 1; }
