@@ -3,8 +3,6 @@
 //! follow the running kernel's layout instead of assuming one. Only what ward needs is read:
 //! names, kinds, struct members and enum values (see the kernel's Documentation/bpf/btf.rst).
 
-use std::collections::HashMap;
-
 use crate::error::{Error, Result};
 
 pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
@@ -29,7 +27,6 @@ pub struct Btf {
     data: Vec<u8>,
     str_off: usize,
     str_len: usize,
-    by_name: HashMap<(u32, String), u32>,
 }
 
 impl Btf {
@@ -80,19 +77,12 @@ impl Btf {
                 extra,
             });
         }
-        let mut btf = Btf {
+        let btf = Btf {
             types,
             data,
             str_off,
             str_len,
-            by_name: HashMap::new(),
         };
-        for (i, t) in btf.types.iter().enumerate() {
-            if matches!(t.kind, KIND_STRUCT | KIND_ENUM | KIND_FUNC) {
-                let name = btf.str(t.name).to_string();
-                btf.by_name.entry((t.kind, name)).or_insert(i as u32 + 1);
-            }
-        }
         Ok(btf)
     }
 
@@ -114,8 +104,12 @@ impl Btf {
     }
 
     /// The id of the type of `kind` called `name`.
+    /// A scan, not a map: ward looks up a handful of names in ~100k types, once per create.
     pub fn id(&self, kind: u32, name: &str) -> Option<u32> {
-        self.by_name.get(&(kind, name.to_string())).copied()
+        self.types
+            .iter()
+            .position(|t| t.kind == kind && self.str(t.name) == name)
+            .map(|i| i as u32 + 1)
     }
 
     /// The byte offset of `member` in the struct `id` (bitfields excluded).
