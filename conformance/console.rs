@@ -64,6 +64,28 @@ pub(crate) fn read_until(master: OwnedFd, want: &str) -> String {
     seen
 }
 
+/// `create` with `--console-socket`: the runtime's result and the pty master it sent, if any.
+pub(crate) fn create_with_console(env: &Env, id: &str) -> (crate::harness::Out, Option<OwnedFd>) {
+    env.write_config();
+    let sock = env.dir.join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let receiver = std::thread::spawn(move || receive_fd(listener));
+    let bundle = env.bundle.to_str().unwrap().to_string();
+    let out = env.rt(&[
+        "create",
+        "--bundle",
+        &bundle,
+        "--console-socket",
+        sock.to_str().unwrap(),
+        id,
+    ]);
+    if out.code != 0 {
+        // A runtime that refused may never connect: an empty connection ends the wait.
+        let _ = std::os::unix::net::UnixStream::connect(&sock);
+    }
+    (out, receiver.join().unwrap())
+}
+
 #[test]
 fn console_socket_receives_working_pty_master() {
     let mut env = Env::new();
@@ -73,25 +95,10 @@ fn console_socket_receives_working_pty_master() {
         "-c",
         "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo stdio-is-tty; echo console-says-hello",
     ]);
-    env.write_config();
-    let sock = env.dir.join("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let receiver = std::thread::spawn(move || receive_fd(listener));
     let id = env.id();
-    let bundle = env.bundle.to_str().unwrap().to_string();
-    env.rt(&[
-        "create",
-        "--bundle",
-        &bundle,
-        "--console-socket",
-        sock.to_str().unwrap(),
-        &id,
-    ])
-    .ok();
-    let master = receiver
-        .join()
-        .unwrap()
-        .expect("the runtime sends the pty master");
+    let (out, master) = create_with_console(&env, &id);
+    out.ok();
+    let master = master.expect("the runtime sends the pty master");
     let link = std::fs::read_link(format!("/proc/self/fd/{}", master.as_raw_fd())).unwrap();
     assert!(
         link.to_string_lossy().contains("ptmx"),

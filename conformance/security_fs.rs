@@ -7,7 +7,6 @@ use serde_json::json;
 use std::fs;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{symlink, MetadataExt};
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 fn host_mountinfo_mentions(path: &str) -> bool {
@@ -197,27 +196,13 @@ fn console_through_symlink(env: &mut Env, link: &str) -> (Out, String) {
     env.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
     let script = format!("stat -c '%n=%F %t:%T %u' /dev/console {link}; echo END");
     env.args(&["sh", "-c", &script]);
-    env.write_config();
-    let sock = env.dir.join("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let receiver = std::thread::spawn(move || crate::console::receive_fd(listener));
     let id = env.id();
-    let bundle = env.bundle.to_str().unwrap().to_string();
-    let out = env.rt(&[
-        "create",
-        "--bundle",
-        &bundle,
-        "--console-socket",
-        sock.to_str().unwrap(),
-        &id,
-    ]);
+    let (out, master) = crate::console::create_with_console(env, &id);
     if out.code != 0 {
         eprintln!("console through a symlink: refused: {out:?}");
-        let _ = UnixStream::connect(&sock); // unblocks the receiver
-        let _ = receiver.join();
         return (out, String::new());
     }
-    let master = receiver.join().unwrap().expect("pty master");
+    let master = master.expect("pty master");
     env.start(&id).ok();
     let seen = read_all(master);
     eprintln!("console through a symlink: {out:?} {seen:?}");
