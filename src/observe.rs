@@ -123,7 +123,7 @@ pub fn serve(fd: BorrowedFd, keep: impl FnOnce(Observed)) -> Served {
     let mut n = Notif::default();
     // SAFETY: `n` is a zeroed seccomp_notif of the size the ioctl number encodes.
     if unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_RECV, &mut n as *mut Notif) } != 0 {
-        return if hung_up(fd) {
+        return if hung_up(fd, nix::poll::PollTimeout::ZERO) {
             Served::Closed
         } else {
             Served::Vanished
@@ -159,27 +159,24 @@ pub fn serve(fd: BorrowedFd, keep: impl FnOnce(Observed)) -> Served {
 
 /// Waits until the listener has a notification (true) or hangs up (false).
 pub fn wait_readable(fd: BorrowedFd) -> bool {
+    !hung_up(fd, nix::poll::PollTimeout::NONE)
+}
+
+/// Whether the listener reports a hang-up within `timeout`: every task that used its filter is
+/// gone (from 6.6 the kernel then also ends a blocked RECV; before, only poll tells).
+fn hung_up(fd: BorrowedFd, timeout: nix::poll::PollTimeout) -> bool {
     loop {
         let mut p = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
-        match nix::poll::poll(&mut p, nix::poll::PollTimeout::NONE) {
+        match nix::poll::poll(&mut p, timeout) {
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return false,
+            Err(_) => return true,
             Ok(_) => {
-                let r = p[0].revents().unwrap_or(nix::poll::PollFlags::empty());
-                return !r.intersects(nix::poll::PollFlags::POLLHUP | nix::poll::PollFlags::POLLERR);
+                return p[0].revents().is_some_and(|r| {
+                    r.intersects(nix::poll::PollFlags::POLLHUP | nix::poll::PollFlags::POLLERR)
+                })
             }
         }
     }
-}
-
-/// The listener reports a hang-up: every task that used its filter is gone (the kernel also
-/// ends a blocked RECV then, from 6.6; before, the serving thread waits until ward exits).
-fn hung_up(fd: BorrowedFd) -> bool {
-    let mut p = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
-    nix::poll::poll(&mut p, nix::poll::PollTimeout::ZERO).is_ok()
-        && p[0].revents().is_some_and(|r| {
-            r.intersects(nix::poll::PollFlags::POLLHUP | nix::poll::PollFlags::POLLERR)
-        })
 }
 
 /// Reads up to `max` bytes of the target's memory at `addr`.
