@@ -309,19 +309,22 @@ pub fn prepare_process(
     {
         scheduling::set_affinity(cpus)?;
     }
-    // Without no_new_privs, Landlock and a filter need CAP_SYS_ADMIN: raise them while we have it.
-    let nnp = p.no_new_privileges().unwrap_or(false);
-    if !nnp {
-        raise_walls(walls, false, chan)?;
-    }
+    // Everything that resolves a path, reads a file or touches fds happens now, before any
+    // filter is loaded: after it only the privilege drop (prctl, setgroups, setres[ug]id,
+    // capset) and the exec remain, as in runc, so a profile written for runc need not allow
+    // openat2 or close_range.
     let sets = capabilities::from_spec(p.capabilities().as_ref());
-    capabilities::drop_bounding(&sets)?;
-    process::switch_user(p.user())?;
-    capabilities::apply(&sets)?;
-    if nnp {
-        nix::sys::prctl::set_no_new_privs().sys("prctl", "PR_SET_NO_NEW_PRIVS")?;
-    }
-    process::enter_cwd(p.cwd())?;
+    // cwd as the runtime's user first (runc's order): a directory only the runtime can enter
+    // (mode 700 for another uid) still works; one only the process user can enter (root
+    // squashed) is retried after the switch.
+    let cwd_later = match process::enter_cwd(p.cwd()) {
+        Ok(()) => false,
+        Err(Error::Sys {
+            source: nix::errno::Errno::EACCES | nix::errno::Errno::EPERM,
+            ..
+        }) => true,
+        Err(e) => return Err(e),
+    };
     // The executable must exist now: a missing binary fails create/exec, not later.
     let env = process::environment(p);
     let args = p.args().clone().unwrap_or_default();
@@ -331,8 +334,22 @@ pub fn prepare_process(
     let path = process::find_executable(first, &env)?;
     // No fd of the host survives execve except stdio and --preserve-fds.
     process::close_fds_on_exec(preserve_fds)?;
+    // Without no_new_privs, Landlock and a filter need CAP_SYS_ADMIN: raise them while we have it.
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    if !nnp {
+        raise_walls(walls, false, chan)?;
+    }
+    capabilities::drop_bounding(&sets)?;
+    process::switch_user(p.user())?;
+    capabilities::apply(&sets)?;
+    if cwd_later {
+        process::chdir_as_user(p.cwd())?;
+    }
+    if nnp {
+        nix::sys::prctl::set_no_new_privs().sys("prctl", "PR_SET_NO_NEW_PRIVS")?;
+    }
     nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
-    // The walls as late as possible, so the policy need not allow ward's own setup.
+    // With no_new_privs the walls go up last, so the policy need not allow ward's own setup.
     if nnp {
         raise_walls(walls, true, chan)?;
     }

@@ -106,6 +106,13 @@ pub fn enter_cwd(cwd: &Path) -> Result<()> {
         .sys("fchdir", cwd.display().to_string())
 }
 
+/// The second try of runc's cwd rule, as the process user once the first (as the runtime's
+/// user) was refused. The filter may be loaded by now, so this is the classic chdir(2); the
+/// root is the container's and every host fd is close-on-exec, so the path resolves inside.
+pub fn chdir_as_user(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd).sys("chdir", cwd.display().to_string())
+}
+
 /// oomScoreAdj, written for init itself (children inherit it).
 pub fn set_oom_score_adj(v: i32) -> Result<()> {
     crate::procfs::write("self/oom_score_adj", &v.to_string())
