@@ -30,3 +30,158 @@ fn cwd_only_root_can_enter_works_for_a_non_root_user() {
         "{out:?}"
     );
 }
+
+/// Runs the runtime with stdout+stderr and fd 3 the write ends of two pipes (as a shell's
+/// `$(... 2>&1)` and a harness reporting on fd 3 do) and reads them to EOF. A process left
+/// behind holding either end (the waiting init, a detached container) keeps the reader from
+/// ever seeing EOF. Returns the runtime's exit code and which pipes reached EOF within 10 s
+/// (stdout is only waited for when `stdout` is true: without a terminal it is the container's).
+fn eof_of_output_and_fd3(env: &Env, args: &[&str], stdout: bool) -> (i32, bool, bool) {
+    use nix::fcntl::OFlag;
+    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+    let (fd3_r, fd3_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+    let mut cmd = std::process::Command::new(&env.binary);
+    cmd.arg("--root").arg(&env.root).args(args);
+    cmd.stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(out_w.try_clone().unwrap()))
+        .stdout(std::process::Stdio::from(out_w));
+    let raw3 = fd3_w.as_raw_fd();
+    // SAFETY: only dup2, async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw3, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let status = cmd.status().expect("spawn the runtime");
+    drop(fd3_w);
+    drop(cmd);
+    let eof = |fd: OwnedFd| {
+        let mut file = std::fs::File::from(fd);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut buf = [0u8; 4096];
+        while std::time::Instant::now() < deadline {
+            let mut pfd = libc::pollfd {
+                fd: file.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            if unsafe { libc::poll(&mut pfd, 1, 100) } <= 0 {
+                continue;
+            }
+            match std::io::Read::read(&mut file, &mut buf) {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+        false
+    };
+    let b = eof(fd3_r);
+    let a = stdout && eof(out_r);
+    (crate::harness::exit_code(status), a, b)
+}
+
+/// `out=$(runtime create --console-socket S ID)` returns: with a terminal the waiting init's
+/// stdio is the pty, and no other fd of the caller may reach it.
+#[test]
+fn waiting_init_with_a_terminal_holds_none_of_the_callers_fds() {
+    let mut env = Env::new();
+    env.config["process"]["terminal"] = true.into();
+    env.args(&["sh", "-c", "echo hi"]);
+    env.write_config();
+    let sock = env.dir.join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let receiver = std::thread::spawn(move || crate::console::receive_fd(listener));
+    let id = env.id();
+    let bundle = env.bundle.to_str().unwrap().to_string();
+    let args = [
+        "create",
+        "--bundle",
+        &bundle,
+        "--console-socket",
+        sock.to_str().unwrap(),
+        &id,
+    ];
+    let (code, stdout_eof, fd3_eof) = eof_of_output_and_fd3(&env, &args, true);
+    let master = receiver.join().unwrap();
+    assert_eq!(code, 0);
+    assert!(master.is_some(), "no pty master received");
+    assert_eq!(env.state(&id)["status"], "created");
+    assert!(
+        stdout_eof,
+        "the created container holds the caller's stdout or stderr"
+    );
+    assert!(fd3_eof, "the created container holds the caller's fd 3");
+}
+
+/// Without a terminal the init's stdio is the caller's (as runc), but fd 3 is not passed.
+#[test]
+fn waiting_init_without_a_terminal_holds_no_fd_above_stdio() {
+    let env = Env::new();
+    env.write_config();
+    let id = env.id();
+    let bundle = env.bundle.to_str().unwrap().to_string();
+    let (code, _, fd3_eof) =
+        eof_of_output_and_fd3(&env, &["create", "--bundle", &bundle, &id], false);
+    assert_eq!(code, 0);
+    assert_eq!(env.state(&id)["status"], "created");
+    assert!(fd3_eof, "the created container holds the caller's fd 3");
+}
+
+/// `run -d` and `exec -d`: the detached processes hold no fd of the caller above stdio.
+#[test]
+fn detached_run_and_exec_hold_no_fd_above_stdio() {
+    let mut env = Env::new();
+    env.args(&["sleep", "60"]);
+    env.write_config();
+    let id = env.id();
+    let bundle = env.bundle.to_str().unwrap().to_string();
+    let (code, _, fd3_eof) =
+        eof_of_output_and_fd3(&env, &["run", "-d", "--bundle", &bundle, &id], false);
+    assert_eq!(code, 0);
+    assert!(fd3_eof, "run -d: the container holds the caller's fd 3");
+    let (code, _, fd3_eof) =
+        eof_of_output_and_fd3(&env, &["exec", "-d", &id, "sleep", "60"], false);
+    assert_eq!(code, 0);
+    assert!(
+        fd3_eof,
+        "exec -d: the exec'd process holds the caller's fd 3"
+    );
+    env.kill(&id, "KILL");
+}
+
+/// LISTEN_FDS meant for the runtime (LISTEN_PID = its pid) reach the container right after
+/// stdio with LISTEN_FDS=n and LISTEN_PID=1 in its environment; --preserve-fds come after them.
+#[test]
+fn listen_fds_and_preserved_fds_reach_the_container() {
+    let mut env = Env::new();
+    env.args(&[
+        "sh",
+        "-c",
+        "echo fds $(ls /proc/self/fd | sort -n | tr '\\n' ' '); echo env $LISTEN_FDS $LISTEN_PID",
+    ]);
+    env.write_config();
+    let id = env.id();
+    let script = format!(
+        "exec 3</dev/null 4</dev/null 5</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 exec {} --root {} run --preserve-fds 1 --bundle {} {id}",
+        env.binary,
+        env.root.display(),
+        env.bundle.display()
+    );
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", &script]);
+    let out = env.capture(cmd);
+    out.ok();
+    // ls itself opens one more fd (its directory), the highest number.
+    assert!(
+        out.stdout.starts_with("fds 0 1 2 3 4 "),
+        "fds 3 (LISTEN_FDS) and 4 (--preserve-fds) expected, 5 not: {out:?}"
+    );
+    assert!(!out.stdout.contains(" 5 "), "{out:?}");
+    assert!(out.stdout.contains("env 1 1\n"), "{out:?}");
+}

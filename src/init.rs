@@ -28,12 +28,19 @@ pub struct InitArgs {
     pub console: Option<OwnedFd>,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// Socket-activation fds (LISTEN_FDS) passed before the --preserve-fds ones.
+    pub listen_fds: u32,
     /// The compiled `linux.seccomp` filter, if any.
     pub seccomp: Option<crate::seccomp::Program>,
 }
 
 /// Never returns: execs the container process or exits.
-pub fn run(args: InitArgs) -> ! {
+pub fn run(mut args: InitArgs) -> ! {
+    if let Err(e) = keep_only_own_fds(&mut args) {
+        let _ = args.chan.send(&Msg::Error { msg: e.to_string() });
+        // SAFETY: _exit is async-signal-safe and skips atexit handlers inherited from the parent.
+        unsafe { libc::_exit(1) }
+    }
     let err = match setup(&args) {
         Ok(ready) => match wait_for_start_and_exec(&args, ready) {
             Ok(never) => match never {},
@@ -47,6 +54,30 @@ pub fn run(args: InitArgs) -> ! {
     tracing::error!("container init: {err}");
     // SAFETY: _exit is async-signal-safe and skips atexit handlers inherited from the parent.
     unsafe { libc::_exit(1) }
+}
+
+/// First thing in init: every fd the caller of `ward create` had open is closed except stdio,
+/// LISTEN_FDS and --preserve-fds, and so is every fd of ward's own that init does not use. A
+/// container waiting for `start` then holds nothing a caller reads to EOF (CVE-2024-21626
+/// hardening too: nothing of the host is open while the rootfs is set up).
+fn keep_only_own_fds(a: &mut InitArgs) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut keep = vec![a.chan.0.as_raw_fd(), a.exec_fifo.as_raw_fd()];
+    keep.extend(a.console.as_ref().map(|c| c.as_raw_fd()));
+    keep.extend(crate::logging::for_container_process());
+    a.preserve_fds += a.listen_fds;
+    process::close_fds_except(a.preserve_fds, &keep)?;
+    if a.listen_fds > 0 {
+        // As runc: the process learns the count, and that the fds are its own (it is pid 1).
+        let mut p = a.bundle.process()?.clone();
+        let mut env = p.env().clone().unwrap_or_default();
+        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_FDS={}", a.listen_fds));
+        env.push("LISTEN_PID=1".to_string());
+        p.set_env(Some(env));
+        a.bundle.spec.set_process(Some(p));
+    }
+    Ok(())
 }
 
 fn hooks_of(bundle: &Bundle, kind: HookKind) -> Vec<oci_spec::runtime::Hook> {

@@ -22,10 +22,19 @@ pub enum LogFormat {
 }
 
 struct RuncLayer {
-    out: Mutex<File>,
+    out: &'static Mutex<Sink>,
     format: LogFormat,
     max: Level,
 }
+
+/// Where log lines go: the `--log` file ward opened, or its own copy of the caller's stderr.
+enum Sink {
+    LogFile(File),
+    Stderr(File),
+    Closed,
+}
+
+static SINK: std::sync::OnceLock<Mutex<Sink>> = std::sync::OnceLock::new();
 
 #[derive(Default)]
 struct Fields {
@@ -65,7 +74,9 @@ impl<S: Subscriber> Layer<S> for RuncLayer {
         let line = format_line(self.format, &level, &f.msg, &f.extra, &time);
         if let Ok(mut out) = self.out.lock() {
             // A log line that cannot be written must not turn into a failure of the operation.
-            let _ = out.write_all(line.as_bytes());
+            if let Sink::LogFile(f) | Sink::Stderr(f) = &mut *out {
+                let _ = f.write_all(line.as_bytes());
+            }
         }
     }
 }
@@ -106,22 +117,43 @@ fn format_line(
 pub fn init(log: Option<&std::path::Path>, format: LogFormat, debug: bool) -> crate::Result<()> {
     use crate::error::IoContext;
     let out = match log {
-        Some(path) => std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .io("open log file", path)?,
-        None => dup_stderr().io("dup", "stderr")?,
+        Some(path) => Sink::LogFile(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .io("open log file", path)?,
+        ),
+        None => Sink::Stderr(dup_stderr().io("dup", "stderr")?),
     };
     let max = if debug { Level::DEBUG } else { Level::INFO };
-    let layer = RuncLayer {
-        out: Mutex::new(out),
-        format,
-        max,
+    if SINK.set(Mutex::new(out)).is_err() {
+        // A second init (tests calling into the library) keeps the first subscriber.
+        return Ok(());
+    }
+    let Some(out) = SINK.get() else {
+        return Ok(());
     };
+    let layer = RuncLayer { out, format, max };
     // A second init (tests calling into the library) keeps the first subscriber.
     let _ = tracing_subscriber::registry().with(layer).try_init();
     Ok(())
+}
+
+/// For a process that is about to become the container's (init, or exec's child): its copy of
+/// the caller's stderr is closed, so a container waiting for `start` holds no fd of the caller
+/// (a shell's `$(...)` or an engine reading to EOF would hang). The `--log` file stays: its fd
+/// is returned so the caller keeps it open until execve (it is close-on-exec).
+pub fn for_container_process() -> Option<std::os::fd::RawFd> {
+    let mut out = SINK.get()?.lock().ok()?;
+    match &*out {
+        Sink::LogFile(f) => Some(std::os::fd::AsRawFd::as_raw_fd(f)),
+        Sink::Stderr(_) => {
+            *out = Sink::Closed;
+            None
+        }
+        Sink::Closed => None,
+    }
 }
 
 /// A duplicate of stderr that does not outlive an execve into the container: std duplicates

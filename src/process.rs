@@ -145,6 +145,59 @@ pub fn apply_lsm(p: &Process) -> Result<()> {
     Ok(())
 }
 
+/// Closes every fd from 3 up but the `preserve` ones right after stdio and those in `keep`:
+/// what the caller of ward had open must not reach (or be held by) a process that becomes the
+/// container's, even while it waits for `start`.
+pub fn close_fds_except(preserve: u32, keep: &[std::os::fd::RawFd]) -> Result<()> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from = 3 + preserve;
+    for k in keep {
+        if k < from {
+            continue;
+        }
+        if k > from {
+            close_range(from, k - 1)?;
+        }
+        from = k + 1;
+    }
+    close_range(from, u32::MAX)
+}
+
+fn close_range(first: u32, last: u32) -> Result<()> {
+    // SAFETY: close_range only closes fds of this process; nothing of ours refers to the fds
+    // in the range (the caller names every fd it still uses in its keep list).
+    let rc = unsafe { libc::close_range(first, last, 0) };
+    if rc != 0 {
+        return Err(Error::sys(
+            "close_range",
+            format!("{first}..={last}"),
+            nix::errno::Errno::last(),
+        ));
+    }
+    Ok(())
+}
+
+/// The socket-activation fds passed to ward (systemd's LISTEN_FDS, meant for ward's pid): they
+/// go to the container right after stdio, before --preserve-fds, as runc passes them.
+pub fn listen_fds() -> u32 {
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|p| p == std::process::id());
+    if !for_us {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Marks every fd from `first` up close-on-exec, and clears it on the fds below that the
 /// caller passed with --preserve-fds.
 pub fn close_fds_on_exec(preserve: u32) -> Result<()> {

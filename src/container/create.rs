@@ -181,6 +181,7 @@ fn create_in(
     }
 
     namespaces::prepare_parent(&bundle)?;
+    let listen_fds = crate::process::listen_fds();
     let flags = namespaces::clone_flags(&bundle);
     let into = cgroup_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let (pid, pidfd) = match clone::fork(flags, into)? {
@@ -194,6 +195,7 @@ fn create_in(
                 console: console_child,
                 no_pivot: opts.no_pivot,
                 preserve_fds: opts.preserve_fds,
+                listen_fds,
                 seccomp,
             })
         }
