@@ -2,7 +2,7 @@
 //! switch, fds the waiting init must not hold, rootfs propagation, hooks, the tty's owner and
 //! bind sources only the runtime can reach.
 
-use crate::harness::Env;
+use crate::harness::{runtime_is_runc, Env};
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 
@@ -184,4 +184,89 @@ fn listen_fds_and_preserved_fds_reach_the_container() {
     );
     assert!(!out.stdout.contains(" 5 "), "{out:?}");
     assert!(out.stdout.contains("env 1 1\n"), "{out:?}");
+}
+
+/// The propagation field of the container's `/` in its own mountinfo: `shared`, `master`,
+/// `unbindable` or `private` (no optional field).
+fn root_propagation(env: &mut Env, word: &str) -> crate::harness::Out {
+    env.config["linux"]["rootfsPropagation"] = json!(word);
+    env.args(&["sh", "-c", "awk '$5 == \"/\"' /proc/self/mountinfo"]);
+    let id = env.id();
+    env.run(&id)
+}
+
+fn propagation_of(line: &str) -> &'static str {
+    let fields: Vec<&str> = line.split(" - ").next().unwrap_or("").split(' ').collect();
+    let optional = &fields[6.min(fields.len())..];
+    if optional.iter().any(|f| f.starts_with("shared:")) {
+        "shared"
+    } else if optional.iter().any(|f| f.starts_with("master:")) {
+        "master"
+    } else if optional.iter().any(|f| *f == "unbindable") {
+        "unbindable"
+    } else {
+        "private"
+    }
+}
+
+/// Bind-mounts `dir` onto itself as a shared mount (in the host's mount namespace) for the
+/// life of the guard, so a bundle inside it sits on a shared mount, as on systemd hosts.
+struct SharedMount(std::path::PathBuf);
+
+impl SharedMount {
+    fn new(dir: &std::path::Path) -> SharedMount {
+        use nix::mount::{mount, MsFlags};
+        mount(Some(dir), dir, None::<&str>, MsFlags::MS_BIND, None::<&str>).unwrap();
+        let guard = SharedMount(dir.to_path_buf());
+        mount(
+            None::<&str>,
+            dir,
+            None::<&str>,
+            MsFlags::MS_SHARED,
+            None::<&str>,
+        )
+        .unwrap();
+        guard
+    }
+}
+
+impl Drop for SharedMount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// linux.rootfsPropagation: every mode runs, with the bundle on a shared mount (pivot_root
+/// refuses a shared new root or parent), and the container's `/` ends with the requested
+/// propagation; without the field it is a slave of the host, as under runc.
+#[test]
+fn rootfs_propagation_every_mode_runs_and_applies() {
+    for (word, want) in [
+        ("shared", "shared"),
+        ("rshared", "shared"),
+        // runc's rule: non-recursive `slave` only reaches the namespace's `/`, and the shared
+        // mount holding the rootfs is made private so pivot_root accepts it.
+        ("slave", "private"),
+        ("rslave", "master"),
+        ("private", "private"),
+        ("rprivate", "private"),
+        ("unbindable", "unbindable"),
+        ("", "master"),
+    ] {
+        let mut env = Env::new();
+        let _shared = SharedMount::new(&env.dir);
+        let out = root_propagation(&mut env, word);
+        assert_eq!(out.code, 0, "rootfsPropagation {word:?}: {out:?}");
+        if runtime_is_runc() && matches!(want, "shared" | "unbindable") {
+            // runc 1.1 pivots into a private root and never applies these to it; newer runc
+            // applies them after pivot_root, as ward does.
+            eprintln!("skipped for runc 1.1: rootfsPropagation {word} is left private");
+            continue;
+        }
+        assert_eq!(
+            propagation_of(out.stdout.trim()),
+            want,
+            "rootfsPropagation {word:?}: {out:?}"
+        );
+    }
 }

@@ -19,18 +19,22 @@ use crate::spec::Bundle;
 /// Everything before pivot_root. Returns an O_PATH fd of the rootfs.
 pub fn prepare(bundle: &Bundle, userns: bool, cgroupns: bool) -> Result<OwnedFd> {
     let linux = bundle.spec.linux().as_ref();
-    let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
-        None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        Some(word) => mounts::propagation_flag(word)
-            .map(|f| f | MsFlags::MS_REC)
-            .ok_or_else(|| {
-                Error::spec("linux.rootfsPropagation", format!("unknown mode {word:?}"))
-            })?,
+    let requested = requested_propagation(bundle)?;
+    // The whole tree first: what the spec asks for (rshared keeps volumes in their host peer
+    // groups, for bidirectional mounts), by default rslave, so no mount event of ours travels
+    // back to the host. Unbindable cannot be bind-mounted: it is applied after pivot_root.
+    let first = match requested {
+        Some(f) if !f.contains(MsFlags::MS_UNBINDABLE) => f,
+        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
     };
-    // No mount event of ours may travel back to the host (shared) unless asked for.
-    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
-        .sys("mount", "propagation of /")?;
-    // pivot_root needs the new root to be a mount point.
+    mount(None::<&str>, "/", None::<&str>, first, None::<&str>).sys("mount", "propagation of /")?;
+    // pivot_root refuses a shared new root, a new root whose parent is shared, and a shared
+    // current root: those become private (only in our namespace, where all but the new root
+    // is detached after the pivot), and nothing else, so the new root keeps being a slave of
+    // the host where it was one (runc's rule). The requested propagation of the new root is
+    // applied after the pivot.
+    make_private_if_shared(&bundle.rootfs, Within::Containing)?;
+    make_private_if_shared(Path::new("/"), Within::At)?;
     mount(
         Some(&bundle.rootfs),
         &bundle.rootfs,
@@ -39,6 +43,7 @@ pub fn prepare(bundle: &Bundle, userns: bool, cgroupns: bool) -> Result<OwnedFd>
         None::<&str>,
     )
     .sys("mount", format!("bind rootfs {}", bundle.rootfs.display()))?;
+    make_private_if_shared(&bundle.rootfs, Within::At)?;
     let root = safepath::open_root(&bundle.rootfs)?;
     let ctx = mounts::Context {
         root: root.as_fd(),
@@ -95,24 +100,98 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
 
 /// Re-applies a shared/slave/private `rootfsPropagation` to the new `/`.
 pub fn apply_root_propagation(bundle: &Bundle) -> Result<()> {
-    if let Some(word) = bundle
+    // Applied to the new root now, as newer runc does (runc 1.1 left a requested `shared` root
+    // private).
+    if let Some(flag) = requested_propagation(bundle)? {
+        mount(None::<&str>, "/", None::<&str>, flag, None::<&str>)
+            .sys("mount", format!("rootfsPropagation {flag:?}"))?;
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Within {
+    /// The mount on top at the path itself.
+    At,
+    /// The mount the path lies in (the path's own mount, or the one below it).
+    Containing,
+}
+
+/// Makes one mount private (not recursively) if it is shared in our mount namespace.
+fn make_private_if_shared(path: &Path, within: Within) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::io("read", "/proc/self/mountinfo", e))?;
+    let Some((point, shared)) = mount_of(&info, path, within) else {
+        return Ok(());
+    };
+    if shared {
+        mount(None::<&str>, &point, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>)
+            .sys("mount", format!("make {} private", point.display()))?;
+    }
+    Ok(())
+}
+
+/// From a mountinfo text: the mount point holding `path` (the top mount where several are
+/// stacked) and whether that mount is shared.
+fn mount_of(info: &str, path: &Path, within: Within) -> Option<(std::path::PathBuf, bool)> {
+    let mut best: Option<(std::path::PathBuf, bool)> = None;
+    for line in info.lines() {
+        let (left, _) = line.split_once(" - ")?;
+        let fields: Vec<&str> = left.split(' ').collect();
+        let point = std::path::PathBuf::from(unescape_mountinfo(fields.get(4)?));
+        let fits = match within {
+            Within::At => point == path,
+            Within::Containing => path.starts_with(&point),
+        };
+        let longer = best
+            .as_ref()
+            .map_or(true, |(b, _)| point.as_os_str().len() >= b.as_os_str().len());
+        if fits && longer {
+            let shared = fields.iter().skip(6).any(|f| f.starts_with("shared:"));
+            best = Some((point, shared));
+        }
+    }
+    best
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b.get(i + 1..i + 4).and_then(|d| {
+            std::str::from_utf8(d)
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
+        });
+        match (b[i], octal) {
+            (b'\\', Some(c)) => {
+                out.push(c);
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// linux.rootfsPropagation as mount flags (`r*` words recursive), `None` when not set.
+fn requested_propagation(bundle: &Bundle) -> Result<Option<MsFlags>> {
+    match bundle
         .spec
         .linux()
         .as_ref()
         .and_then(|l| l.rootfs_propagation().as_deref())
     {
-        if let Some(flag) = mounts::propagation_flag(word) {
-            mount(
-                None::<&str>,
-                "/",
-                None::<&str>,
-                flag | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .sys("mount", format!("rootfsPropagation {word}"))?;
-        }
+        None | Some("") => Ok(None),
+        Some(word) => mounts::propagation_flag(word).map(Some).ok_or_else(|| {
+            Error::spec("linux.rootfsPropagation", format!("unknown mode {word:?}"))
+        }),
     }
-    Ok(())
 }
 
 /// An O_PATH fd of `p` inside `root` (never through a final symlink) and its file type; `None`
@@ -225,4 +304,23 @@ pub fn make_root_readonly() -> Result<()> {
         ..Default::default()
     };
     mounts::setattr(root.as_fd(), &attr, false, Path::new("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INFO: &str = "27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
+        40 27 0:33 / /tmp/a\\040b rw master:3 - tmpfs tmpfs rw\n\
+        41 40 0:34 / /tmp/a\\040b/c rw shared:7 - tmpfs tmpfs rw\n";
+
+    #[test]
+    fn finds_the_mount_holding_a_path_and_its_propagation() {
+        let of = |p: &str, w| mount_of(INFO, Path::new(p), w);
+        assert_eq!(of("/tmp/a b/x", Within::Containing), Some(("/tmp/a b".into(), false)));
+        assert_eq!(of("/tmp/a b/c/d", Within::Containing), Some(("/tmp/a b/c".into(), true)));
+        assert_eq!(of("/tmp/ab", Within::Containing), Some(("/".into(), true)));
+        assert_eq!(of("/", Within::At), Some(("/".into(), true)));
+        assert_eq!(of("/tmp", Within::At), None);
+    }
 }
