@@ -202,7 +202,7 @@ fn propagation_of(line: &str) -> &'static str {
         "shared"
     } else if optional.iter().any(|f| f.starts_with("master:")) {
         "master"
-    } else if optional.iter().any(|f| *f == "unbindable") {
+    } else if optional.contains(&"unbindable") {
         "unbindable"
     } else {
         "private"
