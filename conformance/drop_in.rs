@@ -270,3 +270,35 @@ fn rootfs_propagation_every_mode_runs_and_applies() {
         );
     }
 }
+
+/// The process's stdio belongs to its user, as runc makes it (uid only; the group is kept):
+/// a non-root process can reopen `/dev/stdout`, and its terminal is its own.
+#[test]
+fn stdio_and_terminal_belong_to_the_process_user() {
+    let mut env = Env::new();
+    env.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    env.args(&["sh", "-c", "echo via-dev-stdout >/dev/stdout"]);
+    let out = env.run(&env.id());
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "via-dev-stdout\n"),
+        "{out:?}"
+    );
+
+    env.config["process"]["terminal"] = true.into();
+    env.args(&[
+        "sh",
+        "-c",
+        "stat -c owner=%u:%g -L /proc/self/fd/0 /dev/console; echo END",
+    ]);
+    let id = env.id();
+    let (out, master) = crate::console::create_with_console(&env, &id);
+    out.ok();
+    env.start(&id).ok();
+    let seen = crate::console::read_until(master.expect("pty master"), "END");
+    let owners: Vec<&str> = seen.lines().filter(|l| l.starts_with("owner=")).collect();
+    assert!(
+        owners.len() == 2 && owners.iter().all(|l| l.trim() == "owner=1000:5"),
+        "{seen:?}"
+    );
+}

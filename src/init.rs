@@ -365,6 +365,7 @@ pub fn prepare_process(
     let path = process::find_executable(first, &env)?;
     // No fd of the host survives execve except stdio and --preserve-fds.
     process::close_fds_on_exec(preserve_fds)?;
+    process::give_stdio_to(p.user().uid())?;
     // Without no_new_privs, Landlock and a filter need CAP_SYS_ADMIN: raise them while we have it.
     let nnp = p.no_new_privileges().unwrap_or(false);
     if !nnp {

@@ -106,6 +106,29 @@ pub fn enter_cwd(cwd: &Path) -> Result<()> {
         .sys("fchdir", cwd.display().to_string())
 }
 
+/// Gives the process's stdio to its user (the uid; the group stays), as runc does, so that a
+/// non-root process can reopen `/dev/stdout` and owns its terminal. Skipped for stdio that is
+/// /dev/null or already the user's, and where the owner cannot be changed (an unmapped owner
+/// in a user namespace, a read-only filesystem). Runs while the process is still root.
+pub fn give_stdio_to(uid: u32) -> Result<()> {
+    use nix::sys::stat::{fstat, stat};
+    let null = stat("/dev/null").sys("stat", "/dev/null")?;
+    for fd in 0..3 {
+        let Ok(st) = fstat(fd) else {
+            continue;
+        };
+        if st.st_uid == uid || (st.st_rdev == null.st_rdev && st.st_rdev != 0) {
+            continue;
+        }
+        match nix::unistd::fchown(fd, Some(Uid::from_raw(uid)), None) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM | nix::errno::Errno::EROFS) => {}
+            Err(e) => return Err(Error::sys("fchown", format!("stdio fd {fd} to uid {uid}"), e)),
+        }
+    }
+    Ok(())
+}
+
 /// The second try of runc's cwd rule, as the process user once the first (as the runtime's
 /// user) was refused. The filter may be loaded by now, so this is the classic chdir(2); the
 /// root is the container's and every host fd is close-on-exec, so the path resolves inside.
