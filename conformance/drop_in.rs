@@ -302,3 +302,150 @@ fn stdio_and_terminal_belong_to_the_process_user() {
         "{seen:?}"
     );
 }
+
+/// Each hook kind, without `env` in its entry, dumps its environment; returns kind -> env.
+fn hook_environments(env: &mut Env) -> std::collections::BTreeMap<String, String> {
+    let dump = "#!/bin/sh\nenv | sort > \"$2\"\n";
+    let host_dir = env.shared_dir("hookenv", "/hookenv");
+    for path in [env.dir.join("dump.sh"), env.rootfs().join("dump.sh")] {
+        std::fs::write(&path, dump).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let kinds = [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+    ];
+    let mut hooks = serde_json::Map::new();
+    for kind in kinds {
+        // startContainer runs inside the container: its paths are the container's.
+        let (script, out) = if kind == "startContainer" {
+            ("/dump.sh".to_string(), format!("/hookenv/{kind}"))
+        } else {
+            (
+                env.dir.join("dump.sh").display().to_string(),
+                host_dir.join(kind).display().to_string(),
+            )
+        };
+        hooks.insert(
+            kind.into(),
+            json!([{"path": script, "args": ["dump.sh", kind, out]}]),
+        );
+    }
+    env.config["hooks"] = serde_json::Value::Object(hooks);
+    env.config["process"]["env"] = json!(["PATH=/bin:/usr/bin", "IN_CONTAINER=yes"]);
+    env.args(&["true"]);
+    env.write_config();
+    let id = env.id();
+    let bundle = env.bundle.to_str().unwrap().to_string();
+    env.rt_cmd(&["run", "--bundle", &bundle, &id], |c| {
+        c.env("FROM_CALLER", "yes");
+    })
+    .ok();
+    kinds
+        .iter()
+        .map(|k| {
+            let text = std::fs::read_to_string(host_dir.join(k)).unwrap_or_default();
+            (k.to_string(), text)
+        })
+        .collect()
+}
+
+/// A hook without `env`: startContainer (run in the container's init) gets the container
+/// process's environment, the runtime-side hooks get the runtime's own, as under runc.
+#[test]
+fn hooks_without_env_get_runcs_environment() {
+    let mut env = Env::new();
+    let got = hook_environments(&mut env);
+    let start = &got["startContainer"];
+    assert!(
+        start.contains("IN_CONTAINER=yes\n"),
+        "startContainer: {start:?}"
+    );
+    assert!(!start.contains("FROM_CALLER"), "startContainer: {start:?}");
+    for kind in ["prestart", "createRuntime", "poststart"] {
+        assert!(
+            got[kind].contains("FROM_CALLER=yes\n"),
+            "{kind}: {:?}",
+            got[kind]
+        );
+        assert!(
+            !got[kind].contains("IN_CONTAINER"),
+            "{kind}: {:?}",
+            got[kind]
+        );
+    }
+    let create = &got["createContainer"];
+    assert!(
+        create.contains("IN_CONTAINER=yes\n"),
+        "createContainer: {create:?}"
+    );
+    assert!(
+        !create.contains("FROM_CALLER"),
+        "createContainer: {create:?}"
+    );
+}
+
+/// Hook failures, row by row of README's table: a failing startContainer hook fails `start`,
+/// the user process never runs, poststart does not run, the container is stopped and delete
+/// (with poststop) still works; a failing poststart hook is logged and `start` succeeds with
+/// the container running (the spec; runc 1.1 kills the container instead).
+#[test]
+fn failing_start_container_and_poststart_hooks() {
+    for failing in ["startContainer", "poststart"] {
+        if crate::harness::runtime_is_runc() && failing == "poststart" {
+            // runc 1.1 runs poststart during create (fixed in 1.2), and a failing one kills
+            // the container, where the spec asks for a warning.
+            eprintln!("skipped for runc: poststart runs during create in runc 1.1");
+            continue;
+        }
+        let mut env = Env::new();
+        let log_dir = env.shared_dir("hooklog", "/hooklog");
+        let logger = "#!/bin/sh\necho \"$1\" >> \"$2\"\n";
+        for path in [env.dir.join("log.sh"), env.rootfs().join("log.sh")] {
+            std::fs::write(&path, logger).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let host = |kind: &str| {
+            json!({"path": env.dir.join("log.sh").to_str().unwrap(),
+                   "args": ["log.sh", kind, log_dir.join("log").to_str().unwrap()]})
+        };
+        // /bin/false exists on the host and in the busybox rootfs alike.
+        let fail = json!({"path": "/bin/false", "args": ["false"]});
+        let mut hooks = json!({
+            "startContainer": [{"path": "/log.sh", "args": ["log.sh", "startContainer", "/hooklog/log"]}],
+            "poststart": [host("poststart")],
+            "poststop": [host("poststop")],
+        });
+        hooks[failing] = json!([fail]);
+        env.config["hooks"] = hooks;
+        env.args(&["sh", "-c", "echo ran > /hooklog/process; sleep 30"]);
+        let id = env.id();
+        env.create(&id).ok();
+        let start = env.start(&id);
+        let log = || std::fs::read_to_string(log_dir.join("log")).unwrap_or_default();
+        if failing == "startContainer" {
+            if crate::harness::runtime_is_runc() && start.code == 0 {
+                // runc reads the exec fifo's "0" and returns before init runs the hook.
+                eprintln!("skipped for runc: start succeeds though startContainer failed");
+                env.wait_status(&id, "stopped");
+                continue;
+            }
+            assert_ne!(start.code, 0, "{start:?}");
+            env.wait_status(&id, "stopped");
+            assert!(!log_dir.join("process").exists(), "the process ran");
+            assert_eq!(log(), "", "poststart ran after a failing startContainer");
+        } else {
+            assert_eq!(start.code, 0, "{start:?}");
+            assert!(start.stderr.contains("poststart"), "no warning: {start:?}");
+            assert_eq!(env.state(&id)["status"], "running");
+            assert_eq!(log(), "startContainer\n");
+            env.kill(&id, "KILL").ok();
+            env.wait_status(&id, "stopped");
+        }
+        env.delete(&id).ok();
+        assert!(log().ends_with("poststop\n"), "{failing}: {:?}", log());
+    }
+}

@@ -99,16 +99,28 @@ pub enum HookError {
 /// Runs `hooks` in order, stopping at the first failure.
 ///
 /// argv is `args` (args[0] is argv[0]) or just `[path]`; the environment is
-/// exactly `env` (empty when None); `state_json` is written to stdin which is
-/// then closed. A hook that does not read its stdin is fine. With a timeout
-/// (seconds, must be > 0) the hook is SIGKILLed when it expires.
+/// exactly `env`, or without it ward's own (runc's rule for the hooks the runtime runs);
+/// `state_json` is written to stdin which is then closed. A hook that does not read its stdin
+/// is fine. With a timeout (seconds, must be > 0) the hook is SIGKILLed when it expires.
 pub fn run_hooks(kind: HookKind, hooks: &[Hook], state_json: &[u8]) -> Result<(), HookError> {
+    run_hooks_in(kind, hooks, state_json, None)
+}
+
+/// As `run_hooks`, but a hook without `env` gets `default_env`: the hooks that run in the
+/// container's init (createContainer, startContainer) get the container process's environment,
+/// as under runc.
+pub fn run_hooks_in(
+    kind: HookKind,
+    hooks: &[Hook],
+    state_json: &[u8],
+    default_env: Option<&[String]>,
+) -> Result<(), HookError> {
     if hooks.is_empty() {
         return Ok(());
     }
     let _sigpipe = SigPipeIgnored::new();
     for hook in hooks {
-        run_hook(kind, hook, state_json)?;
+        run_hook(kind, hook, state_json, default_env)?;
     }
     Ok(())
 }
@@ -135,7 +147,7 @@ impl Drop for SigPipeIgnored {
     }
 }
 
-fn build_command(hook: &Hook) -> Command {
+fn build_command(hook: &Hook, default_env: Option<&[String]>) -> Command {
     let path = hook.path();
     let mut cmd = Command::new(path);
     match hook.args().as_deref() {
@@ -146,8 +158,11 @@ fn build_command(hook: &Hook) -> Command {
             cmd.arg0(path);
         }
     }
-    cmd.env_clear();
-    for entry in hook.env().iter().flatten() {
+    let env = hook.env().as_deref().or(default_env);
+    if env.is_some() {
+        cmd.env_clear();
+    }
+    for entry in env.into_iter().flatten() {
         match entry.split_once('=') {
             Some((k, v)) if !k.is_empty() => {
                 cmd.env(k, v);
@@ -163,7 +178,12 @@ fn build_command(hook: &Hook) -> Command {
     cmd
 }
 
-fn run_hook(kind: HookKind, hook: &Hook, state: &[u8]) -> Result<(), HookError> {
+fn run_hook(
+    kind: HookKind,
+    hook: &Hook,
+    state: &[u8],
+    default_env: Option<&[String]>,
+) -> Result<(), HookError> {
     let path = hook.path().clone();
     let timeout = hook.timeout();
     if let Some(t) = timeout {
@@ -183,7 +203,7 @@ fn run_hook(kind: HookKind, hook: &Hook, state: &[u8]) -> Result<(), HookError> 
         source,
     };
 
-    let mut child = build_command(hook)
+    let mut child = build_command(hook, default_env)
         .spawn()
         .map_err(|source| HookError::Spawn {
             kind,

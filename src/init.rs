@@ -13,7 +13,7 @@ use nix::sys::signal::Signal;
 use oci_spec::runtime::LinuxNamespaceType as Ns;
 
 use crate::error::{Error, Result, SysContext};
-use crate::hooks::{run_hooks, HookKind};
+use crate::hooks::{run_hooks, run_hooks_in, HookKind};
 use crate::spec::Bundle;
 use crate::sync::{Channel, Msg};
 use crate::{capabilities, console, namespaces, process, rlimits, rootfs, scheduling};
@@ -161,7 +161,14 @@ fn setup(a: &InitArgs) -> Result<Ready> {
     drop(root);
     a.chan.send(&Msg::RunHooks)?;
     a.chan.expect(Msg::HooksDone)?;
-    run_spec_hooks(b, HookKind::CreateContainer, state.as_bytes())?;
+    // Hooks run by init get the container's environment when they have none (runc's rule).
+    let process_env = b.process()?.env().clone().unwrap_or_default();
+    run_hooks_in(
+        HookKind::CreateContainer,
+        &hooks_of(b, HookKind::CreateContainer),
+        state.as_bytes(),
+        Some(&process_env),
+    )?;
     rootfs::pivot(&b.rootfs, a.no_pivot)?;
     rootfs::apply_root_propagation(b)?;
 
@@ -506,7 +513,13 @@ fn wait_for_start_and_exec(a: &InitArgs, r: Ready) -> Result<std::convert::Infal
         e
     };
     let b = &a.bundle;
-    run_spec_hooks(b, HookKind::StartContainer, &r.state).map_err(report)?;
+    run_hooks_in(
+        HookKind::StartContainer,
+        &hooks_of(b, HookKind::StartContainer),
+        &r.state,
+        Some(&r.env),
+    )
+    .map_err(|e| report(e.into()))?;
     let p = b.process().map_err(report)?;
     if let Some(cpus) = p
         .exec_cpu_affinity()
