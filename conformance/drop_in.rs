@@ -449,3 +449,32 @@ fn failing_start_container_and_poststart_hooks() {
         assert!(log().ends_with("poststop\n"), "{failing}: {:?}", log());
     }
 }
+
+/// Under a user namespace, a bind source inside a host directory the container's root cannot
+/// enter (mode 700, owned by the host's root) still mounts: the runtime opens it from outside
+/// the user namespace (runc's approach), not by path from inside.
+#[test]
+fn userns_bind_source_behind_a_private_host_dir_mounts() {
+    let mut env = Env::new();
+    env.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    env.config["linux"]["uidMappings"] = map.clone();
+    env.config["linux"]["gidMappings"] = map;
+    let private = env.dir.join("private");
+    let shared = private.join("data");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("file"), "inside\n").unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(shared.join("file"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    env.mount(json!({"destination": "/data", "type": "bind",
+        "source": shared.to_str().unwrap(), "options": ["rbind", "ro"]}));
+    // The rootfs is the host root's: the mount point must exist already.
+    std::fs::create_dir_all(env.rootfs().join("data")).unwrap();
+    env.args(&["cat", "/data/file"]);
+    let out = env.run(&env.id());
+    assert_eq!((out.code, out.stdout.as_str()), (0, "inside\n"), "{out:?}");
+}

@@ -120,8 +120,17 @@ fn setup(a: &InitArgs) -> Result<Ready> {
     // Modes of the nodes and dirs we create are exact; the process umask is set later.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
 
-    // 1. Wait until the parent has written our id maps (and placed us in our cgroup).
-    let state = match a.chan.recv()? {
+    // 1. Wait until the parent has written our id maps (and placed us in our cgroup); under a
+    // user namespace it first hands over the bind sources it opened for us.
+    let mut sources = Vec::new();
+    let mut msg = a.chan.recv()?;
+    if let Some(Msg::MountSources { indices }) = &msg {
+        for &i in indices {
+            sources.push((i, console::recv_fd(a.chan.0.as_fd())?));
+        }
+        msg = a.chan.recv()?;
+    }
+    let state = match msg {
         Some(Msg::Go { state }) => state,
         other => return Err(Error::Init(format!("sync: expected go, got {other:?}"))),
     };
@@ -155,7 +164,8 @@ fn setup(a: &InitArgs) -> Result<Ready> {
             "a mount namespace is required",
         ));
     }
-    let root = rootfs::prepare(b, userns, b.has_new_namespace(Ns::Cgroup))?;
+    let root = rootfs::prepare(b, userns, b.has_new_namespace(Ns::Cgroup), &sources)?;
+    drop(sources);
     // process.cwd is created now, while the root may still be written (runc does the same).
     crate::safepath::mkdir_all(root.as_fd(), b.process()?.cwd())?;
     drop(root);

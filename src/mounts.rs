@@ -226,6 +226,58 @@ pub struct Context<'a> {
     pub userns: bool,
     /// The container has a new cgroup namespace: cgroup filesystems can be mounted fresh.
     pub cgroupns: bool,
+    /// Bind sources opened by `ward create` outside the user namespace, by mount index.
+    pub sources: &'a [(usize, std::os::fd::OwnedFd)],
+}
+
+/// For a container in a user namespace: the sources of its bind mounts, opened (O_PATH) by the
+/// runtime, still the host's root, inside the container's new mount namespace, so a source
+/// behind a directory the container's root cannot enter still mounts (runc's approach). The
+/// caller must be single-threaded (setns into a mount namespace); its cwd is restored.
+pub fn open_bind_sources(
+    init_pid: i32,
+    bundle: &crate::spec::Bundle,
+) -> Result<Vec<(usize, std::os::fd::OwnedFd)>> {
+    use nix::fcntl::{open, OFlag};
+    use nix::sys::stat::Mode;
+    use std::os::fd::FromRawFd;
+    let wanted: Vec<(usize, PathBuf)> = bundle
+        .spec
+        .mounts()
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            let opts = parse_options(m.options().as_deref().unwrap_or_default()).ok()?;
+            let bind = m.typ().as_deref() == Some("bind") || opts.is_bind();
+            let source = m.source().as_ref().filter(|_| bind)?;
+            Some((i, bundle.dir.join(source)))
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    // SAFETY (both): open(2) just returned these fds; nothing else owns them.
+    let owned = |fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+    let ours = owned(open("/proc/self/ns/mnt", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .sys("open", "/proc/self/ns/mnt")?);
+    let cwd = owned(open(".", flags | OFlag::O_DIRECTORY, Mode::empty()).sys("open", "cwd")?);
+    let theirs_path = format!("/proc/{init_pid}/ns/mnt");
+    let theirs = owned(open(theirs_path.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .sys("open", theirs_path.clone())?);
+    nix::sched::setns(&theirs, nix::sched::CloneFlags::CLONE_NEWNS)
+        .sys("setns", "container mount namespace")?;
+    // A source that cannot be opened is left to init, whose error names it.
+    let fds = wanted
+        .into_iter()
+        .filter_map(|(i, p)| open(&p, flags, Mode::empty()).ok().map(|fd| (i, owned(fd))))
+        .collect();
+    let back = nix::sched::setns(&ours, nix::sched::CloneFlags::CLONE_NEWNS)
+        .sys("setns", "back to the host mount namespace");
+    back?;
+    nix::unistd::fchdir(cwd.as_raw_fd()).sys("fchdir", "previous cwd")?;
+    Ok(fds)
 }
 
 /// Mounts `m` (entry `index` of `mounts`) into the rootfs.
@@ -283,16 +335,25 @@ fn bind(ctx: &Context, index: usize, m: &Mount, opts: &Options) -> Result<()> {
     } else {
         ctx.bundle.join(source)
     };
-    let meta = std::fs::metadata(&source).map_err(|e| {
-        Error::spec(
-            format!("mounts[{index}].source"),
-            format!("{}: {e}", source.display()),
-        )
-    })?;
-    let target = safepath::ensure(ctx.root, dest, meta.is_dir())?;
+    let opened = ctx.sources.iter().find(|(i, _)| *i == index).map(|(_, fd)| fd);
+    let is_dir = match opened {
+        Some(fd) => nix::sys::stat::fstat(fd.as_raw_fd())
+            .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+            .sys("fstat", source.display().to_string())?,
+        None => std::fs::metadata(&source)
+            .map_err(|e| {
+                Error::spec(
+                    format!("mounts[{index}].source"),
+                    format!("{}: {e}", source.display()),
+                )
+            })?
+            .is_dir(),
+    };
+    let target = safepath::ensure(ctx.root, dest, is_dir)?;
     let rec = opts.flags & MsFlags::MS_REC;
+    let from = opened.map_or_else(|| source.clone(), |fd| safepath::fd_path(fd.as_fd()));
     mount(
-        Some(&source),
+        Some(&from),
         &safepath::fd_path(target.as_fd()),
         None::<&str>,
         MsFlags::MS_BIND | rec,

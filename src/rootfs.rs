@@ -17,7 +17,12 @@ use crate::safepath;
 use crate::spec::Bundle;
 
 /// Everything before pivot_root. Returns an O_PATH fd of the rootfs.
-pub fn prepare(bundle: &Bundle, userns: bool, cgroupns: bool) -> Result<OwnedFd> {
+pub fn prepare(
+    bundle: &Bundle,
+    userns: bool,
+    cgroupns: bool,
+    sources: &[(usize, OwnedFd)],
+) -> Result<OwnedFd> {
     let linux = bundle.spec.linux().as_ref();
     let requested = requested_propagation(bundle)?;
     // The whole tree first: what the spec asks for (rshared keeps volumes in their host peer
@@ -50,6 +55,7 @@ pub fn prepare(bundle: &Bundle, userns: bool, cgroupns: bool) -> Result<OwnedFd>
         bundle: &bundle.dir,
         userns,
         cgroupns,
+        sources,
     };
     for (i, m) in bundle.spec.mounts().iter().flatten().enumerate() {
         mounts::mount_entry(&ctx, i, m)?;

@@ -3,6 +3,8 @@
 //! A SOCK_SEQPACKET socketpair (message boundaries kept, both ends CLOEXEC): one JSON message per
 //! packet. The exchange is strictly request/response, so neither side ever needs a thread.
 //!
+//!   parent -> init   MountSources { indices } + one packet per fd    only under a user namespace
+//!                    with bind mounts: their sources, opened by the parent in init's mount ns
 //!   parent -> init   Go { state }       ids mapped, cgroup joined: start setting up
 //!   init -> parent   RunHooks           namespaces and mounts exist: run prestart/createRuntime
 //!   parent -> init   HooksDone
@@ -23,6 +25,11 @@ use crate::error::{Error, Result, SysContext};
 pub enum Msg {
     Go {
         state: String,
+    },
+    /// Bind sources of `mounts[i]` for each index, opened outside the user namespace; one
+    /// SCM_RIGHTS packet per fd follows.
+    MountSources {
+        indices: Vec<usize>,
     },
     RunHooks,
     HooksDone,

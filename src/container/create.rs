@@ -230,6 +230,16 @@ fn create_in(
     if bundle.has_new_namespace(Ns::User) {
         namespaces::write_id_maps(pid, &bundle)?;
     }
+    if bundle.has_namespace(Ns::User) && bundle.has_new_namespace(Ns::Mount) {
+        let sources = crate::mounts::open_bind_sources(pid, &bundle)?;
+        if !sources.is_empty() {
+            let indices = sources.iter().map(|(i, _)| *i).collect();
+            chan_parent.send(&Msg::MountSources { indices })?;
+            for (_, fd) in &sources {
+                console::send_master(chan_parent.0.as_fd(), fd.as_fd(), "mount source")?;
+            }
+        }
+    }
     let mut stored = Stored {
         oci_version: bundle.spec.version().clone(),
         id: opts.id.clone(),
