@@ -64,7 +64,18 @@ fn keep_only_own_fds(a: &mut InitArgs) -> Result<()> {
     use std::os::fd::AsRawFd;
     let mut keep = vec![a.chan.0.as_raw_fd(), a.exec_fifo.as_raw_fd()];
     keep.extend(a.console.as_ref().map(|c| c.as_raw_fd()));
-    keep.extend(crate::logging::for_container_process());
+    // Log records go to `ward create` over a copy of the channel until Ready.
+    let copy = a.chan.0.try_clone().map_err(|e| Error::io("dup", "sync channel", e))?;
+    keep.push(copy.as_raw_fd());
+    keep.extend(crate::logging::for_container_process(Box::new(
+        move |level, msg| {
+            let msg = crate::sync::Msg::Log {
+                level: level.to_string(),
+                msg: msg.chars().take(4096).collect(),
+            };
+            let _ = crate::sync::send_on(copy.as_fd(), &msg);
+        },
+    )));
     a.preserve_fds += a.listen_fds;
     process::close_fds_except(a.preserve_fds, &keep)?;
     if a.listen_fds > 0 {
@@ -240,6 +251,7 @@ fn setup(a: &InitArgs) -> Result<Ready> {
     };
     let Prepared { path, args, env } =
         prepare_process(p, personality, a.preserve_fds, &walls, &a.chan)?;
+    crate::logging::stop_forwarding();
     a.chan.send(&Msg::Ready)?;
     Ok(Ready {
         state: created_state(&state),

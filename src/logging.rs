@@ -27,12 +27,17 @@ struct RuncLayer {
     max: Level,
 }
 
-/// Where log lines go: the `--log` file ward opened, or its own copy of the caller's stderr.
+/// Where log lines go: the `--log` file ward opened, its own copy of the caller's stderr, or
+/// (in a container's init) to the `ward create` that logs them for it.
 enum Sink {
     LogFile(File),
     Stderr(File),
+    Forward(Forwarder),
     Closed,
 }
+
+/// Hands one record (level, message) to another process.
+pub type Forwarder = Box<dyn Fn(&str, &str) + Send>;
 
 static SINK: std::sync::OnceLock<Mutex<Sink>> = std::sync::OnceLock::new();
 
@@ -74,8 +79,12 @@ impl<S: Subscriber> Layer<S> for RuncLayer {
         let line = format_line(self.format, &level, &f.msg, &f.extra, &time);
         if let Ok(mut out) = self.out.lock() {
             // A log line that cannot be written must not turn into a failure of the operation.
-            if let Sink::LogFile(f) | Sink::Stderr(f) = &mut *out {
-                let _ = f.write_all(line.as_bytes());
+            match &mut *out {
+                Sink::LogFile(f) | Sink::Stderr(f) => {
+                    let _ = f.write_all(line.as_bytes());
+                }
+                Sink::Forward(send) => send(&level, &f.msg),
+                Sink::Closed => {}
             }
         }
     }
@@ -140,19 +149,39 @@ pub fn init(log: Option<&std::path::Path>, format: LogFormat, debug: bool) -> cr
     Ok(())
 }
 
-/// For a process that is about to become the container's (init, or exec's child): its copy of
-/// the caller's stderr is closed, so a container waiting for `start` holds no fd of the caller
-/// (a shell's `$(...)` or an engine reading to EOF would hang). The `--log` file stays: its fd
-/// is returned so the caller keeps it open until execve (it is close-on-exec).
-pub fn for_container_process() -> Option<std::os::fd::RawFd> {
+/// For a process that is about to become the container's (init): its copy of the caller's
+/// stderr is closed, so a container waiting for `start` holds no fd of the caller (a shell's
+/// `$(...)` or an engine reading to EOF would hang); its records go to `forward` instead, until
+/// `stop_forwarding`. The `--log` file stays: its fd is returned so the caller keeps it open
+/// until execve (it is close-on-exec).
+pub fn for_container_process(forward: Forwarder) -> Option<std::os::fd::RawFd> {
     let mut out = SINK.get()?.lock().ok()?;
     match &*out {
         Sink::LogFile(f) => Some(std::os::fd::AsRawFd::as_raw_fd(f)),
-        Sink::Stderr(_) => {
-            *out = Sink::Closed;
+        _ => {
+            *out = Sink::Forward(forward);
             None
         }
-        Sink::Closed => None,
+    }
+}
+
+/// Ends forwarding (the other process stops listening): later records are dropped.
+pub fn stop_forwarding() {
+    if let Some(Ok(mut out)) = SINK.get().map(|s| s.lock()) {
+        if matches!(&*out, Sink::Forward(_)) {
+            *out = Sink::Closed;
+        }
+    }
+}
+
+/// Logs a record forwarded by another process at its level.
+pub fn emit(level: &str, msg: &str) {
+    match level {
+        "error" => tracing::error!("{msg}"),
+        "warn" => tracing::warn!("{msg}"),
+        "info" => tracing::info!("{msg}"),
+        "debug" => tracing::debug!("{msg}"),
+        _ => tracing::trace!("{msg}"),
     }
 }
 

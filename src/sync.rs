@@ -13,7 +13,7 @@
 //!   parent -> init   SeccompDone                                 the fd reached its listener
 //!   init -> parent   Ready | Error{msg} set up and waiting for `start`, or failed
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use serde::{Deserialize, Serialize};
@@ -38,12 +38,26 @@ pub enum Msg {
     ObserveFd,
     SeccompDone,
     Ready,
+    /// A log record of init's, for `ward create` to write (init holds no fd of the caller's).
+    Log {
+        level: String,
+        msg: String,
+    },
     Error {
         msg: String,
     },
 }
 
 pub struct Channel(pub OwnedFd);
+
+/// Sends one message on a channel's socket (or a copy of it).
+pub fn send_on(fd: std::os::fd::BorrowedFd, msg: &Msg) -> Result<()> {
+    let data = serde_json::to_vec(msg).map_err(|e| Error::Init(e.to_string()))?;
+    // write(2)/read(2), not send/recv: once init has loaded a seccomp filter these are the
+    // syscalls a profile written for runc is sure to allow (its init syncs the same way).
+    nix::unistd::write(fd, &data).sys("write", "sync channel")?;
+    Ok(())
+}
 
 pub fn pair() -> Result<(Channel, Channel)> {
     let (a, b) = socketpair(
@@ -58,11 +72,7 @@ pub fn pair() -> Result<(Channel, Channel)> {
 
 impl Channel {
     pub fn send(&self, msg: &Msg) -> Result<()> {
-        let data = serde_json::to_vec(msg).map_err(|e| Error::Init(e.to_string()))?;
-        // write(2)/read(2), not send/recv: once init has loaded a seccomp filter these are the
-        // syscalls a profile written for runc is sure to allow (its init syncs the same way).
-        nix::unistd::write(&self.0, &data).sys("write", "sync channel")?;
-        Ok(())
+        send_on(self.0.as_fd(), msg)
     }
 
     /// The next message; `None` when the other side closed without saying anything (it died).

@@ -281,6 +281,7 @@ fn create_in(
                 chan_parent.send(&Msg::SeccompDone)?;
             }
             Some(Msg::Ready) => break,
+            Some(Msg::Log { level, msg }) => crate::logging::emit(&level, &msg),
             Some(Msg::Error { msg }) => return Err(Error::Init(msg)),
             Some(other) => {
                 return Err(Error::Init(format!(
