@@ -9,6 +9,7 @@
 mod badinput;
 mod cgroups;
 mod cgroups_cmds;
+mod cgroups_exec;
 mod console;
 mod egress;
 mod exec;

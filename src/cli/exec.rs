@@ -96,13 +96,13 @@ fn process(a: &Args, base: &Process) -> ward::Result<Process> {
         } else {
             format!("CAP_{cap}")
         };
-        for set in [
-            "bounding",
-            "effective",
-            "permitted",
-            "inheritable",
-            "ambient",
-        ] {
+        // runc (CVE-2022-29162): never the inheritable set; ambient only where the process
+        // already has an inheritable set (the kernel raises it only if X is inheritable too).
+        let mut sets = vec!["bounding", "effective", "permitted"];
+        if v["capabilities"]["inheritable"].is_array() {
+            sets.push("ambient");
+        }
+        for set in sets {
             if !v["capabilities"][set].is_array() {
                 v["capabilities"][set] = json!([]);
             }
