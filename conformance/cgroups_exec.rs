@@ -2,8 +2,11 @@
 //! an exec'd process joins (every v1 hierarchy and the unified one, `--cgroup`), `update`'s
 //! write order and device access strings, and the container's view of /sys/fs/cgroup.
 
-use crate::harness::Env;
+use crate::cgroups::{Cg, Guard, HIERARCHIES};
+use crate::harness::{Env, Out};
 use serde_json::json;
+use std::collections::BTreeMap;
+use std::fs;
 
 /// The capability sets of `/proc/self/status` (CapInh, CapPrm, CapEff, CapBnd, CapAmb).
 fn cap_sets(status: &str) -> std::collections::BTreeMap<String, u64> {
@@ -55,4 +58,119 @@ fn exec_cap_reaches_bounding_effective_permitted_only() {
         (base, base, 0),
         "{sets:?}"
     );
+}
+
+/// `/proc/self/cgroup` of an exec'd process as hierarchy -> path (`systemd`, `unified` for
+/// name=systemd and 0::), for the hierarchies of this suite.
+fn exec_cgroups(cg: &Cg, flags: &[&str]) -> (Out, BTreeMap<String, String>) {
+    let mut args = vec!["exec"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&[cg.id.as_str(), "cat", "/proc/self/cgroup"]);
+    let out = cg.env.rt(&args);
+    let map = out
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+            let h = match ctrls {
+                "" => "unified",
+                "name=systemd" => "systemd",
+                c => c,
+            };
+            Some((h.to_string(), path.to_string()))
+        })
+        .collect();
+    (out, map)
+}
+
+/// Creates `<container>/sub` in each of `hierarchies` (cpuset with its parent's cpus and
+/// mems, or nothing could join it).
+fn make_sub(cg: &Cg, hierarchies: &[&str], guard: &mut Guard) {
+    for h in hierarchies {
+        let d = cg.dir(h).join("sub");
+        fs::create_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
+        guard.0.insert(0, d.clone());
+        if *h == "cpuset" {
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                fs::write(
+                    d.join(f),
+                    fs::read_to_string(cg.dir(h).join(f)).unwrap().trim(),
+                )
+                .unwrap();
+            }
+        }
+    }
+}
+
+/// runc on a hybrid host: an exec'd process joins the container's cgroup in every v1
+/// hierarchy and in the unified one; `--cgroup SUB` joins `<container>/SUB` in all of them
+/// (and fails, naming the path, where one is missing); `--cgroup ctrl[,ctrl]:SUB` (repeatable)
+/// moves only those controllers; malformed or escaping arguments are refused.
+#[test]
+fn exec_joins_every_hierarchy_and_the_requested_sub_cgroup() {
+    crate::require_hybrid!();
+    let mut cg = Cg::new(json!({}));
+    cg.env.args(&["sleep", "100"]);
+    let init = cg.create_start();
+    let mut subs = Guard(Vec::new()); // dropped first: sub-cgroups before the container's
+    let base = format!("/ward-test/{}", cg.id);
+    let sub = format!("{base}/sub");
+    let expect = |at_sub: &[&str]| -> BTreeMap<String, String> {
+        HIERARCHIES
+            .iter()
+            .map(|h| {
+                let p = if at_sub.contains(h) { &sub } else { &base };
+                (h.to_string(), p.clone())
+            })
+            .collect()
+    };
+    let (out, seen) = exec_cgroups(&cg, &[]);
+    out.ok();
+    assert_eq!(seen, expect(&[]), "plain exec: {out:?}");
+
+    // Missing everywhere, then present only in memory: refused, naming the missing path.
+    let (out, _) = exec_cgroups(&cg, &["--cgroup", "sub"]);
+    eprintln!("missing sub-cgroup: {}", out.stderr.trim());
+    assert_ne!(out.code, 0, "--cgroup to a missing sub-cgroup: {out:?}");
+    assert!(out.stderr.contains("/sub"), "names the path: {out:?}");
+    make_sub(&cg, &["memory"], &mut subs);
+    let (out, _) = exec_cgroups(&cg, &["--cgroup", "sub"]);
+    assert_ne!(out.code, 0, "sub-cgroup only in memory: {out:?}");
+    assert!(out.stderr.contains("/sub"), "names the path: {out:?}");
+    let procs: Vec<i64> = cg.procs().into_iter().collect();
+    assert_eq!(procs, vec![init], "a refused exec leaves no process");
+
+    let rest: Vec<&str> = HIERARCHIES
+        .iter()
+        .copied()
+        .filter(|h| *h != "memory")
+        .collect();
+    make_sub(&cg, &rest, &mut subs);
+    let (out, seen) = exec_cgroups(&cg, &["--cgroup", "sub"]);
+    out.ok();
+    assert_eq!(seen, expect(HIERARCHIES), "--cgroup sub: {out:?}");
+    let (out, seen) = exec_cgroups(
+        &cg,
+        &["--cgroup", "memory,pids:sub", "--cgroup", "cpu:/sub"],
+    );
+    out.ok();
+    assert_eq!(
+        seen,
+        expect(&["memory", "pids", "cpu"]),
+        "per controller: {out:?}"
+    );
+
+    for bad in [
+        &["--cgroup", "nosuch:sub"][..],
+        &["--cgroup", "a:b:c"],
+        &["--cgroup", "sub", "--cgroup", "other"],
+        &["--cgroup", "../../.."],
+    ] {
+        let (out, _) = exec_cgroups(&cg, bad);
+        assert_ne!(out.code, 0, "{bad:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "{bad:?}: {out:?}");
+    }
+    let procs: Vec<i64> = cg.procs().into_iter().collect();
+    assert_eq!(procs, vec![init], "refused execs leave no process");
 }

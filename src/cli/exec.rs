@@ -131,15 +131,7 @@ fn exec(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     let dir = ward::state::ContainerDir::open(root, &a.id)?;
     let config = dir.load_config()?;
     let base = config.process().clone().unwrap_or_default();
-    let sub_cgroup = match a.cgroup.as_slice() {
-        [] => None,
-        [one] if !one.contains(':') => Some(one.clone()),
-        _ => {
-            return Err(ward::Error::Unsupported(
-                "--cgroup with per-controller paths".into(),
-            ))
-        }
-    };
+    let sub_cgroup = ward::cgroups::exec::parse(&a.cgroup)?;
     let opts = ward::container::exec::ExecOpts {
         root: root.to_path_buf(),
         id: a.id.clone(),
