@@ -174,3 +174,98 @@ fn exec_joins_every_hierarchy_and_the_requested_sub_cgroup() {
     let procs: Vec<i64> = cg.procs().into_iter().collect();
     assert_eq!(procs, vec![init], "refused execs leave no process");
 }
+
+/// `update ARGS ID` of a Cg's container.
+fn update(cg: &Cg, args: &[&str]) -> Out {
+    let mut a = vec!["update"];
+    a.extend_from_slice(args);
+    a.push(&cg.id);
+    cg.env.rt(&a)
+}
+
+/// The kernel checks a v1 cgroup's quota/period against its parent's at every write, so
+/// lowering the period first (old quota / new period) can exceed a limited parent even when
+/// the final pair fits: runc then writes the quota and retries the period. Raising both works
+/// period first. Here the parent allows 30% of a CPU, the container has 20%.
+#[test]
+fn update_cpu_period_and_quota_in_an_order_the_parent_accepts() {
+    crate::require_hybrid!();
+    let mut guard = Guard(Vec::new()); // dropped last: after the container is deleted
+    let mut cg = Cg::new(json!({"cpu": {"quota": 20000, "period": 100000}}));
+    let parent = format!("ward-test-{}", cg.id);
+    cg.env.config["linux"]["cgroupsPath"] = json!(format!("/{parent}/c"));
+    for h in HIERARCHIES {
+        let p = std::path::Path::new("/sys/fs/cgroup").join(h).join(&parent);
+        guard.0.push(p.join("c"));
+        guard.0.push(p);
+    }
+    let cpu_parent = std::path::Path::new("/sys/fs/cgroup/cpu").join(&parent);
+    fs::create_dir(&cpu_parent).unwrap();
+    fs::write(cpu_parent.join("cpu.cfs_quota_us"), "30000").unwrap();
+    cg.env.args(&["sleep", "100"]);
+    cg.env.create(&cg.id).ok();
+    let cpu = |f: &str| {
+        fs::read_to_string(cpu_parent.join("c").join(f))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        (cpu("cpu.cfs_quota_us"), cpu("cpu.cfs_period_us")),
+        ("20000".into(), "100000".into())
+    );
+
+    // 20% -> 20% with half the period: period first alone would be 40% for a moment.
+    let out = update(&cg, &["--cpu-period", "50000", "--cpu-quota", "10000"]);
+    assert_eq!(out.code, 0, "lower period with quota: {out:?}");
+    assert_eq!(
+        (cpu("cpu.cfs_quota_us"), cpu("cpu.cfs_period_us")),
+        ("10000".into(), "50000".into())
+    );
+    // And back up: quota first alone would be 50% for a moment.
+    let out = update(&cg, &["--cpu-period", "100000", "--cpu-quota", "25000"]);
+    assert_eq!(out.code, 0, "raise period with quota: {out:?}");
+    assert_eq!(
+        (cpu("cpu.cfs_quota_us"), cpu("cpu.cfs_period_us")),
+        ("25000".into(), "100000".into())
+    );
+    // Beyond the parent: refused, and the values stay.
+    let out = update(&cg, &["--cpu-quota", "40000"]);
+    assert_ne!(out.code, 0, "above the parent's quota: {out:?}");
+    assert_eq!(cpu("cpu.cfs_quota_us"), "25000");
+}
+
+/// runc: `update --memory -1` without `--memory-swap` lifts the swap limit too (the kernel
+/// refuses an unlimited memory limit under a limited memory+swap); a raise above the current
+/// memory+swap with a new swap writes the swap first.
+#[test]
+fn update_memory_limits_in_an_order_the_kernel_accepts() {
+    crate::require_hybrid!();
+    crate::require!(
+        crate::skip::memsw(),
+        "no swap accounting (memory.memsw.*) in this kernel"
+    );
+    let mut cg = Cg::new(json!({"memory": {"limit": 33554432, "swap": 67108864}}));
+    cg.env.args(&["sleep", "100"]);
+    cg.env.create(&cg.id).ok();
+    let out = update(&cg, &["--memory", "128M", "--memory-swap", "256M"]);
+    assert_eq!(out.code, 0, "raise both above the current swap: {out:?}");
+    assert_eq!(cg.file("memory", "memory.limit_in_bytes"), "134217728");
+    assert_eq!(
+        cg.file("memory", "memory.memsw.limit_in_bytes"),
+        "268435456"
+    );
+    let out = update(&cg, &["--memory", "16M", "--memory-swap", "32M"]);
+    assert_eq!(out.code, 0, "lower both: {out:?}");
+    assert_eq!(cg.file("memory", "memory.limit_in_bytes"), "16777216");
+    assert_eq!(cg.file("memory", "memory.memsw.limit_in_bytes"), "33554432");
+
+    let unlimited = fs::read_to_string("/sys/fs/cgroup/memory/memory.limit_in_bytes").unwrap();
+    let out = update(&cg, &["--memory", "-1"]);
+    assert_eq!(out.code, 0, "memory -1 alone: {out:?}");
+    assert_eq!(cg.file("memory", "memory.limit_in_bytes"), unlimited.trim());
+    assert_eq!(
+        cg.file("memory", "memory.memsw.limit_in_bytes"),
+        unlimited.trim()
+    );
+}

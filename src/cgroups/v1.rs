@@ -141,13 +141,7 @@ pub fn apply(path: &str, res: &LinuxResources, rules: &[super::Rule]) -> Result<
             if let Some(v) = c.shares() {
                 write(&dir, "cpu.shares", &v.to_string())?;
             }
-            // The period first: a quota is checked against the current period.
-            if let Some(v) = c.period() {
-                write(&dir, "cpu.cfs_period_us", &v.to_string())?;
-            }
-            if let Some(v) = c.quota() {
-                write(&dir, "cpu.cfs_quota_us", &limit(v))?;
-            }
+            apply_cfs(&dir, c.period(), c.quota())?;
             if let Some(v) = c.burst() {
                 write(&dir, "cpu.cfs_burst_us", &v.to_string())?;
             }
@@ -234,6 +228,32 @@ pub fn apply(path: &str, res: &LinuxResources, rules: &[super::Rule]) -> Result<
     Ok(())
 }
 
+/// Quota and period, as runc orders them: the kernel checks each write's quota/period against
+/// the parent's, so the period goes first (right when raising both); if that is refused
+/// (EINVAL: the old quota over a shorter period exceeds the parent) and a quota comes too, the
+/// quota goes first and the period is written again after it.
+fn apply_cfs(dir: &Path, period: Option<u64>, quota: Option<i64>) -> Result<()> {
+    let mut retry_period = None;
+    if let Some(p) = period {
+        match write(dir, "cpu.cfs_period_us", &p.to_string()) {
+            Ok(()) => {}
+            Err(Error::Io { source, .. })
+                if source.raw_os_error() == Some(libc::EINVAL) && quota.is_some() =>
+            {
+                retry_period = Some(p)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(q) = quota {
+        write(dir, "cpu.cfs_quota_us", &limit(q))?;
+    }
+    if let Some(p) = retry_period {
+        write(dir, "cpu.cfs_period_us", &p.to_string())?;
+    }
+    Ok(())
+}
+
 fn apply_memory(dir: &Path, m: &oci_spec::runtime::LinuxMemory) -> Result<()> {
     if let Some(v) = m.reservation() {
         write(dir, "memory.soft_limit_in_bytes", &limit(v))?;
@@ -241,7 +261,13 @@ fn apply_memory(dir: &Path, m: &oci_spec::runtime::LinuxMemory) -> Result<()> {
     // memsw (memory+swap) must stay >= the memory limit at every step: raise it first when
     // the new limit is above the current memsw, else lower the limit first.
     let swap_file = dir.join("memory.memsw.limit_in_bytes").exists();
-    match (m.limit(), m.swap()) {
+    // runc: an unlimited memory limit without a swap value lifts the swap limit too (the
+    // kernel refuses memory above memory+swap).
+    let swap = match (m.limit(), m.swap()) {
+        (Some(-1), None) if swap_file => Some(-1),
+        (_, s) => s,
+    };
+    match (m.limit(), swap) {
         (Some(l), Some(s)) if swap_file => {
             let cur: i64 = std::fs::read_to_string(dir.join("memory.memsw.limit_in_bytes"))
                 .ok()
