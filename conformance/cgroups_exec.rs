@@ -269,3 +269,55 @@ fn update_memory_limits_in_an_order_the_kernel_accepts() {
         unlimited.trim()
     );
 }
+
+/// Device access strings as runc takes them: any order, subset or repetition of r, w and m
+/// (written to devices.allow as the kernel lists them); an empty one is refused, as is any
+/// other letter (runc 1.1.5 lets the kernel's v1 parser read only the first three characters,
+/// so it takes "rwmx": ward refuses it, the spec allows only r, w, m). `update -r` with
+/// devices leaves the rules alone (runc applies only limits on update).
+#[test]
+fn device_access_strings_in_any_order_and_subset() {
+    crate::require_hybrid!();
+    for (access, listed) in [
+        ("rwm", "rwm"),
+        ("mrw", "rwm"),
+        ("wm", "wm"),
+        ("mw", "wm"),
+        ("rrw", "rw"),
+        ("wr", "rw"),
+        ("m", "m"),
+        ("r", "r"),
+    ] {
+        // 240 is a local/experimental major: no default rule covers it.
+        let mut cg = Cg::new(json!({"devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 240, "minor": 0, "access": access}
+        ]}));
+        cg.env.args(&["sleep", "100"]);
+        cg.env.create(&cg.id).ok();
+        let list = cg.file("devices", "devices.list");
+        assert!(
+            list.lines().any(|l| l == format!("c 240:0 {listed}")),
+            "{access:?}: {list}"
+        );
+        let res = cg.env.dir.join("res.json");
+        let rule = json!({"devices": [{"allow": true, "type": "c", "major": 240, "minor": 1, "access": access}]});
+        fs::write(&res, rule.to_string()).unwrap();
+        update(&cg, &["-r", res.to_str().unwrap()]).ok();
+        assert_eq!(
+            cg.file("devices", "devices.list"),
+            list,
+            "update -r {access:?}"
+        );
+    }
+    for bad in ["", "RWM"] {
+        let cg = Cg::new(json!({"devices": [
+            {"allow": true, "type": "c", "major": 240, "minor": 0, "access": bad}
+        ]}));
+        let before = cg.env.root_entries();
+        let out = cg.env.create(&cg.id);
+        assert_ne!(out.code, 0, "access {bad:?}: {out:?}");
+        cg.env.assert_nothing_left(&cg.id, &before);
+        cg.assert_gone();
+    }
+}
