@@ -321,3 +321,109 @@ fn device_access_strings_in_any_order_and_subset() {
         cg.assert_gone();
     }
 }
+
+/// The `/sys/fs/cgroup` part of the container's /proc/self/mountinfo under `binary`, with the
+/// cgroup mount's options extended by `extra`; run in a mount namespace whose mounts are
+/// shared (as on a systemd host) when `shared_host`. Normalised: no mount or parent ids, no
+/// device numbers (the tmpfs is new each time), the container id as `<id>`, peer group
+/// numbers dropped (`shared`, `master`).
+fn cgroup_mountinfo(binary: &str, extra: Option<&str>, shared_host: bool) -> Vec<String> {
+    let mut env = Env::new();
+    env.binary = binary.to_string();
+    if let Some(opt) = extra {
+        let m = env.config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|m| m["destination"] == "/sys/fs/cgroup")
+            .unwrap();
+        m["options"].as_array_mut().unwrap().push(json!(opt));
+    }
+    env.args(&["cat", "/proc/self/mountinfo"]);
+    let id = env.id();
+    env.write_config();
+    let run = [
+        binary,
+        "--root",
+        env.root.to_str().unwrap(),
+        "run",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &id,
+    ];
+    let mut cmd = if shared_host {
+        let mut c = std::process::Command::new("unshare");
+        c.args(["--mount", "--propagation", "shared"]).args(run);
+        c
+    } else {
+        let mut c = std::process::Command::new(run[0]);
+        c.args(&run[1..]);
+        c
+    };
+    cmd.current_dir(&env.dir);
+    let out = env.capture(cmd);
+    assert_eq!(
+        out.code, 0,
+        "{binary} {extra:?} shared={shared_host}: {out:?}"
+    );
+    out.stdout
+        .lines()
+        .filter(|l| {
+            l.split(' ')
+                .nth(4)
+                .is_some_and(|mp| mp.starts_with("/sys/fs/cgroup"))
+        })
+        .map(|l| {
+            l.split(' ')
+                .skip(3)
+                .map(|f| {
+                    let f = f.replace(&id, "<id>");
+                    match f.split_once(':') {
+                        Some((tag @ ("shared" | "master" | "propagate_from"), _)) => {
+                            tag.to_string()
+                        }
+                        _ => f,
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// The container's view of /sys/fs/cgroup on a hybrid host (the default `type: cgroup` mount,
+/// nosuid,noexec,nodev,relatime,ro): runc mounts a tmpfs (source `tmpfs`, rw, nosuid, nodev,
+/// noexec) with a read-only bind of the container's own cgroup per v1 hierarchy, each with the
+/// mount's propagation. The whole cgroup part of mountinfo must read the same under both, with
+/// and without a propagation option, on a private and on a shared (systemd-like) host.
+#[test]
+fn cgroup_mount_inside_matches_runc_in_mountinfo() {
+    crate::require_hybrid!();
+    if crate::harness::runtime_is_runc() {
+        eprintln!("skipped: compares the runtime under test against runc");
+        return;
+    }
+    let tested = crate::harness::runtime();
+    let mut diffs = Vec::new();
+    for shared_host in [false, true] {
+        for extra in [
+            None,
+            Some("rshared"),
+            Some("shared"),
+            Some("rslave"),
+            Some("rprivate"),
+        ] {
+            let want = cgroup_mountinfo("runc", extra, shared_host);
+            let have = cgroup_mountinfo(&tested, extra, shared_host);
+            assert!(want.len() > 2, "runc shows the cgroup mounts: {want:#?}");
+            if want != have {
+                diffs.push(format!(
+                    "options +{extra:?}, shared host {shared_host}:\n runc:\n  {}\n tested:\n  {}",
+                    want.join("\n  "),
+                    have.join("\n  ")
+                ));
+            }
+        }
+    }
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
