@@ -116,10 +116,10 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
         Some(cg) => cg.exec_targets(&o.sub_cgroup)?,
         None if o.sub_cgroup == Default::default() => Default::default(),
         None => {
-            return Err(Error::spec(
-                "--cgroup",
-                format!("container {} has no cgroup recorded", o.id),
-            ))
+            return Err(Error::BadState(format!(
+                "--cgroup: container {} has no cgroup recorded",
+                o.id
+            )))
         }
     };
     let cgroup_fd = targets
