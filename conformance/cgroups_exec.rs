@@ -7,6 +7,7 @@ use crate::harness::{Env, Out};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fs;
+use std::path::{Path, PathBuf};
 
 /// The capability sets of `/proc/self/status` (CapInh, CapPrm, CapEff, CapBnd, CapAmb).
 fn cap_sets(status: &str) -> std::collections::BTreeMap<String, u64> {
@@ -183,6 +184,36 @@ fn update(cg: &Cg, args: &[&str]) -> Out {
     cg.env.rt(&a)
 }
 
+/// A container in `/ward-test-<id>/c` whose cpu parent has `file` = `value`; the guard (to be
+/// bound first, so dropped last) removes both levels; the container's cpu directory.
+fn under_limited_cpu_parent(
+    resources: serde_json::Value,
+    file: &str,
+    value: &str,
+) -> (Guard, Cg, PathBuf) {
+    let mut guard = Guard(Vec::new());
+    let mut cg = Cg::new(resources);
+    let parent = format!("ward-test-{}", cg.id);
+    cg.env.config["linux"]["cgroupsPath"] = json!(format!("/{parent}/c"));
+    for h in HIERARCHIES {
+        let p = Path::new("/sys/fs/cgroup").join(h).join(&parent);
+        guard.0.push(p.join("c"));
+        guard.0.push(p);
+    }
+    let cpu_parent = Path::new("/sys/fs/cgroup/cpu").join(&parent);
+    fs::create_dir(&cpu_parent).unwrap();
+    fs::write(cpu_parent.join(file), value).unwrap();
+    cg.env.args(&["sleep", "100"]);
+    cg.env.create(&cg.id).ok();
+    (guard, cg, cpu_parent.join("c"))
+}
+
+/// (budget, period) of `dir`'s `<kind>_<budget>_us` and `<kind>_period_us` files.
+fn pair(dir: &Path, budget: &str, period: &str) -> (String, String) {
+    let read = |f: &str| fs::read_to_string(dir.join(f)).unwrap().trim().to_string();
+    (read(budget), read(period))
+}
+
 /// The kernel checks a v1 cgroup's quota/period against its parent's at every write, so
 /// lowering the period first (old quota / new period) can exceed a limited parent even when
 /// the final pair fits: runc then writes the quota and retries the period. Raising both works
@@ -190,49 +221,61 @@ fn update(cg: &Cg, args: &[&str]) -> Out {
 #[test]
 fn update_cpu_period_and_quota_in_an_order_the_parent_accepts() {
     crate::require_hybrid!();
-    let mut guard = Guard(Vec::new()); // dropped last: after the container is deleted
-    let mut cg = Cg::new(json!({"cpu": {"quota": 20000, "period": 100000}}));
-    let parent = format!("ward-test-{}", cg.id);
-    cg.env.config["linux"]["cgroupsPath"] = json!(format!("/{parent}/c"));
-    for h in HIERARCHIES {
-        let p = std::path::Path::new("/sys/fs/cgroup").join(h).join(&parent);
-        guard.0.push(p.join("c"));
-        guard.0.push(p);
-    }
-    let cpu_parent = std::path::Path::new("/sys/fs/cgroup/cpu").join(&parent);
-    fs::create_dir(&cpu_parent).unwrap();
-    fs::write(cpu_parent.join("cpu.cfs_quota_us"), "30000").unwrap();
-    cg.env.args(&["sleep", "100"]);
-    cg.env.create(&cg.id).ok();
-    let cpu = |f: &str| {
-        fs::read_to_string(cpu_parent.join("c").join(f))
-            .unwrap()
-            .trim()
-            .to_string()
-    };
-    assert_eq!(
-        (cpu("cpu.cfs_quota_us"), cpu("cpu.cfs_period_us")),
-        ("20000".into(), "100000".into())
+    let (_guard, cg, dir) = under_limited_cpu_parent(
+        json!({"cpu": {"quota": 20000, "period": 100000}}),
+        "cpu.cfs_quota_us",
+        "30000",
     );
-
+    let cfs = || pair(&dir, "cpu.cfs_quota_us", "cpu.cfs_period_us");
+    assert_eq!(cfs(), ("20000".into(), "100000".into()));
     // 20% -> 20% with half the period: period first alone would be 40% for a moment.
     let out = update(&cg, &["--cpu-period", "50000", "--cpu-quota", "10000"]);
     assert_eq!(out.code, 0, "lower period with quota: {out:?}");
-    assert_eq!(
-        (cpu("cpu.cfs_quota_us"), cpu("cpu.cfs_period_us")),
-        ("10000".into(), "50000".into())
-    );
+    assert_eq!(cfs(), ("10000".into(), "50000".into()));
     // And back up: quota first alone would be 50% for a moment.
     let out = update(&cg, &["--cpu-period", "100000", "--cpu-quota", "25000"]);
     assert_eq!(out.code, 0, "raise period with quota: {out:?}");
-    assert_eq!(
-        (cpu("cpu.cfs_quota_us"), cpu("cpu.cfs_period_us")),
-        ("25000".into(), "100000".into())
-    );
+    assert_eq!(cfs(), ("25000".into(), "100000".into()));
     // Beyond the parent: refused, and the values stay.
     let out = update(&cg, &["--cpu-quota", "40000"]);
     assert_ne!(out.code, 0, "above the parent's quota: {out:?}");
-    assert_eq!(cpu("cpu.cfs_quota_us"), "25000");
+    assert_eq!(cfs(), ("25000".into(), "100000".into()));
+}
+
+/// The same for real-time bandwidth (rt_runtime within rt_period): the parent has 10% of
+/// the CPU for real-time tasks, the container 5%. runc 1.1.5 writes the rt period first
+/// without the retry and fails (opencontainers/runc#4094, the fix in #4235 follows the cfs
+/// one): skipped under runc.
+#[test]
+fn update_rt_period_and_runtime_in_an_order_the_parent_accepts() {
+    crate::require_hybrid!();
+    if crate::harness::runtime_is_runc() {
+        eprintln!("skipped: runc 1.1.5 writes cpu.rt_period_us first and fails (runc#4094)");
+        return;
+    }
+    crate::require!(
+        Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists(),
+        "no real-time group scheduling (CONFIG_RT_GROUP_SCHED) in this kernel"
+    );
+    let (_guard, cg, dir) = under_limited_cpu_parent(
+        json!({"cpu": {"realtimeRuntime": 50000, "realtimePeriod": 1000000}}),
+        "cpu.rt_runtime_us",
+        "100000",
+    );
+    let rt = || pair(&dir, "cpu.rt_runtime_us", "cpu.rt_period_us");
+    assert_eq!(rt(), ("50000".into(), "1000000".into()));
+    let out = update(
+        &cg,
+        &["--cpu-rt-period", "100000", "--cpu-rt-runtime", "5000"],
+    );
+    assert_eq!(out.code, 0, "lower rt period with runtime: {out:?}");
+    assert_eq!(rt(), ("5000".into(), "100000".into()));
+    let out = update(
+        &cg,
+        &["--cpu-rt-period", "1000000", "--cpu-rt-runtime", "80000"],
+    );
+    assert_eq!(out.code, 0, "raise rt period with runtime: {out:?}");
+    assert_eq!(rt(), ("80000".into(), "1000000".into()));
 }
 
 /// runc: `update --memory -1` without `--memory-swap` lifts the swap limit too (the kernel

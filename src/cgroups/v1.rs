@@ -141,16 +141,16 @@ pub fn apply(path: &str, res: &LinuxResources, rules: &[super::Rule]) -> Result<
             if let Some(v) = c.shares() {
                 write(&dir, "cpu.shares", &v.to_string())?;
             }
-            apply_cfs(&dir, c.period(), c.quota())?;
+            let quota = c.quota().map(limit);
+            period_first(&dir, ("cpu.cfs_period_us", c.period()), ("cpu.cfs_quota_us", quota))?;
             if let Some(v) = c.burst() {
                 write(&dir, "cpu.cfs_burst_us", &v.to_string())?;
             }
-            if let Some(v) = c.realtime_period() {
-                write(&dir, "cpu.rt_period_us", &v.to_string())?;
-            }
-            if let Some(v) = c.realtime_runtime() {
-                write(&dir, "cpu.rt_runtime_us", &v.to_string())?;
-            }
+            period_first(
+                &dir,
+                ("cpu.rt_period_us", c.realtime_period()),
+                ("cpu.rt_runtime_us", c.realtime_runtime().map(|v| v.to_string())),
+            )?;
             if let Some(v) = c.idle() {
                 write(&dir, "cpu.idle", &v.to_string())?;
             }
@@ -228,28 +228,32 @@ pub fn apply(path: &str, res: &LinuxResources, rules: &[super::Rule]) -> Result<
     Ok(())
 }
 
-/// Quota and period, as runc orders them: the kernel checks each write's quota/period against
-/// the parent's, so the period goes first (right when raising both); if that is refused
-/// (EINVAL: the old quota over a shorter period exceeds the parent) and a quota comes too, the
-/// quota goes first and the period is written again after it.
-fn apply_cfs(dir: &Path, period: Option<u64>, quota: Option<i64>) -> Result<()> {
+/// A period and the budget within it (cfs quota, rt runtime), as runc orders them: the kernel
+/// checks each write's budget/period against the parent's, so the period goes first (right
+/// when raising both); if that is refused (EINVAL: the old budget over a shorter period exceeds
+/// the parent) and a budget comes too, the budget goes first and the period again after it.
+fn period_first(
+    dir: &Path,
+    (period_file, period): (&str, Option<u64>),
+    (budget_file, budget): (&str, Option<String>),
+) -> Result<()> {
     let mut retry_period = None;
     if let Some(p) = period {
-        match write(dir, "cpu.cfs_period_us", &p.to_string()) {
+        match write(dir, period_file, &p.to_string()) {
             Ok(()) => {}
             Err(Error::Io { source, .. })
-                if source.raw_os_error() == Some(libc::EINVAL) && quota.is_some() =>
+                if source.raw_os_error() == Some(libc::EINVAL) && budget.is_some() =>
             {
                 retry_period = Some(p)
             }
             Err(e) => return Err(e),
         }
     }
-    if let Some(q) = quota {
-        write(dir, "cpu.cfs_quota_us", &limit(q))?;
+    if let Some(b) = &budget {
+        write(dir, budget_file, b)?;
     }
     if let Some(p) = retry_period {
-        write(dir, "cpu.cfs_period_us", &p.to_string())?;
+        write(dir, period_file, &p.to_string())?;
     }
     Ok(())
 }
