@@ -4,6 +4,7 @@
 //! a guard rmdir's whatever a failing runtime leaves behind.
 
 use crate::harness::{alive, wait_file, Env};
+use crate::skip;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::fs;
@@ -159,6 +160,7 @@ fn assert_placed(pid: i64, rel: impl Fn(&str) -> String) {
 
 #[test]
 fn placed_in_every_hierarchy_including_unified_and_removed_by_delete() {
+    crate::require_hybrid!();
     let mut cg = Cg::new(json!({}));
     cg.env.args(&["sleep", "100"]);
     let pid = cg.create_start();
@@ -172,6 +174,7 @@ fn placed_in_every_hierarchy_including_unified_and_removed_by_delete() {
 /// /process_api/..., the others at /), not to the hierarchy root.
 #[test]
 fn relative_and_absent_paths_nest_under_the_runtimes_own_cgroup() {
+    crate::require_hybrid!();
     let mut guard = Guard(Vec::new()); // declared first: dropped after env's force-deletes
     let mut env = Env::new();
     env.args(&["sleep", "100"]);
@@ -221,6 +224,11 @@ fn relative_and_absent_paths_nest_under_the_runtimes_own_cgroup() {
 
 #[test]
 fn memory_limit_oom_kills_and_is_recorded() {
+    crate::require_hybrid!();
+    crate::require!(
+        crate::skip::memsw(),
+        "no swap accounting (memory.memsw.*) in this kernel"
+    );
     // `tail` buffers 64 MiB of NULs without newlines; the 16 MiB limit (no swap) OOM-kills it.
     let oom = &["sh", "-c", "head -c 67108864 /dev/zero | tail"];
     let mem = json!({"memory": {"limit": 16777216, "swap": 16777216}});
@@ -259,6 +267,11 @@ fn memory_limit_oom_kills_and_is_recorded() {
 
 #[test]
 fn memory_limit_reservation_and_swap_files() {
+    crate::require_hybrid!();
+    crate::require!(
+        crate::skip::memsw(),
+        "no swap accounting (memory.memsw.*) in this kernel"
+    );
     let mut cg =
         Cg::new(json!({"memory": {"limit": 33554432, "reservation": 16777216, "swap": 67108864}}));
     cg.env.args(&["sleep", "100"]);
@@ -289,6 +302,7 @@ fn memory_limit_reservation_and_swap_files() {
 
 #[test]
 fn pids_limit_stops_forks() {
+    crate::require_hybrid!();
     let mut cg = Cg::new(json!({"pids": {"limit": 8}}));
     let out = cg.env.shared_dir("out", "/out");
     // The inner shell dies at its first failed fork; outer sh + inner sh + 6 sleeps = 8.
@@ -314,6 +328,7 @@ fn pids_limit_stops_forks() {
 
 #[test]
 fn cpu_shares_quota_and_cpuset() {
+    crate::require_hybrid!();
     let cpu =
         json!({"cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"}});
     let mut cg = Cg::new(cpu);
@@ -354,26 +369,19 @@ fn host_disk() -> String {
         .to_string()
 }
 
-/// No CFQ here, so no blkio.weight: runc writes the weight to blkio.bfq.weight (which only
-/// non-root cgroups have) and fails when asked for leafWeight (no blkio.leaf_weight).
-#[test]
-fn blkio_weight_falls_back_to_bfq_and_throttles_apply() {
+/// The first disk's (major, minor) and blkio throttles on it: no I/O scheduler needed.
+fn disk_throttles() -> (String, Value) {
     let disk = host_disk();
     let (major, minor) = disk.split_once(':').unwrap();
     let (major, minor): (u64, u64) = (major.parse().unwrap(), minor.parse().unwrap());
-    let mut cg = Cg::new(json!({"blockIO": {
-        "weight": 500,
+    let throttles = json!({
         "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
         "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}]
-    }}));
-    cg.env.args(&["sleep", "100"]);
-    cg.env.create(&cg.id).ok();
-    let weight_file = if cg.dir("blkio").join("blkio.weight").exists() {
-        "blkio.weight"
-    } else {
-        "blkio.bfq.weight"
-    };
-    assert_eq!(cg.file("blkio", weight_file), "500");
+    });
+    (disk, throttles)
+}
+
+fn assert_throttled(cg: &Cg, disk: &str) {
     assert_eq!(
         cg.file("blkio", "blkio.throttle.read_bps_device"),
         format!("{disk} 1048576")
@@ -382,6 +390,39 @@ fn blkio_weight_falls_back_to_bfq_and_throttles_apply() {
         cg.file("blkio", "blkio.throttle.write_iops_device"),
         format!("{disk} 100")
     );
+}
+
+#[test]
+fn blkio_throttles_apply() {
+    crate::require_hybrid!();
+    let (disk, throttles) = disk_throttles();
+    let mut cg = Cg::new(json!({ "blockIO": throttles }));
+    cg.env.args(&["sleep", "100"]);
+    cg.env.create(&cg.id).ok();
+    assert_throttled(&cg, &disk);
+}
+
+/// No CFQ here, so no blkio.weight: runc writes the weight to blkio.bfq.weight (which only
+/// non-root cgroups have) and fails when asked for leafWeight (no blkio.leaf_weight).
+#[test]
+fn blkio_weight_falls_back_to_bfq_and_throttles_apply() {
+    crate::require_hybrid!();
+    crate::require!(
+        skip::blkio_weight(),
+        "no BFQ or CFQ I/O scheduler on this host, so no blkio weight file"
+    );
+    let (disk, mut block_io) = disk_throttles();
+    block_io["weight"] = json!(500);
+    let mut cg = Cg::new(json!({ "blockIO": block_io }));
+    cg.env.args(&["sleep", "100"]);
+    cg.env.create(&cg.id).ok();
+    let weight_file = if cg.dir("blkio").join("blkio.weight").exists() {
+        "blkio.weight"
+    } else {
+        "blkio.bfq.weight"
+    };
+    assert_eq!(cg.file("blkio", weight_file), "500");
+    assert_throttled(&cg, &disk);
 
     if !Path::new("/sys/fs/cgroup/blkio/blkio.leaf_weight").exists() {
         let cg = Cg::new(json!({"blockIO": {"weight": 500, "leafWeight": 300}}));
@@ -396,10 +437,30 @@ fn blkio_weight_falls_back_to_bfq_and_throttles_apply() {
     }
 }
 
+/// Without BFQ or CFQ (schedulers `[none] mq-deadline kyber`) there is no file to write a
+/// weight to: runc fails create, and so must the runtime, naming the weight and leaving
+/// nothing behind.
+#[test]
+fn blkio_weight_without_a_weight_scheduler_fails_create_cleanly() {
+    crate::require_hybrid!();
+    crate::require!(
+        !skip::blkio_weight(),
+        "this host has a BFQ or CFQ scheduler: the weight applies (tested above)"
+    );
+    let cg = Cg::new(json!({"blockIO": {"weight": 500}}));
+    let before = cg.env.root_entries();
+    let out = cg.env.create(&cg.id);
+    assert_ne!(out.code, 0, "weight without a weight file: {out:?}");
+    assert!(out.stderr.contains("weight"), "names the weight: {out:?}");
+    cg.env.assert_nothing_left(&cg.id, &before);
+    cg.assert_gone();
+}
+
 /// runc appends its default allow-list (mknod of anything, null/zero/full/random/urandom,
 /// tty, ptmx, pts, tun) after the spec's rules — an addition the OCI spec doesn't ask for.
 #[test]
 fn devices_cgroup_denies_unlisted_devices() {
+    crate::require_hybrid!();
     let mut cg = Cg::new(json!({"devices": [
         {"allow": false, "access": "rwm"},
         {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
@@ -468,6 +529,7 @@ fn devices_cgroup_denies_unlisted_devices() {
 
 #[test]
 fn cgroups_removed_after_exit_failed_create_and_kill() {
+    crate::require_hybrid!();
     let mut cg = Cg::new(json!({"pids": {"limit": 50}}));
     cg.env.args(&["true"]);
     assert_eq!(cg.env.run(&cg.id).code, 0);

@@ -32,6 +32,7 @@ fn count(pid: i64) -> String {
 
 #[test]
 fn pause_freezes_and_resume_thaws() {
+    crate::require_hybrid!();
     let cg = counter();
     let pid = cg.create_start();
     wait_for("counter", || count(pid).trim().parse::<u64>().is_ok());
@@ -66,6 +67,7 @@ fn pause_freezes_and_resume_thaws() {
 /// runc thaws the cgroup after sending SIGKILL to a paused container, so it stops.
 #[test]
 fn kill_and_force_delete_of_paused_containers() {
+    crate::require_hybrid!();
     let cg = counter();
     let pid = cg.create_start();
     cg.env.rt(&["pause", &cg.id]).ok();
@@ -99,6 +101,7 @@ fn sleeper(resources: Value) -> Cg {
 
 #[test]
 fn update_flags_change_cgroup_files() {
+    crate::require_hybrid!();
     let cg = sleeper(
         json!({"memory": {"limit": 33554432}, "pids": {"limit": 100}, "cpu": {"shares": 1024}}),
     );
@@ -131,6 +134,7 @@ fn update_flags_change_cgroup_files() {
 
 #[test]
 fn update_resources_from_stdin_and_file() {
+    crate::require_hybrid!();
     let cg = sleeper(json!({"memory": {"limit": 33554432}}));
     // What containerd sends: a LinuxResources object.
     let res = r#"{"memory":{"limit":50331648},"cpu":{"shares":300,"quota":40000,"period":200000},"pids":{"limit":7}}"#;
@@ -177,6 +181,7 @@ fn update_resources_from_stdin_and_file() {
 
 #[test]
 fn update_rejects_invalid_values() {
+    crate::require_hybrid!();
     let cg = sleeper(json!({"memory": {"limit": 33554432}, "cpu": {"shares": 1024}}));
     for args in [
         &["--memory", "abc"][..],
@@ -227,6 +232,7 @@ fn table_pids(text: &str) -> (String, BTreeSet<i64>) {
 
 #[test]
 fn ps_json_table_and_ps_options() {
+    crate::require_hybrid!();
     let cg = sleeper(json!({}));
     let procs = cg.procs();
     let json_out = cg.env.rt(&["ps", "--format", "json", &cg.id]);
@@ -281,6 +287,7 @@ fn assert_has(v: &Value, want: &[&str], what: &str) {
 
 #[test]
 fn events_stats_shape() {
+    crate::require_hybrid!();
     let cg = sleeper(json!({"memory": {"limit": 67108864}, "pids": {"limit": 50}}));
     let out = cg.env.rt(&["events", "--stats", &cg.id]);
     let text = &out.ok().stdout;
@@ -371,6 +378,11 @@ fn events_stats_shape() {
 /// adds `{"type":"oom","id":...}` lines (runc listens on memory.oom_control via eventfd).
 #[test]
 fn events_stream_stats_and_oom() {
+    crate::require_hybrid!();
+    crate::require!(
+        crate::skip::memsw(),
+        "no swap accounting (memory.memsw.*) in this kernel"
+    );
     let mut cg = Cg::new(json!({"memory": {"limit": 16777216, "swap": 16777216}}));
     cg.env.args(&[
         "sh",
@@ -424,6 +436,7 @@ fn events_stream_stats_and_oom() {
 
 #[test]
 fn kill_all_without_pid_namespace_reaches_the_whole_cgroup() {
+    crate::require_hybrid!();
     let mut cg = Cg::new(json!({}));
     let ns = cg.env.config["linux"]["namespaces"].as_array_mut().unwrap();
     ns.retain(|n| n["type"] != "pid");
@@ -445,6 +458,7 @@ fn kill_all_without_pid_namespace_reaches_the_whole_cgroup() {
 /// `kill --all` to reap what is left in the cgroup, and expects success (runc: exit 0).
 #[test]
 fn kill_all_of_a_stopped_container_sharing_a_pid_namespace_reaps_its_cgroup() {
+    crate::require_hybrid!();
     let mut env = crate::harness::Env::new();
     let ns = env.config["linux"]["namespaces"]
         .as_array()

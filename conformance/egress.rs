@@ -204,6 +204,10 @@ fn denials_are_logged_by_the_supervisor_and_nothing_outlives_delete() {
     if skip() {
         return;
     }
+    crate::require!(
+        crate::skip::unix_hooks(),
+        "no cgroup unix socket hooks (Linux 6.7+ with BTF)"
+    );
     let env = probe_env(
         json!({"network": {"default": "allow", "deny": ["127.0.0.0/8:53", "127.0.0.1:9090"],
             "allowUnix": ["/run/x.sock"]}}),
@@ -309,6 +313,10 @@ fn unix_sockets_are_reached_only_at_listed_addresses() {
     if skip() {
         return;
     }
+    crate::require!(
+        crate::skip::unix_hooks(),
+        "no cgroup unix socket hooks (Linux 6.7+ with BTF)"
+    );
     let policy = json!({"network": {"default": "allow",
         "allowUnix": ["/tmp/ok.sock", "@ok", "/tmp/dg.sock"]}});
     let mut env = probe_env(
@@ -386,6 +394,10 @@ fn an_exec_process_meets_the_same_unix_rules() {
     if skip() {
         return;
     }
+    crate::require!(
+        crate::skip::unix_hooks(),
+        "no cgroup unix socket hooks (Linux 6.7+ with BTF)"
+    );
     let mut env = probe_env(
         json!({"network": {"allowUnix": ["/tmp/ok.sock"]}}),
         &format!("/probe {UNIX_SETUP} , hold 60"),

@@ -34,8 +34,13 @@ int main(int argc, char **argv) {
 fn skip() -> bool {
     if runtime_is_runc() {
         eprintln!("skipped: runc has no Landlock support");
+        return true;
     }
-    runtime_is_runc()
+    if crate::skip::landlock_abi() < 1 {
+        crate::skip::skipped("Landlock is not enabled in this kernel");
+        return true;
+    }
+    false
 }
 
 /// Write rights handled; granted only beneath /tmp.
@@ -107,6 +112,10 @@ fn tcp_bind_and_connect_only_on_the_granted_port() {
     if skip() {
         return;
     }
+    crate::require!(
+        crate::skip::landlock_abi() >= 4,
+        "Landlock ABI 4 (Linux 6.7+) absent"
+    );
     let policy = json!({"ruleset": {"handledAccessNetwork": ["bind_tcp", "connect_tcp"]},
         "rules": {"netPort": [{"allowedAccess": ["bind_tcp", "connect_tcp"], "ports": [8080]}]}});
     let script = "ip link set lo up || exit 9
@@ -183,6 +192,10 @@ fn scoped_abstract_unix_socket_cannot_reach_outside_the_domain() {
     if skip() {
         return;
     }
+    crate::require!(
+        crate::skip::landlock_abi() >= 6,
+        "Landlock ABI 6 (Linux 6.12+) absent"
+    );
     assert_eq!(
         connect_abstract(&["abstract_unix_socket"]),
         "connect: Operation not permitted\n"

@@ -9,6 +9,7 @@
 mod badinput;
 mod cgroups;
 mod cgroups_cmds;
+mod cgroups_exec;
 mod console;
 mod drop_in;
 mod egress;
@@ -29,3 +30,4 @@ mod seccomp_order;
 mod seccomp_profile;
 mod security;
 mod sidebyside;
+mod skip;

@@ -104,15 +104,19 @@ pub fn mount_cgroupfs(ctx: &Context, dest: &Path, opts: &Options) -> Result<()> 
         let src = Path::new("/sys/fs/cgroup").join(own.trim_start_matches('/'));
         return bind_hierarchy(ctx, &src, dest, &target, flags);
     }
-    let tmpfs_flags = flags & !MsFlags::MS_RDONLY;
+    // As runc: the tmpfs holding the hierarchies is always rw,nosuid,nodev,noexec (the
+    // mount's own flags go to the binds, which are what `ro` protects), and it and every bind
+    // carry the mount's propagation.
+    let tmpfs_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount(
-        Some("cgroup"),
+        Some("tmpfs"),
         &safepath::fd_path(target.as_fd()),
         Some("tmpfs"),
         tmpfs_flags,
         Some("mode=755"),
     )
     .sys("mount", format!("tmpfs on {}", dest.display()))?;
+    propagate(&safepath::ensure(ctx.root, dest, true)?, dest, opts)?;
     let mountinfo =
         std::fs::read_to_string("/proc/self/mountinfo").io("read", "/proc/self/mountinfo")?;
     for h in v1_hierarchies(&mountinfo) {
@@ -138,14 +142,24 @@ pub fn mount_cgroupfs(ctx: &Context, dest: &Path, opts: &Options) -> Result<()> 
             let src = h.mountpoint.join(own.trim_start_matches('/'));
             bind_hierarchy(ctx, &src, &sub, &sub_fd, flags)?;
         }
+        // A fresh O_PATH: the one above names the directory beneath the new mount.
+        let mounted = safepath::ensure(ctx.root, &sub, true)?;
+        propagate(&mounted, &sub, opts)?;
     }
-    if flags.contains(MsFlags::MS_RDONLY) {
-        remount(
-            ctx,
-            dest,
-            tmpfs_flags | MsFlags::MS_RDONLY,
-            MsFlags::empty(),
-        )?;
+    Ok(())
+}
+
+/// The mount's propagation words (`rshared`, `slave`, ...) applied to the mount at `fd`.
+fn propagate(fd: &std::os::fd::OwnedFd, dest: &Path, opts: &Options) -> Result<()> {
+    for flag in &opts.propagation {
+        mount(
+            None::<&str>,
+            &safepath::fd_path(fd.as_fd()),
+            None::<&str>,
+            *flag,
+            None::<&str>,
+        )
+        .sys("mount", format!("propagation of {}", dest.display()))?;
     }
     Ok(())
 }

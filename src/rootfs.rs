@@ -89,7 +89,19 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     } else {
         // pivot_root(".", ".") stacks the old root on top of the new one; detaching it then
         // leaves only the new root, with no directory of the host to mount the old root on.
+        let old_root = nix::fcntl::open(
+            "/",
+            nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .sys("open", "/ (the old root)")?;
+        // SAFETY: open just returned this fd; we own it.
+        let old_root = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(old_root) };
         nix::unistd::pivot_root(".", ".").sys("pivot_root", rootfs.display().to_string())?;
+        // "." must be the old root (stacked on the new one), not the new root our cwd is in:
+        // else the slave below turns every shared mount of the container into a private one.
+        nix::unistd::fchdir(old_root.as_raw_fd()).sys("fchdir", "the old root")?;
+        drop(old_root);
         // The old root's mounts may still be shared with the host: make the unmount local.
         mount(
             None::<&str>,

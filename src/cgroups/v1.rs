@@ -141,22 +141,16 @@ pub fn apply(path: &str, res: &LinuxResources, rules: &[super::Rule]) -> Result<
             if let Some(v) = c.shares() {
                 write(&dir, "cpu.shares", &v.to_string())?;
             }
-            // The period first: a quota is checked against the current period.
-            if let Some(v) = c.period() {
-                write(&dir, "cpu.cfs_period_us", &v.to_string())?;
-            }
-            if let Some(v) = c.quota() {
-                write(&dir, "cpu.cfs_quota_us", &limit(v))?;
-            }
+            let quota = c.quota().map(limit);
+            period_first(&dir, ("cpu.cfs_period_us", c.period()), ("cpu.cfs_quota_us", quota))?;
             if let Some(v) = c.burst() {
                 write(&dir, "cpu.cfs_burst_us", &v.to_string())?;
             }
-            if let Some(v) = c.realtime_period() {
-                write(&dir, "cpu.rt_period_us", &v.to_string())?;
-            }
-            if let Some(v) = c.realtime_runtime() {
-                write(&dir, "cpu.rt_runtime_us", &v.to_string())?;
-            }
+            period_first(
+                &dir,
+                ("cpu.rt_period_us", c.realtime_period()),
+                ("cpu.rt_runtime_us", c.realtime_runtime().map(|v| v.to_string())),
+            )?;
             if let Some(v) = c.idle() {
                 write(&dir, "cpu.idle", &v.to_string())?;
             }
@@ -234,6 +228,36 @@ pub fn apply(path: &str, res: &LinuxResources, rules: &[super::Rule]) -> Result<
     Ok(())
 }
 
+/// A period and the budget within it (cfs quota, rt runtime), as runc orders them: the kernel
+/// checks each write's budget/period against the parent's, so the period goes first (right
+/// when raising both); if that is refused (EINVAL: the old budget over a shorter period exceeds
+/// the parent) and a budget comes too, the budget goes first and the period again after it.
+fn period_first(
+    dir: &Path,
+    (period_file, period): (&str, Option<u64>),
+    (budget_file, budget): (&str, Option<String>),
+) -> Result<()> {
+    let mut retry_period = None;
+    if let Some(p) = period {
+        match write(dir, period_file, &p.to_string()) {
+            Ok(()) => {}
+            Err(Error::Io { source, .. })
+                if source.raw_os_error() == Some(libc::EINVAL) && budget.is_some() =>
+            {
+                retry_period = Some(p)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(b) = &budget {
+        write(dir, budget_file, b)?;
+    }
+    if let Some(p) = retry_period {
+        write(dir, period_file, &p.to_string())?;
+    }
+    Ok(())
+}
+
 fn apply_memory(dir: &Path, m: &oci_spec::runtime::LinuxMemory) -> Result<()> {
     if let Some(v) = m.reservation() {
         write(dir, "memory.soft_limit_in_bytes", &limit(v))?;
@@ -241,7 +265,13 @@ fn apply_memory(dir: &Path, m: &oci_spec::runtime::LinuxMemory) -> Result<()> {
     // memsw (memory+swap) must stay >= the memory limit at every step: raise it first when
     // the new limit is above the current memsw, else lower the limit first.
     let swap_file = dir.join("memory.memsw.limit_in_bytes").exists();
-    match (m.limit(), m.swap()) {
+    // runc: an unlimited memory limit without a swap value lifts the swap limit too (the
+    // kernel refuses memory above memory+swap).
+    let swap = match (m.limit(), m.swap()) {
+        (Some(-1), None) if swap_file => Some(-1),
+        (_, s) => s,
+    };
+    match (m.limit(), swap) {
         (Some(l), Some(s)) if swap_file => {
             let cur: i64 = std::fs::read_to_string(dir.join("memory.memsw.limit_in_bytes"))
                 .ok()

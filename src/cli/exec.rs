@@ -96,13 +96,13 @@ fn process(a: &Args, base: &Process) -> ward::Result<Process> {
         } else {
             format!("CAP_{cap}")
         };
-        for set in [
-            "bounding",
-            "effective",
-            "permitted",
-            "inheritable",
-            "ambient",
-        ] {
+        // runc (CVE-2022-29162): never the inheritable set; ambient only where the process
+        // already has an inheritable set (the kernel raises it only if X is inheritable too).
+        let mut sets = vec!["bounding", "effective", "permitted"];
+        if v["capabilities"]["inheritable"].is_array() {
+            sets.push("ambient");
+        }
+        for set in sets {
             if !v["capabilities"][set].is_array() {
                 v["capabilities"][set] = json!([]);
             }
@@ -131,15 +131,7 @@ fn exec(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     let dir = ward::state::ContainerDir::open(root, &a.id)?;
     let config = dir.load_config()?;
     let base = config.process().clone().unwrap_or_default();
-    let sub_cgroup = match a.cgroup.as_slice() {
-        [] => None,
-        [one] if !one.contains(':') => Some(one.clone()),
-        _ => {
-            return Err(ward::Error::Unsupported(
-                "--cgroup with per-controller paths".into(),
-            ))
-        }
-    };
+    let sub_cgroup = ward::cgroups::exec::parse(&a.cgroup)?;
     let opts = ward::container::exec::ExecOpts {
         root: root.to_path_buf(),
         id: a.id.clone(),

@@ -8,7 +8,9 @@ use serde_json::{json, Map, Value};
 #[cfg(target_os = "linux")]
 use ward::container::update::parse_size;
 
+/// Negative numbers are values (`--memory -1`, `--cpu-quota -1`: unlimited), as runc takes them.
 #[derive(clap::Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct Args {
     /// A LinuxResources JSON file, or - for stdin (what containerd sends).
     #[arg(short, long)]

@@ -27,8 +27,8 @@ pub struct ExecOpts {
     pub detach: bool,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
-    /// `--cgroup`: a sub-cgroup of the container's to run in.
-    pub sub_cgroup: Option<String>,
+    /// `--cgroup`: sub-cgroups of the container's to run in.
+    pub sub_cgroup: crate::cgroups::exec::SubCgroups,
 }
 
 /// The exec'd process, still our child.
@@ -111,14 +111,19 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
     if !crate::state::init_alive(&stored) {
         return Err(Error::BadState("cannot exec in a stopped container".into()));
     }
-    let cgroup_dir = match (&stored.cgroup, o.sub_cgroup.as_deref()) {
-        (Some(cg), sub) => cg.v2_dir().map(|d| match sub {
-            Some(s) => d.join(s.trim_start_matches('/')),
-            None => d,
-        }),
-        (None, _) => None,
+    // Every target (each v1 hierarchy and the unified one) must exist before the fork.
+    let targets = match &stored.cgroup {
+        Some(cg) => cg.exec_targets(&o.sub_cgroup)?,
+        None if o.sub_cgroup == Default::default() => Default::default(),
+        None => {
+            return Err(Error::BadState(format!(
+                "--cgroup: container {} has no cgroup recorded",
+                o.id
+            )))
+        }
     };
-    let cgroup_fd = cgroup_dir
+    let cgroup_fd = targets
+        .v2
         .as_deref()
         .map(crate::cgroups::v2::open_dir)
         .transpose()?;
@@ -167,11 +172,7 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         e
     };
-    if let Some(cg) = &stored.cgroup {
-        if cg.mode != crate::cgroups::Mode::Unified {
-            cg.add_v1(pid).map_err(undo)?;
-        }
-    }
+    crate::cgroups::exec::add_v1(&targets, pid).map_err(undo)?;
     chan_parent
         .send(&Msg::Go {
             state: String::new(),
