@@ -27,3 +27,4 @@ mod seccomp_notify;
 mod seccomp_profile;
 mod security;
 mod sidebyside;
+mod validation;

@@ -52,6 +52,7 @@ linux_only! {
     pub mod spec;
     pub mod state;
     pub mod supervisor;
+    pub mod sysctl;
     pub mod sync;
     pub mod tier;
 }

@@ -163,6 +163,13 @@ impl Bundle {
                 "setting the hostname needs a uts namespace",
             ));
         }
+        if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
+            crate::sysctl::validate(
+                sysctl.keys(),
+                &self.namespaces(),
+                crate::sysctl::is_runtime_namespace,
+            )?;
+        }
         Ok(())
     }
 }

@@ -1,0 +1,138 @@
+//! Config validation the runtime must do before it creates anything: sysctls that would reach
+//! the host, rootfs layouts that redirect /proc, out-of-range resources, namespace lists; and
+//! how the errors read.
+
+use crate::harness::Env;
+use serde_json::json;
+use std::fs;
+use std::sync::{Mutex, MutexGuard};
+
+fn host_sysctl(key: &str) -> String {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .trim()
+        .to_string()
+}
+
+/// Tests that could change a host sysctl (on a runtime that gets it wrong) run one at a time,
+/// so none reads another's change as the host's value.
+static HOST_SYSCTLS: Mutex<()> = Mutex::new(());
+
+/// The host's value of `key` when the test began; restored on drop if the runtime changed it,
+/// so even a failing run leaves the host as it was.
+struct HostSysctl {
+    key: &'static str,
+    before: String,
+    _lock: MutexGuard<'static, ()>,
+}
+
+impl HostSysctl {
+    fn new(key: &'static str) -> HostSysctl {
+        let lock = HOST_SYSCTLS.lock().unwrap_or_else(|e| e.into_inner());
+        HostSysctl {
+            key,
+            before: host_sysctl(key),
+            _lock: lock,
+        }
+    }
+
+    /// A value that differs from the host's (for 0/1 switches).
+    fn other(&self) -> String {
+        if self.before == "0" { "1" } else { "0" }.to_string()
+    }
+
+    fn assert_unchanged(&self) {
+        assert_eq!(
+            host_sysctl(self.key),
+            self.before,
+            "the host's {} was changed by the container",
+            self.key
+        );
+    }
+}
+
+impl Drop for HostSysctl {
+    fn drop(&mut self) {
+        if host_sysctl(self.key) != self.before {
+            let path = format!("/proc/sys/{}", self.key.replace('.', "/"));
+            let _ = fs::write(path, &self.before);
+        }
+    }
+}
+
+/// `namespaces` of the base config without `typ`.
+fn without_ns(env: &mut Env, typ: &str) {
+    env.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != typ);
+}
+
+#[test]
+fn sysctl_net_without_netns_is_refused() {
+    let key = "net.ipv4.ip_forward";
+    let host = HostSysctl::new(key);
+    let mut env = Env::new();
+    without_ns(&mut env, "network");
+    env.args(&["true"]);
+    env.config["linux"]["sysctl"] = json!({ key: host.other() });
+    env.assert_run_refused(key);
+    host.assert_unchanged();
+}
+
+#[test]
+fn sysctl_net_in_joined_host_netns_is_refused() {
+    let key = "net.ipv4.ip_forward";
+    let host = HostSysctl::new(key);
+    let mut env = Env::new();
+    without_ns(&mut env, "network");
+    let host_net = format!("/proc/{}/ns/net", std::process::id());
+    env.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "network", "path": host_net}));
+    env.args(&["true"]);
+    env.config["linux"]["sysctl"] = json!({ key: host.other() });
+    env.assert_run_refused(key);
+    host.assert_unchanged();
+}
+
+#[test]
+fn sysctl_not_namespaced_is_refused() {
+    let key = "kernel.pid_max";
+    let host = HostSysctl::new(key);
+    let want: u64 = host.before.parse::<u64>().unwrap() - 1;
+    let mut env = Env::new();
+    env.args(&["true"]);
+    env.config["linux"]["sysctl"] = json!({ key: want.to_string() });
+    env.assert_run_refused(key);
+    host.assert_unchanged();
+}
+
+#[test]
+fn sysctl_ipc_without_ipcns_is_refused() {
+    let key = "kernel.shm_rmid_forced";
+    let host = HostSysctl::new(key);
+    let mut env = Env::new();
+    without_ns(&mut env, "ipc");
+    env.args(&["true"]);
+    env.config["linux"]["sysctl"] = json!({ key: host.other() });
+    env.assert_run_refused(key);
+    host.assert_unchanged();
+}
+
+#[test]
+fn sysctl_net_in_new_netns_is_applied_inside_only() {
+    let key = "net.ipv4.ip_forward";
+    let host = HostSysctl::new(key);
+    let want = host.other();
+    let mut env = Env::new();
+    env.args(&["cat", "/proc/sys/net/ipv4/ip_forward"]);
+    env.config["linux"]["sysctl"] = json!({ key: want });
+    let id = env.id();
+    let out = env.run(&id);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout.trim(), want, "{out:?}");
+    host.assert_unchanged();
+}
