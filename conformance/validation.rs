@@ -2,7 +2,7 @@
 //! the host, rootfs layouts that redirect /proc, out-of-range resources, namespace lists; and
 //! how the errors read.
 
-use crate::harness::Env;
+use crate::harness::{runtime_is_runc, Env};
 use serde_json::json;
 use std::fs;
 use std::sync::{Mutex, MutexGuard};
@@ -135,4 +135,81 @@ fn sysctl_net_in_new_netns_is_applied_inside_only() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout.trim(), want, "{out:?}");
     host.assert_unchanged();
+}
+
+/// The rootfs's `dir` replaced by a symlink to `target`.
+fn symlinked(env: &Env, dir: &str, target: &str) {
+    let path = env.rootfs().join(dir);
+    fs::remove_dir_all(&path).unwrap();
+    fs::create_dir_all(env.rootfs().join("tmp/elsewhere")).unwrap();
+    std::os::unix::fs::symlink(target, &path).unwrap();
+}
+
+#[test]
+fn rootfs_proc_symlink_is_refused() {
+    let mut env = Env::new();
+    env.args(&["true"]);
+    symlinked(&env, "proc", "/tmp/elsewhere");
+    env.assert_run_refused("/proc");
+    assert!(
+        fs::read_dir(env.rootfs().join("tmp/elsewhere"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "something was created through the symlink"
+    );
+}
+
+#[test]
+fn rootfs_sys_symlink_is_refused() {
+    let mut env = Env::new();
+    env.args(&["true"]);
+    symlinked(&env, "sys", "tmp/elsewhere");
+    env.assert_run_refused("/sys");
+}
+
+#[test]
+fn bind_mount_into_proc_is_refused() {
+    let mut env = Env::new();
+    env.args(&["true"]);
+    env.shared_dir("fake-sys", "/proc/sys");
+    env.assert_run_refused("/proc/sys");
+}
+
+#[test]
+fn bind_through_a_symlink_into_proc_is_refused() {
+    let mut env = Env::new();
+    env.args(&["true"]);
+    std::os::unix::fs::symlink("/proc/sys/kernel", env.rootfs().join("innocent")).unwrap();
+    env.shared_dir("fake-kernel", "/innocent");
+    env.assert_run_refused("/innocent");
+}
+
+/// A tmpfs over /proc/self/attr would make LSM label writes land in the tmpfs
+/// (CVE-2019-16884): refused like a bind, whatever the type.
+#[test]
+fn tmpfs_into_proc_is_refused() {
+    if runtime_is_runc() {
+        eprintln!("skipped: runc 1.1.5 checks only bind and other non-tmpfs mounts against /proc");
+        return;
+    }
+    let mut env = Env::new();
+    env.args(&["true"]);
+    std::os::unix::fs::symlink("/proc/self/attr", env.rootfs().join("innocent")).unwrap();
+    env.mount(json!({"destination": "/innocent", "type": "tmpfs", "source": "tmpfs"}));
+    env.assert_run_refused("/innocent");
+}
+
+#[test]
+fn lxcfs_style_binds_into_proc_are_allowed() {
+    let mut env = Env::new();
+    let fake = env.dir.join("uptime");
+    fs::write(&fake, "12345.67 0.00\n").unwrap();
+    env.mount(json!({"destination": "/proc/uptime", "type": "bind",
+        "source": fake.to_str().unwrap(), "options": ["bind", "ro"]}));
+    env.args(&["cat", "/proc/uptime"]);
+    let id = env.id();
+    let out = env.run(&id);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "12345.67 0.00\n", "{out:?}");
 }

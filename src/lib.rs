@@ -40,6 +40,7 @@ linux_only! {
     pub mod init;
     pub mod landlock;
     pub mod mounts;
+    pub mod mountguard;
     pub mod namespaces;
     pub mod observe;
     pub mod process;

@@ -239,7 +239,13 @@ pub fn mount_entry(ctx: &Context, index: usize, m: &Mount) -> Result<()> {
     } else if typ == "cgroup" || typ == "cgroup2" {
         crate::cgroupfs::mount_cgroupfs(ctx, dest, &opts)?;
     } else {
-        let target = safepath::ensure(ctx.root, dest, true)?;
+        let target = if typ == "proc" || typ == "sysfs" {
+            crate::mountguard::special_target(ctx.root, index, dest, &typ)?
+        } else {
+            let target = safepath::ensure(ctx.root, dest, true)?;
+            crate::mountguard::check_not_in_proc(ctx.root, index, dest, target.as_fd(), false)?;
+            target
+        };
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
         let data = opts.data.join(",");
         let flags = opts.flags & !MsFlags::MS_REMOUNT;
@@ -290,6 +296,8 @@ fn bind(ctx: &Context, index: usize, m: &Mount, opts: &Options) -> Result<()> {
         )
     })?;
     let target = safepath::ensure(ctx.root, dest, meta.is_dir())?;
+    let procfs = crate::mountguard::is_procfs(&source);
+    crate::mountguard::check_not_in_proc(ctx.root, index, dest, target.as_fd(), procfs)?;
     let rec = opts.flags & MsFlags::MS_REC;
     mount(
         Some(&source),
