@@ -213,3 +213,57 @@ fn lxcfs_style_binds_into_proc_are_allowed() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout, "12345.67 0.00\n", "{out:?}");
 }
+
+/// An error of the container's init reaches the caller once, and does not echo a huge input:
+/// a hostname the kernel refuses (over 64 bytes), short enough to pass the sync channel and 1 MB.
+#[test]
+fn init_error_printed_once_and_input_truncated() {
+    let mut env = Env::new();
+    env.args(&["true"]);
+    for len in [300, 1 << 20] {
+        env.config["hostname"] = json!("h".repeat(len));
+        let before = env.root_entries();
+        let id = env.id();
+        let out = env.run(&id);
+        assert_ne!(out.code, 0, "a {len}-byte hostname must fail");
+        assert!(
+            out.stderr.len() < 4096,
+            "{} bytes of stderr; starts {:?}",
+            out.stderr.len(),
+            &out.stderr[..out.stderr.len().min(300)]
+        );
+        assert_eq!(
+            out.stderr.matches("sethostname").count(),
+            1,
+            "printed once: {:?}",
+            out.stderr
+        );
+        env.assert_nothing_left(&id, &before);
+    }
+}
+
+/// Tools match `invalid configuration` at the start of the message, then look for the field.
+#[test]
+fn invalid_config_says_so_first_then_the_field() {
+    if runtime_is_runc() {
+        eprintln!(
+            "skipped: runc 1.1.5 words each validation error its own way \
+             (\"Cwd must be an absolute path\")"
+        );
+        return;
+    }
+    let mut env = Env::new();
+    env.args(&["true"]);
+    env.config["process"]["cwd"] = json!("tmp");
+    let before = env.root_entries();
+    let id = env.id();
+    let out = env.run(&id);
+    assert_ne!(out.code, 0, "{out:?}");
+    let msg = out.stderr.split("msg=\"").nth(1).unwrap_or(&out.stderr);
+    assert!(
+        msg.starts_with("invalid configuration: process.cwd"),
+        "{:?}",
+        out.stderr
+    );
+    env.assert_nothing_left(&id, &before);
+}

@@ -34,17 +34,21 @@ pub struct InitArgs {
 
 /// Never returns: execs the container process or exits.
 pub fn run(args: InitArgs) -> ! {
-    let err = match setup(&args) {
+    match setup(&args) {
+        // Errors after Ready go to `ward start` through the exec fifo, which prints them.
         Ok(ready) => match wait_for_start_and_exec(&args, ready) {
             Ok(never) => match never {},
-            Err(e) => e,
+            Err(_) => {}
         },
         Err(e) => {
-            let _ = args.chan.send(&Msg::Error { msg: e.to_string() });
-            e
+            // `ward create` prints it; init logs it only if the parent cannot (printed once).
+            // Clipped: the channel's packets are small, and echoed input may be huge.
+            let msg = crate::error::clip(&e.to_string(), 4096);
+            if args.chan.send(&Msg::Error { msg }).is_err() {
+                tracing::error!("container init: {e}");
+            }
         }
-    };
-    tracing::error!("container init: {err}");
+    }
     // SAFETY: _exit is async-signal-safe and skips atexit handlers inherited from the parent.
     unsafe { libc::_exit(1) }
 }
@@ -111,7 +115,7 @@ fn setup(a: &InitArgs) -> Result<Ready> {
         unshare(CloneFlags::CLONE_NEWCGROUP).sys("unshare", "cgroup namespace")?;
     }
     if let Some(h) = b.spec.hostname().as_deref() {
-        nix::unistd::sethostname(h).sys("sethostname", h.to_string())?;
+        nix::unistd::sethostname(h).sys("sethostname", crate::error::excerpt(h))?;
     }
     if let Some(d) = b.spec.domainname().as_deref() {
         set_domainname(d)?;
@@ -399,7 +403,7 @@ fn set_domainname(d: &str) -> Result<()> {
     let rc = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
     nix::errno::Errno::result(rc)
         .map(drop)
-        .sys("setdomainname", d.to_string())
+        .sys("setdomainname", crate::error::excerpt(d))
 }
 
 fn write_sysctl(key: &str, value: &str) -> Result<()> {
@@ -446,7 +450,12 @@ fn wait_for_start_and_exec(a: &InitArgs, r: Ready) -> Result<std::convert::Infal
         ) {
             Ok(fd) => break unsafe_owned(fd),
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(Error::sys("open", "exec fifo", e)),
+            Err(e) => {
+                // Nobody is listening yet: the log is the only place this can go.
+                let e = Error::sys("open", "exec fifo", e);
+                tracing::error!("container init: {e}");
+                return Err(e);
+            }
         }
     };
     // "0" tells `start` we are here; anything after it is an error message; EOF (the CLOEXEC

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{excerpt, Error, IoContext, Result};
 
 /// A validated bundle: the spec, and the absolute paths it refers to.
 #[derive(Debug, Clone)]
@@ -91,7 +91,7 @@ impl Bundle {
         if !process.cwd().is_absolute() {
             return Err(Error::spec(
                 "process.cwd",
-                format!("{:?} must be an absolute path", process.cwd()),
+                format!("{:?} must be an absolute path", excerpt(&process.cwd().to_string_lossy())),
             ));
         }
         if let Some(env) = process.env() {
@@ -99,7 +99,7 @@ impl Bundle {
                 if !e.contains('=') || e.starts_with('=') {
                     return Err(Error::spec(
                         format!("process.env[{i}]"),
-                        format!("{e:?} is not of the form KEY=value"),
+                        format!("{:?} is not of the form KEY=value", excerpt(e)),
                     ));
                 }
             }
@@ -108,7 +108,10 @@ impl Bundle {
             if !m.destination().is_absolute() {
                 return Err(Error::spec(
                     format!("mounts[{i}].destination"),
-                    format!("{:?} must be an absolute path", m.destination()),
+                    format!(
+                        "{:?} must be an absolute path",
+                        excerpt(&m.destination().to_string_lossy())
+                    ),
                 ));
             }
         }

@@ -36,7 +36,7 @@ pub type Result<T, E = PlatformError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
     /// The spec is malformed for this platform (wrong shape, out-of-range value).
-    #[error("invalid config: {field}: {msg}")]
+    #[error("invalid configuration: {field}: {msg}")]
     Spec { field: String, msg: String },
 
     /// The spec asks for something the platform cannot enforce, and dropping it would weaken
