@@ -267,3 +267,137 @@ fn invalid_config_says_so_first_then_the_field() {
     );
     env.assert_nothing_left(&id, &before);
 }
+
+/// Whether a cgroup directory named `id` exists in any v1 hierarchy or the unified one.
+fn cgroup_named(id: &str) -> Option<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, id: &str, depth: u32) -> Option<std::path::PathBuf> {
+        for e in fs::read_dir(dir).ok()?.flatten() {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if e.file_name() == id {
+                return Some(e.path());
+            }
+            if depth > 0 {
+                if let Some(p) = walk(&e.path(), id, depth - 1) {
+                    return Some(p);
+                }
+            }
+        }
+        None
+    }
+    walk(std::path::Path::new("/sys/fs/cgroup"), id, 4)
+}
+
+/// `resources` must make `run` fail; the error names `ward_field` (under ward) or says
+/// `runc_word` (under runc); no state, process or cgroup is left.
+fn resources_refused(resources: serde_json::Value, ward_field: &str, runc_word: &str) {
+    let mut env = Env::new();
+    env.args(&["true"]);
+    env.config["linux"]["resources"] = resources.clone();
+    let before = env.root_entries();
+    let id = env.id();
+    let out = env.run(&id);
+    assert_ne!(out.code, 0, "{resources} must be refused: {out:?}");
+    let word = if runtime_is_runc() {
+        runc_word
+    } else {
+        ward_field
+    };
+    assert!(out.stderr.contains(word), "{resources}: {word}: {out:?}");
+    env.assert_nothing_left(&id, &before);
+    assert_eq!(cgroup_named(&id), None, "cgroup left behind");
+}
+
+#[test]
+fn negative_memory_limits_other_than_minus_one_are_refused() {
+    let mb64 = 64 << 20;
+    resources_refused(
+        json!({"memory": {"limit": -2}}),
+        "linux.resources.memory.limit",
+        "memory.limit_in_bytes",
+    );
+    resources_refused(
+        json!({"memory": {"reservation": -3}}),
+        "linux.resources.memory.reservation",
+        "memory.soft_limit_in_bytes",
+    );
+    resources_refused(
+        json!({"memory": {"limit": mb64, "swap": -5}}),
+        "linux.resources.memory.swap",
+        "memory.memsw.limit_in_bytes",
+    );
+}
+
+#[test]
+fn cpu_shares_the_kernel_would_clamp_are_refused() {
+    resources_refused(
+        json!({"cpu": {"shares": 1}}),
+        "linux.resources.cpu.shares",
+        "minimum allowed cpu-shares",
+    );
+    resources_refused(
+        json!({"cpu": {"shares": 300000}}),
+        "linux.resources.cpu.shares",
+        "maximum allowed cpu-shares",
+    );
+}
+
+#[test]
+fn cpu_period_and_quota_out_of_range_are_refused() {
+    resources_refused(
+        json!({"cpu": {"period": 500}}),
+        "linux.resources.cpu.period",
+        "cpu.cfs_period_us",
+    );
+    resources_refused(
+        json!({"cpu": {"quota": 500, "period": 100000}}),
+        "linux.resources.cpu.quota",
+        "cpu.cfs_quota_us",
+    );
+}
+
+/// runc writes these and the kernel (or runc itself for pids) reads any negative value as
+/// "unlimited": a typo would silently lift the limit.
+#[test]
+fn negative_quota_and_pids_other_than_minus_one_are_refused() {
+    if runtime_is_runc() {
+        eprintln!(
+            "skipped: runc 1.1.5 runs cpu.quota -5 and pids.limit -5 as unlimited; \
+             ward refuses them"
+        );
+        return;
+    }
+    resources_refused(
+        json!({"cpu": {"quota": -5}}),
+        "linux.resources.cpu.quota",
+        "",
+    );
+    resources_refused(
+        json!({"pids": {"limit": -5}}),
+        "linux.resources.pids.limit",
+        "",
+    );
+}
+
+/// A quota without a period uses the kernel's period (100 ms), as under runc; 0 shares is
+/// "unset" (engines send it), -1 is unlimited.
+#[test]
+fn quota_without_period_zero_shares_and_minus_one_run() {
+    let mut env = Env::new();
+    env.config["linux"]["resources"] = json!({
+        "cpu": {"quota": 50000, "shares": 0},
+        "memory": {"limit": -1, "swap": -1},
+        "pids": {"limit": -1}
+    });
+    env.args(&[
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us \
+         /sys/fs/cgroup/cpu/cpu.shares",
+    ]);
+    let id = env.id();
+    let out = env.run(&id);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "50000\n100000\n1024\n", "{out:?}");
+}

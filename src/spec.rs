@@ -166,6 +166,9 @@ impl Bundle {
                 "setting the hostname needs a uts namespace",
             ));
         }
+        if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
+            crate::cgroups::ranges::check(res)?;
+        }
         if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
             crate::sysctl::validate(
                 sysctl.keys(),

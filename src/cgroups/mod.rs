@@ -11,6 +11,7 @@
 //! The host's cgroup mounts are only read, never changed.
 
 pub mod devices;
+pub mod ranges;
 pub mod stats;
 pub mod v1;
 pub mod v2;
