@@ -401,3 +401,158 @@ fn quota_without_period_zero_shares_and_minus_one_run() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout, "50000\n100000\n1024\n", "{out:?}");
 }
+
+/// Two entries of one namespace type: refused as by runc ("duplicated ns"), nothing left.
+#[test]
+fn duplicate_namespace_entries_are_refused() {
+    let host_net = format!("/proc/{}/ns/net", std::process::id());
+    for extra in [
+        json!({"type": "pid"}),
+        json!({"type": "network", "path": host_net}),
+    ] {
+        let mut env = Env::new();
+        env.args(&["true"]);
+        env.config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(extra);
+        let word = if runtime_is_runc() {
+            "duplicated ns"
+        } else {
+            "linux.namespaces"
+        };
+        env.assert_run_refused(word);
+    }
+}
+
+/// A config without a mount namespace: the container shares its caller's mount table.
+/// Everything runs inside a throwaway mount namespace made by `unshare -m` (private), so
+/// even a runtime that mounts into the table it shares cannot touch the host's; the table
+/// seen there is compared before and after.
+/// With `exec_after`, the container runs detached and `exec <exec_after>` reports instead.
+fn run_without_mountns(env: &mut Env, exec_after: Option<&str>) -> (crate::harness::Out, String) {
+    env.config["linux"]["namespaces"] = json!([
+        {"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}
+    ]);
+    env.config["mounts"] = json!([]);
+    env.config["root"]["readonly"] = json!(false);
+    let linux = env.config["linux"].as_object_mut().unwrap();
+    linux.remove("maskedPaths");
+    linux.remove("readonlyPaths");
+    env.write_config();
+    let id = env.id();
+    let rootfs = env.rootfs();
+    let script = format!(
+        "set -e
+        mount --bind /proc {r}/proc
+        cat /proc/self/mountinfo > {d}/before
+        {rt} --root {root} run {detach} --bundle {b} {id} > {d}/out 2>&1 || echo \"exit=$?\" >> {d}/out
+        {after}
+        {rt} --root {root} delete -f {id} 2>/dev/null || true
+        cat /proc/self/mountinfo > {d}/after",
+        r = rootfs.display(),
+        d = env.dir.display(),
+        rt = env.binary,
+        root = env.root.display(),
+        b = env.bundle.display(),
+        detach = if exec_after.is_some() { "-d" } else { "" },
+        after = exec_after.map_or(String::new(), |cmd| format!(
+            "{} --root {} exec {id} {cmd} >> {}/out 2>&1 || echo \"exit=$?\" >> {}/out",
+            env.binary,
+            env.root.display(),
+            env.dir.display(),
+            env.dir.display()
+        )),
+    );
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", &script]);
+    let out = env.capture(cmd);
+    let run_out = fs::read_to_string(env.dir.join("out")).unwrap_or_default();
+    let (before, after) = (
+        fs::read_to_string(env.dir.join("before")).unwrap_or_default(),
+        fs::read_to_string(env.dir.join("after")).unwrap_or_default(),
+    );
+    let diff: Vec<&str> = after.lines().filter(|l| !before.contains(l)).collect();
+    (
+        out,
+        format!("{run_out}\n--new mounts--\n{}", diff.join("\n")),
+    )
+}
+
+#[test]
+fn no_mount_namespace_shares_the_callers_and_mounts_nothing() {
+    let mut env = Env::new();
+    env.args(&[
+        "sh",
+        "-c",
+        "echo mnt=$(readlink /proc/self/ns/mnt) root=$(ls /); touch /made-inside",
+    ]);
+    let (out, report) = run_without_mountns(&mut env, None);
+    assert_eq!(out.code, 0, "{out:?}");
+    let (run, new_mounts) = report.split_once("--new mounts--").unwrap();
+    assert!(!run.contains("exit="), "run failed: {report}");
+    assert!(
+        run.contains("checker.sh"),
+        "not chroot'ed into the rootfs: {report}"
+    );
+    assert!(env.rootfs().join("made-inside").exists(), "{report}");
+    let host_mnt = crate::harness::host_ns("mnt");
+    assert!(
+        !run.contains(&format!("mnt={host_mnt}")),
+        "the throwaway namespace should be the one shared: {report}"
+    );
+    if runtime_is_runc() {
+        eprintln!(
+            "skipped (mount table check): runc 1.1.5 mounts the rootfs and mounts into the \
+             shared mount table and leaves them after delete ({} here)",
+            new_mounts.trim().lines().count()
+        );
+        return;
+    }
+    assert_eq!(
+        new_mounts.trim(),
+        "",
+        "mounts left in the shared table: {report}"
+    );
+}
+
+/// `exec` into such a container lands in its root, not the caller's.
+#[test]
+fn no_mount_namespace_exec_enters_the_containers_root() {
+    if runtime_is_runc() {
+        eprintln!(
+            "skipped: runc 1.1.5 runs the exec'd process in the caller's root, outside the \
+             container's (its `ls /` lists the host's /)"
+        );
+        return;
+    }
+    let mut env = Env::new();
+    env.args(&["sleep", "30"]);
+    let (out, report) = run_without_mountns(&mut env, Some("ls /"));
+    assert_eq!(out.code, 0, "{out:?}");
+    let (run, _) = report.split_once("--new mounts--").unwrap();
+    assert!(!run.contains("exit="), "failed: {report}");
+    assert!(
+        run.contains("checker.sh"),
+        "exec not in the container's root: {report}"
+    );
+}
+
+/// Without a mount namespace, what would have to be mounted is refused up front.
+#[test]
+fn no_mount_namespace_refuses_what_needs_mounts() {
+    if runtime_is_runc() {
+        eprintln!("skipped: runc 1.1.5 makes these mounts in the caller's mount table");
+        return;
+    }
+    let mut env = Env::new();
+    env.args(&["true"]);
+    without_ns(&mut env, "mount");
+    env.assert_run_refused("mounts");
+    env.config["mounts"] = json!([]);
+    env.assert_run_refused("linux.maskedPaths");
+    let linux = env.config["linux"].as_object_mut().unwrap();
+    linux.remove("maskedPaths");
+    linux.remove("readonlyPaths");
+    env.assert_run_refused("root.readonly");
+}

@@ -121,22 +121,27 @@ fn setup(a: &InitArgs) -> Result<Ready> {
         set_domainname(d)?;
     }
 
-    // 3. The filesystem, up to pivot_root, with the hooks the spec puts before it.
-    if !b.has_namespace(Ns::Mount) {
-        return Err(Error::spec(
-            "linux.namespaces",
-            "a mount namespace is required",
-        ));
-    }
-    let root = rootfs::prepare(b, userns, b.has_new_namespace(Ns::Cgroup))?;
+    // 3. The filesystem, up to pivot_root, with the hooks the spec puts before it. Without a
+    // mount namespace the caller's mount table is shared: nothing is mounted (validation
+    // refused what would need it) and init chroots into the rootfs, as runc.
+    let mntns = b.has_namespace(Ns::Mount);
+    let root = if mntns {
+        rootfs::prepare(b, userns, b.has_new_namespace(Ns::Cgroup))?
+    } else {
+        crate::safepath::open_root(&b.rootfs)?
+    };
     // process.cwd is created now, while the root may still be written (runc does the same).
     crate::safepath::mkdir_all(root.as_fd(), b.process()?.cwd())?;
     drop(root);
     a.chan.send(&Msg::RunHooks)?;
     a.chan.expect(Msg::HooksDone)?;
     run_spec_hooks(b, HookKind::CreateContainer, state.as_bytes())?;
-    rootfs::pivot(&b.rootfs, a.no_pivot)?;
-    rootfs::apply_root_propagation(b)?;
+    if mntns {
+        rootfs::pivot(&b.rootfs, a.no_pivot)?;
+        rootfs::apply_root_propagation(b)?;
+    } else {
+        rootfs::chroot(&b.rootfs)?;
+    }
 
     let p = b.process()?;
     // 4. The console, before the paths that would hide /dev/console become read-only.
@@ -425,7 +430,11 @@ fn setup_console(a: &InitArgs, p: &oci_spec::runtime::Process) -> Result<()> {
     let pty = console::open_pty(Path::new("/dev/ptmx"), size)?;
     console::send_master(sock.as_fd(), pty.master.as_fd(), "/dev/ptmx")?;
     drop(pty.master);
-    // /dev/console is the pty: bind it onto a file we create, never through an existing link.
+    // /dev/console is the pty: bind it onto a file we create, never through an existing link
+    // (not without a mount namespace: the bind would land in the caller's mount table).
+    if !a.bundle.has_namespace(Ns::Mount) {
+        return console::make_controlling_terminal(pty.slave.as_fd()).map_err(Into::into);
+    }
     let root = crate::safepath::open_root(Path::new("/"))?;
     let target = crate::safepath::ensure_plain_file(root.as_fd(), Path::new("/dev/console"))?;
     nix::mount::mount(

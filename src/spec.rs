@@ -166,6 +166,9 @@ impl Bundle {
                 "setting the hostname needs a uts namespace",
             ));
         }
+        if !self.has_namespace(LinuxNamespaceType::Mount) {
+            self.validate_without_mountns()?;
+        }
         if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
             crate::cgroups::ranges::check(res)?;
         }
@@ -177,6 +180,48 @@ impl Bundle {
             )?;
         }
         Ok(())
+    }
+}
+
+impl Bundle {
+    /// No mount namespace (allowed, as by runc): the container shares the caller's mount
+    /// table, so whatever would be mounted there — and left there, as runc leaves it — is
+    /// refused, naming the field.
+    fn validate_without_mountns(&self) -> Result<()> {
+        const WHY: &str = "needs a mount namespace in linux.namespaces: without one it would be \
+                           mounted in the caller's (the host's) mount table";
+        let linux = self.spec.linux().as_ref();
+        let listed = |v: Option<usize>| v.is_some_and(|n| n > 0);
+        let refused = [
+            ("mounts", listed(self.spec.mounts().as_ref().map(Vec::len))),
+            (
+                "linux.maskedPaths",
+                listed(linux.and_then(|l| l.masked_paths().as_ref().map(Vec::len))),
+            ),
+            (
+                "linux.readonlyPaths",
+                listed(linux.and_then(|l| l.readonly_paths().as_ref().map(Vec::len))),
+            ),
+            (
+                "linux.devices",
+                listed(linux.and_then(|l| l.devices().as_ref().map(Vec::len))),
+            ),
+            (
+                "linux.rootfsPropagation",
+                linux.is_some_and(|l| l.rootfs_propagation().is_some()),
+            ),
+            (
+                "root.readonly",
+                self.spec
+                    .root()
+                    .as_ref()
+                    .is_some_and(|r| r.readonly() == Some(true)),
+            ),
+        ];
+        match refused.iter().find(|(_, set)| *set) {
+            Some((field, _)) => Err(Error::spec(*field, WHY)),
+            None => Ok(()),
+        }
     }
 }
 
