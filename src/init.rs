@@ -36,10 +36,9 @@ pub struct InitArgs {
 pub fn run(args: InitArgs) -> ! {
     match setup(&args) {
         // Errors after Ready go to `ward start` through the exec fifo, which prints them.
-        Ok(ready) => match wait_for_start_and_exec(&args, ready) {
-            Ok(never) => match never {},
-            Err(_) => {}
-        },
+        Ok(ready) => {
+            let _ = wait_for_start_and_exec(&args, ready);
+        }
         Err(e) => {
             // `ward create` prints it; init logs it only if the parent cannot (printed once).
             // Clipped: the channel's packets are small, and echoed input may be huge.

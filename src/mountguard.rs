@@ -27,8 +27,6 @@ const LXCFS_PATHS: &[&str] = &[
     "sys/kernel/ns_last_pid",
 ];
 
-const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-
 fn field(index: usize) -> String {
     format!("mounts[{index}].destination")
 }
@@ -108,7 +106,8 @@ pub fn check_not_in_proc(
 
 /// Whether `source` is on a procfs (a bind of /proc onto /proc is allowed, as newer runc).
 pub fn is_procfs(source: &Path) -> bool {
-    nix::sys::statfs::statfs(source).is_ok_and(|s| s.filesystem_type().0 as i64 == PROC_SUPER_MAGIC)
+    use nix::sys::statfs::{statfs, PROC_SUPER_MAGIC};
+    statfs(source).is_ok_and(|s| s.filesystem_type() == PROC_SUPER_MAGIC)
 }
 
 /// `target`'s path as seen from the rootfs (`/proc/sys`), or None if it is not under it.
