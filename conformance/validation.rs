@@ -137,6 +137,22 @@ fn sysctl_net_in_new_netns_is_applied_inside_only() {
     host.assert_unchanged();
 }
 
+/// A key written with slashes (sysctl.d's form, accepted by runc): dots stay in names.
+#[test]
+fn sysctl_slash_form_is_applied_inside() {
+    let key = "net.ipv4.ip_forward";
+    let host = HostSysctl::new(key);
+    let want = host.other();
+    let mut env = Env::new();
+    env.args(&["cat", "/proc/sys/net/ipv4/ip_forward"]);
+    env.config["linux"]["sysctl"] = json!({ "net/ipv4/ip_forward": want });
+    let id = env.id();
+    let out = env.run(&id);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout.trim(), want, "{out:?}");
+    host.assert_unchanged();
+}
+
 /// The rootfs's `dir` replaced by a symlink to `target`.
 fn symlinked(env: &Env, dir: &str, target: &str) {
     let path = env.rootfs().join(dir);

@@ -411,10 +411,10 @@ fn set_domainname(d: &str) -> Result<()> {
 }
 
 fn write_sysctl(key: &str, value: &str) -> Result<()> {
-    if key.is_empty() || key.contains('/') || key.split('.').any(|c| c.is_empty() || c == "..") {
+    let Some(path) = crate::sysctl::proc_path(key) else {
         return Err(Error::spec(format!("linux.sysctl.{key}"), "invalid key"));
-    }
-    crate::procfs::write(&format!("sys/{}", key.replace('.', "/")), value)
+    };
+    crate::procfs::write(&path, value)
         .map_err(|e| Error::spec(format!("linux.sysctl.{key}"), e.to_string()))
 }
 

@@ -176,6 +176,7 @@ impl Bundle {
             crate::sysctl::validate(
                 sysctl.keys(),
                 &self.namespaces(),
+                self.spec.hostname().is_some(),
                 crate::sysctl::is_runtime_namespace,
             )?;
         }

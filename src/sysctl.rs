@@ -5,8 +5,11 @@
 //! - `net.*`: a new network namespace, or a joined one that is not the runtime's own;
 //! - `kernel.msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced`, `fs.mqueue.*`:
 //!   an IPC namespace of the container's own;
-//! - `kernel.hostname`, `kernel.domainname`: a UTS namespace of the container's own;
+//! - `kernel.hostname`, `kernel.domainname`: a UTS namespace of the container's own
+//!   (`kernel.hostname` not beside the `hostname` field: runc refuses it always);
 //! - anything else is refused, naming the key.
+//!
+//! Keys are dotted (`net.ipv4.ip_forward`) or slashed (`net/ipv4/conf/eth0.100/forwarding`).
 //!
 //! runc checks only the network namespace against the host's; ward checks a joined IPC or UTS
 //! namespace the same way (joining the runtime's own namespaces by path would reach the host).
@@ -30,16 +33,31 @@ const IPC_KEYS: &[&str] = &[
     "kernel.shm_rmid_forced",
 ];
 
+/// The components of a key: separated by dots, or by slashes if it has any (then dots are
+/// part of names, as in `net/ipv4/conf/eth0.100/forwarding`; sysctl.d's rule, runc accepts both).
+fn components(key: &str) -> Option<Vec<&str>> {
+    let sep = if key.contains('/') { '/' } else { '.' };
+    let parts: Vec<&str> = key.split(sep).collect();
+    let bad = |c: &&str| c.is_empty() || *c == "." || *c == "..";
+    (parts.len() > 1 && !parts.iter().any(bad)).then_some(parts)
+}
+
+/// Where `key` is written, relative to /proc (`sys/net/ipv4/ip_forward`).
+pub fn proc_path(key: &str) -> Option<String> {
+    components(key).map(|c| format!("sys/{}", c.join("/")))
+}
+
 /// The namespace a key lives in, or why it may never be set.
 fn namespace_of(key: &str) -> std::result::Result<Ns, &'static str> {
-    if key.is_empty() || key.contains('/') || key.split('.').any(|c| c.is_empty() || c == "..") {
+    let Some(parts) = components(key) else {
         return Err("is not a valid sysctl name");
-    }
-    if key.starts_with("net.") {
+    };
+    let dotted = parts.join(".");
+    if parts[0] == "net" {
         Ok(Ns::Network)
-    } else if IPC_KEYS.contains(&key) || key.starts_with("fs.mqueue.") {
+    } else if IPC_KEYS.contains(&dotted.as_str()) || dotted.starts_with("fs.mqueue.") {
         Ok(Ns::Ipc)
-    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+    } else if dotted == "kernel.hostname" || dotted == "kernel.domainname" {
         Ok(Ns::Uts)
     } else {
         Err("is not in a separate kernel namespace: it would change the host")
@@ -49,9 +67,12 @@ fn namespace_of(key: &str) -> std::result::Result<Ns, &'static str> {
 /// Checks every key of `sysctl` against the container's namespaces: `namespaces` as in
 /// `linux.namespaces` (type, path to join), `is_host` says whether a joined path is one of the
 /// runtime's own namespaces.
+/// `hostname` says whether the config's `hostname` field is set: `kernel.hostname` would
+/// contradict it (runc refuses that sysctl even without the field; ward only then).
 pub fn validate<'a>(
     sysctl: impl IntoIterator<Item = &'a String>,
     namespaces: &[(Ns, Option<std::path::PathBuf>)],
+    hostname: bool,
     is_host: impl Fn(Ns, &Path) -> Result<bool>,
 ) -> Result<()> {
     // Sorted, so the error names the same key on every run.
@@ -60,6 +81,12 @@ pub fn validate<'a>(
     for key in keys {
         let field = || format!("linux.sysctl.{key}");
         let ns = namespace_of(key).map_err(|why| Error::spec(field(), why))?;
+        if hostname && components(key).is_some_and(|c| c == ["kernel", "hostname"]) {
+            return Err(Error::spec(
+                field(),
+                "conflicts with the config's hostname field",
+            ));
+        }
         let own = match namespaces.iter().find(|(t, _)| *t == ns) {
             None => false,
             Some((_, None)) => true,
@@ -102,7 +129,7 @@ mod tests {
 
     fn check(key: &str, ns: &[(Ns, Option<PathBuf>)]) -> Result<()> {
         let host = PathBuf::from("/host");
-        validate(&[key.to_string()], ns, |_, p| Ok(p == host))
+        validate(&[key.to_string()], ns, false, |_, p| Ok(p == host))
     }
 
     const ALL_NEW: &[(Ns, Option<PathBuf>)] = &[
@@ -142,6 +169,29 @@ mod tests {
     }
 
     #[test]
+    fn slash_separated_keys_keep_dots_in_names() {
+        check("net/ipv4/conf/eth0.100/forwarding", ALL_NEW).unwrap();
+        assert_eq!(
+            proc_path("net/ipv4/conf/eth0.100/forwarding").as_deref(),
+            Some("sys/net/ipv4/conf/eth0.100/forwarding")
+        );
+        assert_eq!(
+            proc_path("net.ipv4.ip_forward").as_deref(),
+            Some("sys/net/ipv4/ip_forward")
+        );
+        let without_net = &ALL_NEW[1..];
+        assert!(check("net/ipv4/ip_forward", without_net).is_err());
+    }
+
+    #[test]
+    fn kernel_hostname_conflicts_with_the_hostname_field() {
+        let key = ["kernel.hostname".to_string()];
+        let err = validate(&key, ALL_NEW, true, |_, _| Ok(false)).unwrap_err();
+        assert!(err.to_string().contains("hostname field"), "{err}");
+        validate(&key, ALL_NEW, false, |_, _| Ok(false)).unwrap();
+    }
+
+    #[test]
     fn joined_host_namespace_is_not_the_containers_own() {
         let host = [(Ns::Network, Some(PathBuf::from("/host")))];
         assert!(check("net.core.somaxconn", &host).is_err());
@@ -151,7 +201,16 @@ mod tests {
 
     #[test]
     fn global_and_malformed_keys_are_refused() {
-        for key in ["kernel.pid_max", "vm.swappiness", "net", "net..x", "net/ipv4", ""] {
+        for key in [
+            "kernel.pid_max",
+            "kernel/pid_max",
+            "vm.swappiness",
+            "net",
+            "net..x",
+            "net/../kernel/pid_max",
+            "net//x",
+            "",
+        ] {
             let err = check(key, ALL_NEW).unwrap_err().to_string();
             assert!(err.contains(&format!("linux.sysctl.{key}")), "{key}: {err}");
         }
