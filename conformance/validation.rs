@@ -216,6 +216,18 @@ fn tmpfs_into_proc_is_refused() {
     env.assert_run_refused("/innocent");
 }
 
+/// A bind of a procfs onto /proc (the host's, for a host-pid container) stays allowed.
+#[test]
+fn bind_of_procfs_onto_proc_is_allowed() {
+    let mut env = Env::new();
+    env.config["mounts"][0] =
+        json!({"destination": "/proc", "type": "bind", "source": "/proc", "options": ["rbind"]});
+    env.args(&["true"]);
+    let id = env.id();
+    let out = env.run(&id);
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
 #[test]
 fn lxcfs_style_binds_into_proc_are_allowed() {
     let mut env = Env::new();
