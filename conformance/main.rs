@@ -31,3 +31,4 @@ mod seccomp_profile;
 mod security;
 mod sidebyside;
 mod skip;
+mod validation;

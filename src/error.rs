@@ -13,7 +13,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Error)]
 pub enum Error {
     /// config.json (or a process.json) is malformed or asks for something invalid.
-    #[error("invalid config: {field}: {msg}")]
+    /// Starts with runc's `invalid configuration`, which tools match, then names the field.
+    #[error("invalid configuration: {field}: {msg}")]
     Spec { field: String, msg: String },
 
     /// A system call failed; `what` says on which object.
@@ -102,6 +103,27 @@ impl Error {
     }
 }
 
+/// Longest echo of user input in an error (`excerpt`): a 1 MB hostname is not printed back.
+pub const ECHO_MAX: usize = 256;
+
+/// `s` as echoed in an error: itself if short, else its first `ECHO_MAX` bytes (cut at a
+/// character boundary) and how long it was.
+pub fn excerpt(s: &str) -> String {
+    clip(s, ECHO_MAX)
+}
+
+/// `s` cut to at most `max` bytes at a character boundary, saying how much was left out.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes in all)", &s[..end], s.len())
+}
+
 /// `result.sys("mount", "/proc")?` — attach a syscall name and object to a nix error.
 #[cfg(unix)]
 pub trait SysContext<T> {
@@ -123,5 +145,28 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for std::io::Result<T> {
     fn io(self, op: &'static str, path: impl Into<PathBuf>) -> Result<T> {
         self.map_err(|e| Error::io(op, path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpt_keeps_short_input_and_cuts_long_input() {
+        assert_eq!(excerpt("web-1"), "web-1");
+        let long = "é".repeat(ECHO_MAX);
+        let cut = excerpt(&long);
+        assert!(cut.len() < ECHO_MAX + 40, "{cut}");
+        assert!(
+            cut.ends_with(&format!("... ({} bytes in all)", long.len())),
+            "{cut}"
+        );
+    }
+
+    #[test]
+    fn spec_errors_start_with_invalid_configuration() {
+        let e = Error::spec("process.cwd", "must be absolute").to_string();
+        assert_eq!(e, "invalid configuration: process.cwd: must be absolute");
     }
 }

@@ -41,17 +41,20 @@ pub fn run(mut args: InitArgs) -> ! {
         // SAFETY: _exit is async-signal-safe and skips atexit handlers inherited from the parent.
         unsafe { libc::_exit(1) }
     }
-    let err = match setup(&args) {
-        Ok(ready) => match wait_for_start_and_exec(&args, ready) {
-            Ok(never) => match never {},
-            Err(e) => e,
-        },
-        Err(e) => {
-            let _ = args.chan.send(&Msg::Error { msg: e.to_string() });
-            e
+    match setup(&args) {
+        // Errors after Ready go to `ward start` through the exec fifo, which prints them.
+        Ok(ready) => {
+            let _ = wait_for_start_and_exec(&args, ready);
         }
-    };
-    tracing::error!("container init: {err}");
+        Err(e) => {
+            // `ward create` prints it; init logs it only if the parent cannot (printed once).
+            // Clipped: the channel's packets are small, and echoed input may be huge.
+            let msg = crate::error::clip(&e.to_string(), 4096);
+            if args.chan.send(&Msg::Error { msg }).is_err() {
+                tracing::error!("container init: {e}");
+            }
+        }
+    }
     // SAFETY: _exit is async-signal-safe and skips atexit handlers inherited from the parent.
     unsafe { libc::_exit(1) }
 }
@@ -162,20 +165,21 @@ fn setup(a: &InitArgs) -> Result<Ready> {
         unshare(CloneFlags::CLONE_NEWCGROUP).sys("unshare", "cgroup namespace")?;
     }
     if let Some(h) = b.spec.hostname().as_deref() {
-        nix::unistd::sethostname(h).sys("sethostname", h.to_string())?;
+        nix::unistd::sethostname(h).sys("sethostname", crate::error::excerpt(h))?;
     }
     if let Some(d) = b.spec.domainname().as_deref() {
         set_domainname(d)?;
     }
 
-    // 3. The filesystem, up to pivot_root, with the hooks the spec puts before it.
-    if !b.has_namespace(Ns::Mount) {
-        return Err(Error::spec(
-            "linux.namespaces",
-            "a mount namespace is required",
-        ));
-    }
-    let root = rootfs::prepare(b, userns, b.has_new_namespace(Ns::Cgroup), &sources)?;
+    // 3. The filesystem, up to pivot_root, with the hooks the spec puts before it. Without a
+    // mount namespace the caller's mount table is shared: nothing is mounted (validation
+    // refused what would need it) and init chroots into the rootfs, as runc.
+    let mntns = b.has_namespace(Ns::Mount);
+    let root = if mntns {
+        rootfs::prepare(b, userns, b.has_new_namespace(Ns::Cgroup), &sources)?
+    } else {
+        crate::safepath::open_root(&b.rootfs)?
+    };
     drop(sources);
     // process.cwd is created now, while the root may still be written (runc does the same).
     crate::safepath::mkdir_all(root.as_fd(), b.process()?.cwd())?;
@@ -190,8 +194,12 @@ fn setup(a: &InitArgs) -> Result<Ready> {
         state.as_bytes(),
         Some(&process_env),
     )?;
-    rootfs::pivot(&b.rootfs, a.no_pivot)?;
-    rootfs::apply_root_propagation(b)?;
+    if mntns {
+        rootfs::pivot(&b.rootfs, a.no_pivot)?;
+        rootfs::apply_root_propagation(b)?;
+    } else {
+        rootfs::chroot(&b.rootfs)?;
+    }
 
     let p = b.process()?;
     // 4. The console, before the paths that would hide /dev/console become read-only.
@@ -477,14 +485,14 @@ fn set_domainname(d: &str) -> Result<()> {
     let rc = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
     nix::errno::Errno::result(rc)
         .map(drop)
-        .sys("setdomainname", d.to_string())
+        .sys("setdomainname", crate::error::excerpt(d))
 }
 
 fn write_sysctl(key: &str, value: &str) -> Result<()> {
-    if key.is_empty() || key.contains('/') || key.split('.').any(|c| c.is_empty() || c == "..") {
+    let Some(path) = crate::sysctl::proc_path(key) else {
         return Err(Error::spec(format!("linux.sysctl.{key}"), "invalid key"));
-    }
-    crate::procfs::write(&format!("sys/{}", key.replace('.', "/")), value)
+    };
+    crate::procfs::write(&path, value)
         .map_err(|e| Error::spec(format!("linux.sysctl.{key}"), e.to_string()))
 }
 
@@ -499,7 +507,11 @@ fn setup_console(a: &InitArgs, p: &oci_spec::runtime::Process) -> Result<()> {
     let pty = console::open_pty(Path::new("/dev/ptmx"), size)?;
     console::send_master(sock.as_fd(), pty.master.as_fd(), "/dev/ptmx")?;
     drop(pty.master);
-    // /dev/console is the pty: bind it onto a file we create, never through an existing link.
+    // /dev/console is the pty: bind it onto a file we create, never through an existing link
+    // (not without a mount namespace: the bind would land in the caller's mount table).
+    if !a.bundle.has_namespace(Ns::Mount) {
+        return console::make_controlling_terminal(pty.slave.as_fd()).map_err(Into::into);
+    }
     let root = crate::safepath::open_root(Path::new("/"))?;
     let target = crate::safepath::ensure_plain_file(root.as_fd(), Path::new("/dev/console"))?;
     nix::mount::mount(
@@ -524,7 +536,12 @@ fn wait_for_start_and_exec(a: &InitArgs, r: Ready) -> Result<std::convert::Infal
         ) {
             Ok(fd) => break unsafe_owned(fd),
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(Error::sys("open", "exec fifo", e)),
+            Err(e) => {
+                // Nobody is listening yet: the log is the only place this can go.
+                let e = Error::sys("open", "exec fifo", e);
+                tracing::error!("container init: {e}");
+                return Err(e);
+            }
         }
     };
     // "0" tells `start` we are here; anything after it is an error message; EOF (the CLOEXEC

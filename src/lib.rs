@@ -40,6 +40,7 @@ linux_only! {
     pub mod init;
     pub mod landlock;
     pub mod mounts;
+    pub mod mountguard;
     pub mod namespaces;
     pub mod observe;
     pub mod process;
@@ -52,6 +53,7 @@ linux_only! {
     pub mod spec;
     pub mod state;
     pub mod supervisor;
+    pub mod sysctl;
     pub mod sync;
     pub mod tier;
 }

@@ -291,7 +291,13 @@ pub fn mount_entry(ctx: &Context, index: usize, m: &Mount) -> Result<()> {
     } else if typ == "cgroup" || typ == "cgroup2" {
         crate::cgroupfs::mount_cgroupfs(ctx, dest, &opts)?;
     } else {
-        let target = safepath::ensure(ctx.root, dest, true)?;
+        let target = if typ == "proc" || typ == "sysfs" {
+            crate::mountguard::special_target(ctx.root, index, dest, &typ)?
+        } else {
+            let target = safepath::ensure(ctx.root, dest, true)?;
+            crate::mountguard::check_not_in_proc(ctx.root, index, dest, target.as_fd(), false)?;
+            target
+        };
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
         let data = opts.data.join(",");
         let flags = opts.flags & !MsFlags::MS_REMOUNT;
@@ -350,8 +356,10 @@ fn bind(ctx: &Context, index: usize, m: &Mount, opts: &Options) -> Result<()> {
             .is_dir(),
     };
     let target = safepath::ensure(ctx.root, dest, is_dir)?;
-    let rec = opts.flags & MsFlags::MS_REC;
     let from = opened.map_or_else(|| source.clone(), |fd| safepath::fd_path(fd.as_fd()));
+    let procfs = crate::mountguard::is_procfs(&from);
+    crate::mountguard::check_not_in_proc(ctx.root, index, dest, target.as_fd(), procfs)?;
+    let rec = opts.flags & MsFlags::MS_REC;
     mount(
         Some(&from),
         &safepath::fd_path(target.as_fd()),

@@ -112,12 +112,13 @@ pub fn enter_cwd(cwd: &Path) -> Result<()> {
 /// in a user namespace, a read-only filesystem). Runs while the process is still root.
 pub fn give_stdio_to(uid: u32) -> Result<()> {
     use nix::sys::stat::{fstat, stat};
-    let null = stat("/dev/null").sys("stat", "/dev/null")?;
+    // A root without /dev (no mount namespace, nothing mounted) has no /dev/null to skip.
+    let null_rdev = stat("/dev/null").map_or(0, |st| st.st_rdev);
     for fd in 0..3 {
         let Ok(st) = fstat(fd) else {
             continue;
         };
-        if st.st_uid == uid || (st.st_rdev == null.st_rdev && st.st_rdev != 0) {
+        if st.st_uid == uid || (st.st_rdev == null_rdev && st.st_rdev != 0) {
             continue;
         }
         match nix::unistd::fchown(fd, Some(Uid::from_raw(uid)), None) {

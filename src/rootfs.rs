@@ -116,6 +116,14 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     nix::unistd::chdir("/").sys("chdir", "/")
 }
 
+/// Makes the rootfs `/` without a mount namespace of the container's own: a chroot, as runc
+/// does, since pivot_root or a move would change the mount table the caller shares.
+pub fn chroot(rootfs: &Path) -> Result<()> {
+    nix::unistd::chdir(rootfs).sys("chdir", rootfs.display().to_string())?;
+    nix::unistd::chroot(".").sys("chroot", rootfs.display().to_string())?;
+    nix::unistd::chdir("/").sys("chdir", "/")
+}
+
 /// Re-applies a shared/slave/private `rootfsPropagation` to the new `/`.
 pub fn apply_root_propagation(bundle: &Bundle) -> Result<()> {
     // Applied to the new root now, as newer runc does (runc 1.1 left a requested `shared` root

@@ -47,6 +47,21 @@ pub fn open(root: BorrowedFd, path: &Path, flags: OFlag) -> nix::Result<OwnedFd>
     openat2(root.as_raw_fd(), &rel, how(flags)).map(wrap)
 }
 
+/// O_PATH fd of `path` inside `root`, reached without following any symlink (ELOOP if one is
+/// met): for targets that must be exactly the path named, such as procfs at /proc.
+pub fn open_path_no_symlinks(root: BorrowedFd, path: &Path) -> nix::Result<OwnedFd> {
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
+    let rel = relative(path);
+    let rel = if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel
+    };
+    openat2(root.as_raw_fd(), &rel, how).map(wrap)
+}
+
 /// O_PATH fd of `path` inside `root`; the final component is not followed if it is a symlink.
 pub fn open_path_nofollow(root: BorrowedFd, path: &Path) -> nix::Result<OwnedFd> {
     open(root, path, OFlag::O_PATH | OFlag::O_NOFOLLOW)

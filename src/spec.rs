@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{excerpt, Error, IoContext, Result};
 
 /// A validated bundle: the spec, and the absolute paths it refers to.
 #[derive(Debug, Clone)]
@@ -91,7 +91,7 @@ impl Bundle {
         if !process.cwd().is_absolute() {
             return Err(Error::spec(
                 "process.cwd",
-                format!("{:?} must be an absolute path", process.cwd()),
+                format!("{:?} must be an absolute path", excerpt(&process.cwd().to_string_lossy())),
             ));
         }
         if let Some(env) = process.env() {
@@ -99,7 +99,7 @@ impl Bundle {
                 if !e.contains('=') || e.starts_with('=') {
                     return Err(Error::spec(
                         format!("process.env[{i}]"),
-                        format!("{e:?} is not of the form KEY=value"),
+                        format!("{:?} is not of the form KEY=value", excerpt(e)),
                     ));
                 }
             }
@@ -108,7 +108,10 @@ impl Bundle {
             if !m.destination().is_absolute() {
                 return Err(Error::spec(
                     format!("mounts[{i}].destination"),
-                    format!("{:?} must be an absolute path", m.destination()),
+                    format!(
+                        "{:?} must be an absolute path",
+                        excerpt(&m.destination().to_string_lossy())
+                    ),
                 ));
             }
         }
@@ -163,7 +166,63 @@ impl Bundle {
                 "setting the hostname needs a uts namespace",
             ));
         }
+        if !self.has_namespace(LinuxNamespaceType::Mount) {
+            self.validate_without_mountns()?;
+        }
+        if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
+            crate::cgroups::ranges::check(res)?;
+        }
+        if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
+            crate::sysctl::validate(
+                sysctl.keys(),
+                &self.namespaces(),
+                self.spec.hostname().is_some(),
+                crate::sysctl::is_runtime_namespace,
+            )?;
+        }
         Ok(())
+    }
+}
+
+impl Bundle {
+    /// No mount namespace (allowed, as by runc): the container shares the caller's mount
+    /// table, so whatever would be mounted there — and left there, as runc leaves it — is
+    /// refused, naming the field.
+    fn validate_without_mountns(&self) -> Result<()> {
+        const WHY: &str = "needs a mount namespace in linux.namespaces: without one it would be \
+                           mounted in the caller's (the host's) mount table";
+        let linux = self.spec.linux().as_ref();
+        let listed = |v: Option<usize>| v.is_some_and(|n| n > 0);
+        let refused = [
+            ("mounts", listed(self.spec.mounts().as_ref().map(Vec::len))),
+            (
+                "linux.maskedPaths",
+                listed(linux.and_then(|l| l.masked_paths().as_ref().map(Vec::len))),
+            ),
+            (
+                "linux.readonlyPaths",
+                listed(linux.and_then(|l| l.readonly_paths().as_ref().map(Vec::len))),
+            ),
+            (
+                "linux.devices",
+                listed(linux.and_then(|l| l.devices().as_ref().map(Vec::len))),
+            ),
+            (
+                "linux.rootfsPropagation",
+                linux.is_some_and(|l| l.rootfs_propagation().is_some()),
+            ),
+            (
+                "root.readonly",
+                self.spec
+                    .root()
+                    .as_ref()
+                    .is_some_and(|r| r.readonly() == Some(true)),
+            ),
+        ];
+        match refused.iter().find(|(_, set)| *set) {
+            Some((field, _)) => Err(Error::spec(*field, WHY)),
+            None => Ok(()),
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod devices;
 pub mod exec;
+pub mod ranges;
 pub mod stats;
 pub mod v1;
 pub mod v2;

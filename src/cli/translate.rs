@@ -22,7 +22,7 @@ pub struct Args {
 pub fn run(root: &Path, a: &Args) -> ward::Result<i32> {
     let target: Target = a.to.parse()?;
     let bundle = platform::bundle_path(&a.bundle);
-    let spec = platform::load_spec(&bundle)?;
+    let spec = platform::load_spec(&bundle, target)?;
     let ctx = Context {
         id: a.id.clone(),
         bundle,

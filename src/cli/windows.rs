@@ -37,7 +37,7 @@ fn run_foreground(root: &Path, a: &super::run::Args) -> ward::Result<i32> {
         }
     }
     let bundle = platform::bundle_path(&f.bundle);
-    let spec = platform::load_spec(&bundle)?;
+    let spec = platform::load_spec(&bundle, platform::Target::Hcs)?;
     let ctx = Context {
         id: f.id.clone(),
         bundle,

@@ -108,6 +108,28 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
         None => None,
     };
     let namespaces = container_namespaces(&stored)?;
+    // Without a mount namespace of its own the container is a chroot (as runc sets it up):
+    // the process must enter init's root too, not stay in (or get) the mount table's root.
+    let chroot = if config.linux().as_ref().is_some_and(|l| {
+        l.namespaces()
+            .iter()
+            .flatten()
+            .all(|n| n.typ() != Ns::Mount)
+    }) {
+        let root = format!("/proc/{}/root", stored.pid);
+        let fd = nix::fcntl::open(
+            root.as_str(),
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .sys("open", root)?;
+        // SAFETY: open just returned this fd; we own it.
+        Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+    } else {
+        None
+    };
     if !crate::state::init_alive(&stored) {
         return Err(Error::BadState("cannot exec in a stopped container".into()));
     }
@@ -162,7 +184,7 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
                 spec: &config,
                 also_writable: &[],
             };
-            child(o, &walls, &namespaces, &chan_child, console_child)
+            child(o, &walls, &namespaces, chroot, &chan_child, console_child)
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
@@ -233,6 +255,7 @@ fn child(
     o: &ExecOpts,
     walls: &crate::init::Walls,
     namespaces: &[(Ns, OwnedFd)],
+    chroot: Option<OwnedFd>,
     chan: &Channel,
     console: Option<OwnedFd>,
 ) -> ! {
@@ -252,6 +275,11 @@ fn child(
                 let root = nix::unistd::Uid::from_raw(0);
                 nix::unistd::setresuid(root, root, root).sys("setresuid", "0 in user namespace")?;
             }
+        }
+        if let Some(root) = chroot {
+            nix::unistd::fchdir(root.as_raw_fd()).sys("fchdir", "the container's root")?;
+            nix::unistd::chroot(".").sys("chroot", "the container's root")?;
+            nix::unistd::chdir("/").sys("chdir", "/")?;
         }
         nix::unistd::setsid().sys("setsid", "exec")?;
         if let Some(sock) = &console {

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::state::{ContainerDir, Status};
 
 pub fn update(root: &Path, id: &str, res: &LinuxResources) -> Result<()> {
+    crate::cgroups::ranges::check(res)?;
     let dir = ContainerDir::open(root, id)?;
     let _lock = dir.lock()?;
     let stored = dir.load()?;

@@ -80,7 +80,7 @@ pub fn create(root: &Path, id: &str, bundle: &Path) -> Result<i32> {
     let dir = dir_of(root, id)?;
     stateroot::ensure_root(root)?;
     let bundle = std::fs::canonicalize(bundle).io("resolve bundle", bundle)?;
-    let spec = super::load_spec(&bundle)?;
+    let spec = super::load_spec(&bundle, super::Target::Seatbelt)?;
     let ctx = Context {
         id: id.into(),
         bundle: bundle.clone(),

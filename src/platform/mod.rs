@@ -36,7 +36,7 @@ pub type Result<T, E = PlatformError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
     /// The spec is malformed for this platform (wrong shape, out-of-range value).
-    #[error("invalid config: {field}: {msg}")]
+    #[error("invalid configuration: {field}: {msg}")]
     Spec { field: String, msg: String },
 
     /// The spec asks for something the platform cannot enforce, and dropping it would weaken
@@ -141,23 +141,42 @@ pub fn bundle_path(bundle: &Path) -> PathBuf {
     resolved.unwrap_or_else(|_| bundle.to_path_buf())
 }
 
-/// Read `<bundle>/config.json` as a Spec, without the Linux-specific checks of `spec::Bundle`
-/// (a Windows spec's `root.path` is a volume path, not a directory of this host).
-pub fn load_spec(bundle: &Path) -> Result<Spec> {
+/// Read `<bundle>/config.json` as a Spec for `target`'s platform, without the Linux-specific
+/// checks of `spec::Bundle` (a Windows spec's `root.path` is a volume path, not a directory of
+/// this host).
+pub fn load_spec(bundle: &Path, target: Target) -> Result<Spec> {
     let path = bundle.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|source| PlatformError::Io {
         op: "read",
         path: path.clone(),
         source,
     })?;
-    parse_spec(&text)
+    parse_spec(&text, target)
 }
 
-/// Parse config.json text as a Spec. oci-spec 0.10 spells `windows.hyperv.utilityVMPath` as
-/// `utilityVmPath` (and would silently drop the runtime-spec's spelling), so it is renamed first.
-pub fn parse_spec(text: &str) -> Result<Spec> {
+/// Parse config.json text as a Spec with the required fields of `target`'s platform.
+/// oci-spec 0.10 spells `windows.hyperv.utilityVMPath` as `utilityVmPath` (and would silently
+/// drop the runtime-spec's spelling), so it is renamed first. `process.user` is required on
+/// POSIX platforms only (runtime-spec config.md): a Windows config without it gets an empty
+/// one (no username: the image's default user), since oci-spec always requires the field.
+pub fn parse_spec(text: &str, target: Target) -> Result<Spec> {
     let mut raw: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| PlatformError::spec("config.json", e.to_string()))?;
+    if let Some(process) = raw.get_mut("process").and_then(|p| p.as_object_mut()) {
+        if !process.contains_key("user") {
+            match target {
+                Target::Hcs => {
+                    process.insert("user".into(), serde_json::json!({}));
+                }
+                Target::Seatbelt => {
+                    return Err(PlatformError::spec(
+                        "process.user",
+                        "missing: required on POSIX platforms (macOS)",
+                    ))
+                }
+            }
+        }
+    }
     if let Some(hv) = raw
         .pointer_mut("/windows/hyperv")
         .and_then(|h| h.as_object_mut())
@@ -192,4 +211,23 @@ pub fn features(os: &str) -> serde_json::Value {
         "mountOptions": [],
         "potentiallyUnsafeConfigAnnotations": unsafe_annotations,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NO_USER: &str = r#"{"ociVersion":"1.2.1","process":{"args":["x"],"cwd":"/"},
+        "root":{"path":"rootfs"}}"#;
+
+    #[test]
+    fn user_is_required_on_posix_only() {
+        let spec = parse_spec(NO_USER, Target::Hcs).expect("windows: optional");
+        let user = spec.process().as_ref().expect("process").user();
+        assert_eq!(user.username(), &None);
+        let err = parse_spec(NO_USER, Target::Seatbelt)
+            .expect_err("macOS: required")
+            .to_string();
+        assert!(err.contains("process.user"), "{err}");
+    }
 }

@@ -35,7 +35,7 @@ fn schema() -> Value {
 }
 
 fn run(config: &Value) -> Result<String, PlatformError> {
-    let spec = crate::platform::parse_spec(&config.to_string())?;
+    let spec = crate::platform::parse_spec(&config.to_string(), crate::platform::Target::Hcs)?;
     translate(&spec, &ctx())?.to_json()
 }
 
@@ -240,4 +240,21 @@ fn command_lines_are_escaped_like_windows_expects() {
         super::layer_id(r"D:\other\ABC\")
     );
     assert_ne!(super::layer_id(r"C:\l\abc"), super::layer_id(r"C:\l\abd"));
+}
+
+/// `process.user` is POSIX-only in the runtime-spec: a Windows config may leave it out (the
+/// process then runs as the image's default user, no `User` in the document).
+#[test]
+fn windows_config_without_user_translates() {
+    let mut config: Value = serde_json::from_str(CASES[0].1).expect("json");
+    config["process"]
+        .as_object_mut()
+        .expect("process")
+        .remove("user");
+    let doc = run(&config).unwrap_or_else(|e| panic!("{e}"));
+    let doc: Value = serde_json::from_str(&doc).expect("json");
+    assert!(
+        !doc.to_string().contains("ContainerUser"),
+        "a user appeared from nowhere: {doc}"
+    );
 }
