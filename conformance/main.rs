@@ -26,4 +26,5 @@ mod seccomp;
 mod seccomp_notify;
 mod seccomp_profile;
 mod security;
+mod security_ptrace;
 mod sidebyside;

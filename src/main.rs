@@ -51,6 +51,11 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
     if let Some(code) = cli::gvisor::route(cli, cmd)? {
         return Ok(code);
     }
+    // Commands whose processes enter a container run from an unwritable copy of ward
+    // (CVE-2019-5736 with CAP_SYS_PTRACE): this re-executes once, before any work.
+    if matches!(cmd, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
+        ward::selfclone::ensure()?;
+    }
     match cmd {
         Command::Create(a) => cli::create::run(root, a),
         Command::Start(a) => cli::start::run(root, a),
