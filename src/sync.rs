@@ -10,6 +10,7 @@
 //!   init -> parent   ObserveFd + (next packet) the observe fd   only with interception.observe
 //!   parent -> init   SeccompDone                                 the fd reached its listener
 //!   init -> parent   Ready | Error{msg} set up and waiting for `start`, or failed
+//!   exec -> parent   Pid{pid}  the process, forked once every namespace was joined
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -31,6 +32,10 @@ pub enum Msg {
     ObserveFd,
     SeccompDone,
     Ready,
+    /// `ward exec`: the host pid of the process, forked inside the container's namespaces.
+    Pid {
+        pid: i32,
+    },
     Error {
         msg: String,
     },

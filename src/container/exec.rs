@@ -137,18 +137,14 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
         }
     };
     let (chan_parent, chan_child) = sync::pair()?;
-    // pid and time namespaces apply to children: join them here, then fork.
-    for (typ, fd) in &namespaces {
-        if matches!(typ, Ns::Pid | Ns::Time) {
-            setns(fd.as_fd(), clone_flag(*typ))
-                .sys("setns", format!("{typ} namespace of {}", o.id))?;
-        }
-    }
     let into = cgroup_fd.as_ref().map(|f| f.as_raw_fd());
-    let (pid, pidfd) = match clone::fork(CloneFlags::empty(), into)? {
+    // The child joins every namespace, then forks the process into the pid namespace (see
+    // `join`): it reports the process's pid, and the process is our child (CLONE_PARENT).
+    let (joiner, joiner_fd) = match clone::fork(CloneFlags::empty(), into)? {
         Forked::Child => {
             drop(chan_parent);
             drop(console_parent);
+            drop(cgroup_fd);
             let walls = crate::init::Walls {
                 seccomp: program.as_ref(),
                 families: families.as_ref(),
@@ -162,21 +158,57 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop((chan_child, cgroup_fd));
-    let undo = |e: Error| {
-        let _ = crate::container::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    let mut target = (joiner, joiner_fd);
+    let undo_target = |target: &(i32, OwnedFd), e: Error| {
+        let _ = crate::container::pidfd_signal(target.1.as_fd(), libc::SIGKILL);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(target.0), None);
         e
     };
     if let Some(cg) = &stored.cgroup {
         if cg.mode != crate::cgroups::Mode::Unified {
-            cg.add_v1(pid).map_err(undo)?;
+            // The process, forked by `joiner`, inherits its v1 cgroups.
+            cg.add_v1(joiner).map_err(|e| undo_target(&target, e))?;
         }
     }
     chan_parent
         .send(&Msg::Go {
             state: String::new(),
         })
-        .map_err(undo)?;
+        .map_err(|e| undo_target(&target, e))?;
+    match chan_parent.recv() {
+        Ok(Some(Msg::Pid { pid })) => {
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(joiner), None);
+            // SAFETY: pidfd_open returns a new fd that we own; `pid` is our unreaped child, so
+            // the number cannot have been reused.
+            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+            let fd = nix::errno::Errno::result(fd)
+                .map_err(|e| Error::sys("pidfd_open", format!("exec process {pid}"), e));
+            // SAFETY: as above, pidfd_open just returned this fd.
+            let pidfd = fd.map(|fd| unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) });
+            match pidfd {
+                Ok(pidfd) => target = (pid, pidfd),
+                Err(e) => {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+                    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Some(Msg::Error { msg })) => return Err(undo_target(&target, Error::Init(msg))),
+        Ok(other) => {
+            return Err(undo_target(
+                &target,
+                Error::Init(format!("exec: expected the process's pid, got {other:?}")),
+            ))
+        }
+        Err(e) => return Err(undo_target(&target, e)),
+    }
+    let (pid, pidfd) = target;
+    let undo = |e: Error| {
+        let _ = crate::container::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        e
+    };
     loop {
         match chan_parent.recv().map_err(undo)? {
             Some(Msg::SeccompFd) => {
@@ -240,18 +272,7 @@ fn child(
         crate::init::reset_signals()?;
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
         chan.recv()?;
-        // The user namespace first: the others are owned by it. Joining the mount namespace
-        // also puts our root and cwd at the container's root.
-        for (typ, fd) in namespaces
-            .iter()
-            .filter(|(t, _)| !matches!(t, Ns::Pid | Ns::Time))
-        {
-            setns(fd.as_fd(), clone_flag(*typ)).sys("setns", format!("{typ} namespace"))?;
-            if *typ == Ns::User {
-                let root = nix::unistd::Uid::from_raw(0);
-                nix::unistd::setresuid(root, root, root).sys("setresuid", "0 in user namespace")?;
-            }
-        }
+        join(namespaces, chan)?;
         nix::unistd::setsid().sys("setsid", "exec")?;
         if let Some(sock) = &console {
             let size = o
@@ -285,4 +306,34 @@ fn child(
     });
     // SAFETY: _exit skips atexit handlers inherited from the parent; async-signal-safe.
     unsafe { libc::_exit(255) }
+}
+
+/// Joins the container's namespaces, the user namespace first (it owns the others), then
+/// forks the process: it appears in the container's pid namespace only once its root, cwd and
+/// every other namespace are the container's, so that nothing in the container (not even with
+/// CAP_SYS_PTRACE, which overrides non-dumpable) finds the host's root through
+/// /proc/<pid>/root or cwd. The forking child reports the pid and exits; the process, our
+/// parent's child through CLONE_PARENT, returns from here.
+fn join(namespaces: &[(Ns, OwnedFd)], chan: &Channel) -> Result<()> {
+    let (later, now): (Vec<_>, Vec<_>) = namespaces
+        .iter()
+        .partition(|(t, _)| matches!(t, Ns::Pid | Ns::Time));
+    for (typ, fd) in now.into_iter().chain(later) {
+        setns(fd.as_fd(), clone_flag(*typ)).sys("setns", format!("{typ} namespace"))?;
+        if *typ == Ns::User {
+            let root = nix::unistd::Uid::from_raw(0);
+            nix::unistd::setresuid(root, root, root).sys("setresuid", "0 in user namespace")?;
+        }
+    }
+    match clone::fork(CloneFlags::CLONE_PARENT, None)? {
+        Forked::Child => {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
+            Ok(())
+        }
+        Forked::Parent { pid, .. } => {
+            let _ = chan.send(&Msg::Pid { pid });
+            // SAFETY: _exit skips atexit handlers inherited from the parent; async-signal-safe.
+            unsafe { libc::_exit(0) }
+        }
+    }
 }
