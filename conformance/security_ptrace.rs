@@ -82,10 +82,7 @@ fn cve_2019_5736_exec_with_sys_ptrace_cannot_reach_runtime_binary() {
     env.binary = copy.to_str().unwrap().to_string();
     fs::copy(attacker(), env.rootfs().join("attack")).unwrap();
     let out = env.shared_dir("out", "/out");
-    let script = format!(
-        "exec /attack /out/stop {} > /out/log 2>&1",
-        copy.display()
-    );
+    let script = format!("exec /attack /out/stop {} > /out/log 2>&1", copy.display());
     env.args(&["sh", "-c", &script]);
     for set in ["bounding", "effective", "permitted"] {
         env.config["process"]["capabilities"][set] = CAPS.into();
@@ -119,7 +116,10 @@ fn cve_2019_5736_exec_with_sys_ptrace_cannot_reach_runtime_binary() {
     });
     let summary = fs::read_to_string(&log).unwrap();
     eprintln!("attacker: {summary}");
-    assert!(busy.is_none(), "{busy:?}: the attacker holds the binary for writing: {summary}");
+    assert!(
+        busy.is_none(),
+        "{busy:?}: the attacker holds the binary for writing: {summary}"
+    );
     let field = |k: &str| {
         summary
             .split_whitespace()
