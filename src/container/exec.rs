@@ -158,52 +158,23 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop((chan_child, cgroup_fd));
-    let mut target = (joiner, joiner_fd);
-    let undo_target = |target: &(i32, OwnedFd), e: Error| {
-        let _ = crate::container::pidfd_signal(target.1.as_fd(), libc::SIGKILL);
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(target.0), None);
+    let undo_joiner = |e: Error| {
+        let _ = crate::container::pidfd_signal(joiner_fd.as_fd(), libc::SIGKILL);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(joiner), None);
         e
     };
     if let Some(cg) = &stored.cgroup {
         if cg.mode != crate::cgroups::Mode::Unified {
-            // The process, forked by `joiner`, inherits its v1 cgroups.
-            cg.add_v1(joiner).map_err(|e| undo_target(&target, e))?;
+            // The process, forked by the joiner, inherits its v1 cgroups.
+            cg.add_v1(joiner).map_err(undo_joiner)?;
         }
     }
     chan_parent
         .send(&Msg::Go {
             state: String::new(),
         })
-        .map_err(|e| undo_target(&target, e))?;
-    match chan_parent.recv() {
-        Ok(Some(Msg::Pid { pid })) => {
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(joiner), None);
-            // SAFETY: pidfd_open returns a new fd that we own; `pid` is our unreaped child, so
-            // the number cannot have been reused.
-            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-            let fd = nix::errno::Errno::result(fd)
-                .map_err(|e| Error::sys("pidfd_open", format!("exec process {pid}"), e));
-            // SAFETY: as above, pidfd_open just returned this fd.
-            let pidfd = fd.map(|fd| unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) });
-            match pidfd {
-                Ok(pidfd) => target = (pid, pidfd),
-                Err(e) => {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-                    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-                    return Err(e);
-                }
-            }
-        }
-        Ok(Some(Msg::Error { msg })) => return Err(undo_target(&target, Error::Init(msg))),
-        Ok(other) => {
-            return Err(undo_target(
-                &target,
-                Error::Init(format!("exec: expected the process's pid, got {other:?}")),
-            ))
-        }
-        Err(e) => return Err(undo_target(&target, e)),
-    }
-    let (pid, pidfd) = target;
+        .map_err(undo_joiner)?;
+    let (pid, pidfd) = process_of(&chan_parent, joiner).map_err(undo_joiner)?;
     let undo = |e: Error| {
         let _ = crate::container::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
@@ -308,17 +279,47 @@ fn child(
     unsafe { libc::_exit(255) }
 }
 
-/// Joins the container's namespaces, the user namespace first (it owns the others), then
-/// forks the process: it appears in the container's pid namespace only once its root, cwd and
-/// every other namespace are the container's, so that nothing in the container (not even with
+/// The process the joiner forked (reported on `chan`), once the joiner is reaped: its pid and
+/// a pidfd. It is our child (CLONE_PARENT) and not yet reaped, so its pid cannot be reused.
+fn process_of(chan: &Channel, joiner: i32) -> Result<(i32, OwnedFd)> {
+    let pid = match chan.recv()? {
+        Some(Msg::Pid { pid }) => pid,
+        Some(Msg::Error { msg }) => return Err(Error::Init(msg)),
+        other => {
+            return Err(Error::Init(format!(
+                "exec: expected the process's pid, got {other:?}"
+            )))
+        }
+    };
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(joiner), None);
+    // SAFETY: pidfd_open takes no pointers and returns a new fd that we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    match nix::errno::Errno::result(fd) {
+        // SAFETY: pidfd_open just returned this fd; nothing else owns it.
+        Ok(fd) => Ok((pid, unsafe {
+            <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32)
+        })),
+        Err(e) => {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            Err(Error::sys("pidfd_open", format!("exec process {pid}"), e))
+        }
+    }
+}
+
+/// Joins the container's namespaces (pid and time, then the user namespace, which owns the
+/// others, then the rest), then forks the process: it appears in the container's pid
+/// namespace only once its root, cwd and every other namespace are the container's, so that nothing in the container (not even with
 /// CAP_SYS_PTRACE, which overrides non-dumpable) finds the host's root through
-/// /proc/<pid>/root or cwd. The forking child reports the pid and exits; the process, our
-/// parent's child through CLONE_PARENT, returns from here.
+/// /proc/<pid>/root or cwd. The joiner reports the pid and exits; the process, a child of
+/// `ward exec` itself through CLONE_PARENT, returns from here.
 fn join(namespaces: &[(Ns, OwnedFd)], chan: &Channel) -> Result<()> {
-    let (later, now): (Vec<_>, Vec<_>) = namespaces
+    // pid and time apply to our children only, and are joined with the host's credentials
+    // (create makes the time namespace in the host's user namespace).
+    let (children, rest): (Vec<_>, Vec<_>) = namespaces
         .iter()
         .partition(|(t, _)| matches!(t, Ns::Pid | Ns::Time));
-    for (typ, fd) in now.into_iter().chain(later) {
+    for (typ, fd) in children.into_iter().chain(rest) {
         setns(fd.as_fd(), clone_flag(*typ)).sys("setns", format!("{typ} namespace"))?;
         if *typ == Ns::User {
             let root = nix::unistd::Uid::from_raw(0);
