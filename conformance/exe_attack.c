@@ -89,6 +89,8 @@ int main(int argc, char **argv) {
     if (stat("/proc/self/exe", &me) != 0 || stat("/bin/busybox", &bb) != 0) return 2;
     char self[32];
     snprintf(self, sizeof self, "%d", getpid());
+    printf("started\n");
+    fflush(stdout);
     for (int last = 0; !last;) {
         last = access(stop, F_OK) == 0;
         DIR *d = opendir("/proc");

@@ -5,7 +5,7 @@
 //! the runtime runs from inside the container must therefore be one that cannot be written
 //! at all (a read-only copy or a sealed memfd), not the host's file.
 
-use crate::harness::{runtime, runtime_is_runc, wait_for, Env};
+use crate::harness::{runtime, wait_for, Env};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -65,79 +65,148 @@ const CAPS: &[&str] = &[
     "CAP_SYS_PTRACE",
 ];
 
-/// A root container with CAP_SYS_PTRACE loops over /proc trying every way to the runtime's
-/// binary (exe_attack.c) while `exec` runs 30 times, and once more after the last exec has
-/// exited. The runtime under test is a copy in the test's temp dir, so a successful attack
-/// only hurts the copy. The attacker must have seen the runtime (else the test proves
-/// nothing), no open for writing of a writable file may succeed and the copy is unchanged.
-/// ward before the sealed self-copy FAILS this: its init and exec child are only
-/// non-dumpable, which CAP_SYS_PTRACE of the host's user namespace overrides.
+/// One attack: an Env whose runtime is a copy of the runtime under test in the test's temp dir
+/// (a successful attack only hurts the copy), with the attacker in its rootfs and CAPS.
+struct Attack {
+    env: Env,
+    copy: PathBuf,
+    before: Vec<u8>,
+    out: PathBuf,
+}
+
+impl Attack {
+    fn new() -> Attack {
+        let mut env = Env::new();
+        let copy = env.dir.join("runtime-copy");
+        fs::copy(runtime_path(), &copy).unwrap();
+        fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+        let before = fs::read(&copy).unwrap();
+        env.binary = copy.to_str().unwrap().to_string();
+        fs::copy(attacker(), env.rootfs().join("attack")).unwrap();
+        let out = env.shared_dir("out", "/out");
+        for set in ["bounding", "effective", "permitted"] {
+            env.config["process"]["capabilities"][set] = CAPS.into();
+        }
+        Attack {
+            env,
+            copy,
+            before,
+            out,
+        }
+    }
+
+    /// `sh -c` arguments that run the attacker, its output in out/log.
+    fn script(&self) -> String {
+        format!(
+            "exec /attack /out/stop {} > /out/log 2>&1",
+            self.copy.display()
+        )
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.out.join("log")).unwrap_or_default()
+    }
+
+    /// `<copy> --root R args`; Err when the copy cannot even be spawned (ETXTBSY: the
+    /// attacker holds it open for writing).
+    fn rt(&self, args: &[&str]) -> Result<std::process::ExitStatus, String> {
+        Command::new(&self.env.binary)
+            .arg("--root")
+            .arg(&self.env.root)
+            .args(args)
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| format!("{args:?}: spawn {}: {e}", self.copy.display()))
+    }
+
+    /// Stops the attacker and checks its summary: it saw the runtime (else the test proves
+    /// nothing), no open for writing of a writable file succeeded, the copy is unchanged.
+    fn verdict(&self, busy: Option<String>) {
+        fs::write(self.out.join("stop"), "").unwrap();
+        wait_for("the attacker's summary", || self.log().contains("seen="));
+        let summary = self.log();
+        eprintln!("attacker: {summary}");
+        let field = |k: &str| {
+            summary
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{k}=")))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(
+            fs::read(&self.copy).unwrap() == self.before,
+            "the runtime binary was modified: {summary} {busy:?}"
+        );
+        assert!(
+            busy.is_none(),
+            "{busy:?}: the attacker holds the binary for writing: {summary}"
+        );
+        assert_eq!(field("opened"), "0", "a write-open succeeded: {summary}");
+        assert_eq!(field("wins"), "", "the attacker wrote: {summary}");
+        assert!(
+            field("seen").parse::<u32>().unwrap_or(0) > 0,
+            "the attacker never saw the runtime inside the container: {summary}"
+        );
+    }
+}
+
+/// `ward exec`: a root container with CAP_SYS_PTRACE loops over /proc trying every way to the
+/// runtime's binary (exe_attack.c: /proc/<pid>/exe for writing, an O_PATH fd of it reopened
+/// for writing after the runtime has left, /proc/<pid>/root/<the binary's host path>) while
+/// `exec` runs 30 times, and once more after the last exec has exited.
+/// ward before the read-only self-copy FAILS this (its exec child is only non-dumpable, which
+/// CAP_SYS_PTRACE of the host's user namespace overrides), and so did ward whose exec child
+/// entered the pid namespace before the mount namespace (its root was the host's).
 #[test]
 fn cve_2019_5736_exec_with_sys_ptrace_cannot_reach_runtime_binary() {
-    let mut env = Env::new();
-    let copy = env.dir.join("runtime-copy");
-    fs::copy(runtime_path(), &copy).unwrap();
-    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
-    let before = fs::read(&copy).unwrap();
-    env.binary = copy.to_str().unwrap().to_string();
-    fs::copy(attacker(), env.rootfs().join("attack")).unwrap();
-    let out = env.shared_dir("out", "/out");
-    let script = format!("exec /attack /out/stop {} > /out/log 2>&1", copy.display());
-    env.args(&["sh", "-c", &script]);
-    for set in ["bounding", "effective", "permitted"] {
-        env.config["process"]["capabilities"][set] = CAPS.into();
-    }
-    env.write_config();
-    let id = env.id();
-    env.rt(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), &id])
-        .ok();
+    let mut a = Attack::new();
+    let script = a.script();
+    a.env.args(&["sh", "-c", &script]);
+    a.env.write_config();
+    let id = a.env.id();
+    let bundle = a.env.bundle.to_str().unwrap().to_string();
+    a.rt(&["run", "-d", "--bundle", &bundle, &id])
+        .map(|s| assert!(s.success(), "run -d: {s}"))
+        .unwrap();
     // An attacker that holds the binary open for writing makes the next spawn fail ETXTBSY:
-    // stop there and let the checks below report what it did.
+    // stop there and let the verdict report what it did.
     let mut busy = None;
     for i in 0..30 {
-        let status = Command::new(&env.binary)
-            .arg("--root")
-            .arg(&env.root)
-            .args(["exec", &id, "/bin/true"])
-            .stdin(Stdio::null())
-            .status();
-        match status {
+        match a.rt(&["exec", &id, "/bin/true"]) {
             Ok(s) => assert!(s.success(), "exec {i}: {s}"),
             Err(e) => {
-                busy = Some(format!("exec {i}: spawn {}: {e}", copy.display()));
+                busy = Some(e);
                 break;
             }
         }
     }
-    fs::write(out.join("stop"), "").unwrap();
-    let log = out.join("log");
-    wait_for("the attacker's summary", || {
-        fs::read_to_string(&log).is_ok_and(|t| t.contains("seen="))
-    });
-    let summary = fs::read_to_string(&log).unwrap();
-    eprintln!("attacker: {summary}");
-    assert!(
-        busy.is_none(),
-        "{busy:?}: the attacker holds the binary for writing: {summary}"
-    );
-    let field = |k: &str| {
-        summary
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(&format!("{k}=")))
-            .unwrap_or_default()
-            .to_string()
-    };
-    assert!(
-        fs::read(&copy).unwrap() == before,
-        "the runtime binary was modified: {summary} {busy:?}"
-    );
-    assert_eq!(field("opened"), "0", "a write-open succeeded: {summary}");
-    assert_eq!(field("wins"), "", "the attacker wrote: {summary}");
-    assert!(
-        field("seen").parse::<u32>().unwrap_or(0) > 0,
-        "the attacker never saw the runtime inside the container (30 execs): {summary}"
-    );
-    if runtime_is_runc() {
-        eprintln!("runc: {summary}");
+    a.verdict(busy);
+}
+
+/// `ward create` + `start`: the attacker, `exec`'d into the created container, finds init
+/// (pid 1, still the runtime, waiting for `start`), holds its /proc/1/exe and reopens it for
+/// writing once `start` made init exec the container's process.
+/// ward before the read-only self-copy FAILS this: init is only non-dumpable.
+#[test]
+fn cve_2019_5736_created_init_with_sys_ptrace_cannot_reach_runtime_binary() {
+    let mut a = Attack::new();
+    a.env.args(&["sleep", "100"]);
+    a.env.write_config();
+    let id = a.env.id();
+    let bundle = a.env.bundle.to_str().unwrap().to_string();
+    let script = a.script();
+    let mut busy = a
+        .rt(&["create", "--bundle", &bundle, &id])
+        .map(|s| assert!(s.success(), "create: {s}"))
+        .and_then(|()| a.rt(&["exec", "-d", &id, "sh", "-c", &script]))
+        .map(|s| assert!(s.success(), "exec -d: {s}"))
+        .err();
+    if busy.is_none() {
+        wait_for("the attacker to start", || a.log().contains("started"));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        busy = a.rt(&["start", &id]).err();
+        // The attacker keeps retrying its fds after init has become `sleep`.
+        std::thread::sleep(std::time::Duration::from_millis(500));
     }
+    a.verdict(busy);
 }
