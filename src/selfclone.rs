@@ -58,7 +58,7 @@ pub fn ensure() -> Result<()> {
         kv.push(v);
         kv
     }))?;
-    let clone = match readonly_bind() {
+    let clone = match readonly_bind(c"/proc/self/exe") {
         Ok(fd) => fd,
         Err(bind) => {
             tracing::debug!("read-only bind of ward's binary refused ({bind}): sealed memfd");
@@ -92,15 +92,15 @@ fn is_sealed(fd: RawFd) -> bool {
     mount_root && ro
 }
 
-/// A private, read-only (nosuid, nodev) bind mount of our binary, attached nowhere: an O_PATH
-/// fd of it. The mount lives as long as a file (this fd, then the exec'd mm) refers to it.
-fn readonly_bind() -> std::result::Result<OwnedFd, Errno> {
+/// A private, read-only (nosuid, nodev) bind mount of the file at `path`, attached nowhere: an
+/// O_PATH fd of it. The mount lives as long as a file (this fd, then the exec'd mm) refers to it.
+fn readonly_bind(path: &std::ffi::CStr) -> std::result::Result<OwnedFd, Errno> {
     // SAFETY: the path is a valid C string; the flags ask for a new O_PATH fd that we own.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_open_tree,
             libc::AT_FDCWD,
-            c"/proc/self/exe".as_ptr(),
+            path.as_ptr(),
             OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
         )
     };
@@ -207,4 +207,32 @@ fn name_process() {
     let name = CString::new(base.into_iter().take(15).collect::<Vec<u8>>())
         .unwrap_or_else(|_| c"ward".to_owned());
     let _ = nix::sys::prctl::set_name(&name);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Needs root (open_tree of a clone needs CAP_SYS_ADMIN). A copy of a file, not the running
+    /// test binary, whose write-opens fail ETXTBSY anyway.
+    #[test]
+    fn the_copies_count_as_sealed_and_refuse_writers_the_file_does_not() {
+        let file = std::env::temp_dir().join(format!("ward-selfclone-{}", std::process::id()));
+        std::fs::write(&file, b"\x7fELF not really").unwrap();
+        let c = CString::new(file.to_str().unwrap()).unwrap();
+        let plain = open(file.to_str().unwrap(), libc::O_RDONLY).unwrap();
+        assert!(!is_sealed(plain.as_raw_fd()), "the file itself");
+        let bind = readonly_bind(&c).unwrap();
+        assert!(is_sealed(bind.as_raw_fd()), "the read-only bind");
+        let path = format!("/proc/self/fd/{}", bind.as_raw_fd());
+        let err = open(&path, libc::O_WRONLY).err().map(|e| e.to_string());
+        assert!(
+            err.as_ref().is_some_and(|e| e.contains("EROFS")),
+            "reopen for writing: {err:?}"
+        );
+        let memfd = sealed_memfd(plain.as_raw_fd()).unwrap();
+        assert!(is_sealed(memfd.as_raw_fd()), "the sealed memfd");
+        assert_eq!(nix::unistd::write(&memfd, b"x"), Err(Errno::EPERM));
+        std::fs::remove_file(&file).unwrap();
+    }
 }
