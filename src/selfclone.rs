@@ -58,12 +58,11 @@ pub fn ensure() -> Result<()> {
         kv.push(v);
         kv
     }))?;
+    // Runs before logging is set up: which of the two was used shows in /proc/<pid>/exe
+    // ("/" for the bind, "/memfd:ward (deleted)" for the copy).
     let clone = match readonly_bind(c"/proc/self/exe") {
         Ok(fd) => fd,
-        Err(bind) => {
-            tracing::debug!("read-only bind of ward's binary refused ({bind}): sealed memfd");
-            sealed_memfd(exe.as_raw_fd())?
-        }
+        Err(_) => sealed_memfd(exe.as_raw_fd())?,
     };
     drop(exe);
     let err = execveat(clone.as_raw_fd(), &argv, &envp);
