@@ -29,6 +29,7 @@ mod seccomp_notify;
 mod seccomp_order;
 mod seccomp_profile;
 mod security;
+mod security_ptrace;
 mod sidebyside;
 mod skip;
 mod validation;

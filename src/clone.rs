@@ -40,6 +40,10 @@ pub fn fork(flags: CloneFlags, cgroup: Option<RawFd>) -> Result<Forked> {
         exit_signal: libc::SIGCHLD as u64,
         ..Default::default()
     };
+    if flags.contains(CloneFlags::CLONE_PARENT) {
+        // clone3 refuses an exit signal with CLONE_PARENT: the child inherits ours.
+        args.exit_signal = 0;
+    }
     if let Some(fd) = cgroup {
         args.flags |= 0x200000000; // CLONE_INTO_CGROUP
         args.cgroup = fd as u64;

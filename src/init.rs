@@ -65,22 +65,10 @@ pub fn run(mut args: InitArgs) -> ! {
 /// hardening too: nothing of the host is open while the rootfs is set up).
 fn keep_only_own_fds(a: &mut InitArgs) -> Result<()> {
     use std::os::fd::AsRawFd;
-    let mut keep = vec![a.chan.0.as_raw_fd(), a.exec_fifo.as_raw_fd()];
+    let mut keep = vec![a.exec_fifo.as_raw_fd()];
     keep.extend(a.console.as_ref().map(|c| c.as_raw_fd()));
-    // Log records go to `ward create` over a copy of the channel until Ready.
-    let copy = a.chan.0.try_clone().map_err(|e| Error::io("dup", "sync channel", e))?;
-    keep.push(copy.as_raw_fd());
-    keep.extend(crate::logging::for_container_process(Box::new(
-        move |level, msg| {
-            let msg = crate::sync::Msg::Log {
-                level: level.to_string(),
-                msg: msg.chars().take(4096).collect(),
-            };
-            let _ = crate::sync::send_on(copy.as_fd(), &msg);
-        },
-    )));
     a.preserve_fds += a.listen_fds;
-    process::close_fds_except(a.preserve_fds, &keep)?;
+    keep_only(&a.chan, &keep, a.preserve_fds)?;
     if a.listen_fds > 0 {
         // As runc: the process learns the count, and that the fds are its own (it is pid 1).
         let mut p = a.bundle.process()?.clone();
@@ -92,6 +80,25 @@ fn keep_only_own_fds(a: &mut InitArgs) -> Result<()> {
         a.bundle.spec.set_process(Some(p));
     }
     Ok(())
+}
+
+/// For a process about to become the container's (init, or exec's process): its log records
+/// go to the ward on the other end of `chan` (which logs them), and every fd but stdio, the
+/// `preserve` ones after it, `chan` and `keep` is closed: nothing of the caller's or the
+/// host's (ward's log file, its stderr copy) stays open where the container could reach it.
+pub(crate) fn keep_only(chan: &Channel, keep: &[std::os::fd::RawFd], preserve: u32) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let copy = chan.0.try_clone().map_err(|e| Error::io("dup", "sync channel", e))?;
+    let mut keep = keep.to_vec();
+    keep.extend([chan.0.as_raw_fd(), copy.as_raw_fd()]);
+    crate::logging::for_container_process(Box::new(move |level, msg| {
+        let msg = Msg::Log {
+            level: level.to_string(),
+            msg: msg.chars().take(4096).collect(),
+        };
+        let _ = crate::sync::send_on(copy.as_fd(), &msg);
+    }));
+    process::close_fds_except(preserve, &keep)
 }
 
 fn hooks_of(bundle: &Bundle, kind: HookKind) -> Vec<oci_spec::runtime::Hook> {

@@ -50,6 +50,7 @@ linux_only! {
     pub mod safepath;
     pub mod scheduling;
     pub mod seccomp;
+    pub mod selfclone;
     pub mod spec;
     pub mod state;
     pub mod supervisor;

@@ -149,19 +149,14 @@ pub fn init(log: Option<&std::path::Path>, format: LogFormat, debug: bool) -> cr
     Ok(())
 }
 
-/// For a process that is about to become the container's (init): its copy of the caller's
-/// stderr is closed, so a container waiting for `start` holds no fd of the caller (a shell's
-/// `$(...)` or an engine reading to EOF would hang); its records go to `forward` instead, until
-/// `stop_forwarding`. The `--log` file stays: its fd is returned so the caller keeps it open
-/// until execve (it is close-on-exec).
-pub fn for_container_process(forward: Forwarder) -> Option<std::os::fd::RawFd> {
-    let mut out = SINK.get()?.lock().ok()?;
-    match &*out {
-        Sink::LogFile(f) => Some(std::os::fd::AsRawFd::as_raw_fd(f)),
-        _ => {
-            *out = Sink::Forward(forward);
-            None
-        }
+/// For a process that is about to become the container's (init, exec's process): its log
+/// records go to `forward` (the ward that forked it, which logs them) until `stop_forwarding`,
+/// and its own copy of the caller's stderr or its `--log` file is closed, so a container
+/// waiting for `start` holds no fd of the caller (a shell's `$(...)` or an engine reading to
+/// EOF would hang) and nothing of the host's it could reach through /proc/<pid>/fd.
+pub fn for_container_process(forward: Forwarder) {
+    if let Some(Ok(mut out)) = SINK.get().map(|s| s.lock()) {
+        *out = Sink::Forward(forward);
     }
 }
 

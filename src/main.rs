@@ -7,6 +7,18 @@ use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() {
+    // Commands whose processes enter a container run from an unwritable copy of ward
+    // (CVE-2019-5736 with CAP_SYS_PTRACE): re-executed once, before any work. Any argument
+    // spelling such a command triggers it (a spare re-exec costs only time, a missed one the
+    // host's binary); a failure is reported once logging is set up.
+    #[cfg(target_os = "linux")]
+    let unsealed = std::env::args_os()
+        .skip(1)
+        .any(|a| a == "create" || a == "run" || a == "exec")
+        .then(ward::selfclone::ensure)
+        .and_then(|r| r.err());
+    #[cfg(not(target_os = "linux"))]
+    let unsealed: Option<ward::Error> = None;
     let cli = Cli::parse();
     if cli.version {
         print!("{}", cli::version_text());
@@ -16,7 +28,11 @@ fn main() {
         eprintln!("ward: {e}");
         std::process::exit(1);
     }
-    let code = match dispatch(&cli) {
+    let result = match unsealed {
+        Some(e) => Err(e),
+        None => dispatch(&cli),
+    };
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
             tracing::error!("{e}");

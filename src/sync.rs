@@ -12,6 +12,7 @@
 //!   init -> parent   ObserveFd + (next packet) the observe fd   only with interception.observe
 //!   parent -> init   SeccompDone                                 the fd reached its listener
 //!   init -> parent   Ready | Error{msg} set up and waiting for `start`, or failed
+//!   exec -> parent   Pid{pid}  the process, forked once every namespace was joined
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
@@ -42,6 +43,10 @@ pub enum Msg {
     Log {
         level: String,
         msg: String,
+    },
+    /// `ward exec`: the host pid of the process, forked inside the container's namespaces.
+    Pid {
+        pid: i32,
     },
     Error {
         msg: String,

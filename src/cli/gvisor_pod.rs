@@ -90,10 +90,13 @@ pub fn create(cli: &Cli, r: &Runsc, b: &Bundle, f: &CreateFlags, dir: &Container
 /// open (the shim reads it to EOF before create counts as done).
 fn spawn_keeper(cli: &Cli, dir: &ContainerDir, terminal: bool) -> Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe().map_err(|e| Error::io("resolve", "/proc/self/exe", e))?;
+    // /proc/self/exe itself, not the path it names: ward runs from a detached read-only copy
+    // of its binary (selfclone.rs), which has no path.
+    let exe = std::path::PathBuf::from("/proc/self/exe");
     // Opened without close-on-exec, and only now, so the keeper is the one process inheriting it.
     let fifo = gvisor_pod::make_start_fifo(&dir.exec_fifo())?;
     let mut cmd = std::process::Command::new(exe);
+    cmd.arg0(std::env::args_os().next().unwrap_or_else(|| "ward".into()));
     cmd.arg("--root").arg(absolute(&cli.root)?);
     if let Some(l) = &cli.log {
         cmd.arg("--log").arg(absolute(l)?);

@@ -164,18 +164,14 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
         }
     };
     let (chan_parent, chan_child) = sync::pair()?;
-    // pid and time namespaces apply to children: join them here, then fork.
-    for (typ, fd) in &namespaces {
-        if matches!(typ, Ns::Pid | Ns::Time) {
-            setns(fd.as_fd(), clone_flag(*typ))
-                .sys("setns", format!("{typ} namespace of {}", o.id))?;
-        }
-    }
     let into = cgroup_fd.as_ref().map(|f| f.as_raw_fd());
-    let (pid, pidfd) = match clone::fork(CloneFlags::empty(), into)? {
+    // The child joins every namespace, then forks the process into the pid namespace (see
+    // `join`): it reports the process's pid, and the process is our child (CLONE_PARENT).
+    let (joiner, joiner_fd) = match clone::fork(CloneFlags::empty(), into)? {
         Forked::Child => {
             drop(chan_parent);
             drop(console_parent);
+            drop(cgroup_fd);
             let walls = crate::init::Walls {
                 seccomp: program.as_ref(),
                 families: families.as_ref(),
@@ -189,17 +185,24 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop((chan_child, cgroup_fd));
+    let undo_joiner = |e: Error| {
+        let _ = crate::container::pidfd_signal(joiner_fd.as_fd(), libc::SIGKILL);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(joiner), None);
+        e
+    };
+    // The process, forked by the joiner, inherits the joiner's v1 cgroups.
+    crate::cgroups::exec::add_v1(&targets, joiner).map_err(undo_joiner)?;
+    chan_parent
+        .send(&Msg::Go {
+            state: String::new(),
+        })
+        .map_err(undo_joiner)?;
+    let (pid, pidfd) = process_of(&chan_parent, joiner).map_err(undo_joiner)?;
     let undo = |e: Error| {
         let _ = crate::container::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         e
     };
-    crate::cgroups::exec::add_v1(&targets, pid).map_err(undo)?;
-    chan_parent
-        .send(&Msg::Go {
-            state: String::new(),
-        })
-        .map_err(undo)?;
     loop {
         match chan_parent.recv().map_err(undo)? {
             Some(Msg::SeccompFd) => {
@@ -216,6 +219,7 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
                 crate::supervisor::hand_over(&dir.path, fd.as_fd()).map_err(undo)?;
                 chan_parent.send(&Msg::SeccompDone).map_err(undo)?;
             }
+            Some(Msg::Log { level, msg }) => crate::logging::emit(&level, &msg),
             // EOF: the channel closed by a successful execve (it is CLOEXEC).
             None => break,
             Some(Msg::Error { msg }) => return Err(undo(Error::Init(msg))),
@@ -264,23 +268,7 @@ fn child(
         crate::init::reset_signals()?;
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
         chan.recv()?;
-        // The user namespace first: the others are owned by it. Joining the mount namespace
-        // also puts our root and cwd at the container's root.
-        for (typ, fd) in namespaces
-            .iter()
-            .filter(|(t, _)| !matches!(t, Ns::Pid | Ns::Time))
-        {
-            setns(fd.as_fd(), clone_flag(*typ)).sys("setns", format!("{typ} namespace"))?;
-            if *typ == Ns::User {
-                let root = nix::unistd::Uid::from_raw(0);
-                nix::unistd::setresuid(root, root, root).sys("setresuid", "0 in user namespace")?;
-            }
-        }
-        if let Some(root) = chroot {
-            nix::unistd::fchdir(root.as_raw_fd()).sys("fchdir", "the container's root")?;
-            nix::unistd::chroot(".").sys("chroot", "the container's root")?;
-            nix::unistd::chdir("/").sys("chdir", "/")?;
-        }
+        join(namespaces, chroot, chan)?;
         nix::unistd::setsid().sys("setsid", "exec")?;
         if let Some(sock) = &console {
             let size = o
@@ -292,6 +280,8 @@ fn child(
             console::make_controlling_terminal(pty.slave.as_fd())?;
         }
         drop(console);
+        // Only stdio, --preserve-fds and the channel stay; logs go to `ward exec`.
+        crate::init::keep_only(chan, &[], o.preserve_fds)?;
         let personality = walls
             .spec
             .linux()
@@ -314,4 +304,75 @@ fn child(
     });
     // SAFETY: _exit skips atexit handlers inherited from the parent; async-signal-safe.
     unsafe { libc::_exit(255) }
+}
+
+/// The process the joiner forked (reported on `chan`), once the joiner is reaped: its pid and
+/// a pidfd. It is our child (CLONE_PARENT) and not yet reaped, so its pid cannot be reused.
+fn process_of(chan: &Channel, joiner: i32) -> Result<(i32, OwnedFd)> {
+    let pid = loop {
+        match chan.recv()? {
+            Some(Msg::Pid { pid }) => break pid,
+            // The process may log before the joiner has reported it.
+            Some(Msg::Log { level, msg }) => crate::logging::emit(&level, &msg),
+            Some(Msg::Error { msg }) => return Err(Error::Init(msg)),
+            other => {
+                return Err(Error::Init(format!(
+                    "exec: expected the process's pid, got {other:?}"
+                )))
+            }
+        }
+    };
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(joiner), None);
+    // SAFETY: pidfd_open takes no pointers and returns a new fd that we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    match nix::errno::Errno::result(fd) {
+        // SAFETY: pidfd_open just returned this fd; nothing else owns it.
+        Ok(fd) => Ok((pid, unsafe {
+            <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32)
+        })),
+        Err(e) => {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            Err(Error::sys("pidfd_open", format!("exec process {pid}"), e))
+        }
+    }
+}
+
+/// Joins the container's namespaces (pid and time, then the user namespace, which owns the
+/// others, then the rest), then forks the process: it appears in the container's pid
+/// namespace only once its root, cwd and every other namespace are the container's, so that nothing in the container (not even with
+/// CAP_SYS_PTRACE, which overrides non-dumpable) finds the host's root through
+/// /proc/<pid>/root or cwd. The joiner reports the pid and exits; the process, a child of
+/// `ward exec` itself through CLONE_PARENT, returns from here.
+fn join(namespaces: &[(Ns, OwnedFd)], chroot: Option<OwnedFd>, chan: &Channel) -> Result<()> {
+    // pid and time apply to our children only, and are joined with the host's credentials
+    // (create makes the time namespace in the host's user namespace).
+    let (children, rest): (Vec<_>, Vec<_>) = namespaces
+        .iter()
+        .partition(|(t, _)| matches!(t, Ns::Pid | Ns::Time));
+    for (typ, fd) in children.into_iter().chain(rest) {
+        setns(fd.as_fd(), clone_flag(*typ)).sys("setns", format!("{typ} namespace"))?;
+        if *typ == Ns::User {
+            let root = nix::unistd::Uid::from_raw(0);
+            nix::unistd::setresuid(root, root, root).sys("setresuid", "0 in user namespace")?;
+        }
+    }
+    // Without a mount namespace of its own the container is a chroot: enter it before the
+    // process exists in the container's pid namespace, so its root is never the host's.
+    if let Some(root) = chroot {
+        nix::unistd::fchdir(root.as_raw_fd()).sys("fchdir", "the container's root")?;
+        nix::unistd::chroot(".").sys("chroot", "the container's root")?;
+        nix::unistd::chdir("/").sys("chdir", "/")?;
+    }
+    match clone::fork(CloneFlags::CLONE_PARENT, None)? {
+        Forked::Child => {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
+            Ok(())
+        }
+        Forked::Parent { pid, .. } => {
+            let _ = chan.send(&Msg::Pid { pid });
+            // SAFETY: _exit skips atexit handlers inherited from the parent; async-signal-safe.
+            unsafe { libc::_exit(0) }
+        }
+    }
 }

@@ -1,0 +1,212 @@
+//! CVE-2019-5736 against a container that holds CAP_SYS_PTRACE (no user namespace, so it is
+//! CAP_SYS_PTRACE of the host's user namespace). Non-dumpable does not stop such a process:
+//! it can open /proc/<pid>/exe of the runtime while the runtime enters the container, and,
+//! once the runtime has left, reopen that fd for writing through /proc/self/fd/N. The binary
+//! the runtime runs from inside the container must therefore be one that cannot be written
+//! at all (a read-only copy or a sealed memfd), not the host's file.
+
+use crate::harness::{runtime, wait_for, Env};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// conformance/exe_attack.c, compiled statically once per test process.
+fn attacker() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let tmp = dir.join(format!("exe-attack.{}", std::process::id()));
+        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/conformance/exe_attack.c");
+        let out = Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&tmp)
+            .arg(src)
+            .output()
+            .expect("cc (apt-get install gcc libc6-dev)");
+        assert!(out.status.success(), "cc -static exe_attack.c: {out:?}");
+        let path = dir.join("exe-attack");
+        fs::rename(&tmp, &path).unwrap();
+        path
+    })
+}
+
+/// The runtime's absolute path (resolving a bare name such as `runc` through PATH).
+fn runtime_path() -> PathBuf {
+    let rt = runtime();
+    if rt.contains('/') {
+        return rt.into();
+    }
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| Path::new(d).join(&rt))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{rt} not in PATH"))
+}
+
+/// Docker's default capabilities plus CAP_SYS_PTRACE.
+const CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+    "CAP_SYS_PTRACE",
+];
+
+/// One attack: an Env whose runtime is a copy of the runtime under test in the test's temp dir
+/// (a successful attack only hurts the copy), with the attacker in its rootfs and CAPS.
+struct Attack {
+    env: Env,
+    copy: PathBuf,
+    before: Vec<u8>,
+    out: PathBuf,
+}
+
+impl Attack {
+    fn new() -> Attack {
+        let mut env = Env::new();
+        let copy = env.dir.join("runtime-copy");
+        fs::copy(runtime_path(), &copy).unwrap();
+        fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+        let before = fs::read(&copy).unwrap();
+        env.binary = copy.to_str().unwrap().to_string();
+        fs::copy(attacker(), env.rootfs().join("attack")).unwrap();
+        let out = env.shared_dir("out", "/out");
+        for set in ["bounding", "effective", "permitted"] {
+            env.config["process"]["capabilities"][set] = CAPS.into();
+        }
+        Attack {
+            env,
+            copy,
+            before,
+            out,
+        }
+    }
+
+    /// `sh -c` arguments that run the attacker, its output in out/log.
+    fn script(&self) -> String {
+        format!(
+            "exec /attack /out/stop {} > /out/log 2>&1",
+            self.copy.display()
+        )
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.out.join("log")).unwrap_or_default()
+    }
+
+    /// `<copy> --root R args`; Err when the copy cannot even be spawned (ETXTBSY: the
+    /// attacker holds it open for writing).
+    fn rt(&self, args: &[&str]) -> Result<std::process::ExitStatus, String> {
+        Command::new(&self.env.binary)
+            .arg("--root")
+            .arg(&self.env.root)
+            .args(args)
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| format!("{args:?}: spawn {}: {e}", self.copy.display()))
+    }
+
+    /// Stops the attacker and checks its summary: it saw the runtime (else the test proves
+    /// nothing), no open for writing of a writable file succeeded, the copy is unchanged.
+    fn verdict(&self, busy: Option<String>) {
+        fs::write(self.out.join("stop"), "").unwrap();
+        wait_for("the attacker's summary", || self.log().contains("seen="));
+        let summary = self.log();
+        eprintln!("attacker: {summary}");
+        let field = |k: &str| {
+            summary
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{k}=")))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(
+            fs::read(&self.copy).unwrap() == self.before,
+            "the runtime binary was modified: {summary} {busy:?}"
+        );
+        assert!(
+            busy.is_none(),
+            "{busy:?}: the attacker holds the binary for writing: {summary}"
+        );
+        assert_eq!(field("opened"), "0", "a write-open succeeded: {summary}");
+        assert_eq!(field("wins"), "", "the attacker wrote: {summary}");
+        assert!(
+            field("seen").parse::<u32>().unwrap_or(0) > 0,
+            "the attacker never saw the runtime inside the container: {summary}"
+        );
+    }
+}
+
+/// `ward exec`: a root container with CAP_SYS_PTRACE loops over /proc trying every way to the
+/// runtime's binary (exe_attack.c: /proc/<pid>/exe for writing, an O_PATH fd of it reopened
+/// for writing after the runtime has left, /proc/<pid>/root/<the binary's host path>) while
+/// `exec` runs 30 times, and once more after the last exec has exited.
+/// ward before the read-only self-copy FAILS this (its exec child is only non-dumpable, which
+/// CAP_SYS_PTRACE of the host's user namespace overrides), and so did ward whose exec child
+/// entered the pid namespace before the mount namespace (its root was the host's).
+#[test]
+fn cve_2019_5736_exec_with_sys_ptrace_cannot_reach_runtime_binary() {
+    let mut a = Attack::new();
+    let script = a.script();
+    a.env.args(&["sh", "-c", &script]);
+    a.env.write_config();
+    let id = a.env.id();
+    let bundle = a.env.bundle.to_str().unwrap().to_string();
+    a.rt(&["run", "-d", "--bundle", &bundle, &id])
+        .map(|s| assert!(s.success(), "run -d: {s}"))
+        .unwrap();
+    // An attacker that holds the binary open for writing makes the next spawn fail ETXTBSY:
+    // stop there and let the verdict report what it did.
+    let mut busy = None;
+    for i in 0..30 {
+        match a.rt(&["exec", &id, "/bin/true"]) {
+            Ok(s) => assert!(s.success(), "exec {i}: {s}"),
+            Err(e) => {
+                busy = Some(e);
+                break;
+            }
+        }
+    }
+    a.verdict(busy);
+}
+
+/// `ward create` + `start`: the attacker, `exec`'d into the created container, finds init
+/// (pid 1, still the runtime, waiting for `start`), holds its /proc/1/exe and reopens it for
+/// writing once `start` made init exec the container's process.
+/// ward before the read-only self-copy FAILS this: init is only non-dumpable.
+#[test]
+fn cve_2019_5736_created_init_with_sys_ptrace_cannot_reach_runtime_binary() {
+    let mut a = Attack::new();
+    a.env.args(&["sleep", "100"]);
+    a.env.write_config();
+    let id = a.env.id();
+    let bundle = a.env.bundle.to_str().unwrap().to_string();
+    let script = a.script();
+    let mut busy = a
+        .rt(&["create", "--bundle", &bundle, &id])
+        .map(|s| assert!(s.success(), "create: {s}"))
+        .and_then(|()| a.rt(&["exec", "-d", &id, "sh", "-c", &script]))
+        .map(|s| assert!(s.success(), "exec -d: {s}"))
+        .err();
+    if busy.is_none() {
+        wait_for("the attacker to start", || a.log().contains("started"));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        busy = a.rt(&["start", &id]).err();
+        // The attacker keeps retrying its fds after init has become `sleep`.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    a.verdict(busy);
+}
