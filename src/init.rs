@@ -3,8 +3,8 @@
 //! Runs in the child of `ward create`, single-threaded, non-dumpable, from ward's read-only
 //! copy of itself (src/selfclone.rs: nothing in the container, even with CAP_SYS_PTRACE, can
 //! write the ward binary through /proc/<pid>/exe, CVE-2019-5736), with only the fds it needs
-//! (the caller's are closed first), and with PDEATHSIG set until it reports Ready (if `ward create` dies mid-way, init dies with it and
-//! nothing is left behind). Any failure is sent to the parent as one message, then init exits.
+//! (the caller's are closed first), and with PDEATHSIG set until it reports Ready (if
+//! `ward create` dies mid-way, init dies with it and nothing is left behind). Any failure is sent to the parent as one message, then init exits.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
