@@ -10,6 +10,11 @@ use thiserror::Error;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The typed error of a module above this one (hooks, console, platform), kept whole: its
+/// message and its source chain. Boxed so that `error` imports nothing from the layers that
+/// use it; each of those modules converts with `From` (so `?` works as before).
+pub type Boxed = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 #[derive(Debug, Error)]
 pub enum Error {
     /// config.json (or a process.json) is malformed or asks for something invalid.
@@ -49,13 +54,15 @@ pub enum Error {
     #[error("{0}")]
     BadState(String),
 
+    /// A hook failed (`init::hooks::HookError`).
     #[cfg(target_os = "linux")]
     #[error("hook: {0}")]
-    Hook(#[from] crate::hooks::HookError),
+    Hook(#[source] Boxed),
 
+    /// A pty or console socket step failed (`sys::console::ConsoleError`).
     #[cfg(target_os = "linux")]
     #[error("console: {0}")]
-    Console(#[from] crate::console::ConsoleError),
+    Console(#[source] Boxed),
 
     /// The container's init reported a failure during setup.
     #[error("{0}")]
@@ -68,9 +75,10 @@ pub enum Error {
     #[error("{0} is not supported on {1}")]
     NotOnThisOs(String, &'static str),
 
-    /// The macOS or Windows translator refused the spec, or their executor failed.
+    /// The macOS or Windows translator refused the spec, or their executor failed
+    /// (`platform::PlatformError`).
     #[error("{0}")]
-    Platform(#[from] crate::platform::PlatformError),
+    Platform(#[source] Boxed),
 
     /// Something the config asks for that this host's kernel cannot do.
     #[error("{0}")]

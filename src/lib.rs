@@ -7,57 +7,35 @@
 //! the crate is the shared modules below plus `platform`, whose translators and executors run
 //! a bundle under sandbox-exec or the Host Compute Service.
 
-/// Declares modules that exist only on Linux (the one place the crate is split by OS).
+/// Declares modules that exist only on Linux (here and in `spec` and `sys`, the places the
+/// crate is split by OS).
 macro_rules! linux_only {
-    ($(pub mod $name:ident;)*) => {
-        $(#[cfg(target_os = "linux")] pub mod $name;)*
+    ($($(#[$attr:meta])* pub mod $name:ident;)*) => {
+        $($(#[$attr])* #[cfg(target_os = "linux")] pub mod $name;)*
     };
 }
 
-// Every OS.
+// The layers, bottom to top; each may import only from the layers below it (README
+// "Layout", checked by tests/layers.rs). `error` and `logging` serve every layer.
 pub mod error;
 pub mod logging;
-pub mod platform;
+/// The config: the parsed bundle and ward's extensions (types, JSON, validation).
+pub mod spec;
+/// Helpers over the kernel: no project imports but `error`.
 #[cfg(unix)]
-pub mod signals;
-#[cfg(unix)]
-pub mod stateroot;
-pub mod template;
+pub mod sys;
 
 linux_only! {
-    pub mod capabilities;
-    pub mod cgroupfs;
-    pub mod cgroups;
-    pub mod clone;
-    pub mod console;
-    pub mod container;
-    pub mod devices;
-    pub mod ebpf;
-    pub mod egress;
-    pub mod features;
-    pub mod gvisor_pod;
-    pub mod hooks;
+    /// Policies: each turns part of the spec into kernel objects.
+    pub mod policy;
+    /// The create path: what runs inside the new namespaces until execve.
     pub mod init;
-    pub mod landlock;
-    pub mod mounts;
-    pub mod mountguard;
-    pub mod namespaces;
-    pub mod observe;
-    pub mod process;
-    pub mod procfs;
-    pub mod rlimits;
-    pub mod rootfs;
-    pub mod safepath;
-    pub mod scheduling;
-    pub mod seccomp;
-    pub mod selfclone;
-    pub mod spec;
-    pub mod state;
-    pub mod supervisor;
-    pub mod sysctl;
-    pub mod sync;
-    pub mod tier;
+    /// The container: lifecycle operations, state, isolation tiers.
+    pub mod container;
 }
+
+/// macOS and Windows: translators and executors (a front end, beside `cli`).
+pub mod platform;
 
 pub use error::{Error, Result};
 

@@ -15,7 +15,7 @@ fn main() {
     let unsealed = std::env::args_os()
         .skip(1)
         .any(|a| a == "create" || a == "run" || a == "exec")
-        .then(ward::selfclone::ensure)
+        .then(ward::container::selfclone::ensure)
         .and_then(|r| r.err());
     #[cfg(not(target_os = "linux"))]
     let unsealed: Option<ward::Error> = None;

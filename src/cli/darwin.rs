@@ -32,7 +32,7 @@ pub fn run(root: &Path, cmd: &Command) -> ward::Result<i32> {
         }
         // The container's processes are one process group: --all changes nothing.
         Command::Kill(a) => {
-            darwin::kill(root, &a.id, ward::signals::parse_signal(&a.signal)?).map(|()| 0)
+            darwin::kill(root, &a.id, ward::sys::signals::parse_signal(&a.signal)?).map(|()| 0)
         }
         Command::Delete(a) => match darwin::delete(root, &a.id, a.force) {
             // runc: deleting a container that is already gone with --force is not an error.

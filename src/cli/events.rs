@@ -5,7 +5,7 @@ use std::time::Duration;
 #[cfg(target_os = "linux")]
 use serde_json::json;
 #[cfg(target_os = "linux")]
-use ward::state::{ContainerDir, Status};
+use ward::container::state::{ContainerDir, Status};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -46,10 +46,10 @@ fn parse_duration(s: &str) -> ward::Result<Duration> {
 
 /// OOM kills so far in the container's cgroup (v2 memory.events, v1 memory.oom_control).
 #[cfg(target_os = "linux")]
-fn oom_kills(cg: &ward::cgroups::Cgroup) -> u64 {
+fn oom_kills(cg: &ward::policy::cgroups::Cgroup) -> u64 {
     let files: Vec<std::path::PathBuf> = match cg.v2_dir() {
-        Some(d) if cg.mode == ward::cgroups::Mode::Unified => vec![d.join("memory.events")],
-        _ => ward::cgroups::v1::dirs(&cg.path)
+        Some(d) if cg.mode == ward::policy::cgroups::Mode::Unified => vec![d.join("memory.events")],
+        _ => ward::policy::cgroups::v1::dirs(&cg.path)
             .into_iter()
             .filter(|(h, _)| h.options.split(',').any(|o| o == "memory"))
             .map(|(_, d)| d.join("memory.oom_control"))
@@ -91,7 +91,7 @@ pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     }
     let mut ooms = oom_kills(&cg);
     // Violation records the supervisor writes, streamed as they come (already JSON events).
-    let log = dir.path.join(ward::supervisor::LOG);
+    let log = dir.path.join(ward::policy::supervisor::LOG);
     let mut seen = 0usize;
     loop {
         if let Ok(text) = std::fs::read_to_string(&log) {

@@ -128,10 +128,10 @@ fn exec(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     if a.pidfd_socket.is_some() {
         return Err(ward::Error::Unsupported("--pidfd-socket".into()));
     }
-    let dir = ward::state::ContainerDir::open(root, &a.id)?;
+    let dir = ward::container::state::ContainerDir::open(root, &a.id)?;
     let config = dir.load_config()?;
     let base = config.process().clone().unwrap_or_default();
-    let sub_cgroup = ward::cgroups::exec::parse(&a.cgroup)?;
+    let sub_cgroup = ward::policy::cgroups::exec::parse(&a.cgroup)?;
     let opts = ward::container::exec::ExecOpts {
         root: root.to_path_buf(),
         id: a.id.clone(),

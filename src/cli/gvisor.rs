@@ -2,10 +2,10 @@
 //! later command for such an id, go to runsc with the caller's own arguments (ward keeps its
 //! state record beside runsc's, so `list` shows both tiers).
 
-use ward::gvisor_pod::Role;
+use ward::container::gvisor_pod::Role;
+use ward::container::state::ContainerDir;
+use ward::container::tier::{self, Runsc, Tier};
 use ward::spec::Bundle;
-use ward::state::ContainerDir;
-use ward::tier::{self, Runsc, Tier};
 
 use super::{gvisor_pod, Cli, Command};
 
@@ -75,7 +75,7 @@ pub fn route(cli: &Cli, cmd: &Command) -> ward::Result<Option<i32>> {
                 .unwrap_or(std::path::Path::new(".")),
         )?;
         let mut t = tier::choose(cli.default_isolation, b.spec.annotations().as_ref())?;
-        let role = ward::gvisor_pod::role(b.spec.annotations().as_ref())?;
+        let role = ward::container::gvisor_pod::role(b.spec.annotations().as_ref())?;
         if let Role::Subcontainer { sandbox } = &role {
             t = tier::for_pod_member(root, sandbox, t)?;
         }
@@ -96,7 +96,7 @@ pub fn route(cli: &Cli, cmd: &Command) -> ward::Result<Option<i32>> {
         .map(|spec| tier::network_of(root, &spec))
         .unwrap_or_default();
     let sub = matches!(
-        ward::gvisor_pod::role(Some(&stored.annotations)),
+        ward::container::gvisor_pod::role(Some(&stored.annotations)),
         Ok(Role::Subcontainer { .. })
     );
     if sub && matches!(cmd, Command::Start(_)) {
@@ -162,7 +162,7 @@ fn create(cli: &Cli, cmd: &Command, b: &Bundle, id: &str, role: &Role) -> ward::
     let keep = matches!(cmd, Command::Run(a) if a.keep);
     if foreground {
         // Recorded first, so `list` shows it while it runs.
-        let placeholder = ward::state::Stored {
+        let placeholder = ward::container::state::Stored {
             oci_version: b.spec.version().clone(),
             id: id.into(),
             pid: 0,

@@ -1,5 +1,5 @@
 //! The app containers of a gVisor pod (runsc subcontainers) under containerd's runc shim; the
-//! why is in ward::gvisor_pod. `create` leaves a keeper behind and gives the shim its pid,
+//! why is in ward::container::gvisor_pod. `create` leaves a keeper behind and gives the shim its pid,
 //! `start` runs `runsc start` with the stdio the keeper holds and releases it, the keeper exits
 //! with the container's status, `delete` ends a keeper whose container never ran.
 
@@ -7,10 +7,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use ward::gvisor_pod::{self, Pinned};
+use ward::container::gvisor_pod::{self, Pinned};
+use ward::container::state::{ContainerDir, Stored};
+use ward::container::tier::Runsc;
 use ward::spec::Bundle;
-use ward::state::{ContainerDir, Stored};
-use ward::tier::Runsc;
 use ward::{Error, Result};
 
 use super::{Cli, CreateFlags};
@@ -67,14 +67,14 @@ pub fn create(cli: &Cli, r: &Runsc, b: &Bundle, f: &CreateFlags, dir: &Container
     }
     let mut keeper = spawn_keeper(cli, dir, terminal)?;
     let pid = keeper.id() as i32;
-    let recorded = ward::state::proc_stat(pid)
+    let recorded = ward::container::state::proc_stat(pid)
         .map(|(_, t)| t)
         .ok_or_else(|| Error::Init(format!("keeper {pid} exited at once")))
         .and_then(|start_time| {
             if let Some(pf) = &f.pid_file {
-                ward::state::write_atomic(&absolute(pf)?, pid.to_string().as_bytes())?;
+                ward::container::state::write_atomic(&absolute(pf)?, pid.to_string().as_bytes())?;
             }
-            ward::tier::record(dir, r, b, &dir.id, Some((pid, start_time)))
+            ward::container::tier::record(dir, r, b, &dir.id, Some((pid, start_time)))
         });
     if recorded.is_err() {
         // Still our child: end it, or it would wait for a start that never comes.

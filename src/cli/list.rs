@@ -4,9 +4,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 #[cfg(target_os = "linux")]
-use ward::state::{list_ids, ContainerDir};
+use ward::container::state::{list_ids, ContainerDir};
 #[cfg(unix)]
-use ward::stateroot::Report;
+use ward::sys::stateroot::Report;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -40,8 +40,10 @@ pub fn run(root: &Path, a: &Args) -> ward::Result<i32> {
         };
         let Ok(stored) = dir.load() else { continue };
         let mut r = match stored.tier {
-            ward::tier::Tier::Gvisor => ward::tier::report(root, &dir, &stored),
-            ward::tier::Tier::Native => dir.report(&stored),
+            ward::container::tier::Tier::Gvisor => {
+                ward::container::tier::report(root, &dir, &stored)
+            }
+            ward::container::tier::Tier::Native => dir.report(&stored),
         };
         r.owner = owner_of(&dir.path);
         reports.push(r);

@@ -75,7 +75,7 @@ pub struct Cli {
     /// raise it): native or gvisor.
     #[cfg(target_os = "linux")]
     #[arg(long = "default-isolation", value_enum, default_value = "native")]
-    pub default_isolation: ward::tier::Tier,
+    pub default_isolation: ward::container::tier::Tier,
     /// Print the version.
     #[arg(short = 'v', long = "version")]
     pub version: bool,

@@ -3,7 +3,7 @@
 use std::process::Command;
 
 #[cfg(target_os = "linux")]
-use ward::state::ContainerDir;
+use ward::container::state::ContainerDir;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

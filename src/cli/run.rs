@@ -135,7 +135,7 @@ pub fn proxy_until_exit(master: std::os::fd::BorrowedFd, pid: i32) -> ward::Resu
     let mut status = None;
     let mut should_stop = || {
         if WINCH.swap(false, Ordering::SeqCst) {
-            let _ = ward::console::resize_from(stdin.as_fd(), master);
+            let _ = ward::sys::console::resize_from(stdin.as_fd(), master);
         }
         if status.is_none() {
             if let Ok(s) = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
@@ -145,7 +145,7 @@ pub fn proxy_until_exit(master: std::os::fd::BorrowedFd, pid: i32) -> ward::Resu
         status.is_some()
     };
     let input = (stdin.as_raw_fd() >= 0).then(|| stdin.as_fd());
-    ward::console::proxy(master, input, stdout.as_fd(), &mut should_stop)?;
+    ward::sys::console::proxy(master, input, stdout.as_fd(), &mut should_stop)?;
     match status {
         Some(code) => Ok(code),
         None => wait_blocking(pid),

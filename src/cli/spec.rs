@@ -19,7 +19,7 @@ pub fn run(a: &Args) -> ward::Result<i32> {
             path.display()
         )));
     }
-    let cfg = ward::template::config(
+    let cfg = ward::spec::template::config(
         a.rootless,
         nix::unistd::getuid().as_raw(),
         nix::unistd::getgid().as_raw(),

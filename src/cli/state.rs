@@ -1,6 +1,6 @@
 #[cfg(target_os = "linux")]
 #[cfg(target_os = "linux")]
-use ward::state::ContainerDir;
+use ward::container::state::ContainerDir;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -12,8 +12,8 @@ pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
     let dir = ContainerDir::open(root, &a.id)?;
     let stored = dir.load()?;
     let mut report = match stored.tier {
-        ward::tier::Tier::Gvisor => ward::tier::report(root, &dir, &stored),
-        ward::tier::Tier::Native => dir.report(&stored),
+        ward::container::tier::Tier::Gvisor => ward::container::tier::report(root, &dir, &stored),
+        ward::container::tier::Tier::Native => dir.report(&stored),
     };
     report.owner = super::list::owner_of(&dir.path);
     let text =

@@ -9,16 +9,17 @@ use std::path::{Path, PathBuf};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use oci_spec::runtime::LinuxNamespaceType as Ns;
 
-use crate::cgroups::Cgroup;
-use crate::clone::{self, Forked};
+use crate::policy::cgroups::Cgroup;
+use crate::sys::clone::{self, Forked};
 use crate::container::hook_state;
 use crate::error::{Error, Result, SysContext};
-use crate::hooks::HookKind;
+use crate::init::hooks::HookKind;
 use crate::init::{self, run_spec_hooks, InitArgs};
 use crate::spec::Bundle;
-use crate::state::{ContainerDir, Status, Stored};
-use crate::sync::{self, Msg};
-use crate::{console, namespaces};
+use crate::container::state::{ContainerDir, Status, Stored};
+use crate::sys::sync::{self, Msg};
+use crate::init::namespaces;
+use crate::sys::console;
 
 pub struct CreateOpts {
     pub root: PathBuf,
@@ -42,7 +43,7 @@ pub struct Created {
 }
 
 pub fn create(opts: &CreateOpts) -> Result<Created> {
-    crate::state::validate_id(&opts.id)?;
+    crate::container::state::validate_id(&opts.id)?;
     let bundle = Bundle::load(&opts.bundle)?;
     let terminal = bundle.process()?.terminal().unwrap_or(false);
     check_console(terminal, opts.console_socket.is_some(), opts.foreground)?;
@@ -141,7 +142,7 @@ fn create_in(
         }
     }
     let seccomp = match &seccomp_spec {
-        Some(s) => Some(crate::seccomp::prepare(&opts.root, s)?),
+        Some(s) => Some(crate::policy::seccomp::prepare(&opts.root, s)?),
         None => None,
     };
     // The cgroup exists, with its limits, before init exists: init is born inside it.
@@ -149,7 +150,7 @@ fn create_in(
     let cgroup = Cgroup::new(linux.cgroups_path().as_deref(), &opts.id)?;
     guard.cgroup = Some(cgroup.clone());
     cgroup.create(linux.resources().as_ref())?;
-    let rules = crate::cgroups::device_rules(&bundle.spec)?;
+    let rules = crate::policy::cgroups::device_rules(&bundle.spec)?;
     cgroup.apply(
         &linux.resources().clone().unwrap_or_default(),
         &rules,
@@ -157,7 +158,7 @@ fn create_in(
     )?;
     let cgroup_fd = cgroup
         .v2_dir()
-        .map(|d| crate::cgroups::v2::open_dir(&d))
+        .map(|d| crate::policy::cgroups::v2::open_dir(&d))
         .transpose()?;
     // Egress walls on the cgroup before init exists: nothing in it ever runs unwalled.
     let interception = bundle.interception.clone().unwrap_or_default();
@@ -170,18 +171,18 @@ fn create_in(
     let mut ring = None;
     let mut rule_texts = Vec::new();
     if let (Some(n), Some(fd)) = (&interception.network, cgroup_fd.as_ref()) {
-        let r = crate::egress::programs::create_ringbuf()?;
+        let r = crate::policy::egress::programs::create_ringbuf()?;
         // Unix rules first: on a kernel without their hooks, nothing is attached at all.
         if let Some(allowed) = &n.allow_unix {
-            crate::egress::unix::install(fd.as_fd(), allowed, r.as_fd())?;
+            crate::policy::egress::unix::install(fd.as_fd(), allowed, r.as_fd())?;
         }
-        crate::egress::programs::install(fd.as_fd(), n, r.as_fd())?;
-        rule_texts = crate::supervisor::rule_texts(n)?;
+        crate::policy::egress::programs::install(fd.as_fd(), n, r.as_fd())?;
+        rule_texts = crate::policy::supervisor::rule_texts(n)?;
         ring = Some(r);
     }
 
     namespaces::prepare_parent(&bundle)?;
-    let listen_fds = crate::process::listen_fds();
+    let listen_fds = crate::init::process::listen_fds();
     let flags = namespaces::clone_flags(&bundle);
     let into = cgroup_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let (pid, pidfd) = match clone::fork(flags, into)? {
@@ -216,14 +217,14 @@ fn create_in(
     // cgroup that init now populates and leaves when it is empty.
     let mut supervisor = None;
     if let (true, Some(cg_dir)) = (wants_supervisor, cgroup.v2_dir()) {
-        let plan = crate::supervisor::Plan {
+        let plan = crate::policy::supervisor::Plan {
             id: opts.id.clone(),
             state_dir: dir.path.clone(),
             cgroup_dir: cg_dir,
             rules: rule_texts,
         };
-        let spid = crate::supervisor::spawn(plan, ring)?;
-        let start = crate::state::proc_stat(spid).map(|(_, t)| t).unwrap_or(0);
+        let spid = crate::policy::supervisor::spawn(plan, ring)?;
+        let start = crate::container::state::proc_stat(spid).map(|(_, t)| t).unwrap_or(0);
         guard.supervisor = Some(spid);
         supervisor = Some((spid, start));
     }
@@ -231,7 +232,7 @@ fn create_in(
         namespaces::write_id_maps(pid, &bundle)?;
     }
     if bundle.has_namespace(Ns::User) && bundle.has_new_namespace(Ns::Mount) {
-        let sources = crate::mounts::open_bind_sources(pid, &bundle)?;
+        let sources = crate::init::mounts::open_bind_sources(pid, &bundle)?;
         if !sources.is_empty() {
             let indices = sources.iter().map(|(i, _)| *i).collect();
             chan_parent.send(&Msg::MountSources { indices })?;
@@ -252,7 +253,7 @@ fn create_in(
         init_start_time: 0,
         private_pid_ns: bundle.has_new_namespace(Ns::Pid),
         cgroup: Some(cgroup),
-        tier: crate::tier::Tier::Native,
+        tier: crate::container::tier::Tier::Native,
         supervisor,
     };
     let creating = String::from_utf8_lossy(&hook_state(&stored, Status::Creating)).into_owned();
@@ -271,13 +272,13 @@ fn create_in(
                 if let Some(s) = &seccomp_spec {
                     let state: serde_json::Value =
                         serde_json::from_str(&creating).unwrap_or_default();
-                    crate::seccomp::deliver(s, fd.as_fd(), pid, &state)?;
+                    crate::policy::seccomp::deliver(s, fd.as_fd(), pid, &state)?;
                 }
                 chan_parent.send(&Msg::SeccompDone)?;
             }
             Some(Msg::ObserveFd) => {
                 let fd = console::recv_fd(chan_parent.0.as_fd())?;
-                crate::supervisor::hand_over(&dir.path, fd.as_fd())?;
+                crate::policy::supervisor::hand_over(&dir.path, fd.as_fd())?;
                 chan_parent.send(&Msg::SeccompDone)?;
             }
             Some(Msg::Ready) => break,
@@ -296,7 +297,7 @@ fn create_in(
         Some(sock) => Some(console::recv_fd(sock.as_fd())?),
         None => None,
     };
-    stored.init_start_time = crate::state::proc_stat(pid)
+    stored.init_start_time = crate::container::state::proc_stat(pid)
         .map(|(_, t)| t)
         .ok_or_else(|| Error::Init("container init exited during setup".into()))?;
     dir.save_config(&bundle.raw)?;
@@ -359,5 +360,5 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
             .map(|d| d.join(path))
             .unwrap_or_else(|_| path.to_path_buf())
     };
-    crate::state::write_atomic(&path, pid.to_string().as_bytes())
+    crate::container::state::write_atomic(&path, pid.to_string().as_bytes())
 }

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use crate::container::{hook_state, kill::container_pids, open_init, pidfd_signal, wait_exit};
 use crate::error::{Error, Result};
-use crate::hooks::{run_hooks, HookKind};
-use crate::state::{ContainerDir, Status, Stored};
+use crate::init::hooks::{run_hooks, HookKind};
+use crate::container::state::{ContainerDir, Status, Stored};
 
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let dir = ContainerDir::open(root, id)?;
@@ -52,7 +52,7 @@ fn stop_supervisor(stored: &Stored) {
         return;
     };
     for _ in 0..100 {
-        if !matches!(crate::state::proc_stat(pid), Some((s, t)) if t == start && s != 'Z') {
+        if !matches!(crate::container::state::proc_stat(pid), Some((s, t)) if t == start && s != 'Z') {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));

@@ -11,12 +11,13 @@ use nix::sys::signal::Signal;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use oci_spec::runtime::{LinuxNamespaceType as Ns, Process};
 
-use crate::clone::{self, Forked};
+use crate::sys::clone::{self, Forked};
 use crate::error::{Error, Result, SysContext};
-use crate::namespaces::clone_flag;
-use crate::state::{ContainerDir, Status, Stored};
-use crate::sync::{self, Channel, Msg};
-use crate::{console, seccomp};
+use crate::init::namespaces::clone_flag;
+use crate::container::state::{ContainerDir, Status, Stored};
+use crate::sys::sync::{self, Channel, Msg};
+use crate::policy::seccomp;
+use crate::sys::console;
 
 pub struct ExecOpts {
     pub root: PathBuf,
@@ -28,7 +29,7 @@ pub struct ExecOpts {
     pub preserve_fds: u32,
     pub ignore_paused: bool,
     /// `--cgroup`: sub-cgroups of the container's to run in.
-    pub sub_cgroup: crate::cgroups::exec::SubCgroups,
+    pub sub_cgroup: crate::policy::cgroups::exec::SubCgroups,
 }
 
 /// The exec'd process, still our child.
@@ -90,8 +91,8 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
     }
     let raw = dir.load_raw_config()?;
     let config: oci_spec::runtime::Spec = crate::spec::from_value(&raw, "config.json")?;
-    let landlock = crate::landlock::from_config(&raw)?;
-    let interception = crate::egress::from_config(&raw)?;
+    let landlock = crate::spec::landlock::from_config(&raw)?;
+    let interception = crate::spec::interception::from_config(&raw)?;
     let families = crate::init::families_filter(interception.as_ref())?;
     let observe = crate::init::observe_filter(interception.as_ref())?;
     let terminal = o.process.terminal().unwrap_or(false);
@@ -130,7 +131,7 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
     } else {
         None
     };
-    if !crate::state::init_alive(&stored) {
+    if !crate::container::state::init_alive(&stored) {
         return Err(Error::BadState("cannot exec in a stopped container".into()));
     }
     // Every target (each v1 hierarchy and the unified one) must exist before the fork.
@@ -147,7 +148,7 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
     let cgroup_fd = targets
         .v2
         .as_deref()
-        .map(crate::cgroups::v2::open_dir)
+        .map(crate::policy::cgroups::v2::open_dir)
         .transpose()?;
     let (console_parent, console_child) = match (terminal, &o.console_socket) {
         (false, _) => (None, None),
@@ -191,7 +192,7 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
         e
     };
     // The process, forked by the joiner, inherits the joiner's v1 cgroups.
-    crate::cgroups::exec::add_v1(&targets, joiner).map_err(undo_joiner)?;
+    crate::policy::cgroups::exec::add_v1(&targets, joiner).map_err(undo_joiner)?;
     chan_parent
         .send(&Msg::Go {
             state: String::new(),
@@ -216,7 +217,7 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
             }
             Some(Msg::ObserveFd) => {
                 let fd = console::recv_fd(chan_parent.0.as_fd()).map_err(|e| undo(e.into()))?;
-                crate::supervisor::hand_over(&dir.path, fd.as_fd()).map_err(undo)?;
+                crate::policy::supervisor::hand_over(&dir.path, fd.as_fd()).map_err(undo)?;
                 chan_parent.send(&Msg::SeccompDone).map_err(undo)?;
             }
             Some(Msg::Log { level, msg }) => crate::logging::emit(&level, &msg),
@@ -235,7 +236,7 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
         None => None,
     };
     if let Some(pf) = &o.pid_file {
-        crate::state::write_atomic(&absolute(pf), pid.to_string().as_bytes())?;
+        crate::container::state::write_atomic(&absolute(pf), pid.to_string().as_bytes())?;
     }
     Ok(Execed {
         pid,
@@ -289,7 +290,7 @@ fn child(
             .and_then(|l| l.personality().as_ref());
         let prepared =
             crate::init::prepare_process(&o.process, personality, o.preserve_fds, walls, chan)?;
-        Err(crate::process::exec(
+        Err(crate::init::process::exec(
             &prepared.path,
             &prepared.args,
             &prepared.env,

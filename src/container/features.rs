@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::mounts::RECURSIVE_OPTIONS;
+use crate::init::mounts::RECURSIVE_OPTIONS;
 
 const MOUNT_OPTIONS: &[&str] = &[
     "defaults",
@@ -97,7 +97,7 @@ fn seccomp_actions() -> Vec<&'static str> {
 }
 
 fn cgroup_features() -> Value {
-    use crate::cgroups::{detect, Mode};
+    use crate::policy::cgroups::{detect, Mode};
     let mode = detect();
     let rdma = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
         .map(|c| c.split_whitespace().any(|w| w == "rdma"))
@@ -142,7 +142,7 @@ fn capabilities() -> Vec<String> {
 /// about flags, so each one is probed with SECCOMP_SET_MODE_FILTER and a null program, which
 /// fails with EFAULT for a known flag and EINVAL for an unknown one, loading nothing.
 fn supported_seccomp_flags() -> Vec<&'static str> {
-    use crate::seccomp::compile::{
+    use crate::policy::seccomp::compile::{
         FLAG_LOG, FLAG_NEW_LISTENER, FLAG_SPEC_ALLOW, FLAG_TSYNC, FLAG_WAIT_KILLABLE_RECV,
     };
     [
@@ -197,13 +197,13 @@ pub fn document() -> Value {
         },
         "annotations": {
             "org.ward.version": env!("CARGO_PKG_VERSION"),
-            "org.ward.landlock.abi": crate::landlock::kernel_abi().to_string(),
+            "org.ward.landlock.abi": crate::policy::landlock::kernel_abi().to_string(),
             // Whether network.allowUnix can be enforced here (Linux 6.7+ with BTF).
-            "org.ward.interception.allowUnix": crate::egress::unix::available().to_string(),
+            "org.ward.interception.allowUnix": crate::policy::egress::unix::available().to_string(),
         },
         // ward's annotations that can weaken isolation when an engine passes them from users
         // (org.ward.landlock only ever adds restrictions).
-        "potentiallyUnsafeConfigAnnotations": [crate::platform::DARWIN_ALLOW_UNENFORCED]
+        "potentiallyUnsafeConfigAnnotations": [crate::spec::DARWIN_ALLOW_UNENFORCED]
     })
 }
 

@@ -56,7 +56,7 @@ pub fn role(annotations: Option<&HashMap<String, String>>) -> Result<Role> {
         }
         return match a.get(sid).filter(|s| !s.is_empty()) {
             Some(s) => {
-                crate::state::validate_id(s)?;
+                crate::container::state::validate_id(s)?;
                 Ok(Role::Subcontainer { sandbox: s.clone() })
             }
             None => Err(Error::spec(
@@ -113,7 +113,7 @@ impl Pinned {
         // SAFETY: the syscall returned a new fd that nothing else owns.
         let pidfd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
         // Checked after pinning: if the start time still matches now, the pidfd is that process.
-        match crate::state::proc_stat(pid) {
+        match crate::container::state::proc_stat(pid) {
             Some((s, t)) if t == start_time && s != 'Z' && s != 'X' => Ok(Some(Pinned { pidfd })),
             _ => Ok(None),
         }

@@ -9,12 +9,17 @@
 pub mod create;
 pub mod delete;
 pub mod exec;
+pub mod features;
+pub mod gvisor_pod;
 pub mod kill;
 pub mod pause;
+pub mod selfclone;
 pub mod start;
+pub mod state;
+pub mod tier;
 pub mod update;
 
-use crate::state::{Status, Stored};
+use crate::container::state::{Status, Stored};
 
 /// The state JSON given to hooks on stdin (runtime-spec "State").
 pub fn hook_state(stored: &Stored, status: Status) -> Vec<u8> {
@@ -42,7 +47,7 @@ pub fn wait_exit(pidfd: std::os::fd::BorrowedFd, timeout_ms: u16) -> bool {
 
 /// Opens a pidfd for init if it is still the process we started (pid + start time).
 pub fn open_init(stored: &Stored) -> Option<std::os::fd::OwnedFd> {
-    if !crate::state::init_alive(stored) {
+    if !crate::container::state::init_alive(stored) {
         return None;
     }
     // SAFETY: pidfd_open takes a pid and flags; it returns a new fd or -1.
@@ -53,7 +58,7 @@ pub fn open_init(stored: &Stored) -> Option<std::os::fd::OwnedFd> {
     // SAFETY: the kernel returned a new fd that we now own.
     let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
     // The pid could have been reused between the check and pidfd_open: check again.
-    crate::state::init_alive(stored).then_some(fd)
+    crate::container::state::init_alive(stored).then_some(fd)
 }
 
 pub fn pidfd_signal(pidfd: std::os::fd::BorrowedFd, sig: i32) -> nix::Result<()> {

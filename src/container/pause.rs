@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::state::{ContainerDir, Status};
+use crate::container::state::{ContainerDir, Status};
 
 pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<()> {
     let dir = ContainerDir::open(root, id)?;

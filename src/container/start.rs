@@ -9,8 +9,8 @@ use nix::sys::stat::Mode;
 
 use crate::container::{hook_state, open_init};
 use crate::error::{Error, Result};
-use crate::hooks::{run_hooks, HookKind};
-use crate::state::{ContainerDir, Status};
+use crate::init::hooks::{run_hooks, HookKind};
+use crate::container::state::{ContainerDir, Status};
 
 pub fn start(root: &Path, id: &str) -> Result<()> {
     let dir = ContainerDir::open(root, id)?;

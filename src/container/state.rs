@@ -20,14 +20,12 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
-pub use crate::stateroot::{
-    ensure_root, list_ids, validate_id, write_atomic, Report, Status, STATE_FILE,
+pub use crate::sys::stateroot::{
+    ensure_root, list_ids, validate_id, write_atomic, Report, Status, CACHE_DIR, STATE_FILE,
 };
 
 pub const EXEC_FIFO: &str = "exec.fifo";
-/// ward's own directories under the state root are named with `@`, which no container id can
-/// contain, so they never collide with a container.
-pub const CACHE_DIR: &str = "@cache";
+/// runsc's root, one of ward's own directories under the state root (see `CACHE_DIR`).
 pub const RUNSC_DIR: &str = "@runsc";
 const CONFIG_FILE: &str = "config.json";
 
@@ -50,10 +48,10 @@ pub struct Stored {
     pub private_pid_ns: bool,
     /// Where its cgroup is (absent: created before ward managed cgroups).
     #[serde(default)]
-    pub cgroup: Option<crate::cgroups::Cgroup>,
+    pub cgroup: Option<crate::policy::cgroups::Cgroup>,
     /// The isolation tier; gvisor containers are run by runsc, ward routes every command.
     #[serde(default)]
-    pub tier: crate::tier::Tier,
+    pub tier: crate::spec::isolation::Tier,
     /// ward's supervisor of this container (pid, start time), if it has one.
     #[serde(default)]
     pub supervisor: Option<(i32, u64)>,

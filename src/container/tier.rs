@@ -4,76 +4,20 @@
 //! an annotation may only raise the tier, never lower it. ward records the tier in its state and
 //! routes every later command for that id to runsc, with a root of its own under ward's root.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
-use crate::state::{ContainerDir, Stored};
+use crate::container::state::{ContainerDir, Stored};
 
-pub const ANNOTATION: &str = "org.ward.isolation";
-
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    #[default]
-    Native,
-    Gvisor,
-}
-
-impl std::fmt::Display for Tier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Tier::Native => "native",
-            Tier::Gvisor => "gvisor",
-        })
-    }
-}
-
-/// The tier for a container: the runtime's default, raised (never lowered) by the annotation.
-pub fn choose(default: Tier, annotations: Option<&HashMap<String, String>>) -> Result<Tier> {
-    let Some(v) = annotations.and_then(|a| a.get(ANNOTATION)) else {
-        return Ok(default);
-    };
-    let asked = match v.as_str() {
-        "native" => Tier::Native,
-        "gvisor" => Tier::Gvisor,
-        other => {
-            return Err(Error::spec(
-                format!("annotations.{ANNOTATION}"),
-                format!("{other:?} is not native or gvisor"),
-            ))
-        }
-    };
-    if asked < default {
-        return Err(Error::spec(
-            format!("annotations.{ANNOTATION}"),
-            format!("{v} is below this runtime's default isolation ({default}): an annotation may only raise the tier"),
-        ));
-    }
-    Ok(asked)
-}
+pub use crate::spec::isolation::{choose, Tier, ANNOTATION};
 
 /// ward's own features gVisor cannot honour are refused rather than silently dropped.
 pub fn refuse_unhonoured(bundle: &crate::spec::Bundle) -> Result<()> {
     if let Some(i) = &bundle.interception {
         // runsc's --network=none is the one equivalent: a deny-all policy in a new netns.
         let deny_all = i.network.as_ref().is_some_and(|n| {
-            n.default == crate::egress::Verdict::Deny
+            n.default == crate::spec::interception::Verdict::Deny
                 && n.allow.is_empty()
                 && n.allow_unix.is_none()
         }) && Network::of(&bundle.spec) == Network::None;
@@ -154,7 +98,7 @@ impl Runsc {
         debug: bool,
     ) -> Runsc {
         Runsc {
-            root: state_root.join(crate::state::RUNSC_DIR),
+            root: state_root.join(crate::container::state::RUNSC_DIR),
             network: Network::Sandbox,
             log: log.map(Path::to_path_buf),
             log_format: log_format.map(str::to_string),
@@ -189,7 +133,7 @@ impl Runsc {
         if let Some(f) = self.network.flag() {
             cmd.arg(f);
         }
-        if crate::cgroups::detect() != crate::cgroups::Mode::Unified {
+        if crate::policy::cgroups::detect() != crate::policy::cgroups::Mode::Unified {
             cmd.arg("--ignore-cgroups");
         }
         cmd.args(args);
@@ -242,7 +186,7 @@ pub fn record(
             let pid = st["pid"].as_i64().unwrap_or(0) as i32;
             (
                 pid,
-                crate::state::proc_stat(pid).map(|(_, t)| t).unwrap_or(0),
+                crate::container::state::proc_stat(pid).map(|(_, t)| t).unwrap_or(0),
             )
         }
     };
@@ -268,18 +212,18 @@ pub fn record(
 /// ward's state report for a gvisor container: ward's record, with runsc's view of the status
 /// and pid (runsc owns the process). The pid of a container in a pod's sandbox is its keeper's,
 /// the one its caller was given: runsc would name the sandbox, shared by the whole pod.
-pub fn report(root: &Path, dir: &ContainerDir, stored: &Stored) -> crate::state::Report {
+pub fn report(root: &Path, dir: &ContainerDir, stored: &Stored) -> crate::container::state::Report {
     let mut r = dir.report(stored);
     let sub = matches!(
-        crate::gvisor_pod::role(Some(&stored.annotations)),
-        Ok(crate::gvisor_pod::Role::Subcontainer { .. })
+        crate::container::gvisor_pod::role(Some(&stored.annotations)),
+        Ok(crate::container::gvisor_pod::Role::Subcontainer { .. })
     );
     if let Ok(st) = Runsc::new(root, None, None, false).state(&stored.id) {
         if let Ok(status) = serde_json::from_value(st["status"].clone()) {
             r.status = status;
         }
         r.pid = match r.status {
-            crate::state::Status::Stopped => 0,
+            crate::container::state::Status::Stopped => 0,
             _ if sub => stored.pid,
             _ => st["pid"].as_i64().unwrap_or(0) as i32,
         };
@@ -291,8 +235,8 @@ pub fn report(root: &Path, dir: &ContainerDir, stored: &Stored) -> crate::state:
 /// sandbox's flags (runsc fixes them when it creates the sandbox), so a pod's app container
 /// takes its pause container's.
 pub fn network_of(root: &Path, spec: &oci_spec::runtime::Spec) -> Network {
-    if let Ok(crate::gvisor_pod::Role::Subcontainer { sandbox }) =
-        crate::gvisor_pod::role(spec.annotations().as_ref())
+    if let Ok(crate::container::gvisor_pod::Role::Subcontainer { sandbox }) =
+        crate::container::gvisor_pod::role(spec.annotations().as_ref())
     {
         if let Ok(sb) = ContainerDir::open(root, &sandbox).and_then(|d| d.load_config()) {
             return Network::of(&sb);
@@ -326,7 +270,7 @@ pub fn for_pod_member(root: &Path, sandbox: &str, asked: Tier) -> Result<Tier> {
             format!("gvisor, but the pod sandbox {sandbox} runs in the native tier: set the annotation on the pod (pod_annotations) so every container of it runs in gVisor"),
         )),
         (None, Tier::Gvisor) => Err(Error::spec(
-            format!("annotations.{}", crate::gvisor_pod::SANDBOX_ID),
+            format!("annotations.{}", crate::container::gvisor_pod::SANDBOX_ID),
             format!("the pod sandbox {sandbox} is not a container under this root: a container in gVisor joins its pod's runsc sandbox"),
         )),
         (_, t) => Ok(t),
@@ -335,6 +279,8 @@ pub fn for_pod_member(root: &Path, sandbox: &str, asked: Tier) -> Result<Tier> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn ann(v: &str) -> HashMap<String, String> {

@@ -6,10 +6,10 @@ use std::path::Path;
 use oci_spec::runtime::LinuxResources;
 
 use crate::error::{Error, Result};
-use crate::state::{ContainerDir, Status};
+use crate::container::state::{ContainerDir, Status};
 
 pub fn update(root: &Path, id: &str, res: &LinuxResources) -> Result<()> {
-    crate::cgroups::ranges::check(res)?;
+    crate::spec::resources::check(res)?;
     let dir = ContainerDir::open(root, id)?;
     let _lock = dir.lock()?;
     let stored = dir.load()?;

@@ -96,6 +96,13 @@ pub enum HookError {
     },
 }
 
+/// Kept whole inside ward's `Error` (which cannot name this type: it sits below this module).
+impl From<HookError> for crate::error::Error {
+    fn from(e: HookError) -> Self {
+        crate::error::Error::Hook(Box::new(e))
+    }
+}
+
 /// Runs `hooks` in order, stopping at the first failure.
 ///
 /// argv is `args` (args[0] is argv[0]) or just `[path]`; the environment is

@@ -1,10 +1,19 @@
 //! The container's init, from clone3 to execve — the OCI create lifecycle top to bottom.
 //!
 //! Runs in the child of `ward create`, single-threaded, non-dumpable, from ward's read-only
-//! copy of itself (src/selfclone.rs: nothing in the container, even with CAP_SYS_PTRACE, can
+//! copy of itself (container/selfclone.rs: nothing in the container, even with CAP_SYS_PTRACE, can
 //! write the ward binary through /proc/<pid>/exe, CVE-2019-5736), with only the fds it needs
 //! (the caller's are closed first), and with PDEATHSIG set until it reports Ready (if
 //! `ward create` dies mid-way, init dies with it and nothing is left behind). Any failure is sent to the parent as one message, then init exits.
+//!
+//! Its parts, also used by `container` (exec, delete): the namespaces, the rootfs and its
+//! mounts, the process's own settings, and the hooks.
+
+pub mod hooks;
+pub mod mounts;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -14,10 +23,11 @@ use nix::sys::signal::Signal;
 use oci_spec::runtime::LinuxNamespaceType as Ns;
 
 use crate::error::{Error, Result, SysContext};
-use crate::hooks::{run_hooks, run_hooks_in, HookKind};
+use crate::init::hooks::{run_hooks, run_hooks_in, HookKind};
 use crate::spec::Bundle;
-use crate::sync::{Channel, Msg};
-use crate::{capabilities, console, namespaces, process, rlimits, rootfs, scheduling};
+use crate::sys::sync::{Channel, Msg};
+use crate::policy::{capabilities, rlimits, scheduling};
+use crate::sys::console;
 
 pub struct InitArgs {
     pub bundle: Bundle,
@@ -32,7 +42,7 @@ pub struct InitArgs {
     /// Socket-activation fds (LISTEN_FDS) passed before the --preserve-fds ones.
     pub listen_fds: u32,
     /// The compiled `linux.seccomp` filter, if any.
-    pub seccomp: Option<crate::seccomp::Program>,
+    pub seccomp: Option<crate::policy::seccomp::Program>,
 }
 
 /// Never returns: execs the container process or exits.
@@ -97,7 +107,7 @@ pub(crate) fn keep_only(chan: &Channel, keep: &[std::os::fd::RawFd], preserve: u
             level: level.to_string(),
             msg: msg.chars().take(4096).collect(),
         };
-        let _ = crate::sync::send_on(copy.as_fd(), &msg);
+        let _ = crate::sys::sync::send_on(copy.as_fd(), &msg);
     }));
     process::close_fds_except(preserve, &keep)
 }
@@ -186,11 +196,11 @@ fn setup(a: &InitArgs) -> Result<Ready> {
     let root = if mntns {
         rootfs::prepare(b, userns, b.has_new_namespace(Ns::Cgroup), &sources)?
     } else {
-        crate::safepath::open_root(&b.rootfs)?
+        crate::sys::safepath::open_root(&b.rootfs)?
     };
     drop(sources);
     // process.cwd is created now, while the root may still be written (runc does the same).
-    crate::safepath::mkdir_all(root.as_fd(), b.process()?.cwd())?;
+    crate::sys::safepath::mkdir_all(root.as_fd(), b.process()?.cwd())?;
     drop(root);
     a.chan.send(&Msg::RunHooks)?;
     a.chan.expect(Msg::HooksDone)?;
@@ -238,7 +248,7 @@ fn setup(a: &InitArgs) -> Result<Ready> {
     }
 
     // The exec fifo is reopened through /proc after pivot_root: check now that it can be.
-    let fifo = crate::safepath::fd_path(a.exec_fifo.as_fd());
+    let fifo = crate::sys::safepath::fd_path(a.exec_fifo.as_fd());
     match nix::fcntl::open(
         &fifo,
         nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
@@ -294,12 +304,12 @@ fn unsafe_owned(fd: std::os::fd::RawFd) -> OwnedFd {
 
 /// The kernel-enforced walls a process gets on top of its credentials.
 pub struct Walls<'a> {
-    pub seccomp: Option<&'a crate::seccomp::Program>,
+    pub seccomp: Option<&'a crate::policy::seccomp::Program>,
     /// ward's own filter of socket families (the egress policy), beside the spec's profile.
-    pub families: Option<&'a crate::seccomp::Program>,
+    pub families: Option<&'a crate::policy::seccomp::Program>,
     /// ward's observe filter; its listener goes to the supervisor, never into the container.
-    pub observe: Option<&'a crate::seccomp::Program>,
-    pub landlock: Option<&'a crate::landlock::Landlock>,
+    pub observe: Option<&'a crate::policy::seccomp::Program>,
+    pub landlock: Option<&'a crate::spec::landlock::Landlock>,
     pub spec: &'a oci_spec::runtime::Spec,
     /// fds ward must still open for writing after Landlock applies (init's exec fifo).
     pub also_writable: &'a [std::os::fd::BorrowedFd<'a>],
@@ -308,13 +318,13 @@ pub struct Walls<'a> {
 /// Landlock, then seccomp: landlock_restrict_self must not be needed after the filter loads.
 fn raise_walls(walls: &Walls, nnp: bool, chan: &Channel) -> Result<()> {
     if let Some(l) = walls.landlock {
-        crate::landlock::apply(l, walls.spec, walls.also_writable, nnp)?;
+        crate::policy::landlock::apply(l, walls.spec, walls.also_writable, nnp)?;
     }
     if let Some(f) = walls.families {
-        crate::seccomp::install(f)?;
+        crate::policy::seccomp::install(f)?;
     }
     if let Some(o) = walls.observe {
-        if let Some(fd) = crate::seccomp::install(o)? {
+        if let Some(fd) = crate::policy::seccomp::install(o)? {
             chan.send(&Msg::ObserveFd)?;
             console::send_master(chan.0.as_fd(), fd.as_fd(), "observe")?;
             drop(fd);
@@ -326,20 +336,20 @@ fn raise_walls(walls: &Walls, nnp: bool, chan: &Channel) -> Result<()> {
 
 /// The socket-family filter of an egress policy, if there is one.
 pub fn families_filter(
-    i: Option<&crate::egress::Interception>,
-) -> Result<Option<crate::seccomp::Program>> {
+    i: Option<&crate::spec::interception::Interception>,
+) -> Result<Option<crate::policy::seccomp::Program>> {
     match i.and_then(|i| i.network.as_ref()) {
-        Some(n) => Ok(Some(crate::egress::families::filter(n)?)),
+        Some(n) => Ok(Some(crate::policy::egress::families::filter(n)?)),
         None => Ok(None),
     }
 }
 
 /// The observe filter of an interception policy, if it names syscalls.
 pub fn observe_filter(
-    i: Option<&crate::egress::Interception>,
-) -> Result<Option<crate::seccomp::Program>> {
+    i: Option<&crate::spec::interception::Interception>,
+) -> Result<Option<crate::policy::seccomp::Program>> {
     match i.filter(|i| !i.observe.is_empty()) {
-        Some(i) => Ok(Some(crate::observe::filter(&i.observe)?)),
+        Some(i) => Ok(Some(crate::policy::observe::filter(&i.observe)?)),
         None => Ok(None),
     }
 }
@@ -475,11 +485,11 @@ pub(crate) fn reset_signals() -> Result<()> {
 
 /// Loads the seccomp filter; a notify fd goes to `ward create` and is closed here, so the
 /// container never holds it.
-fn load_seccomp(program: Option<&crate::seccomp::Program>, chan: &Channel) -> Result<()> {
+fn load_seccomp(program: Option<&crate::policy::seccomp::Program>, chan: &Channel) -> Result<()> {
     let Some(program) = program else {
         return Ok(());
     };
-    if let Some(fd) = crate::seccomp::install(program)? {
+    if let Some(fd) = crate::policy::seccomp::install(program)? {
         chan.send(&Msg::SeccompFd)?;
         console::send_master(chan.0.as_fd(), fd.as_fd(), "seccompFd")?;
         drop(fd);
@@ -497,10 +507,10 @@ fn set_domainname(d: &str) -> Result<()> {
 }
 
 fn write_sysctl(key: &str, value: &str) -> Result<()> {
-    let Some(path) = crate::sysctl::proc_path(key) else {
+    let Some(path) = crate::spec::sysctl::proc_path(key) else {
         return Err(Error::spec(format!("linux.sysctl.{key}"), "invalid key"));
     };
-    crate::procfs::write(&path, value)
+    crate::sys::procfs::write(&path, value)
         .map_err(|e| Error::spec(format!("linux.sysctl.{key}"), e.to_string()))
 }
 
@@ -520,11 +530,11 @@ fn setup_console(a: &InitArgs, p: &oci_spec::runtime::Process) -> Result<()> {
     if !a.bundle.has_namespace(Ns::Mount) {
         return console::make_controlling_terminal(pty.slave.as_fd()).map_err(Into::into);
     }
-    let root = crate::safepath::open_root(Path::new("/"))?;
-    let target = crate::safepath::ensure_plain_file(root.as_fd(), Path::new("/dev/console"))?;
+    let root = crate::sys::safepath::open_root(Path::new("/"))?;
+    let target = crate::sys::safepath::ensure_plain_file(root.as_fd(), Path::new("/dev/console"))?;
     nix::mount::mount(
         Some(&pty.slave_path),
-        &crate::safepath::fd_path(target.as_fd()),
+        &crate::sys::safepath::fd_path(target.as_fd()),
         None::<&str>,
         nix::mount::MsFlags::MS_BIND,
         None::<&str>,

@@ -11,7 +11,10 @@ use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
 
 use crate::error::{Error, Result, SysContext};
-use crate::safepath;
+use crate::sys::safepath;
+
+/// The `cgroup` mount type (/sys/fs/cgroup inside the container).
+mod cgroupfs;
 
 pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
 pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
@@ -289,13 +292,13 @@ pub fn mount_entry(ctx: &Context, index: usize, m: &Mount) -> Result<()> {
     if typ == "bind" || opts.is_bind() {
         bind(ctx, index, m, &opts)?;
     } else if typ == "cgroup" || typ == "cgroup2" {
-        crate::cgroupfs::mount_cgroupfs(ctx, dest, &opts)?;
+        cgroupfs::mount_cgroupfs(ctx, dest, &opts)?;
     } else {
         let target = if typ == "proc" || typ == "sysfs" {
-            crate::mountguard::special_target(ctx.root, index, dest, &typ)?
+            crate::policy::mountguard::special_target(ctx.root, index, dest, &typ)?
         } else {
             let target = safepath::ensure(ctx.root, dest, true)?;
-            crate::mountguard::check_not_in_proc(ctx.root, index, dest, target.as_fd(), false)?;
+            crate::policy::mountguard::check_not_in_proc(ctx.root, index, dest, target.as_fd(), false)?;
             target
         };
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
@@ -357,8 +360,8 @@ fn bind(ctx: &Context, index: usize, m: &Mount, opts: &Options) -> Result<()> {
     };
     let target = safepath::ensure(ctx.root, dest, is_dir)?;
     let from = opened.map_or_else(|| source.clone(), |fd| safepath::fd_path(fd.as_fd()));
-    let procfs = crate::mountguard::is_procfs(&from);
-    crate::mountguard::check_not_in_proc(ctx.root, index, dest, target.as_fd(), procfs)?;
+    let procfs = crate::policy::mountguard::is_procfs(&from);
+    crate::policy::mountguard::check_not_in_proc(ctx.root, index, dest, target.as_fd(), procfs)?;
     let rec = opts.flags & MsFlags::MS_REC;
     mount(
         Some(&from),

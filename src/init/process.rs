@@ -100,8 +100,8 @@ pub fn switch_user(user: &User) -> Result<()> {
 /// Changes into process.cwd (creating it, as runc does). Runs after pivot_root with every host
 /// fd closed or CLOEXEC, so the path can only resolve inside the container (CVE-2024-21626).
 pub fn enter_cwd(cwd: &Path) -> Result<()> {
-    let root = crate::safepath::open_root(Path::new("/"))?;
-    let fd = crate::safepath::mkdir_all(std::os::fd::AsFd::as_fd(&root), cwd)?;
+    let root = crate::sys::safepath::open_root(Path::new("/"))?;
+    let fd = crate::sys::safepath::mkdir_all(std::os::fd::AsFd::as_fd(&root), cwd)?;
     nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&fd))
         .sys("fchdir", cwd.display().to_string())
 }
@@ -139,7 +139,7 @@ pub fn chdir_as_user(cwd: &Path) -> Result<()> {
 
 /// oomScoreAdj, written for init itself (children inherit it).
 pub fn set_oom_score_adj(v: i32) -> Result<()> {
-    crate::procfs::write("self/oom_score_adj", &v.to_string())
+    crate::sys::procfs::write("self/oom_score_adj", &v.to_string())
 }
 
 /// Refuses an LSM label the host cannot apply (runc's behaviour), applies it otherwise.
@@ -154,8 +154,8 @@ pub fn apply_lsm(p: &Process) -> Result<()> {
                 format!("{profile:?} requested but AppArmor is not enabled on this host"),
             ));
         }
-        crate::procfs::write("self/attr/apparmor/exec", &format!("exec {profile}"))
-            .or_else(|_| crate::procfs::write("self/attr/exec", &format!("exec {profile}")))?;
+        crate::sys::procfs::write("self/attr/apparmor/exec", &format!("exec {profile}"))
+            .or_else(|_| crate::sys::procfs::write("self/attr/exec", &format!("exec {profile}")))?;
     }
     if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
         if !Path::new("/sys/fs/selinux/enforce").exists() {
@@ -164,7 +164,7 @@ pub fn apply_lsm(p: &Process) -> Result<()> {
                 format!("{label:?} requested but SELinux is not enabled on this host"),
             ));
         }
-        crate::procfs::write("self/attr/exec", label)?;
+        crate::sys::procfs::write("self/attr/exec", label)?;
     }
     Ok(())
 }

@@ -10,10 +10,10 @@ use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{fstat, SFlag};
 
-use crate::devices;
+use crate::policy::devices;
 use crate::error::{Error, Result, SysContext};
-use crate::mounts::{self, MountAttr, MOUNT_ATTR_RDONLY};
-use crate::safepath;
+use crate::init::mounts::{self, MountAttr, MOUNT_ATTR_RDONLY};
+use crate::sys::safepath;
 use crate::spec::Bundle;
 
 /// Everything before pivot_root. Returns an O_PATH fd of the rootfs.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::darwin_exec;
 use super::{seatbelt, Context};
 use crate::error::{Error, IoContext, Result};
-use crate::stateroot::{self, Report, Status, STATE_FILE};
+use crate::sys::stateroot::{self, Report, Status, STATE_FILE};
 
 const START_FIFO: &str = "start.fifo";
 

@@ -27,9 +27,7 @@ pub mod darwin_exec;
 #[cfg(windows)]
 pub mod windows_exec;
 
-/// The annotation listing refused spec fields the user accepts to run without on macOS
-/// (comma-separated, exactly as the error names them). Potentially unsafe: `features` says so.
-pub const DARWIN_ALLOW_UNENFORCED: &str = "org.ward.darwin.allow-unenforced";
+pub use crate::spec::DARWIN_ALLOW_UNENFORCED;
 
 pub type Result<T, E = PlatformError> = std::result::Result<T, E>;
 
@@ -56,6 +54,13 @@ pub enum PlatformError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Kept whole inside ward's `Error` (which cannot name this type: it sits below this module).
+impl From<PlatformError> for crate::error::Error {
+    fn from(e: PlatformError) -> Self {
+        crate::error::Error::Platform(Box::new(e))
+    }
 }
 
 impl PlatformError {

@@ -14,7 +14,7 @@ use nix::unistd::{fchownat, Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
 use crate::error::{Error, Result, SysContext};
-use crate::safepath;
+use crate::sys::safepath;
 
 /// A device node to create.
 #[derive(Debug, Clone, PartialEq, Eq)]

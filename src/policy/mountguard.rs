@@ -11,7 +11,7 @@ use nix::errno::Errno;
 use nix::sys::stat::{fstat, SFlag};
 
 use crate::error::{Error, Result};
-use crate::safepath;
+use crate::sys::safepath;
 
 /// Paths under /proc that may be bind-mounted over (lxcfs's, and CRIU's ns_last_pid: newer runc).
 const LXCFS_PATHS: &[&str] = &[

@@ -9,25 +9,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use oci_spec::runtime::LinuxSeccomp;
 
 use crate::error::{Error, Result};
-use crate::seccomp::Program;
-
-/// Syscalls ward knows how to describe.
-pub const OBSERVABLE: &[&str] = &["execve", "execveat", "open", "openat", "openat2", "connect"];
-
-pub fn validate(names: &[String]) -> Result<()> {
-    for (i, n) in names.iter().enumerate() {
-        if !OBSERVABLE.contains(&n.as_str()) {
-            return Err(Error::spec(
-                format!("process.interception.observe[{i}]"),
-                format!(
-                    "{n:?} cannot be observed (known: {})",
-                    OBSERVABLE.join(", ")
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
+use crate::policy::seccomp::Program;
 
 /// The filter: the named syscalls notify, everything else (every architecture) is allowed.
 pub fn filter(names: &[String]) -> Result<Program> {
@@ -38,7 +20,7 @@ pub fn filter(names: &[String]) -> Result<Program> {
         "syscalls": [{"names": names, "action": "SCMP_ACT_NOTIFY"}],
     }))
     .map_err(|e| Error::Init(format!("observe filter: {e}")))?;
-    crate::seccomp::compile(&spec)
+    crate::policy::seccomp::compile(&spec)
 }
 
 /// `struct seccomp_notif` (80 bytes) and `struct seccomp_notif_resp` (24 bytes).
@@ -237,12 +219,12 @@ fn read_argv(pid: i32, addr: u64) -> Vec<String> {
 }
 
 fn syscall_name(nr: i32, arch: u32) -> &'static str {
-    let table = if arch == crate::seccomp::compile::AUDIT_ARCH_I386 {
-        crate::seccomp::syscalls::X86
+    let table = if arch == crate::policy::seccomp::compile::AUDIT_ARCH_I386 {
+        crate::policy::seccomp::syscalls::X86
     } else {
-        crate::seccomp::syscalls::X86_64
+        crate::policy::seccomp::syscalls::X86_64
     };
-    let nr = (nr as u32) & !crate::seccomp::compile::X32_SYSCALL_BIT;
+    let nr = (nr as u32) & !crate::policy::seccomp::compile::X32_SYSCALL_BIT;
     table
         .iter()
         .find(|(_, n)| *n == nr)
@@ -372,7 +354,7 @@ mod tests {
             nix::unistd::ForkResult::Child => {
                 // SAFETY: prctl with constant arguments.
                 unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-                let ok = matches!(crate::seccomp::install(&program), Ok(Some(fd))
+                let ok = matches!(crate::policy::seccomp::install(&program), Ok(Some(fd))
                     if prefer_sync_wakeup(std::os::fd::AsFd::as_fd(&fd)));
                 // SAFETY: ends the child without running the test harness's code.
                 unsafe { libc::_exit(if ok { 0 } else { 1 }) }

@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::observe::Served;
+use crate::policy::observe::Served;
 
-use crate::egress::programs::{DEFAULT_RULE, KIND_CONNECT, RECORD};
+use crate::policy::egress::programs::{DEFAULT_RULE, KIND_CONNECT, RECORD};
 use crate::error::{Error, Result, SysContext};
 
 pub const LOG: &str = "violations.jsonl";
@@ -99,7 +99,7 @@ fn run(
     // wakes it directly (on the target's CPU, see prefer_sync_wakeup), no poll round comes
     // first, and a call being read never delays another listener's. Records wait in `observed`
     // for this thread, which formats and writes them in batches, off the targets' path.
-    let observed: Arc<Mutex<Vec<crate::observe::Observed>>> = Arc::default();
+    let observed: Arc<Mutex<Vec<crate::policy::observe::Observed>>> = Arc::default();
     let mut serving = 0usize;
     loop {
         let mut fds = vec![nix::poll::PollFd::new(
@@ -124,20 +124,20 @@ fn run(
         // A new listener from create or exec.
         if new_listener {
             if let Ok((conn, _)) = listener.accept() {
-                if let Ok(fd) = crate::console::recv_fd(conn.as_fd()) {
+                if let Ok(fd) = crate::sys::console::recv_fd(conn.as_fd()) {
                     // Kernels before 6.6 refuse the sync flag, and there a blocked RECV never
                     // returns once the listener's tasks are gone: the thread waits in poll,
                     // which reports the hang-up, so an exec's thread ends with its process.
-                    let sync = crate::observe::prefer_sync_wakeup(fd.as_fd());
+                    let sync = crate::policy::observe::prefer_sync_wakeup(fd.as_fd());
                     let sink = Arc::clone(&observed);
                     let spawned = std::thread::Builder::new()
                         .stack_size(64 * 1024)
                         .spawn(move || loop {
-                            if !sync && !crate::observe::wait_readable(fd.as_fd()) {
+                            if !sync && !crate::policy::observe::wait_readable(fd.as_fd()) {
                                 return;
                             }
                             let keep = |o| sink.lock().unwrap_or_else(|e| e.into_inner()).push(o);
-                            if let Served::Closed = crate::observe::serve(fd.as_fd(), keep) {
+                            if let Served::Closed = crate::policy::observe::serve(fd.as_fd(), keep) {
                                 return;
                             }
                         });
@@ -174,7 +174,7 @@ pub fn hand_over(state_dir: &Path, fd: std::os::fd::BorrowedFd) -> Result<()> {
     let path = state_dir.join(SOCKET);
     let conn = std::os::unix::net::UnixStream::connect(&path)
         .map_err(|e| Error::io("connect", &path, e))?;
-    crate::console::send_master(std::os::fd::AsFd::as_fd(&conn), fd, "listener")?;
+    crate::sys::console::send_master(std::os::fd::AsFd::as_fd(&conn), fd, "listener")?;
     Ok(())
 }
 
@@ -225,14 +225,14 @@ pub fn describe(plan: &Plan, rec: &[u8]) -> serde_json::Value {
     } else {
         "sendmsg"
     };
-    if family == crate::egress::unix::FAMILY {
+    if family == crate::policy::egress::unix::FAMILY {
         return serde_json::json!({
             "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
             "type": "violation",
             "id": plan.id,
             "pid": pid,
             "syscall": syscall,
-            "destination": crate::egress::unix::describe(rec),
+            "destination": crate::policy::egress::unix::describe(rec),
             "rule": "not in allowUnix",
             "decision": "denied (EPERM), by the kernel",
         });
@@ -368,11 +368,11 @@ impl Drop for Ring {
 }
 
 /// Rules as the log names them, indexed like `Network::rules()`.
-pub fn rule_texts(n: &crate::egress::Network) -> Result<Vec<String>> {
+pub fn rule_texts(n: &crate::spec::interception::Network) -> Result<Vec<String>> {
     Ok(n.rules()?
         .iter()
         .map(|r| {
-            let v = if r.verdict == crate::egress::Verdict::Allow {
+            let v = if r.verdict == crate::spec::interception::Verdict::Allow {
                 "allow"
             } else {
                 "deny"

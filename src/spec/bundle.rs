@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::error::{excerpt, Error, IoContext, Result};
+use crate::spec::json::{from_value, parse_json};
 
 /// A validated bundle: the spec, and the absolute paths it refers to.
 #[derive(Debug, Clone)]
@@ -20,9 +21,9 @@ pub struct Bundle {
     /// config.json as written: ward's extensions live in fields oci-spec does not know.
     pub raw: serde_json::Value,
     /// `process.landlock` or the `org.ward.landlock` annotation, validated.
-    pub landlock: Option<crate::landlock::Landlock>,
+    pub landlock: Option<crate::spec::landlock::Landlock>,
     /// `process.interception` or the `org.ward.interception` annotation, validated.
-    pub interception: Option<crate::egress::Interception>,
+    pub interception: Option<crate::spec::interception::Interception>,
 }
 
 impl Bundle {
@@ -34,8 +35,8 @@ impl Bundle {
         let raw: serde_json::Value = parse_json(&text, "config.json")?;
         let spec: Spec = from_value(&raw, "config.json")?;
         let rootfs = rootfs_of(&dir, &spec)?;
-        let landlock = crate::landlock::from_config(&raw)?;
-        let interception = crate::egress::from_config(&raw)?;
+        let landlock = crate::spec::landlock::from_config(&raw)?;
+        let interception = crate::spec::interception::from_config(&raw)?;
         let bundle = Bundle {
             dir,
             rootfs,
@@ -170,14 +171,14 @@ impl Bundle {
             self.validate_without_mountns()?;
         }
         if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
-            crate::cgroups::ranges::check(res)?;
+            crate::spec::resources::check(res)?;
         }
         if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
-            crate::sysctl::validate(
+            crate::spec::sysctl::validate(
                 sysctl.keys(),
                 &self.namespaces(),
                 self.spec.hostname().is_some(),
-                crate::sysctl::is_runtime_namespace,
+                crate::spec::sysctl::is_runtime_namespace,
             )?;
         }
         Ok(())
@@ -224,27 +225,6 @@ impl Bundle {
             None => Ok(()),
         }
     }
-}
-
-/// Parses JSON into `T`, naming the offending field on error.
-pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| path_error(e, what))
-}
-
-/// `T` from an already parsed JSON tree, naming the offending field on error.
-pub fn from_value<T: serde::de::DeserializeOwned>(v: &serde_json::Value, what: &str) -> Result<T> {
-    serde_path_to_error::deserialize(v).map_err(|e| path_error(e, what))
-}
-
-fn path_error(e: serde_path_to_error::Error<serde_json::Error>, what: &str) -> Error {
-    let path = e.path().to_string();
-    let field = if path == "." {
-        what.to_string()
-    } else {
-        format!("{what}: {path}")
-    };
-    Error::spec(field, e.into_inner().to_string())
 }
 
 fn rootfs_of(bundle: &Path, spec: &Spec) -> Result<PathBuf> {

@@ -1,15 +1,8 @@
-//! Egress walls the kernel enforces: ward's `process.interception.network` policy (or the same
-//! JSON in the annotation `org.ward.interception`) compiled into cgroup BPF programs on the
-//! container's cgroup v2 directory (connect4/6 for TCP, sendmsg4/6 for unconnected UDP), with
-//! the rules in LPM tries, and a seccomp filter limiting socket families and types.
-//!
-//! The kernel evaluates its own copy of the address, in the caller's credentials, on every path
-//! that reaches connect/sendmsg (io_uring, sendmmsg, 32-bit syscalls included), and every
-//! process born in the cgroup — `ward exec` too — is covered. A denied call fails with EPERM.
-
-pub mod families;
-pub mod programs;
-pub mod unix;
+//! Interception in the spec: ward's `process.interception` extension (or the same JSON in the
+//! annotation `org.ward.interception`) — the egress `network` policy (address rules, socket
+//! families, unix socket addresses) and the syscalls to `observe`. Types, parsing and
+//! validation; `policy::egress` compiles the network policy into cgroup BPF programs and a
+//! seccomp filter, `policy::observe` and `policy::supervisor` do the observing.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -180,11 +173,11 @@ pub fn from_config(raw: &serde_json::Value) -> Result<Option<Interception>> {
                 ),
             ))
         }
-        (Some(v), None) => crate::spec::from_value(v, "process.interception")?,
-        (None, Some(t)) => crate::spec::parse_json(t, &format!("annotations.{ANNOTATION}"))?,
+        (Some(v), None) => crate::spec::json::from_value(v, "process.interception")?,
+        (None, Some(t)) => crate::spec::json::parse_json(t, &format!("annotations.{ANNOTATION}"))?,
         (None, None) => return Ok(None),
     };
-    crate::observe::validate(&policy.observe)?;
+    validate_observe(&policy.observe)?;
     // A task can have only one seccomp listener: the supervisor's, or the spec's listenerPath.
     let listener_path = raw
         .pointer("/linux/seccomp/listenerPath")
@@ -197,12 +190,96 @@ pub fn from_config(raw: &serde_json::Value) -> Result<Option<Interception>> {
     }
     if let Some(n) = &policy.network {
         for rule in n.allow_unix.iter().flatten() {
-            unix::address(rule)?;
+            address(rule)?;
         }
         n.rules()?;
-        families::numbers(n)?;
+        numbers(n)?;
     }
     Ok(Some(policy))
+}
+
+/// Syscalls ward's supervisor knows how to describe.
+pub const OBSERVABLE: &[&str] = &["execve", "execveat", "open", "openat", "openat2", "connect"];
+
+/// Every name one ward can describe, or an error naming the first that is not.
+pub fn validate_observe(names: &[String]) -> Result<()> {
+    for (i, n) in names.iter().enumerate() {
+        if !OBSERVABLE.contains(&n.as_str()) {
+            return Err(Error::spec(
+                format!("process.interception.observe[{i}]"),
+                format!(
+                    "{n:?} cannot be observed (known: {})",
+                    OBSERVABLE.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+const UNIX_FIELD: &str = "process.interception.network.allowUnix";
+/// `sizeof(((struct sockaddr_un *)0)->sun_path)`.
+pub const PATH_MAX: usize = 108;
+
+/// The address bytes a rule names: `/path` as written, `@name` as a NUL then the name.
+pub fn address(rule: &str) -> Result<Vec<u8>> {
+    let bad = |why: &str| Error::spec(UNIX_FIELD, format!("{rule:?}: {why}"));
+    let bytes = if let Some(name) = rule.strip_prefix('@') {
+        [&[0u8][..], name.as_bytes()].concat()
+    } else if rule.starts_with('/') {
+        rule.as_bytes().to_vec()
+    } else {
+        return Err(bad(
+            "not an absolute path or an @abstract name (addresses are matched as written)",
+        ));
+    };
+    if bytes[1..].contains(&0) {
+        return Err(bad("contains a NUL byte"));
+    }
+    if bytes.len() > PATH_MAX {
+        return Err(bad("longer than a unix socket address (108 bytes)"));
+    }
+    Ok(bytes)
+}
+
+/// Socket families allowed when the policy names none.
+const DEFAULT_FAMILIES: &[&str] = &["inet", "inet6", "unix", "netlink"];
+
+/// The number of an address family name.
+fn family(name: &str) -> Option<u32> {
+    Some(match name {
+        "unix" => 1,
+        "inet" => 2,
+        "inet6" => 10,
+        "netlink" => 16,
+        "packet" => 17,
+        "vsock" => 40,
+        "can" => 29,
+        "bluetooth" => 31,
+        "alg" => 38,
+        "xdp" => 44,
+        _ => return None,
+    })
+}
+
+/// The address family numbers the policy allows.
+pub fn numbers(n: &Network) -> Result<Vec<u32>> {
+    let names: Vec<String> = n
+        .families
+        .clone()
+        .unwrap_or_else(|| DEFAULT_FAMILIES.iter().map(|s| s.to_string()).collect());
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            family(f).ok_or_else(|| {
+                Error::spec(
+                    format!("process.interception.network.families[{i}]"),
+                    format!("unknown family {f:?}"),
+                )
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-pub const DEFAULT: &str = include_str!("../spec/templates/config.json");
+pub const DEFAULT: &str = include_str!("../../spec/templates/config.json");
 
 /// The default config; `rootless` maps the caller's uid/gid to root in a new user namespace,
 /// drops the network namespace and binds /sys instead of mounting sysfs (runc's rootless spec).

@@ -50,6 +50,13 @@ pub enum ConsoleError {
     },
 }
 
+/// Kept whole inside ward's `Error` (which cannot name this type: it sits below this module).
+impl From<ConsoleError> for crate::error::Error {
+    fn from(e: ConsoleError) -> Self {
+        crate::error::Error::Console(Box::new(e))
+    }
+}
+
 fn sys(op: &'static str) -> impl FnOnce(Errno) -> ConsoleError {
     move |source| ConsoleError::Sys { op, source }
 }

@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, IoContext, Result};
 
 pub const STATE_FILE: &str = "state.json";
+/// ward's own directories under the state root are named with `@`, which no container id can
+/// contain, so they never collide with a container. This one holds caches (compiled seccomp
+/// filters).
+pub const CACHE_DIR: &str = "@cache";
 
 /// Validates a container id as runc does: `[A-Za-z0-9_.+-]`, not `.` or `..`, at most 255
 /// bytes (so `<root>/<id>` can be a directory name).

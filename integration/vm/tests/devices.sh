@@ -3,7 +3,7 @@
 #   ramdisk) -> inside, writing /dev/null works and opening /dev/mydev fails with EPERM.
 # A control container with an extra allow rule for b 1:0 r reads /dev/mydev fine, so the EPERM
 # comes from the device program, not from the node.
-# runc semantics (which ward follows, src/cgroups/mod.rs device_rules): the runtime appends its
+# runc semantics (which ward follows, src/policy/cgroups/mod.rs device_rules): the runtime appends its
 # default allow list after the spec's rules: `c *:* m`, `b *:* m`, c 1:3 1:5 1:7 1:8 1:9 5:0 5:2
 # 10:200 rwm, c 136:* rwm. Hence /dev/mydev is NOT c 1:5 (/dev/zero, readable by that list), and
 # `mknod /tmp/x c 1 7` (CAP_MKNOD given) SUCCEEDS. MKNOD_EXPECT=deny flips that assertion

@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
-use crate::ebpf::{self, insn, Insn, AND32_K, EXIT, JNE_K, LDX_W, MOV32_X, MOV64_K, RSH32_K};
+use crate::sys::ebpf::{self, insn, Insn, AND32_K, EXIT, JNE_K, LDX_W, MOV32_X, MOV64_K, RSH32_K};
 use crate::error::{Error, Result};
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,7 +12,7 @@
 
 pub mod devices;
 pub mod exec;
-pub mod ranges;
+pub mod hierarchy;
 pub mod stats;
 pub mod v1;
 pub mod v2;
@@ -37,7 +37,7 @@ pub enum Mode {
 }
 
 pub fn detect() -> Mode {
-    if crate::cgroupfs::host_is_unified() {
+    if crate::policy::cgroups::hierarchy::host_is_unified() {
         Mode::Unified
     } else if Path::new(ROOT).join("unified/cgroup.procs").exists() {
         Mode::Hybrid

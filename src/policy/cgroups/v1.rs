@@ -6,7 +6,7 @@ use std::time::Duration;
 use oci_spec::runtime::LinuxResources;
 
 use super::{join, remove_dir, write};
-use crate::cgroupfs::{own_path, v1_hierarchies, Hierarchy};
+use crate::policy::cgroups::hierarchy::{own_path, v1_hierarchies, Hierarchy};
 use crate::error::{Error, IoContext, Result};
 
 /// (hierarchy, the container's directory in it) for every v1 hierarchy of the host.

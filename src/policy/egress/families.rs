@@ -3,50 +3,12 @@
 //! a deny policy raw sockets fail with EPERM too; the 32-bit `socketcall` (its arguments are in
 //! memory, which seccomp cannot read) is denied outright.
 
-use super::{Network, Verdict};
-use crate::error::{Error, Result};
-use crate::seccomp::bpf::{Asm, JEQ};
-use crate::seccomp::compile::{
+use crate::error::Result;
+use crate::policy::seccomp::bpf::{Asm, JEQ};
+use crate::spec::interception::{numbers, Network, Verdict};
+use crate::policy::seccomp::compile::{
     Program, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, RET_ALLOW, RET_ERRNO, X32_SYSCALL_BIT,
 };
-
-const DEFAULT_FAMILIES: &[&str] = &["inet", "inet6", "unix", "netlink"];
-
-fn family(name: &str) -> Option<u32> {
-    Some(match name {
-        "unix" => 1,
-        "inet" => 2,
-        "inet6" => 10,
-        "netlink" => 16,
-        "packet" => 17,
-        "vsock" => 40,
-        "can" => 29,
-        "bluetooth" => 31,
-        "alg" => 38,
-        "xdp" => 44,
-        _ => return None,
-    })
-}
-
-/// The address family numbers the policy allows.
-pub fn numbers(n: &Network) -> Result<Vec<u32>> {
-    let names: Vec<String> = n
-        .families
-        .clone()
-        .unwrap_or_else(|| DEFAULT_FAMILIES.iter().map(|s| s.to_string()).collect());
-    names
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            family(f).ok_or_else(|| {
-                Error::spec(
-                    format!("process.interception.network.families[{i}]"),
-                    format!("unknown family {f:?}"),
-                )
-            })
-        })
-        .collect()
-}
 
 /// The filter, loaded beside the container's own seccomp profile (the kernel applies the most
 /// restrictive answer of all filters).
@@ -93,7 +55,7 @@ pub fn filter(n: &Network) -> Result<Program> {
     asm.bind(family_ok);
     if n.default == Verdict::Deny {
         asm.load(24); // type (low half): SOCK_RAW is 3 in its low 4 bits
-        asm.stmt(crate::seccomp::bpf::ALU_AND_K, 0xf);
+        asm.stmt(crate::policy::seccomp::bpf::ALU_AND_K, 0xf);
         asm.jump_if(JEQ, 3, eperm);
     }
     asm.goto(allow);
@@ -112,7 +74,7 @@ pub fn filter(n: &Network) -> Result<Program> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seccomp::bpf::emulate;
+    use crate::policy::seccomp::bpf::emulate;
 
     #[test]
     fn families_and_raw_sockets() {

@@ -9,8 +9,8 @@
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use super::{Network, Rule, Verdict};
-use crate::ebpf::{
+use crate::spec::interception::{Network, Rule, Verdict};
+use crate::sys::ebpf::{
     self, bpf, insn, owned, Insn, ADD64_K, CALL, END_BE, EXIT, JA, JEQ_K, JGT_X, JLT_X, LDX_H,
     LDX_W, LD_IMM64, MOV64_K, MOV64_X, RSH64_K, STX_W, ST_W,
 };
@@ -55,7 +55,7 @@ pub fn entries(rules: &[(usize, Rule)]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     for (addr, prefix) in prefixes {
         let mut applicable: Vec<&(usize, Rule)> = rules
             .iter()
-            .filter(|(_, r)| r.prefix <= prefix && super::covers(r, addr))
+            .filter(|(_, r)| r.prefix <= prefix && crate::spec::interception::covers(r, addr))
             .collect();
         applicable.sort_by_key(|(id, r)| {
             (

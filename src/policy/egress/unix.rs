@@ -15,18 +15,18 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use crate::ebpf::btf::{self, Btf};
-use crate::ebpf::{
+use crate::sys::ebpf::btf::{self, Btf};
+use crate::sys::ebpf::{
     self, bpf, insn, owned, Insn, ADD64_K, CALL, EXIT, JEQ_K, JLE_K, LDX_B, LDX_DW, LDX_W,
     LD_IMM64, MOV64_K, MOV64_X, RSH64_K, STX_B, STX_W, ST_DW, ST_W,
 };
 use crate::error::{Error, Result};
+use crate::spec::interception::address;
 
 use super::programs::{DEFAULT_RULE, KIND_CONNECT, KIND_SENDMSG};
 
 const FIELD: &str = "process.interception.network.allowUnix";
-/// `sizeof(((struct sockaddr_un *)0)->sun_path)`.
-pub const PATH_MAX: usize = 108;
+pub use crate::spec::interception::PATH_MAX;
 /// Map key: the address length (u32) and the address bytes, zero-padded.
 const KEY: usize = 4 + PATH_MAX;
 /// A denial record: the inet records' 24-byte header, then the key.
@@ -37,27 +37,6 @@ pub const FAMILY: u32 = 1;
 const UNIX_CONNECT: u32 = 49;
 const UNIX_SENDMSG: u32 = 50;
 const PSEUDO_KFUNC_CALL: u8 = 2;
-
-/// The address bytes a rule names: `/path` as written, `@name` as a NUL then the name.
-pub fn address(rule: &str) -> Result<Vec<u8>> {
-    let bad = |why: &str| Error::spec(FIELD, format!("{rule:?}: {why}"));
-    let bytes = if let Some(name) = rule.strip_prefix('@') {
-        [&[0u8][..], name.as_bytes()].concat()
-    } else if rule.starts_with('/') {
-        rule.as_bytes().to_vec()
-    } else {
-        return Err(bad(
-            "not an absolute path or an @abstract name (addresses are matched as written)",
-        ));
-    };
-    if bytes[1..].contains(&0) {
-        return Err(bad("contains a NUL byte"));
-    }
-    if bytes.len() > PATH_MAX {
-        return Err(bad("longer than a unix socket address (108 bytes)"));
-    }
-    Ok(bytes)
-}
 
 fn key(addr: &[u8]) -> [u8; KEY] {
     let mut k = [0u8; KEY];

@@ -36,7 +36,7 @@ fn cache_path(root: &Path, s: &LinuxSeccomp) -> Option<PathBuf> {
     h.update([0]);
     h.update(&profile);
     let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Some(root.join(crate::state::CACHE_DIR).join("seccomp").join(hex))
+    Some(root.join(crate::sys::stateroot::CACHE_DIR).join("seccomp").join(hex))
 }
 
 fn decode(bytes: &[u8]) -> Option<Program> {
@@ -78,7 +78,7 @@ pub fn prepare(state_root: &Path, s: &LinuxSeccomp) -> Result<Program> {
             .parent()
             .map(|d| std::fs::create_dir_all(d).is_ok())
             .unwrap_or(false)
-            && crate::state::write_atomic(&path, &encode(&program)).is_ok();
+            && crate::sys::stateroot::write_atomic(&path, &encode(&program)).is_ok();
         if !stored {
             tracing::debug!("seccomp: could not cache the filter at {}", path.display());
         }
@@ -140,7 +140,7 @@ pub fn deliver(
     });
     let sock = std::os::unix::net::UnixStream::connect(path)
         .map_err(|e| Error::io("connect to seccomp listener", path, e))?;
-    crate::console::send_master(std::os::fd::AsFd::as_fd(&sock), fd, &msg.to_string())?;
+    crate::sys::console::send_master(std::os::fd::AsFd::as_fd(&sock), fd, &msg.to_string())?;
     Ok(())
 }
 

@@ -1,0 +1,25 @@
+//! JSON into typed values, with the failing field's full path in the error
+//! (`process.user.uid: invalid type: string "zero", expected u32`).
+
+use crate::error::{Error, Result};
+
+/// Parses JSON into `T`, naming the offending field on error.
+pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| path_error(e, what))
+}
+
+/// `T` from an already parsed JSON tree, naming the offending field on error.
+pub fn from_value<T: serde::de::DeserializeOwned>(v: &serde_json::Value, what: &str) -> Result<T> {
+    serde_path_to_error::deserialize(v).map_err(|e| path_error(e, what))
+}
+
+fn path_error(e: serde_path_to_error::Error<serde_json::Error>, what: &str) -> Error {
+    let path = e.path().to_string();
+    let field = if path == "." {
+        what.to_string()
+    } else {
+        format!("{what}: {path}")
+    };
+    Error::spec(field, e.into_inner().to_string())
+}

@@ -1,0 +1,25 @@
+//! The config, the bottom layer: the parsed bundle and every extension ward adds to it
+//! (Landlock, interception/egress, isolation annotations, sysctl and resource rules), as types,
+//! JSON and validation. Nothing here touches the kernel or imports a runtime module: policies
+//! read the spec, never the reverse.
+
+pub mod template;
+
+linux_only! {
+    pub mod bundle;
+    pub mod interception;
+    pub mod isolation;
+    pub mod json;
+    pub mod landlock;
+    pub mod resources;
+    pub mod sysctl;
+}
+
+#[cfg(target_os = "linux")]
+pub use bundle::Bundle;
+#[cfg(target_os = "linux")]
+pub use json::{from_value, parse_json};
+
+/// The annotation listing refused spec fields the user accepts to run without on macOS
+/// (comma-separated, exactly as the error names them). Potentially unsafe: `features` says so.
+pub const DARWIN_ALLOW_UNENFORCED: &str = "org.ward.darwin.allow-unenforced";
