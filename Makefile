@@ -7,10 +7,13 @@ CARGO ?= cargo
 build:
 	$(CARGO) build --release
 
-# Formatting and clippy (warnings are errors), the CRI test client included.
+# Formatting and clippy (warnings are errors), the CRI test client included; then the layers:
+# tests/layers.rs reads the crate::/super:: paths of src/ and fails on an import a layer may
+# not make and on any import cycle between modules (top level and within every folder).
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --features cri -- -D warnings
+	$(CARGO) test --test layers
 
 test:
 	@test "$$(id -u)" -eq 0 || { echo "make test runs containers and must run as root" >&2; exit 1; }
