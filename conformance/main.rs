@@ -18,6 +18,7 @@ mod harness;
 mod hooks;
 mod landlock;
 mod lifecycle;
+mod lifecycle_faults;
 mod mounts;
 mod namespaces;
 mod observe;

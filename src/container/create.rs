@@ -16,7 +16,7 @@ use crate::error::{Error, Result, SysContext};
 use crate::hooks::HookKind;
 use crate::init::{self, run_spec_hooks, InitArgs};
 use crate::spec::Bundle;
-use crate::state::{ContainerDir, Status, Stored};
+use crate::state::{ContainerDir, Leftovers, Status, Stored};
 use crate::sync::{self, Msg};
 use crate::{console, namespaces};
 
@@ -147,6 +147,13 @@ fn create_in(
     // The cgroup exists, with its limits, before init exists: init is born inside it.
     let linux = bundle.spec.linux().clone().unwrap_or_default();
     let cgroup = Cgroup::new(linux.cgroups_path().as_deref(), &opts.id)?;
+    // Recorded before it exists: a create killed from here on leaves a record that
+    // `delete --force` follows (state.json is written only at the end).
+    let mut made = Leftovers {
+        cgroup: Some(cgroup.clone()),
+        ..Leftovers::default()
+    };
+    dir.save_leftovers(&made)?;
     guard.cgroup = Some(cgroup.clone());
     cgroup.create(linux.resources().as_ref())?;
     let rules = crate::cgroups::device_rules(&bundle.spec)?;
@@ -206,6 +213,9 @@ fn create_in(
             .map_err(|e| Error::io("dup", "pidfd", e))?,
     ));
     drop((chan_child, console_child, exec_fifo));
+    // init is in the v2 cgroup already (CLONE_INTO_CGROUP); its pid is for the rest.
+    made.init = crate::state::proc_stat(pid).map(|(_, t)| (pid, t));
+    dir.save_leftovers(&made)?;
 
     drop(cgroup_fd);
     // v1 hierarchies have no CLONE_INTO_CGROUP: init joins them before it is told to go.
@@ -224,6 +234,8 @@ fn create_in(
         let start = crate::state::proc_stat(spid).map(|(_, t)| t).unwrap_or(0);
         guard.supervisor = Some(spid);
         supervisor = Some((spid, start));
+        made.supervisor = supervisor;
+        dir.save_leftovers(&made)?;
     }
     if bundle.has_new_namespace(Ns::User) {
         namespaces::write_id_maps(pid, &bundle)?;
