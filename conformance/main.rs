@@ -9,6 +9,7 @@
 mod badinput;
 mod cgroups;
 mod cgroups_cmds;
+mod cli_output;
 mod console;
 mod egress;
 mod exec;
