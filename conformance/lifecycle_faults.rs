@@ -218,3 +218,151 @@ fn delete_force_without_usable_state_cleans_leftovers() {
         assert_clean(&env, &id, &cg, &format!("{how} state.json, reused"));
     }
 }
+
+/// A cgroup made outside the runtime (every hierarchy, cpuset filled in), removed on drop
+/// after its processes are killed.
+struct Foreign {
+    name: String,
+    sleeper: Option<std::process::Child>,
+}
+
+impl Foreign {
+    fn new(name: &str, with_process: bool) -> Foreign {
+        let mut f = Foreign {
+            name: name.into(),
+            sleeper: None,
+        };
+        for h in fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let d = h.path().join(name);
+            fs::create_dir_all(&d).unwrap();
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                if let Ok(v) = fs::read_to_string(h.path().join(file)) {
+                    fs::write(d.join(file), v.trim()).unwrap();
+                }
+            }
+        }
+        if with_process {
+            let child = Command::new("sleep").arg("300").spawn().unwrap();
+            for d in cgroup_dirs(name) {
+                fs::write(d.join("cgroup.procs"), child.id().to_string()).unwrap();
+            }
+            f.sleeper = Some(child);
+        }
+        f
+    }
+
+    fn freezer_state(&self, state: &str) {
+        fs::write(
+            format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.name),
+            state,
+        )
+        .unwrap();
+    }
+}
+
+impl Drop for Foreign {
+    fn drop(&mut self) {
+        let _ = fs::write(
+            format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.name),
+            "THAWED",
+        );
+        if let Some(c) = &mut self.sleeper {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        for d in cgroup_dirs(&self.name) {
+            let _ = fs::remove_dir(d);
+        }
+    }
+}
+
+/// `<rt> create` bounded by a timeout (a runtime that puts init in a frozen cgroup hangs).
+fn create_bounded(env: &Env, id: &str) -> crate::harness::Out {
+    env.write_config();
+    let mut cmd = Command::new("timeout");
+    cmd.args(["20", &env.binary])
+        .arg("--root")
+        .arg(&env.root)
+        .args(["create", "--bundle", env.bundle.to_str().unwrap(), id]);
+    env.capture(cmd)
+}
+
+/// A pre-existing cgroupsPath that holds a process is refused (newer runc; runc 1.1.5 only
+/// warns), naming the count; the foreign process and its cgroup are left untouched and
+/// nothing of the container remains. A frozen one is refused too (runc 1.1.5 as well).
+#[test]
+fn create_in_non_empty_or_frozen_cgroup_is_refused_and_leaves_it_alone() {
+    let mut env = Env::new();
+    let cg = own_cgroup(&mut env);
+    env.args(&["sleep", "60"]);
+    let foreign = Foreign::new(&cg, true);
+    let sleeper = foreign.sleeper.as_ref().unwrap().id() as i64;
+    let before = env.root_entries();
+    let id = env.id();
+    let out = create_bounded(&env, &id);
+    if runtime_is_runc() && out.code == 0 {
+        eprintln!(
+            "skipped (non-empty part): runc 1.1.5 only warns, newer runc refuses: {}",
+            out.stderr.trim()
+        );
+        assert!(out
+            .stderr
+            .contains("container's cgroup is not empty: 1 process(es) found"));
+        env.rt(&["delete", "--force", &id]);
+    } else {
+        assert_ne!(out.code, 0, "{out:?}");
+        assert!(
+            out.stderr
+                .contains("container's cgroup is not empty: 1 process(es) found"),
+            "{out:?}"
+        );
+        assert!(alive(sleeper), "the cgroup's own process was killed");
+        assert_eq!(
+            cgroup_dirs(&cg).len(),
+            fs::read_dir("/sys/fs/cgroup").unwrap().count()
+        );
+        env.assert_nothing_left(&id, &before);
+    }
+    drop(foreign);
+
+    let foreign = Foreign::new(&cg, false);
+    foreign.freezer_state("FROZEN");
+    let id = env.id();
+    let out = create_bounded(&env, &id);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("container's cgroup unexpectedly frozen"),
+        "{out:?}"
+    );
+    assert_eq!(
+        cgroup_dirs(&cg).len(),
+        fs::read_dir("/sys/fs/cgroup").unwrap().count()
+    );
+    env.assert_nothing_left(&id, &before);
+}
+
+/// A container whose freezer cgroup is frozen from outside reports `paused`, created or
+/// running, as runc reports it; thawed, it is back to its status.
+#[test]
+fn externally_frozen_container_reports_paused() {
+    let mut env = Env::new();
+    let cg = own_cgroup(&mut env);
+    env.args(&["sleep", "60"]);
+    let id = env.id();
+    env.create(&id).ok();
+    let freezer = format!("/sys/fs/cgroup/freezer/{cg}/freezer.state");
+    for want in ["created", "running"] {
+        if want == "running" {
+            env.start(&id).ok();
+        }
+        fs::write(&freezer, "FROZEN").unwrap();
+        assert_eq!(env.state(&id)["status"], "paused", "frozen while {want}");
+        let listed = env.rt(&["list", "--format", "json"]);
+        assert!(listed.stdout.contains("\"paused\""), "{listed:?}");
+        fs::write(&freezer, "THAWED").unwrap();
+        assert_eq!(env.state(&id)["status"], want);
+    }
+    env.rt(&["delete", "--force", &id]).ok();
+}

@@ -196,10 +196,11 @@ impl ContainerDir {
     pub fn status(&self, state: &Stored) -> Status {
         if !init_alive(state) {
             Status::Stopped
+        } else if state.cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
+            // A frozen cgroup is `paused` whatever froze it, even before start (runc's order).
+            Status::Paused
         } else if self.exec_fifo().exists() {
             Status::Created
-        } else if state.cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
-            Status::Paused
         } else {
             Status::Running
         }

@@ -147,6 +147,8 @@ fn create_in(
     // The cgroup exists, with its limits, before init exists: init is born inside it.
     let linux = bundle.spec.linux().clone().unwrap_or_default();
     let cgroup = Cgroup::new(linux.cgroups_path().as_deref(), &opts.id)?;
+    // Before it is recorded: a refused cgroup is someone else's and is left as it is.
+    cgroup.check_unused()?;
     // Recorded before it exists: a create killed from here on leaves a record that
     // `delete --force` follows (state.json is written only at the end).
     let mut made = Leftovers {
