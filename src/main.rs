@@ -3,14 +3,16 @@
 
 mod cli;
 
-use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() {
-    let cli = Cli::parse();
-    if cli.version {
+    let cli = cli::help::parse();
+    if cli.version || matches!(cli.command, Some(Command::Version)) {
         print!("{}", cli::version_text());
         return;
+    }
+    if let Some(Command::Help(h)) = &cli.command {
+        std::process::exit(cli::help::help(h.topic.as_deref()));
     }
     if let Err(e) = ward::logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
         eprintln!("ward: {e}");
@@ -69,6 +71,7 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
         Command::Events(a) => cli::events::run(root, a),
         Command::Translate(a) => cli::translate::run(root, a),
         Command::GvisorKeeper(a) => cli::gvisor::keeper(cli, a),
+        Command::Version | Command::Help(_) => Ok(0),
     }
 }
 
@@ -93,6 +96,7 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
     match cmd {
         Command::Features(a) => cli::features::run(a),
         Command::Translate(a) => cli::translate::run(&cli.root, a),
+        Command::Version | Command::Help(_) => Ok(0),
         other => cli::host::run(&cli.root, other),
     }
 }
