@@ -140,3 +140,66 @@ fn version_and_help_in_runcs_shape() {
         "{nosuch:?}"
     );
 }
+
+/// Log lines of `--log FILE` in `format`: each must be in that format; (level, msg) pairs.
+fn log_lines(path: &std::path::Path, format: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|l| {
+            if format == "json" {
+                let v: serde_json::Value =
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+                assert!(v["time"].is_string(), "{l}");
+                (
+                    v["level"].as_str().unwrap_or_default().to_string(),
+                    v["msg"].as_str().unwrap_or_default().to_string(),
+                )
+            } else {
+                assert!(l.starts_with("time=\""), "not a logrus text line: {l}");
+                let level = l
+                    .split(" level=")
+                    .nth(1)
+                    .and_then(|r| r.split(' ').next())
+                    .unwrap_or_else(|| panic!("no level: {l}"));
+                let msg = l
+                    .split(" msg=")
+                    .nth(1)
+                    .unwrap_or_else(|| panic!("no msg: {l}"));
+                (level.to_string(), msg.to_string())
+            }
+        })
+        .collect()
+}
+
+/// `--debug` writes debug lines for the steps of create, in the chosen --log-format, to
+/// --log; without it there are none.
+#[test]
+fn debug_logs_the_steps_of_create_in_the_chosen_format() {
+    let mut env = Env::new();
+    env.args(&["sleep", "60"]);
+    env.write_config();
+    let b = env.bundle.to_str().unwrap().to_string();
+    for format in ["json", "text"] {
+        for debug in [true, false] {
+            let log = env.dir.join(format!("log-{format}-{debug}"));
+            let id = env.id();
+            let mut args = vec!["--log", log.to_str().unwrap(), "--log-format", format];
+            if debug {
+                args.push("--debug");
+            }
+            args.extend(["create", "--bundle", &b, &id]);
+            env.rt(&args).ok();
+            let lines = log_lines(&log, format);
+            let debug_lines = lines.iter().filter(|(l, _)| l == "debug").count();
+            if debug {
+                assert!(
+                    debug_lines >= 5,
+                    "{format}: {debug_lines} debug lines for create: {lines:#?}"
+                );
+            } else {
+                assert_eq!(debug_lines, 0, "{format}: {lines:#?}");
+            }
+            env.rt(&["delete", "--force", &id]).ok();
+        }
+    }
+}
