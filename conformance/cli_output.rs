@@ -203,3 +203,169 @@ fn debug_logs_the_steps_of_create_in_the_chosen_format() {
         }
     }
 }
+
+/// The key paths of a JSON document (objects only; arrays by their first element).
+fn key_paths(v: &serde_json::Value, at: &str, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                let p = format!("{at}.{k}");
+                out.insert(p.clone());
+                key_paths(x, &p, out);
+            }
+        }
+        serde_json::Value::Array(a) => {
+            if let Some(x) = a.first() {
+                key_paths(x, &format!("{at}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `events --stats` prints exactly one JSON object: `{"type":"stats","id":..,"data":{..}}`
+/// with runc's sections (cpu, memory, pids, blkio) and the memory limit where runc puts it.
+#[test]
+fn events_stats_is_one_json_object_in_runcs_shape() {
+    let mut env = Env::new();
+    env.config["linux"]["resources"]["memory"] = json!({"limit": 64 * 1024 * 1024});
+    env.config["linux"]["resources"]["pids"] = json!({"limit": 100});
+    let id = env.run_sleeping();
+    let out = env.rt(&["events", "--stats", &id]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let docs: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&out.stdout)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+    assert_eq!(docs.len(), 1, "{out:?}");
+    let ev = &docs[0];
+    assert_eq!(ev["type"], "stats");
+    assert_eq!(ev["id"], id.as_str());
+    let mut paths = std::collections::BTreeSet::new();
+    key_paths(&ev["data"], "", &mut paths);
+    for p in [
+        ".cpu.usage.total",
+        ".cpu.usage.percpu",
+        ".cpu.usage.percpu_kernel",
+        ".cpu.usage.percpu_user",
+        ".cpu.throttling",
+        ".memory.usage.usage",
+        ".memory.usage.limit",
+        ".memory.usage.max",
+        ".memory.swap",
+        ".memory.kernel",
+        ".memory.raw",
+        ".pids.current",
+        ".pids.limit",
+        ".blkio",
+    ] {
+        assert!(paths.contains(p), "{p} missing from {paths:#?}");
+    }
+    assert_eq!(ev["data"]["memory"]["usage"]["limit"], 64 * 1024 * 1024);
+    assert_eq!(ev["data"]["pids"]["limit"], 100);
+    assert!(ev["data"]["pids"]["current"].as_u64().unwrap() >= 1);
+}
+
+/// `events` streams `{"type":"oom"}` once the container hits its memory limit, also with a
+/// short `--interval`, and also when the OOM kill ends the container (init was the eater).
+#[test]
+fn events_streams_oom_when_init_itself_is_killed() {
+    let mut env = Env::new();
+    env.config["linux"]["resources"]["memory"] =
+        json!({"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024});
+    let sync = env.shared_dir("sync", "/sync");
+    env.args(&[
+        "sh",
+        "-c",
+        "while [ ! -e /sync/go ]; do sleep 0.05; done; exec tail /dev/zero",
+    ]);
+    let id = env.id();
+    env.write_config();
+    let b = env.bundle.to_str().unwrap().to_string();
+    env.rt(&["run", "-d", "--bundle", &b, &id]).ok();
+    let out_file = env.dir.join("events");
+    let mut child = std::process::Command::new(&env.binary)
+        .arg("--root")
+        .arg(&env.root)
+        .args(["events", "--interval", "1s", &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_file).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::write(sync.join("go"), "").unwrap();
+    env.wait_status(&id, "stopped");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+    assert!(
+        text.lines().any(|l| serde_json::from_str::<serde_json::Value>(l)
+            .is_ok_and(|v| v["type"] == "oom")),
+        "no oom event: {text}"
+    );
+    env.rt(&["delete", "--force", &id]).ok();
+}
+
+/// `events` streams `{"type":"oom"}` once the container hits its memory limit, also with a
+/// short `--interval`.
+#[test]
+fn events_streams_oom_at_the_memory_limit() {
+    let mut env = Env::new();
+    env.config["linux"]["resources"]["memory"] =
+        json!({"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024});
+    // Waits for the host's go, then eats memory until the kernel kills the eater.
+    let sync = env.shared_dir("sync", "/sync");
+    env.args(&[
+        "sh",
+        "-c",
+        "while [ ! -e /sync/go ]; do sleep 0.05; done; tail /dev/zero; sleep 60",
+    ]);
+    let id = env.id();
+    env.write_config();
+    let b = env.bundle.to_str().unwrap().to_string();
+    env.rt(&["run", "-d", "--bundle", &b, &id]).ok();
+    for interval in [None, Some("200ms")] {
+        let out_file = env.dir.join(format!("events-{interval:?}"));
+        let mut cmd = std::process::Command::new(&env.binary);
+        cmd.arg("--root").arg(&env.root).arg("events");
+        if let Some(i) = interval {
+            cmd.args(["--interval", i]);
+        }
+        let mut child = cmd
+            .arg(&id)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&out_file).unwrap())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        if interval.is_none() {
+            std::fs::write(sync.join("go"), "").unwrap();
+        } else {
+            env.rt(&["exec", "-d", &id, "tail", "/dev/zero"]).ok();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        let mut found = false;
+        while std::time::Instant::now() < deadline && !found {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+            found = text.lines().any(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .is_ok_and(|v| v["type"] == "oom" && v["id"] == id.as_str())
+            });
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+        assert!(
+            found,
+            "interval {interval:?}: no oom event in {} lines: {}",
+            text.lines().count(),
+            text.lines().rev().take(3).collect::<Vec<_>>().join("\n")
+        );
+    }
+    env.rt(&["delete", "--force", &id]).ok();
+}
