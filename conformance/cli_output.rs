@@ -369,3 +369,73 @@ fn events_streams_oom_at_the_memory_limit() {
     }
     env.rt(&["delete", "--force", &id]).ok();
 }
+
+/// `completion bash|zsh|fish` print scripts generated from the command line (bash's really
+/// completes `cre` to `create` and `delete --f` to `--force`), and `make install` puts the
+/// man pages (section 8, one per command) and the completions where the shells look.
+#[test]
+fn completions_and_man_pages_are_generated_and_installed() {
+    if crate::harness::runtime_is_runc() {
+        eprintln!("skipped: runc has no completion command (its man pages come from its docs)");
+        return;
+    }
+    let env = Env::new();
+    let bash = env.rt(&["completion", "bash"]);
+    assert_eq!(bash.code, 0, "{bash:?}");
+    let script = env.dir.join("ward.bash");
+    std::fs::write(&script, &bash.stdout).unwrap();
+    let complete = |words: &str| {
+        let probe = format!(
+            "source {s}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}}-1)); \
+             _ward ward \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; echo \"${{COMPREPLY[@]}}\"",
+            s = script.display()
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &probe])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(complete("ward cre"), "create");
+    assert!(complete("ward delete --f")
+        .split(' ')
+        .any(|w| w == "--force"));
+    let zsh = env.rt(&["completion", "zsh"]);
+    assert!(
+        zsh.code == 0 && zsh.stdout.starts_with("#compdef ward"),
+        "{zsh:?}"
+    );
+    let fish = env.rt(&["completion", "fish"]);
+    assert!(
+        fish.code == 0 && fish.stdout.contains("complete -c ward"),
+        "{fish:?}"
+    );
+    assert_ne!(env.rt(&["completion", "nosuch"]).code, 0);
+
+    let dest = env.dir.join("dest");
+    let make = std::process::Command::new("make")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["-s", "-o", "build", "install"])
+        .arg(format!("DESTDIR={}", dest.display()))
+        .arg(format!("WARD_BIN={}", env.binary))
+        .output()
+        .unwrap();
+    assert!(make.status.success(), "{make:?}");
+    let share = dest.join("usr/local/share");
+    for f in [
+        "bash-completion/completions/ward",
+        "zsh/site-functions/_ward",
+        "fish/vendor_completions.d/ward.fish",
+        "man/man8/ward.8",
+        "man/man8/ward-create.8",
+        "man/man8/ward-delete.8",
+    ] {
+        let text = std::fs::read_to_string(share.join(f)).unwrap_or_default();
+        assert!(text.len() > 100, "{f}: {text:?}");
+    }
+    let page = std::fs::read_to_string(share.join("man/man8/ward-delete.8")).unwrap();
+    assert!(page.contains(".TH ward-delete 8"), "{page}");
+    assert!(page.contains("force"), "{page}");
+    assert!(dest.join("usr/local/bin/ward").exists());
+}

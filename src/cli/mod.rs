@@ -5,6 +5,7 @@
 //! OS shares (translate, spec, features), hands the rest to the executor's front end
 //! ([`host`]: `darwin` or `windows`), which refuses what it does not implement.
 
+pub mod completion;
 pub mod create;
 pub mod delete;
 pub mod events;
@@ -122,6 +123,11 @@ pub enum Command {
     Translate(translate::Args),
     /// Print the version.
     Version,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion(completion::CompletionArgs),
+    /// Write the man pages (ward.8, ward-<command>.8) into a directory.
+    #[command(hide = true)]
+    Man(completion::ManArgs),
     /// Show a list of commands or help for one command.
     #[command(visible_alias = "h")]
     Help(help::HelpArgs),
@@ -204,6 +210,8 @@ impl Command {
             Command::Events(_) => "events",
             Command::Translate(_) => "translate",
             Command::Version => "version",
+            Command::Completion(_) => "completion",
+            Command::Man(_) => "man",
             Command::Help(_) => "help",
         }
     }
