@@ -116,6 +116,39 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Refuses a cgroup that already holds processes or is frozen, before anything of the
+    /// container is made (newer runc's rule; runc 1.1 only warned about processes): a shared
+    /// cgroup would mix limits, pause and kill other processes with the container, and a frozen
+    /// one would freeze init mid-setup. Processes are counted in every hierarchy.
+    pub fn check_unused(&self) -> Result<()> {
+        let mut files: Vec<PathBuf> = Vec::new();
+        if let Some(d) = self.v2_dir() {
+            files.push(d.join("cgroup.procs"));
+        }
+        if self.mode != Mode::Unified {
+            files.extend(v1::dirs(&self.path).into_iter().map(|(_, d)| d.join("cgroup.procs")));
+        }
+        let mut pids = std::collections::BTreeSet::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+        if !pids.is_empty() {
+            return Err(Error::BadState(format!(
+                "container's cgroup is not empty: {} process(es) found (linux.cgroupsPath {:?})",
+                pids.len(),
+                self.path
+            )));
+        }
+        if self.is_frozen() {
+            return Err(Error::BadState(format!(
+                "container's cgroup unexpectedly frozen (linux.cgroupsPath {:?})",
+                self.path
+            )));
+        }
+        Ok(())
+    }
+
     /// Applies `linux.resources` (at create, and for `update`).
     pub fn apply(&self, res: &LinuxResources, rules: &[Rule], update: bool) -> Result<()> {
         let res = &unset_zeros(res);
