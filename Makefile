@@ -62,9 +62,19 @@ check-platforms:
 bench: build
 	integration/bench.sh
 
+# The binary, its man pages (section 8, as runc's) and shell completions, all generated from
+# the clap definitions by the installed binary itself.
+WARD_BIN ?= target/release/ward
 install: build
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 target/release/ward $(DESTDIR)$(PREFIX)/bin/ward
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 0755 $(WARD_BIN) $(DESTDIR)$(PREFIX)/bin/ward
+	$(WARD_BIN) man $(DESTDIR)$(PREFIX)/share/man/man8
+	$(WARD_BIN) completion bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ward
+	$(WARD_BIN) completion zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_ward
+	$(WARD_BIN) completion fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/ward.fish
 
 clean:
 	$(CARGO) clean

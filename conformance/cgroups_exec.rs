@@ -470,3 +470,35 @@ fn cgroup_mount_inside_matches_runc_in_mountinfo() {
     }
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }
+
+/// `delete --force` removes sub-cgroups made inside the container's cgroup, with the processes
+/// in them, in every hierarchy (as runc's delete does): nothing of the container stays.
+#[test]
+fn delete_force_removes_sub_cgroups_and_their_processes() {
+    crate::require_hybrid!();
+    let mut cg = Cg::new(json!({}));
+    cg.env.args(&["sleep", "100"]);
+    cg.create_start();
+    let mut subs = Guard(Vec::new());
+    make_sub(&cg, HIERARCHIES, &mut subs);
+    let deeper = cg.dir("memory").join("sub").join("deeper");
+    fs::create_dir(&deeper).unwrap();
+    subs.0.insert(0, deeper.clone());
+    cg.env
+        .rt(&["exec", "-d", "--cgroup", "sub", &cg.id, "sleep", "100"])
+        .ok();
+    let in_sub: Vec<String> = fs::read_to_string(cg.dir("pids").join("sub/cgroup.procs"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(in_sub.len(), 1, "the exec'd process is in sub: {in_sub:?}");
+    cg.env.rt(&["delete", "--force", &cg.id]).ok();
+    for h in HIERARCHIES {
+        assert!(!cg.dir(h).exists(), "{} left behind", cg.dir(h).display());
+    }
+    assert!(
+        !Path::new(&format!("/proc/{}", in_sub[0])).exists(),
+        "the process in the sub-cgroup survived delete"
+    );
+}

@@ -7,25 +7,9 @@ use crate::harness::{runtime_is_runc, Env, Out};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
-fn probe() -> &'static Path {
-    static PROBE: OnceLock<PathBuf> = OnceLock::new();
-    PROBE.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let tmp = dir.join(format!("egress-probe.{}", std::process::id()));
-        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/conformance/egress_probe.c");
-        let out = Command::new("cc")
-            .args(["-static", "-O2", "-o"])
-            .arg(&tmp)
-            .arg(src)
-            .output()
-            .expect("cc");
-        assert!(out.status.success(), "cc egress_probe.c: {out:?}");
-        let path = dir.join("egress-probe");
-        std::fs::rename(&tmp, &path).unwrap();
-        path
-    })
+fn probe() -> PathBuf {
+    crate::harness::static_binary("egress-probe", "egress_probe.c")
 }
 
 /// A container with the probe, CAP_NET_ADMIN (to bring up lo) and `policy`, running `script`.

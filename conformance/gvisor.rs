@@ -138,3 +138,66 @@ fn missing_runsc_fails_closed_and_unhonoured_features_are_refused() {
         "{refused:?}"
     );
 }
+
+/// Live processes (runsc-sandbox, runsc-gofer, any runsc) whose command line names this Env's
+/// runsc root: (pid, command line).
+fn runsc_helpers_for(root: &std::path::Path) -> Vec<(i32, String)> {
+    let needle = root.join("@runsc").to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().parse::<i32>().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            (crate::harness::alive(pid as i64) && cmd.contains(&needle)).then_some((pid, cmd))
+        })
+        .collect()
+}
+
+/// `delete -f` of a running gvisor container ends its sandbox and gofer (counted before and
+/// after), for a started container, for one only created, and for one whose runsc record
+/// was lost (runsc's own delete then fails and ends nothing).
+#[test]
+fn gvisor_delete_force_ends_sandbox_and_gofer() {
+    if !have_runsc() {
+        return;
+    }
+    for (start, lose_record) in [(true, false), (false, false), (true, true)] {
+        let env = gvisor_env(&["sleep", "60"]);
+        let id = env.id();
+        env.create(&id).ok();
+        if start {
+            env.start(&id).ok();
+            assert_eq!(env.state(&id)["status"], "running");
+        }
+        let before = runsc_helpers_for(&env.root);
+        let names: Vec<&str> = before.iter().map(|(_, c)| c.as_str()).collect();
+        assert!(
+            names.iter().any(|c| c.starts_with("runsc-sandbox"))
+                && names.iter().any(|c| c.starts_with("runsc-gofer")),
+            "a sandbox and a gofer run before delete: {names:#?}"
+        );
+        if lose_record {
+            for e in std::fs::read_dir(env.root.join("@runsc"))
+                .unwrap()
+                .flatten()
+            {
+                if e.file_name().to_string_lossy().ends_with(".state") {
+                    std::fs::remove_file(e.path()).unwrap();
+                }
+            }
+        }
+        let del = env.rt(&["delete", if start { "-f" } else { "--force" }, &id]);
+        assert_eq!(del.code, 0, "{del:?}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let after = runsc_helpers_for(&env.root);
+        assert_eq!(
+            after,
+            Vec::<(i32, String)>::new(),
+            "started {start}, record lost {lose_record}: runsc processes left after delete -f ({} before)",
+            before.len()
+        );
+        assert!(!env.root.join(&id).exists(), "ward's record is gone");
+    }
+}

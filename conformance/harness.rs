@@ -438,3 +438,44 @@ pub fn wait_file(path: &Path) -> String {
     sleep(Duration::from_millis(100));
     fs::read_to_string(path).unwrap()
 }
+
+/// conformance/`source` compiled statically (`cc -static -O2`) once per test process, as
+/// `<target tmp>/<name>`; the binary's path.
+pub fn static_binary(name: &str, source: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<BTreeMap<String, PathBuf>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.get(name) {
+        return p.clone();
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let tmp = dir.join(format!("{name}.{}", std::process::id()));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("conformance")
+        .join(source);
+    let out = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&tmp)
+        .arg(&src)
+        .output()
+        .expect("cc (apt-get install gcc libc6-dev)");
+    assert!(out.status.success(), "cc -static {source}: {out:?}");
+    let path = dir.join(name);
+    fs::rename(&tmp, &path).unwrap();
+    built.insert(name.to_string(), path.clone());
+    path
+}
+
+/// The runtime's absolute path (resolving a bare name such as `runc` through PATH).
+pub fn runtime_path() -> PathBuf {
+    let rt = runtime();
+    if rt.contains('/') {
+        return rt.into();
+    }
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| Path::new(d).join(&rt))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{rt} not in PATH"))
+}

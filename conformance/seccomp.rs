@@ -5,9 +5,7 @@
 use crate::harness::{base_config, runtime, runtime_is_runc, Env, Out};
 use crate::seccomp_profile::podman_default;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::PathBuf;
 
 // x86_64 syscall numbers.
 pub const GETPID: u32 = 39;
@@ -29,23 +27,8 @@ const X32_GETPPID: u32 = 0x4000_0000 | GETPPID;
 const SIGSYS_EXIT: i32 = 128 + libc::SIGSYS;
 
 /// The probe (conformance/probe.c), compiled statically once per test process.
-fn probe_binary() -> &'static Path {
-    static PROBE: OnceLock<PathBuf> = OnceLock::new();
-    PROBE.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let tmp = dir.join(format!("seccomp-probe.{}", std::process::id()));
-        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/conformance/probe.c");
-        let out = Command::new("cc")
-            .args(["-static", "-O2", "-o"])
-            .arg(&tmp)
-            .arg(src)
-            .output()
-            .expect("cc (apt-get install gcc libc6-dev)");
-        assert!(out.status.success(), "cc -static probe.c: {out:?}");
-        let path = dir.join("seccomp-probe");
-        std::fs::rename(&tmp, &path).unwrap();
-        path
-    })
+fn probe_binary() -> PathBuf {
+    crate::harness::static_binary("seccomp-probe", "probe.c")
 }
 
 /// An Env running `/probe <cmds>` (commands separated by " , ") under `seccomp`

@@ -8,7 +8,7 @@
 #[path = "security_fs.rs"]
 mod fs_redirect;
 
-use crate::harness::{runtime, runtime_is_runc, wait_for, Env, Out};
+use crate::harness::{runtime_is_runc, runtime_path, wait_for, Env, Out};
 use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -233,20 +233,6 @@ fn cve_2024_21626_cwd_through_runtime_fds_stays_in_container() {
             "cwd /proc/self/fd/{fd} reached the host: {out:?}"
         );
     }
-}
-
-/// The runtime's absolute path (resolving `runc` through PATH).
-fn runtime_path() -> PathBuf {
-    let rt = runtime();
-    if rt.contains('/') {
-        return rt.into();
-    }
-    std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .map(|d| Path::new(d).join(&rt))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{rt} not in PATH"))
 }
 
 /// Starts `sh -c script` in the namespaces of `pid` (a process of the container), as uid

@@ -5,45 +5,15 @@
 //! the runtime runs from inside the container must therefore be one that cannot be written
 //! at all (a read-only copy or a sealed memfd), not the host's file.
 
-use crate::harness::{runtime, wait_for, Env};
+use crate::harness::{runtime_path, wait_for, Env};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
 /// conformance/exe_attack.c, compiled statically once per test process.
-fn attacker() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let tmp = dir.join(format!("exe-attack.{}", std::process::id()));
-        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/conformance/exe_attack.c");
-        let out = Command::new("cc")
-            .args(["-static", "-O2", "-o"])
-            .arg(&tmp)
-            .arg(src)
-            .output()
-            .expect("cc (apt-get install gcc libc6-dev)");
-        assert!(out.status.success(), "cc -static exe_attack.c: {out:?}");
-        let path = dir.join("exe-attack");
-        fs::rename(&tmp, &path).unwrap();
-        path
-    })
-}
-
-/// The runtime's absolute path (resolving a bare name such as `runc` through PATH).
-fn runtime_path() -> PathBuf {
-    let rt = runtime();
-    if rt.contains('/') {
-        return rt.into();
-    }
-    std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .map(|d| Path::new(d).join(&rt))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{rt} not in PATH"))
+fn attacker() -> PathBuf {
+    crate::harness::static_binary("exe-attack", "exe_attack.c")
 }
 
 /// Docker's default capabilities plus CAP_SYS_PTRACE.

@@ -526,7 +526,7 @@ docker_tests() {
         pid=$(dinspect "$c" '{{.State.Pid}}')
         local mcg ccg; mcg=$(cg_dir "$pid" memory); ccg=$(cg_dir "$pid" cpu)
         local bcg; bcg=$(cg_dir "$pid" blkio)
-        note "cpu.shares=$(cat "$ccg/cpu.shares" 2>&1) cfs_period=$(cat "$ccg/cpu.cfs_period_us" 2>&1) cfs_quota=$(cat "$ccg/cpu.cfs_quota_us" 2>&1) blkio.weight=$(cat "$bcg/blkio.bfq.weight" 2>/dev/null || cat "$bcg/blkio.weight" 2>&1) memory.limit=$(cat "$mcg/memory.limit_in_bytes" 2>&1) pids.max=$(cat "$(cg_dir "$pid" pids)/pids.max" 2>&1)"
+        note "cpu.shares=$(cat "$ccg/cpu.shares" 2>&1) cfs_period=$(cat "$ccg/cpu.cfs_period_us" 2>&1) cfs_quota=$(cat "$ccg/cpu.cfs_quota_us" 2>&1) blkio.weight=$(cat "$bcg/blkio.bfq.weight" 2>/dev/null || cat "$bcg/blkio.weight" 2>/dev/null || echo "none (no BFQ/CFQ scheduler)") memory.limit=$(cat "$mcg/memory.limit_in_bytes" 2>&1) pids.max=$(cat "$(cg_dir "$pid" pids)/pids.max" 2>&1)"
     fi
     finish docker-defaults "$rt"
 

@@ -74,7 +74,11 @@ impl<S: Subscriber> Layer<S> for RuncLayer {
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
         let mut f = Fields::default();
         event.record(&mut f);
-        let level = event.metadata().level().as_str().to_ascii_lowercase();
+        // logrus (runc) names WARN "warning".
+        let level = match *event.metadata().level() {
+            Level::WARN => "warning".to_string(),
+            l => l.as_str().to_ascii_lowercase(),
+        };
         let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let line = format_line(self.format, &level, &f.msg, &f.extra, &time);
         if let Ok(mut out) = self.out.lock() {
@@ -173,7 +177,7 @@ pub fn stop_forwarding() {
 pub fn emit(level: &str, msg: &str) {
     match level {
         "error" => tracing::error!("{msg}"),
-        "warn" => tracing::warn!("{msg}"),
+        "warn" | "warning" => tracing::warn!("{msg}"),
         "info" => tracing::info!("{msg}"),
         "debug" => tracing::debug!("{msg}"),
         _ => tracing::trace!("{msg}"),

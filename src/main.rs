@@ -3,7 +3,6 @@
 
 mod cli;
 
-use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() {
@@ -19,10 +18,25 @@ fn main() {
         .and_then(|r| r.err());
     #[cfg(not(target_os = "linux"))]
     let unsealed: Option<ward::Error> = None;
-    let cli = Cli::parse();
-    if cli.version {
+    let cli = cli::help::parse();
+    if cli.version || matches!(cli.command, Some(Command::Version)) {
         print!("{}", cli::version_text());
         return;
+    }
+    if let Some(Command::Help(h)) = &cli.command {
+        std::process::exit(cli::help::help(h.topic.as_deref()));
+    }
+    // Generated from the command line itself: no logging, no state root.
+    let generated = match &cli.command {
+        Some(Command::Completion(a)) => Some(cli::completion::completion(a)),
+        Some(Command::Man(a)) => Some(cli::completion::man(a)),
+        _ => None,
+    };
+    if let Some(r) = generated {
+        std::process::exit(r.unwrap_or_else(|e| {
+            eprintln!("ward: {e}");
+            1
+        }));
     }
     if let Err(e) = ward::logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
         eprintln!("ward: {e}");
@@ -85,6 +99,7 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
         Command::Events(a) => cli::events::run(root, a),
         Command::Translate(a) => cli::translate::run(root, a),
         Command::GvisorKeeper(a) => cli::gvisor::keeper(cli, a),
+        Command::Version | Command::Help(_) | Command::Completion(_) | Command::Man(_) => Ok(0),
     }
 }
 
@@ -109,6 +124,7 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
     match cmd {
         Command::Features(a) => cli::features::run(a),
         Command::Translate(a) => cli::translate::run(&cli.root, a),
+        Command::Version | Command::Help(_) | Command::Completion(_) | Command::Man(_) => Ok(0),
         other => cli::host::run(&cli.root, other),
     }
 }

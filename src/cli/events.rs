@@ -100,16 +100,28 @@ pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
             }
             seen = text.len();
         }
-        let stats = cg.stats();
-        let now = oom_kills(&cg);
-        if now > ooms {
-            emit("oom", serde_json::Value::Null);
-            ooms = now;
+        let mut check_oom = || {
+            let now = oom_kills(&cg);
+            if now > ooms {
+                emit("oom", serde_json::Value::Null);
+                ooms = now;
+            }
+        };
+        check_oom();
+        emit("stats", cg.stats());
+        // OOM kills are reported as they happen (runc's come from an eventfd), not only once
+        // per interval: the counter is read every 100ms while waiting.
+        let until = std::time::Instant::now() + interval;
+        while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+            std::thread::sleep(left.min(Duration::from_millis(100)));
+            check_oom();
         }
-        emit("stats", stats);
-        std::thread::sleep(interval);
         match ContainerDir::open(root, &a.id).and_then(|d| d.load().map(|s| d.status(&s))) {
-            Ok(Status::Stopped) | Err(_) => return Ok(0),
+            Ok(Status::Stopped) | Err(_) => {
+                // The kill that ended the container may have come after the last look.
+                check_oom();
+                return Ok(0);
+            }
             Ok(_) => {}
         }
     }

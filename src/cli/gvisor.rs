@@ -3,7 +3,7 @@
 //! state record beside runsc's, so `list` shows both tiers).
 
 use ward::container::gvisor_pod::Role;
-use ward::container::state::ContainerDir;
+use ward::container::state::{ContainerDir, Stored};
 use ward::container::tier::{self, Runsc, Tier};
 use ward::spec::Bundle;
 
@@ -102,6 +102,9 @@ pub fn route(cli: &Cli, cmd: &Command) -> ward::Result<Option<i32>> {
     if sub && matches!(cmd, Command::Start(_)) {
         return gvisor_pod::start(&r, &dir, &stored).map(Some);
     }
+    if let Command::Delete(a) = cmd {
+        return delete(&r, &dir, &stored, a.force, sub).map(Some);
+    }
     let (name, args) = sub_args();
     let mut full = vec![name.clone()];
     full.extend(for_runsc(args));
@@ -112,13 +115,75 @@ pub fn route(cli: &Cli, cmd: &Command) -> ward::Result<Option<i32>> {
         // container exited must not stay stuck in StopPodSandbox.
         return Err(ward::Error::BadState("container not running".into()));
     }
-    if name == "delete" && code == 0 {
+    Ok(Some(code))
+}
+
+/// `delete [-f]` in the gvisor tier: runsc's own delete (ward's flags spelled as runsc knows
+/// them: it has no `-f`), then, with --force, whatever of the sandbox and the gofer survived
+/// it is killed (the sandbox with its process group): nothing of the container outlives a
+/// forced delete. A container in a pod's sandbox never takes the shared sandbox down.
+fn delete(
+    r: &Runsc,
+    dir: &ContainerDir,
+    stored: &Stored,
+    force: bool,
+    sub: bool,
+) -> ward::Result<i32> {
+    let id = stored.id.as_str();
+    let gofer = r.gofer(id);
+    let mut args = vec!["delete".to_string()];
+    if force {
+        args.push("--force".into());
+    }
+    args.push(id.into());
+    let mut code = r.run(&args)?;
+    if force && !sub {
+        let mut survivors = 0;
+        if stored.init_start_time > 0 {
+            survivors += end(stored.pid, stored.init_start_time, true);
+        }
+        if let Some((pid, start)) = gofer {
+            survivors += end(pid, start, false);
+        }
+        if survivors > 0 {
+            tracing::warn!("runsc delete left {survivors} process(es) of {id}: killed");
+        }
+        if code != 0 && r.run(&args)? != 0 {
+            // The processes are gone now; a record runsc still refuses to drop would block
+            // the id's reuse.
+            r.forget(id);
+        }
+        code = 0;
+    }
+    if code == 0 {
         if sub {
-            gvisor_pod::end_keeper(&stored)?;
+            gvisor_pod::end_keeper(stored)?;
         }
         dir.remove()?;
     }
-    Ok(Some(code))
+    Ok(code)
+}
+
+/// SIGKILLs `pid` if it is still the process started at `start` (and its process group when
+/// `group`: runsc's sandbox leads one), then waits for it; 1 if it had to be killed.
+fn end(pid: i32, start: u64, group: bool) -> usize {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let same = || matches!(ward::container::state::proc_stat(pid), Some((s, t)) if t == start && s != 'Z' && s != 'X');
+    if !same() {
+        return 0;
+    }
+    if group && nix::unistd::getpgid(Some(Pid::from_raw(pid))) == Ok(Pid::from_raw(pid)) {
+        let _ = kill(Pid::from_raw(-pid), Signal::SIGKILL);
+    }
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    for _ in 0..400 {
+        if !same() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    1
 }
 
 /// runsc knows the container and its process has not ended.

@@ -5,6 +5,7 @@
 //! OS shares (translate, spec, features), hands the rest to the executor's front end
 //! ([`host`]: `darwin` or `windows`), which refuses what it does not implement.
 
+pub mod completion;
 pub mod create;
 pub mod delete;
 pub mod events;
@@ -14,6 +15,7 @@ pub mod features;
 pub mod gvisor;
 #[cfg(target_os = "linux")]
 pub mod gvisor_pod;
+pub mod help;
 pub mod kill;
 pub mod list;
 pub mod pause;
@@ -49,8 +51,9 @@ use ward::logging::LogFormat;
 #[derive(Parser, Debug)]
 #[command(
     name = "ward",
-    about = "ward: an OCI container runtime (runc-compatible)",
-    disable_version_flag = true
+    about = "Open Container Initiative runtime (runc-compatible)",
+    disable_version_flag = true,
+    disable_help_subcommand = true
 )]
 pub struct Cli {
     /// Root directory for the containers' state.
@@ -118,6 +121,16 @@ pub enum Command {
     Events(events::Args),
     /// Print the macOS (seatbelt) profile or Windows (hcs) documents for a bundle.
     Translate(translate::Args),
+    /// Print the version.
+    Version,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion(completion::CompletionArgs),
+    /// Write the man pages (ward.8, ward-<command>.8) into a directory.
+    #[command(hide = true)]
+    Man(completion::ManArgs),
+    /// Show a list of commands or help for one command.
+    #[command(visible_alias = "h")]
+    Help(help::HelpArgs),
     /// Internal: the stand-in init of a container in a gVisor pod (started by create).
     #[cfg(target_os = "linux")]
     #[command(name = "gvisor-keeper", hide = true)]
@@ -196,6 +209,10 @@ impl Command {
             Command::Ps(_) => "ps",
             Command::Events(_) => "events",
             Command::Translate(_) => "translate",
+            Command::Version => "version",
+            Command::Completion(_) => "completion",
+            Command::Man(_) => "man",
+            Command::Help(_) => "help",
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::error::{Error, Result, SysContext};
 use crate::init::hooks::HookKind;
 use crate::init::{self, run_spec_hooks, InitArgs};
 use crate::spec::Bundle;
-use crate::container::state::{ContainerDir, Status, Stored};
+use crate::container::state::{ContainerDir, Leftovers, Status, Stored};
 use crate::sys::sync::{self, Msg};
 use crate::init::namespaces;
 use crate::sys::console;
@@ -45,9 +45,11 @@ pub struct Created {
 pub fn create(opts: &CreateOpts) -> Result<Created> {
     crate::container::state::validate_id(&opts.id)?;
     let bundle = Bundle::load(&opts.bundle)?;
+    tracing::debug!(id = %opts.id, bundle = %bundle.dir.display(), "create: config loaded and validated");
     let terminal = bundle.process()?.terminal().unwrap_or(false);
     check_console(terminal, opts.console_socket.is_some(), opts.foreground)?;
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
+    tracing::debug!(path = %dir.path.display(), "create: state directory claimed");
     let mut guard = Cleanup {
         dir: Some(dir.clone()),
         child: None,
@@ -122,6 +124,7 @@ fn create_in(
     guard: &mut Cleanup,
 ) -> Result<Created> {
     let exec_fifo = make_exec_fifo(&dir.exec_fifo())?;
+    tracing::debug!(path = %dir.exec_fifo().display(), "create: exec fifo made");
     let (console_parent, console_child) = console_sockets(opts, terminal)?;
     let (chan_parent, chan_child) = sync::pair()?;
     // Compiled here, with the host's view of the state root (the filter cache lives there).
@@ -145,17 +148,29 @@ fn create_in(
         Some(s) => Some(crate::policy::seccomp::prepare(&opts.root, s)?),
         None => None,
     };
+    tracing::debug!(seccomp = seccomp.is_some(), "create: seccomp filter prepared");
     // The cgroup exists, with its limits, before init exists: init is born inside it.
     let linux = bundle.spec.linux().clone().unwrap_or_default();
     let cgroup = Cgroup::new(linux.cgroups_path().as_deref(), &opts.id)?;
+    // Before it is recorded: a refused cgroup is someone else's and is left as it is.
+    cgroup.check_unused()?;
+    // Recorded before it exists: a create killed from here on leaves a record that
+    // `delete --force` follows (state.json is written only at the end).
+    let mut made = Leftovers {
+        cgroup: Some(cgroup.clone()),
+        ..Leftovers::default()
+    };
+    dir.save_leftovers(&made)?;
     guard.cgroup = Some(cgroup.clone());
     cgroup.create(linux.resources().as_ref())?;
+    tracing::debug!(path = %cgroup.path, mode = ?cgroup.mode, "create: cgroup made");
     let rules = crate::policy::cgroups::device_rules(&bundle.spec)?;
     cgroup.apply(
         &linux.resources().clone().unwrap_or_default(),
         &rules,
         false,
     )?;
+    tracing::debug!("create: resource limits and device rules applied");
     let cgroup_fd = cgroup
         .v2_dir()
         .map(|d| crate::policy::cgroups::v2::open_dir(&d))
@@ -184,6 +199,7 @@ fn create_in(
     namespaces::prepare_parent(&bundle)?;
     let listen_fds = crate::init::process::listen_fds();
     let flags = namespaces::clone_flags(&bundle);
+    tracing::debug!(flags = format!("{flags:#x}"), "create: forking init into its namespaces");
     let into = cgroup_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let (pid, pidfd) = match clone::fork(flags, into)? {
         Forked::Child => {
@@ -209,10 +225,15 @@ fn create_in(
             .map_err(|e| Error::io("dup", "pidfd", e))?,
     ));
     drop((chan_child, console_child, exec_fifo));
+    tracing::debug!(pid, "create: init forked");
+    // init is in the v2 cgroup already (CLONE_INTO_CGROUP); its pid is for the rest.
+    made.init = crate::container::state::proc_stat(pid).map(|(_, t)| (pid, t));
+    dir.save_leftovers(&made)?;
 
     drop(cgroup_fd);
     // v1 hierarchies have no CLONE_INTO_CGROUP: init joins them before it is told to go.
     cgroup.add_v1(pid)?;
+    tracing::debug!(pid, "create: init placed in its cgroups");
     // The supervisor reads the denial records into <state>/violations.jsonl; it watches the
     // cgroup that init now populates and leaves when it is empty.
     let mut supervisor = None;
@@ -227,9 +248,12 @@ fn create_in(
         let start = crate::container::state::proc_stat(spid).map(|(_, t)| t).unwrap_or(0);
         guard.supervisor = Some(spid);
         supervisor = Some((spid, start));
+        made.supervisor = supervisor;
+        dir.save_leftovers(&made)?;
     }
     if bundle.has_new_namespace(Ns::User) {
         namespaces::write_id_maps(pid, &bundle)?;
+        tracing::debug!(pid, "create: uid/gid maps written");
     }
     if bundle.has_namespace(Ns::User) && bundle.has_new_namespace(Ns::Mount) {
         let sources = crate::init::mounts::open_bind_sources(pid, &bundle)?;
@@ -260,14 +284,17 @@ fn create_in(
     chan_parent.send(&Msg::Go {
         state: creating.clone(),
     })?;
+    tracing::debug!("create: init told to set up");
     loop {
         match chan_parent.recv()? {
             Some(Msg::RunHooks) => {
+                tracing::debug!("create: running prestart and createRuntime hooks");
                 run_spec_hooks(&bundle, HookKind::Prestart, creating.as_bytes())?;
                 run_spec_hooks(&bundle, HookKind::CreateRuntime, creating.as_bytes())?;
                 chan_parent.send(&Msg::HooksDone)?;
             }
             Some(Msg::SeccompFd) => {
+                tracing::debug!("create: seccomp listener fd received from init");
                 let fd = console::recv_fd(chan_parent.0.as_fd())?;
                 if let Some(s) = &seccomp_spec {
                     let state: serde_json::Value =
@@ -281,7 +308,10 @@ fn create_in(
                 crate::policy::supervisor::hand_over(&dir.path, fd.as_fd())?;
                 chan_parent.send(&Msg::SeccompDone)?;
             }
-            Some(Msg::Ready) => break,
+            Some(Msg::Ready) => {
+                tracing::debug!("create: init ready, waiting on the exec fifo");
+                break;
+            }
             Some(Msg::Log { level, msg }) => crate::logging::emit(&level, &msg),
             Some(Msg::Error { msg }) => return Err(Error::Init(msg)),
             Some(other) => {
@@ -302,8 +332,10 @@ fn create_in(
         .ok_or_else(|| Error::Init("container init exited during setup".into()))?;
     dir.save_config(&bundle.raw)?;
     dir.save(&stored)?;
+    tracing::debug!(pid, "create: state saved");
     if let Some(pf) = &opts.pid_file {
         write_pid_file(pf, pid)?;
+        tracing::debug!(path = %pf.display(), "create: pid file written");
     }
     Ok(Created {
         dir: dir.clone(),

@@ -10,9 +10,22 @@ use crate::init::hooks::{run_hooks, HookKind};
 use crate::container::state::{ContainerDir, Status, Stored};
 
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
-    let dir = ContainerDir::open(root, id)?;
+    let dir = match ContainerDir::open(root, id) {
+        Err(Error::NotExist(_)) if force => {
+            let dir = ContainerDir::open_any(root, id)?;
+            let _lock = dir.lock()?;
+            return remove_leftovers(&dir);
+        }
+        r => r?,
+    };
     let _lock = dir.lock()?;
-    let stored = dir.load()?;
+    let stored = match dir.load() {
+        Err(e) if force => {
+            tracing::warn!("container {id}: state unusable ({e}); removing what create recorded");
+            return remove_leftovers(&dir);
+        }
+        r => r?,
+    };
     let status = dir.status(&stored);
     match status {
         Status::Stopped | Status::Created => {}
@@ -43,6 +56,63 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         tracing::warn!("poststop hook failed: {e}");
     }
     Ok(())
+}
+
+/// `delete --force` of a container without usable state (its create was killed half-way, or
+/// state.json was lost): ends and removes what `creating.json` says create made, then the
+/// directory. Every step is tried even if an earlier one failed; the first error is returned.
+/// The caller holds the container's lock.
+fn remove_leftovers(dir: &ContainerDir) -> Result<()> {
+    let made = dir.load_leftovers();
+    tracing::debug!("leftovers of {}: {made:?}", dir.id);
+    let mut first_err = None;
+    if let Some(cg) = &made.cgroup {
+        // Parts of it may never have been made: a failed kill is only an error if something
+        // is still in it afterwards.
+        let _ = cg.kill_all();
+    }
+    if let Some((pid, start)) = made.init {
+        kill_if_same(pid, start);
+    }
+    if let Some((pid, start)) = made.supervisor {
+        kill_if_same(pid, start);
+    }
+    if let Some(cg) = &made.cgroup {
+        if cg.is_frozen() {
+            let _ = cg.freeze(false);
+        }
+        let mut tries = 0;
+        while !cg.pids().is_empty() && tries < 1000 {
+            let _ = cg.kill_all();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            tries += 1;
+        }
+        if let Err(e) = cg.destroy() {
+            first_err.get_or_insert(e);
+        }
+    }
+    if let Err(e) = dir.remove() {
+        first_err.get_or_insert(e);
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// SIGKILLs `pid` if it is still the process started at `start`, and waits until it is gone.
+fn kill_if_same(pid: i32, start: u64) {
+    let same = |s: Option<(char, u64)>| matches!(s, Some((st, t)) if t == start && st != 'Z' && st != 'X');
+    if !same(crate::container::state::proc_stat(pid)) {
+        return;
+    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    for _ in 0..1000 {
+        if !same(crate::container::state::proc_stat(pid)) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 /// The supervisor leaves by itself once the cgroup is empty (after writing the last records);

@@ -16,14 +16,17 @@ pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<()> {
     let dir = ContainerDir::open(root, id)?;
     let stored = dir.load()?;
     if dir.status(&stored) == Status::Stopped {
-        // Sharing a pid namespace (a pod's), init can exit while its children live on in the
-        // cgroup: containerd's shim then runs `kill --all` to reap them, as runc allows.
-        if all && !stored.private_pid_ns {
-            for pid in container_pids(&stored) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    Signal::try_from(sig).ok(),
-                );
+        // runc: `kill --all` of a stopped container is not an error; what is left of it (a
+        // container sharing a pid namespace, e.g. a pod's, keeps children after init exited:
+        // containerd's shim reaps them this way) still gets the signal.
+        if all {
+            if !stored.private_pid_ns || stored.cgroup.is_some() {
+                for pid in container_pids(&stored) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        Signal::try_from(sig).ok(),
+                    );
+                }
             }
             return Ok(());
         }

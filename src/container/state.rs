@@ -5,6 +5,9 @@
 //! - `config.json`: the spec the container was created from (poststop hooks run from it even if
 //!   the bundle changed).
 //! - `exec.fifo`: the fifo the created init waits on (as runc's); its presence means "created".
+//! - `creating.json`: what `create` has made so far (cgroup, init, supervisor), each written
+//!   *before* it is made; `delete --force` reads it when state.json is missing or unreadable
+//!   (create killed half-way), so nothing it made can be lost.
 //! - `lock`: flock'ed by every command that changes the container, so two commands on one id
 //!   cannot interleave.
 //!
@@ -28,6 +31,21 @@ pub const EXEC_FIFO: &str = "exec.fifo";
 /// runsc's root, one of ward's own directories under the state root (see `CACHE_DIR`).
 pub const RUNSC_DIR: &str = "@runsc";
 const CONFIG_FILE: &str = "config.json";
+const LEFTOVERS_FILE: &str = "creating.json";
+
+/// What `create` has made on the host so far (`creating.json`), for a `delete --force` that
+/// finds no usable state.json.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Leftovers {
+    #[serde(default)]
+    pub cgroup: Option<crate::policy::cgroups::Cgroup>,
+    /// init (pid, start time), once forked.
+    #[serde(default)]
+    pub init: Option<(i32, u64)>,
+    #[serde(default)]
+    pub supervisor: Option<(i32, u64)>,
+}
 
 /// What is stored in state.json.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -94,6 +112,33 @@ impl ContainerDir {
         })
     }
 
+    /// The directory of `id` whatever its content (state.json may be missing or corrupt).
+    pub fn open_any(root: &Path, id: &str) -> Result<ContainerDir> {
+        validate_id(id)?;
+        let path = root.join(id);
+        if !path.is_dir() {
+            return Err(Error::NotExist(id.into()));
+        }
+        Ok(ContainerDir {
+            id: id.into(),
+            path,
+        })
+    }
+
+    /// Records what create is about to make (call it before making it).
+    pub fn save_leftovers(&self, l: &Leftovers) -> Result<()> {
+        let data = serde_json::to_vec(l).map_err(|e| Error::Init(e.to_string()))?;
+        write_atomic(&self.path.join(LEFTOVERS_FILE), &data)
+    }
+
+    /// The record of create's work; empty when there is none (nothing was made yet).
+    pub fn load_leftovers(&self) -> Leftovers {
+        fs::read(self.path.join(LEFTOVERS_FILE))
+            .ok()
+            .and_then(|d| serde_json::from_slice(&d).ok())
+            .unwrap_or_default()
+    }
+
     /// Takes the container's lock; it is held until the returned guard is dropped.
     pub fn lock(&self) -> Result<Flock<File>> {
         let p = self.path.join("lock");
@@ -149,10 +194,11 @@ impl ContainerDir {
     pub fn status(&self, state: &Stored) -> Status {
         if !init_alive(state) {
             Status::Stopped
+        } else if state.cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
+            // A frozen cgroup is `paused` whatever froze it, even before start (runc's order).
+            Status::Paused
         } else if self.exec_fifo().exists() {
             Status::Created
-        } else if state.cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
-            Status::Paused
         } else {
             Status::Running
         }

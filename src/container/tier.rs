@@ -151,6 +151,30 @@ impl Runsc {
         }))
     }
 
+    /// The gofer runsc started for `id` (`goferPid` in runsc's own record of it), with its
+    /// start time: runsc's `state` does not name it.
+    pub fn gofer(&self, id: &str) -> Option<(i32, u64)> {
+        let prefix = format!("{id}_sandbox:");
+        let file = std::fs::read_dir(&self.root).ok()?.flatten().find(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with(&prefix) && n.ends_with(".state")
+        })?;
+        let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(file.path()).ok()?).ok()?;
+        let pid = rec["goferPid"].as_i64().filter(|p| *p > 0)? as i32;
+        crate::container::state::proc_stat(pid).map(|(_, t)| (pid, t))
+    }
+
+    /// Removes runsc's own record of `id` (its `.state` and `.lock` files), for a forced
+    /// delete whose processes are already gone.
+    pub fn forget(&self, id: &str) {
+        let prefix = format!("{id}_sandbox:");
+        for e in std::fs::read_dir(&self.root).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
     /// `runsc state <id>` as ward's report fields.
     pub fn state(&self, id: &str) -> Result<serde_json::Value> {
         let out = self

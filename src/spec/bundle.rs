@@ -32,7 +32,8 @@ impl Bundle {
         let config = dir.join("config.json");
         let text = std::fs::read_to_string(&config).io("read", &config)?;
         // Parsed once; the typed spec is read from the same tree (field paths in errors kept).
-        let raw: serde_json::Value = parse_json(&text, "config.json")?;
+        let mut raw: serde_json::Value = parse_json(&text, "config.json")?;
+        crate::spec::capabilities::skip_unknown(&mut raw["process"]);
         let spec: Spec = from_value(&raw, "config.json")?;
         let rootfs = rootfs_of(&dir, &spec)?;
         let landlock = crate::spec::landlock::from_config(&raw)?;

@@ -7,6 +7,7 @@ pub mod template;
 
 linux_only! {
     pub mod bundle;
+    pub mod capabilities;
     pub mod interception;
     pub mod isolation;
     pub mod json;

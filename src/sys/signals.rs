@@ -7,6 +7,10 @@ use crate::error::{Error, Result};
 /// Parses a signal as runc does: `KILL`, `SIGKILL` or `9`.
 pub fn parse_signal(s: &str) -> Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
+        // 0: no signal, only the check that the process exists (`kill ID 0`, as kill(2)).
+        if n == 0 {
+            return Ok(0);
+        }
         // Real-time signals are valid too (Linux; macOS has none).
         #[cfg(target_os = "linux")]
         if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
@@ -39,5 +43,6 @@ mod tests {
         assert_eq!(parse_signal("hup").unwrap(), libc::SIGHUP);
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("999").is_err());
+        assert_eq!(parse_signal("0").unwrap(), 0);
     }
 }

@@ -116,6 +116,39 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Refuses a cgroup that already holds processes or is frozen, before anything of the
+    /// container is made (newer runc's rule; runc 1.1 only warned about processes): a shared
+    /// cgroup would mix limits, pause and kill other processes with the container, and a frozen
+    /// one would freeze init mid-setup. Processes are counted in every hierarchy.
+    pub fn check_unused(&self) -> Result<()> {
+        let mut files: Vec<PathBuf> = Vec::new();
+        if let Some(d) = self.v2_dir() {
+            files.push(d.join("cgroup.procs"));
+        }
+        if self.mode != Mode::Unified {
+            files.extend(v1::dirs(&self.path).into_iter().map(|(_, d)| d.join("cgroup.procs")));
+        }
+        let mut pids = std::collections::BTreeSet::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+        if !pids.is_empty() {
+            return Err(Error::BadState(format!(
+                "container's cgroup is not empty: {} process(es) found (linux.cgroupsPath {:?})",
+                pids.len(),
+                self.path
+            )));
+        }
+        if self.is_frozen() {
+            return Err(Error::BadState(format!(
+                "container's cgroup unexpectedly frozen (linux.cgroupsPath {:?})",
+                self.path
+            )));
+        }
+        Ok(())
+    }
+
     /// Applies `linux.resources` (at create, and for `update`).
     pub fn apply(&self, res: &LinuxResources, rules: &[Rule], update: bool) -> Result<()> {
         let res = &unset_zeros(res);
@@ -134,14 +167,17 @@ impl Cgroup {
     }
 
     /// Every process in the cgroup.
+    /// The processes of the container's cgroup and of every sub-cgroup made inside it.
     pub fn pids(&self) -> Vec<i32> {
         let procs = match self.v2_dir() {
             Some(d) => d.join("cgroup.procs"),
             None => v1::procs_file(&self.path),
         };
-        std::fs::read_to_string(procs)
-            .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
-            .unwrap_or_default()
+        let mut out = Vec::new();
+        if let Some(dir) = procs.parent() {
+            procs_below(dir, &mut out);
+        }
+        out
     }
 
     /// Freezes or thaws: cgroup.freeze on pure v2, the v1 freezer elsewhere (on a hybrid host
@@ -238,7 +274,33 @@ pub fn unset_zeros(res: &LinuxResources) -> LinuxResources {
 }
 
 /// rmdir that waits out the moment the kernel needs to retire the last exited task.
+/// Appends the pids in `dir`'s cgroup.procs and in those of every cgroup below it.
+fn procs_below(dir: &Path, out: &mut Vec<i32>) {
+    let text = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    for sub in child_cgroups(dir) {
+        procs_below(&sub, out);
+    }
+}
+
+/// The cgroups directly below `dir` (the directories among its entries).
+fn child_cgroups(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes a cgroup and every cgroup made below it (children first), as runc's delete does.
 pub(crate) fn remove_dir(d: &Path) -> Result<()> {
+    for sub in child_cgroups(d) {
+        remove_dir(&sub)?;
+    }
     for _ in 0..100 {
         match std::fs::remove_dir(d) {
             Ok(()) => return Ok(()),

@@ -75,6 +75,7 @@ fn runc_shape(mut v: Value) -> Value {
         &["cpu", "throttling"],
         &["periods", "throttled_periods", "throttled_time"],
     );
+    omit_empty(&mut v, &["memory"], &["cache"]);
     for part in ["usage", "swap", "kernel", "kernelTCP"] {
         omit_empty(&mut v, &["memory", part], &["usage", "max"]);
     }
@@ -111,6 +112,18 @@ pub fn v1(path: &str) -> Value {
         .split_whitespace()
         .filter_map(|v| v.parse().ok())
         .collect();
+    // cpuacct.usage_all: `cpu user system` per line, nanoseconds (runc's percpu_user/kernel).
+    let modes: Vec<(u64, u64)> = read(&acct.join("cpuacct.usage_all"))
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<u64> = l.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+            (f.len() == 3).then(|| (f[1], f[2]))
+        })
+        .collect();
+    let percpu_user: Vec<u64> = modes.iter().map(|m| m.0).collect();
+    let percpu_kernel: Vec<u64> = modes.iter().map(|m| m.1).collect();
     // cpuacct.stat is in USER_HZ ticks (100/s); runc reports nanoseconds.
     let ticks = kv(&acct.join("cpuacct.stat"));
     let ns = |k: &str| ticks.get(k).copied().unwrap_or(0) * 10_000_000;
@@ -143,6 +156,8 @@ pub fn v1(path: &str) -> Value {
             "usage": {
                 "total": num(&acct.join("cpuacct.usage")),
                 "percpu": percpu,
+                "percpu_kernel": percpu_kernel,
+                "percpu_user": percpu_user,
                 "kernel": ns("system"),
                 "user": ns("user"),
             },
