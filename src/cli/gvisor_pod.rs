@@ -1,5 +1,6 @@
 //! The app containers of a gVisor pod (runsc subcontainers) under containerd's runc shim; the
-//! why is in ward::container::gvisor_pod. `create` leaves a keeper behind and gives the shim its pid,
+//! why is in ward::container::gvisor_pod.
+//! `create` leaves a keeper behind and gives the shim its pid,
 //! `start` runs `runsc start` with the stdio the keeper holds and releases it, the keeper exits
 //! with the container's status, `delete` ends a keeper whose container never ran.
 

@@ -9,17 +9,17 @@ use std::path::{Path, PathBuf};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use oci_spec::runtime::LinuxNamespaceType as Ns;
 
-use crate::policy::cgroups::Cgroup;
-use crate::sys::clone::{self, Forked};
 use crate::container::hook_state;
+use crate::container::state::{ContainerDir, Leftovers, Status, Stored};
 use crate::error::{Error, Result, SysContext};
 use crate::init::hooks::HookKind;
-use crate::init::{self, run_spec_hooks, InitArgs};
-use crate::spec::Bundle;
-use crate::container::state::{ContainerDir, Leftovers, Status, Stored};
-use crate::sys::sync::{self, Msg};
 use crate::init::namespaces;
+use crate::init::{self, run_spec_hooks, InitArgs};
+use crate::policy::cgroups::Cgroup;
+use crate::spec::Bundle;
+use crate::sys::clone::{self, Forked};
 use crate::sys::console;
+use crate::sys::sync::{self, Msg};
 
 pub struct CreateOpts {
     pub root: PathBuf,

@@ -4,10 +4,10 @@
 use std::os::fd::AsFd;
 use std::path::Path;
 
+use crate::container::state::{ContainerDir, Status, Stored};
 use crate::container::{hook_state, kill::container_pids, open_init, pidfd_signal, wait_exit};
 use crate::error::{Error, Result};
 use crate::init::hooks::{run_hooks, HookKind};
-use crate::container::state::{ContainerDir, Status, Stored};
 
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let dir = match ContainerDir::open(root, id) {

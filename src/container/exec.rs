@@ -11,13 +11,13 @@ use nix::sys::signal::Signal;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use oci_spec::runtime::{LinuxNamespaceType as Ns, Process};
 
-use crate::sys::clone::{self, Forked};
+use crate::container::state::{ContainerDir, Status, Stored};
 use crate::error::{Error, Result, SysContext};
 use crate::init::namespaces::clone_flag;
-use crate::container::state::{ContainerDir, Status, Stored};
-use crate::sys::sync::{self, Channel, Msg};
 use crate::policy::seccomp;
+use crate::sys::clone::{self, Forked};
 use crate::sys::console;
+use crate::sys::sync::{self, Channel, Msg};
 
 pub struct ExecOpts {
     pub root: PathBuf,

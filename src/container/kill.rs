@@ -6,10 +6,10 @@ use std::path::Path;
 
 use nix::sys::signal::Signal;
 
+use crate::container::state::{ContainerDir, Status, Stored};
 use crate::container::{open_init, pidfd_signal};
 use crate::error::{Error, Result};
 pub use crate::sys::signals::parse_signal;
-use crate::container::state::{ContainerDir, Status, Stored};
 
 pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<()> {
     let sig = parse_signal(signal)?;

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
 use crate::container::state::{ContainerDir, Status};
+use crate::error::{Error, Result};
 
 pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<()> {
     let dir = ContainerDir::open(root, id)?;

@@ -7,10 +7,10 @@ use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 
+use crate::container::state::{ContainerDir, Status};
 use crate::container::{hook_state, open_init};
 use crate::error::{Error, Result};
 use crate::init::hooks::{run_hooks, HookKind};
-use crate::container::state::{ContainerDir, Status};
 
 pub fn start(root: &Path, id: &str) -> Result<()> {
     let dir = ContainerDir::open(root, id)?;

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::error::{Error, Result};
 use crate::container::state::{ContainerDir, Stored};
+use crate::error::{Error, Result};
 
 pub use crate::spec::isolation::{choose, Tier, ANNOTATION};
 

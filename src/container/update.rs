@@ -5,8 +5,8 @@ use std::path::Path;
 
 use oci_spec::runtime::LinuxResources;
 
-use crate::error::{Error, Result};
 use crate::container::state::{ContainerDir, Status};
+use crate::error::{Error, Result};
 
 pub fn update(root: &Path, id: &str, res: &LinuxResources) -> Result<()> {
     crate::spec::resources::check(res)?;

@@ -24,10 +24,10 @@ use oci_spec::runtime::LinuxNamespaceType as Ns;
 
 use crate::error::{Error, Result, SysContext};
 use crate::init::hooks::{run_hooks, run_hooks_in, HookKind};
-use crate::spec::Bundle;
-use crate::sys::sync::{Channel, Msg};
 use crate::policy::{capabilities, rlimits, scheduling};
+use crate::spec::Bundle;
 use crate::sys::console;
+use crate::sys::sync::{Channel, Msg};
 
 pub struct InitArgs {
     pub bundle: Bundle,

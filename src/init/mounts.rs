@@ -11,6 +11,7 @@ use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
 
 use crate::error::{Error, Result, SysContext};
+use crate::policy::mountguard;
 use crate::sys::safepath;
 
 /// The `cgroup` mount type (/sys/fs/cgroup inside the container).
@@ -295,10 +296,10 @@ pub fn mount_entry(ctx: &Context, index: usize, m: &Mount) -> Result<()> {
         cgroupfs::mount_cgroupfs(ctx, dest, &opts)?;
     } else {
         let target = if typ == "proc" || typ == "sysfs" {
-            crate::policy::mountguard::special_target(ctx.root, index, dest, &typ)?
+            mountguard::special_target(ctx.root, index, dest, &typ)?
         } else {
             let target = safepath::ensure(ctx.root, dest, true)?;
-            crate::policy::mountguard::check_not_in_proc(ctx.root, index, dest, target.as_fd(), false)?;
+            mountguard::check_not_in_proc(ctx.root, index, dest, target.as_fd(), false)?;
             target
         };
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
@@ -360,8 +361,8 @@ fn bind(ctx: &Context, index: usize, m: &Mount, opts: &Options) -> Result<()> {
     };
     let target = safepath::ensure(ctx.root, dest, is_dir)?;
     let from = opened.map_or_else(|| source.clone(), |fd| safepath::fd_path(fd.as_fd()));
-    let procfs = crate::policy::mountguard::is_procfs(&from);
-    crate::policy::mountguard::check_not_in_proc(ctx.root, index, dest, target.as_fd(), procfs)?;
+    let procfs = mountguard::is_procfs(&from);
+    mountguard::check_not_in_proc(ctx.root, index, dest, target.as_fd(), procfs)?;
     let rec = opts.flags & MsFlags::MS_REC;
     mount(
         Some(&from),

@@ -10,11 +10,11 @@ use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{fstat, SFlag};
 
-use crate::policy::devices;
 use crate::error::{Error, Result, SysContext};
 use crate::init::mounts::{self, MountAttr, MOUNT_ATTR_RDONLY};
-use crate::sys::safepath;
+use crate::policy::devices;
 use crate::spec::Bundle;
+use crate::sys::safepath;
 
 /// Everything before pivot_root. Returns an O_PATH fd of the rootfs.
 pub fn prepare(

@@ -17,10 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::policy::observe::Served;
+use crate::policy::observe::{self, Served};
 
-use crate::policy::egress::programs::{DEFAULT_RULE, KIND_CONNECT, RECORD};
 use crate::error::{Error, Result, SysContext};
+use crate::policy::egress::programs::{DEFAULT_RULE, KIND_CONNECT, RECORD};
 
 pub const LOG: &str = "violations.jsonl";
 pub const SOCKET: &str = "supervisor.sock";
@@ -99,7 +99,7 @@ fn run(
     // wakes it directly (on the target's CPU, see prefer_sync_wakeup), no poll round comes
     // first, and a call being read never delays another listener's. Records wait in `observed`
     // for this thread, which formats and writes them in batches, off the targets' path.
-    let observed: Arc<Mutex<Vec<crate::policy::observe::Observed>>> = Arc::default();
+    let observed: Arc<Mutex<Vec<observe::Observed>>> = Arc::default();
     let mut serving = 0usize;
     loop {
         let mut fds = vec![nix::poll::PollFd::new(
@@ -128,16 +128,16 @@ fn run(
                     // Kernels before 6.6 refuse the sync flag, and there a blocked RECV never
                     // returns once the listener's tasks are gone: the thread waits in poll,
                     // which reports the hang-up, so an exec's thread ends with its process.
-                    let sync = crate::policy::observe::prefer_sync_wakeup(fd.as_fd());
+                    let sync = observe::prefer_sync_wakeup(fd.as_fd());
                     let sink = Arc::clone(&observed);
                     let spawned = std::thread::Builder::new()
                         .stack_size(64 * 1024)
                         .spawn(move || loop {
-                            if !sync && !crate::policy::observe::wait_readable(fd.as_fd()) {
+                            if !sync && !observe::wait_readable(fd.as_fd()) {
                                 return;
                             }
                             let keep = |o| sink.lock().unwrap_or_else(|e| e.into_inner()).push(o);
-                            if let Served::Closed = crate::policy::observe::serve(fd.as_fd(), keep) {
+                            if let Served::Closed = observe::serve(fd.as_fd(), keep) {
                                 return;
                             }
                         });

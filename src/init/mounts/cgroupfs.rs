@@ -12,8 +12,8 @@ use std::path::Path;
 
 use nix::mount::{mount, MsFlags};
 
-use crate::error::{Error, IoContext, Result, SysContext};
 use super::{remount, Context, Options};
+use crate::error::{Error, IoContext, Result, SysContext};
 use crate::policy::cgroups::hierarchy::{host_is_unified, own_path, v1_hierarchies};
 use crate::sys::safepath;
 

@@ -9,8 +9,8 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
-use crate::sys::ebpf::{self, insn, Insn, AND32_K, EXIT, JNE_K, LDX_W, MOV32_X, MOV64_K, RSH32_K};
 use crate::error::{Error, Result};
+use crate::sys::ebpf::{self, insn, Insn, AND32_K, EXIT, JNE_K, LDX_W, MOV32_X, MOV64_K, RSH32_K};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rule {

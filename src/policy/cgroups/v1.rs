@@ -6,8 +6,8 @@ use std::time::Duration;
 use oci_spec::runtime::LinuxResources;
 
 use super::{join, remove_dir, write};
-use crate::policy::cgroups::hierarchy::{own_path, v1_hierarchies, Hierarchy};
 use crate::error::{Error, IoContext, Result};
+use crate::policy::cgroups::hierarchy::{own_path, v1_hierarchies, Hierarchy};
 
 /// (hierarchy, the container's directory in it) for every v1 hierarchy of the host.
 pub fn dirs(path: &str) -> Vec<(Hierarchy, PathBuf)> {

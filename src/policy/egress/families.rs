@@ -5,10 +5,10 @@
 
 use crate::error::Result;
 use crate::policy::seccomp::bpf::{Asm, JEQ};
-use crate::spec::interception::{numbers, Network, Verdict};
 use crate::policy::seccomp::compile::{
     Program, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, RET_ALLOW, RET_ERRNO, X32_SYSCALL_BIT,
 };
+use crate::spec::interception::{numbers, Network, Verdict};
 
 /// The filter, loaded beside the container's own seccomp profile (the kernel applies the most
 /// restrictive answer of all filters).

@@ -9,12 +9,12 @@
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
+use crate::error::{Error, Result};
 use crate::spec::interception::{Network, Rule, Verdict};
 use crate::sys::ebpf::{
     self, bpf, insn, owned, Insn, ADD64_K, CALL, END_BE, EXIT, JA, JEQ_K, JGT_X, JLT_X, LDX_H,
     LDX_W, LD_IMM64, MOV64_K, MOV64_X, RSH64_K, STX_W, ST_W,
 };
-use crate::error::{Error, Result};
 
 const RANGES: usize = 8;
 const VALUE_SIZE: usize = RANGES * 8;

@@ -15,13 +15,13 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
+use crate::error::{Error, Result};
+use crate::spec::interception::address;
 use crate::sys::ebpf::btf::{self, Btf};
 use crate::sys::ebpf::{
     self, bpf, insn, owned, Insn, ADD64_K, CALL, EXIT, JEQ_K, JLE_K, LDX_B, LDX_DW, LDX_W,
     LD_IMM64, MOV64_K, MOV64_X, RSH64_K, STX_B, STX_W, ST_DW, ST_W,
 };
-use crate::error::{Error, Result};
-use crate::spec::interception::address;
 
 use super::programs::{DEFAULT_RULE, KIND_CONNECT, KIND_SENDMSG};
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Generates syscalls.rs from the kernel's uapi headers (Debian: linux-libc-dev), plus the
-generic syscalls newer than those headers. Run: python3 src/policy/seccomp/gen_syscalls.py > src/policy/seccomp/syscalls.rs"""
+generic syscalls newer than those headers.
+Run: python3 src/policy/seccomp/gen_syscalls.py > src/policy/seccomp/syscalls.rs"""
 import re
 
 INC = "/usr/include/x86_64-linux-gnu/asm/unistd_%s.h"
