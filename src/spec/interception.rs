@@ -201,7 +201,7 @@ pub fn from_config(raw: &serde_json::Value) -> Result<Option<Interception>> {
 /// Syscalls ward's supervisor knows how to describe.
 pub const OBSERVABLE: &[&str] = &["execve", "execveat", "open", "openat", "openat2", "connect"];
 
-/// Every name one ward can describe, or an error naming the first that is not.
+/// Checks that ward can describe every name, naming the first it cannot.
 pub fn validate_observe(names: &[String]) -> Result<()> {
     for (i, n) in names.iter().enumerate() {
         if !OBSERVABLE.contains(&n.as_str()) {
@@ -217,7 +217,8 @@ pub fn validate_observe(names: &[String]) -> Result<()> {
     Ok(())
 }
 
-const UNIX_FIELD: &str = "process.interception.network.allowUnix";
+/// The field unix socket rules are read from (errors name it).
+pub const UNIX_FIELD: &str = "process.interception.network.allowUnix";
 /// `sizeof(((struct sockaddr_un *)0)->sun_path)`.
 pub const PATH_MAX: usize = 108;
 

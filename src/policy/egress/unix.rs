@@ -25,8 +25,8 @@ use crate::sys::ebpf::{
 
 use super::programs::{DEFAULT_RULE, KIND_CONNECT, KIND_SENDMSG};
 
-const FIELD: &str = "process.interception.network.allowUnix";
 pub use crate::spec::interception::PATH_MAX;
+use crate::spec::interception::UNIX_FIELD as FIELD;
 /// Map key: the address length (u32) and the address bytes, zero-padded.
 const KEY: usize = 4 + PATH_MAX;
 /// A denial record: the inet records' 24-byte header, then the key.
