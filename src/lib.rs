@@ -7,14 +7,6 @@
 //! the crate is the shared modules below plus `platform`, whose translators and executors run
 //! a bundle under sandbox-exec or the Host Compute Service.
 
-/// Declares modules that exist only on Linux (here and in `spec` and `sys`, the places the
-/// crate is split by OS).
-macro_rules! linux_only {
-    ($($(#[$attr:meta])* pub mod $name:ident;)*) => {
-        $($(#[$attr])* #[cfg(target_os = "linux")] pub mod $name;)*
-    };
-}
-
 // The layers, bottom to top; each may import only from the layers below it (README
 // "Layout", checked by tests/layers.rs). `error` and `logging` serve every layer.
 pub mod error;
@@ -25,14 +17,15 @@ pub mod spec;
 #[cfg(unix)]
 pub mod sys;
 
-linux_only! {
-    /// Policies: each turns part of the spec into kernel objects.
-    pub mod policy;
-    /// The create path: what runs inside the new namespaces until execve.
-    pub mod init;
-    /// The container: lifecycle operations, state, isolation tiers.
-    pub mod container;
-}
+/// Policies: each turns part of the spec into kernel objects.
+#[cfg(target_os = "linux")]
+pub mod policy;
+/// The create path: what runs inside the new namespaces until execve.
+#[cfg(target_os = "linux")]
+pub mod init;
+/// The container: lifecycle operations, state, isolation tiers.
+#[cfg(target_os = "linux")]
+pub mod container;
 
 /// macOS and Windows: translators and executors (a front end, beside `cli`).
 pub mod platform;

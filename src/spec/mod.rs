@@ -5,16 +5,22 @@
 
 pub mod template;
 
-linux_only! {
-    pub mod bundle;
-    pub mod capabilities;
-    pub mod interception;
-    pub mod isolation;
-    pub mod json;
-    pub mod landlock;
-    pub mod resources;
-    pub mod sysctl;
-}
+#[cfg(target_os = "linux")]
+pub mod bundle;
+#[cfg(target_os = "linux")]
+pub mod capabilities;
+#[cfg(target_os = "linux")]
+pub mod interception;
+#[cfg(target_os = "linux")]
+pub mod isolation;
+#[cfg(target_os = "linux")]
+pub mod json;
+#[cfg(target_os = "linux")]
+pub mod landlock;
+#[cfg(target_os = "linux")]
+pub mod resources;
+#[cfg(target_os = "linux")]
+pub mod sysctl;
 
 #[cfg(target_os = "linux")]
 pub use bundle::Bundle;

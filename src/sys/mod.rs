@@ -6,11 +6,15 @@
 pub mod signals;
 pub mod stateroot;
 
-linux_only! {
-    pub mod clone;
-    pub mod console;
-    pub mod ebpf;
-    pub mod procfs;
-    pub mod safepath;
-    pub mod sync;
-}
+#[cfg(target_os = "linux")]
+pub mod clone;
+#[cfg(target_os = "linux")]
+pub mod console;
+#[cfg(target_os = "linux")]
+pub mod ebpf;
+#[cfg(target_os = "linux")]
+pub mod procfs;
+#[cfg(target_os = "linux")]
+pub mod safepath;
+#[cfg(target_os = "linux")]
+pub mod sync;
