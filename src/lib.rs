@@ -17,15 +17,15 @@ pub mod spec;
 #[cfg(unix)]
 pub mod sys;
 
-/// Policies: each turns part of the spec into kernel objects.
-#[cfg(target_os = "linux")]
-pub mod policy;
-/// The create path: what runs inside the new namespaces until execve.
-#[cfg(target_os = "linux")]
-pub mod init;
 /// The container: lifecycle operations, state, isolation tiers.
 #[cfg(target_os = "linux")]
 pub mod container;
+/// The create path: what runs inside the new namespaces until execve.
+#[cfg(target_os = "linux")]
+pub mod init;
+/// Policies: each turns part of the spec into kernel objects.
+#[cfg(target_os = "linux")]
+pub mod policy;
 
 /// macOS and Windows: translators and executors (a front end, beside `cli`).
 pub mod platform;

@@ -148,7 +148,10 @@ fn create_in(
         Some(s) => Some(crate::policy::seccomp::prepare(&opts.root, s)?),
         None => None,
     };
-    tracing::debug!(seccomp = seccomp.is_some(), "create: seccomp filter prepared");
+    tracing::debug!(
+        seccomp = seccomp.is_some(),
+        "create: seccomp filter prepared"
+    );
     // The cgroup exists, with its limits, before init exists: init is born inside it.
     let linux = bundle.spec.linux().clone().unwrap_or_default();
     let cgroup = Cgroup::new(linux.cgroups_path().as_deref(), &opts.id)?;
@@ -199,7 +202,10 @@ fn create_in(
     namespaces::prepare_parent(&bundle)?;
     let listen_fds = crate::init::process::listen_fds();
     let flags = namespaces::clone_flags(&bundle);
-    tracing::debug!(flags = format!("{flags:#x}"), "create: forking init into its namespaces");
+    tracing::debug!(
+        flags = format!("{flags:#x}"),
+        "create: forking init into its namespaces"
+    );
     let into = cgroup_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let (pid, pidfd) = match clone::fork(flags, into)? {
         Forked::Child => {
@@ -245,7 +251,9 @@ fn create_in(
             rules: rule_texts,
         };
         let spid = crate::policy::supervisor::spawn(plan, ring)?;
-        let start = crate::container::state::proc_stat(spid).map(|(_, t)| t).unwrap_or(0);
+        let start = crate::container::state::proc_stat(spid)
+            .map(|(_, t)| t)
+            .unwrap_or(0);
         guard.supervisor = Some(spid);
         supervisor = Some((spid, start));
         made.supervisor = supervisor;

@@ -99,7 +99,8 @@ fn remove_leftovers(dir: &ContainerDir) -> Result<()> {
 
 /// SIGKILLs `pid` if it is still the process started at `start`, and waits until it is gone.
 fn kill_if_same(pid: i32, start: u64) {
-    let same = |s: Option<(char, u64)>| matches!(s, Some((st, t)) if t == start && st != 'Z' && st != 'X');
+    let same =
+        |s: Option<(char, u64)>| matches!(s, Some((st, t)) if t == start && st != 'Z' && st != 'X');
     if !same(crate::container::state::proc_stat(pid)) {
         return;
     }
@@ -122,7 +123,8 @@ fn stop_supervisor(stored: &Stored) {
         return;
     };
     for _ in 0..100 {
-        if !matches!(crate::container::state::proc_stat(pid), Some((s, t)) if t == start && s != 'Z') {
+        if !matches!(crate::container::state::proc_stat(pid), Some((s, t)) if t == start && s != 'Z')
+        {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));

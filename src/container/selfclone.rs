@@ -66,7 +66,11 @@ pub fn ensure() -> Result<()> {
     };
     drop(exe);
     let err = execveat(clone.as_raw_fd(), &argv, &envp);
-    Err(Error::sys("execveat", "ward's read-only copy of itself", err))
+    Err(Error::sys(
+        "execveat",
+        "ward's read-only copy of itself",
+        err,
+    ))
 }
 
 /// Is the file at `fd` a write-sealed memfd, or the root of a read-only mount?

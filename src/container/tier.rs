@@ -159,7 +159,8 @@ impl Runsc {
             let n = e.file_name().to_string_lossy().into_owned();
             n.starts_with(&prefix) && n.ends_with(".state")
         })?;
-        let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(file.path()).ok()?).ok()?;
+        let rec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(file.path()).ok()?).ok()?;
         let pid = rec["goferPid"].as_i64().filter(|p| *p > 0)? as i32;
         crate::container::state::proc_stat(pid).map(|(_, t)| (pid, t))
     }
@@ -168,7 +169,11 @@ impl Runsc {
     /// delete whose processes are already gone.
     pub fn forget(&self, id: &str) {
         let prefix = format!("{id}_sandbox:");
-        for e in std::fs::read_dir(&self.root).into_iter().flatten().flatten() {
+        for e in std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             if e.file_name().to_string_lossy().starts_with(&prefix) {
                 let _ = std::fs::remove_file(e.path());
             }
@@ -210,7 +215,9 @@ pub fn record(
             let pid = st["pid"].as_i64().unwrap_or(0) as i32;
             (
                 pid,
-                crate::container::state::proc_stat(pid).map(|(_, t)| t).unwrap_or(0),
+                crate::container::state::proc_stat(pid)
+                    .map(|(_, t)| t)
+                    .unwrap_or(0),
             )
         }
     };

@@ -210,13 +210,14 @@ fn run_hook(
         source,
     };
 
-    let mut child = build_command(hook, default_env)
-        .spawn()
-        .map_err(|source| HookError::Spawn {
-            kind,
-            path: path.clone(),
-            source,
-        })?;
+    let mut child =
+        build_command(hook, default_env)
+            .spawn()
+            .map_err(|source| HookError::Spawn {
+                kind,
+                path: path.clone(),
+                source,
+            })?;
     let deadline = timeout.and_then(|t| Instant::now().checked_add(Duration::from_secs(t as u64)));
 
     let mut out = Capture::default();

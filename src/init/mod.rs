@@ -99,7 +99,10 @@ fn keep_only_own_fds(a: &mut InitArgs) -> Result<()> {
 /// host's (ward's log file, its stderr copy) stays open where the container could reach it.
 pub(crate) fn keep_only(chan: &Channel, keep: &[std::os::fd::RawFd], preserve: u32) -> Result<()> {
     use std::os::fd::AsRawFd;
-    let copy = chan.0.try_clone().map_err(|e| Error::io("dup", "sync channel", e))?;
+    let copy = chan
+        .0
+        .try_clone()
+        .map_err(|e| Error::io("dup", "sync channel", e))?;
     let mut keep = keep.to_vec();
     keep.extend([chan.0.as_raw_fd(), copy.as_raw_fd()]);
     crate::logging::for_container_process(Box::new(move |level, msg| {

@@ -264,12 +264,24 @@ pub fn open_bind_sources(
     // SAFETY (both): open(2) just returned these fds; nothing else owns them.
     let owned = |fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
     let flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
-    let ours = owned(open("/proc/self/ns/mnt", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .sys("open", "/proc/self/ns/mnt")?);
+    let ours = owned(
+        open(
+            "/proc/self/ns/mnt",
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .sys("open", "/proc/self/ns/mnt")?,
+    );
     let cwd = owned(open(".", flags | OFlag::O_DIRECTORY, Mode::empty()).sys("open", "cwd")?);
     let theirs_path = format!("/proc/{init_pid}/ns/mnt");
-    let theirs = owned(open(theirs_path.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .sys("open", theirs_path.clone())?);
+    let theirs = owned(
+        open(
+            theirs_path.as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .sys("open", theirs_path.clone())?,
+    );
     nix::sched::setns(&theirs, nix::sched::CloneFlags::CLONE_NEWNS)
         .sys("setns", "container mount namespace")?;
     // A source that cannot be opened is left to init, whose error names it.
@@ -345,7 +357,11 @@ fn bind(ctx: &Context, index: usize, m: &Mount, opts: &Options) -> Result<()> {
     } else {
         ctx.bundle.join(source)
     };
-    let opened = ctx.sources.iter().find(|(i, _)| *i == index).map(|(_, fd)| fd);
+    let opened = ctx
+        .sources
+        .iter()
+        .find(|(i, _)| *i == index)
+        .map(|(_, fd)| fd);
     let is_dir = match opened {
         Some(fd) => nix::sys::stat::fstat(fd.as_raw_fd())
             .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)

@@ -123,8 +123,16 @@ pub fn give_stdio_to(uid: u32) -> Result<()> {
         }
         match nix::unistd::fchown(fd, Some(Uid::from_raw(uid)), None) {
             Ok(()) => {}
-            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM | nix::errno::Errno::EROFS) => {}
-            Err(e) => return Err(Error::sys("fchown", format!("stdio fd {fd} to uid {uid}"), e)),
+            Err(
+                nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM | nix::errno::Errno::EROFS,
+            ) => {}
+            Err(e) => {
+                return Err(Error::sys(
+                    "fchown",
+                    format!("stdio fd {fd} to uid {uid}"),
+                    e,
+                ))
+            }
         }
     }
     Ok(())

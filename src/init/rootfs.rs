@@ -91,7 +91,9 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
         // leaves only the new root, with no directory of the host to mount the old root on.
         let old_root = nix::fcntl::open(
             "/",
-            nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
         .sys("open", "/ (the old root)")?;
@@ -151,8 +153,14 @@ fn make_private_if_shared(path: &Path, within: Within) -> Result<()> {
         return Ok(());
     };
     if shared {
-        mount(None::<&str>, &point, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>)
-            .sys("mount", format!("make {} private", point.display()))?;
+        mount(
+            None::<&str>,
+            &point,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .sys("mount", format!("make {} private", point.display()))?;
     }
     Ok(())
 }
@@ -169,9 +177,9 @@ fn mount_of(info: &str, path: &Path, within: Within) -> Option<(std::path::PathB
             Within::At => point == path,
             Within::Containing => path.starts_with(&point),
         };
-        let longer = best
-            .as_ref()
-            .map_or(true, |(b, _)| point.as_os_str().len() >= b.as_os_str().len());
+        let longer = best.as_ref().map_or(true, |(b, _)| {
+            point.as_os_str().len() >= b.as_os_str().len()
+        });
         if fits && longer {
             let shared = fields.iter().skip(6).any(|f| f.starts_with("shared:"));
             best = Some((point, shared));
@@ -343,8 +351,14 @@ mod tests {
     #[test]
     fn finds_the_mount_holding_a_path_and_its_propagation() {
         let of = |p: &str, w| mount_of(INFO, Path::new(p), w);
-        assert_eq!(of("/tmp/a b/x", Within::Containing), Some(("/tmp/a b".into(), false)));
-        assert_eq!(of("/tmp/a b/c/d", Within::Containing), Some(("/tmp/a b/c".into(), true)));
+        assert_eq!(
+            of("/tmp/a b/x", Within::Containing),
+            Some(("/tmp/a b".into(), false))
+        );
+        assert_eq!(
+            of("/tmp/a b/c/d", Within::Containing),
+            Some(("/tmp/a b/c".into(), true))
+        );
         assert_eq!(of("/tmp/ab", Within::Containing), Some(("/".into(), true)));
         assert_eq!(of("/", Within::At), Some(("/".into(), true)));
         assert_eq!(of("/tmp", Within::At), None);

@@ -37,7 +37,8 @@ fn field(index: usize) -> String {
 pub fn check_special(root: BorrowedFd, index: usize, dest: &Path, typ: &str) -> Result<()> {
     match safepath::open_path_no_symlinks(root, dest) {
         Ok(fd) => {
-            let st = fstat(fd.as_raw_fd()).map_err(|e| Error::sys("fstat", dest.display().to_string(), e))?;
+            let st = fstat(fd.as_raw_fd())
+                .map_err(|e| Error::sys("fstat", dest.display().to_string(), e))?;
             if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
                 return Err(Error::spec(
                     field(index),
@@ -157,7 +158,12 @@ mod tests {
         for p in ["/proc/uptime", "/proc/meminfo", "/proc/net/dev"] {
             proc_rule(Path::new(p), false).unwrap();
         }
-        for p in ["/proc/sys", "/proc/self/attr", "/proc/1/attr/exec", "/proc/net"] {
+        for p in [
+            "/proc/sys",
+            "/proc/self/attr",
+            "/proc/1/attr/exec",
+            "/proc/net",
+        ] {
             assert!(proc_rule(Path::new(p), false).is_err(), "{p}");
         }
     }

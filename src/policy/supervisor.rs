@@ -130,17 +130,19 @@ fn run(
                     // which reports the hang-up, so an exec's thread ends with its process.
                     let sync = observe::prefer_sync_wakeup(fd.as_fd());
                     let sink = Arc::clone(&observed);
-                    let spawned = std::thread::Builder::new()
-                        .stack_size(64 * 1024)
-                        .spawn(move || loop {
-                            if !sync && !observe::wait_readable(fd.as_fd()) {
-                                return;
-                            }
-                            let keep = |o| sink.lock().unwrap_or_else(|e| e.into_inner()).push(o);
-                            if let Served::Closed = observe::serve(fd.as_fd(), keep) {
-                                return;
-                            }
-                        });
+                    let spawned =
+                        std::thread::Builder::new()
+                            .stack_size(64 * 1024)
+                            .spawn(move || loop {
+                                if !sync && !observe::wait_readable(fd.as_fd()) {
+                                    return;
+                                }
+                                let keep =
+                                    |o| sink.lock().unwrap_or_else(|e| e.into_inner()).push(o);
+                                if let Served::Closed = observe::serve(fd.as_fd(), keep) {
+                                    return;
+                                }
+                            });
                     serving += usize::from(spawned.is_ok());
                 }
             }

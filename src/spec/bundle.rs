@@ -93,7 +93,10 @@ impl Bundle {
         if !process.cwd().is_absolute() {
             return Err(Error::spec(
                 "process.cwd",
-                format!("{:?} must be an absolute path", excerpt(&process.cwd().to_string_lossy())),
+                format!(
+                    "{:?} must be an absolute path",
+                    excerpt(&process.cwd().to_string_lossy())
+                ),
             ));
         }
         if let Some(env) = process.env() {

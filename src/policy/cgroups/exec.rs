@@ -88,8 +88,10 @@ pub struct Targets {
 /// A v1 hierarchy's controllers (its super options without the mount flags).
 fn controllers(options: &str) -> impl Iterator<Item = &str> {
     options.split(',').filter(|o| {
-        !matches!(*o, "xattr" | "noprefix" | "clone_children" | "cpuset_v2_mode" | "none")
-            && (!o.contains('=') || o.starts_with("name="))
+        !matches!(
+            *o,
+            "xattr" | "noprefix" | "clone_children" | "cpuset_v2_mode" | "none"
+        ) && (!o.contains('=') || o.starts_with("name="))
     })
 }
 
@@ -116,9 +118,10 @@ impl Cgroup {
                 }
             }
             for (h, dir) in hierarchies {
-                let s = sub.all.as_ref().or_else(|| {
-                    controllers(&h.options).find_map(|c| sub.per_controller.get(c))
-                });
+                let s = sub
+                    .all
+                    .as_ref()
+                    .or_else(|| controllers(&h.options).find_map(|c| sub.per_controller.get(c)));
                 t.v1.push(joined(dir, s));
             }
         } else if !sub.per_controller.is_empty() {
@@ -167,7 +170,13 @@ mod tests {
         assert_eq!(per.per_controller["pids"], "x");
         assert_eq!(per.per_controller["cpu"], "y/z");
         assert_eq!(parse(&args(&["a/../b"])).unwrap().all.as_deref(), Some("b"));
-        for bad in [&["a:b:c"][..], &["x", "y"], &["../.."], &["memory:a/../.."], &[",:x"]] {
+        for bad in [
+            &["a:b:c"][..],
+            &["x", "y"],
+            &["../.."],
+            &["memory:a/../.."],
+            &[",:x"],
+        ] {
             let e = parse(&args(bad)).unwrap_err().to_string();
             assert!(e.contains("--cgroup"), "{bad:?}: {e}");
         }

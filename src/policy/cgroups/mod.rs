@@ -126,7 +126,11 @@ impl Cgroup {
             files.push(d.join("cgroup.procs"));
         }
         if self.mode != Mode::Unified {
-            files.extend(v1::dirs(&self.path).into_iter().map(|(_, d)| d.join("cgroup.procs")));
+            files.extend(
+                v1::dirs(&self.path)
+                    .into_iter()
+                    .map(|(_, d)| d.join("cgroup.procs")),
+            );
         }
         let mut pids = std::collections::BTreeSet::new();
         for f in &files {

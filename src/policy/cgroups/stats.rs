@@ -118,7 +118,10 @@ pub fn v1(path: &str) -> Value {
         .lines()
         .skip(1)
         .filter_map(|l| {
-            let f: Vec<u64> = l.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+            let f: Vec<u64> = l
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
             (f.len() == 3).then(|| (f[1], f[2]))
         })
         .collect();

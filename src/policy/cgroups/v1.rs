@@ -142,14 +142,21 @@ pub fn apply(path: &str, res: &LinuxResources, rules: &[super::Rule]) -> Result<
                 write(&dir, "cpu.shares", &v.to_string())?;
             }
             let quota = c.quota().map(limit);
-            period_first(&dir, ("cpu.cfs_period_us", c.period()), ("cpu.cfs_quota_us", quota))?;
+            period_first(
+                &dir,
+                ("cpu.cfs_period_us", c.period()),
+                ("cpu.cfs_quota_us", quota),
+            )?;
             if let Some(v) = c.burst() {
                 write(&dir, "cpu.cfs_burst_us", &v.to_string())?;
             }
             period_first(
                 &dir,
                 ("cpu.rt_period_us", c.realtime_period()),
-                ("cpu.rt_runtime_us", c.realtime_runtime().map(|v| v.to_string())),
+                (
+                    "cpu.rt_runtime_us",
+                    c.realtime_runtime().map(|v| v.to_string()),
+                ),
             )?;
             if let Some(v) = c.idle() {
                 write(&dir, "cpu.idle", &v.to_string())?;

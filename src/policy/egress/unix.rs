@@ -235,14 +235,22 @@ mod tests {
         // an id or the program's shape is wrong. Needs root (CAP_BPF, CAP_PERFMON).
         use std::io::Write;
         if !nix::unistd::geteuid().is_root() {
-            let _ = writeln!(std::io::stderr(), "skipped: loading a BPF program needs root");
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: loading a BPF program needs root"
+            );
             return;
         }
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        let mut v = release.split(|c: char| !c.is_ascii_digit()).map(|x| x.parse().unwrap_or(0));
+        let mut v = release
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|x| x.parse().unwrap_or(0));
         let version: (u32, u32) = (v.next().unwrap_or(0), v.next().unwrap_or(0));
         if version < (6, 7) || !std::path::Path::new(btf::VMLINUX).exists() {
-            let reason = format!("skipped: needs Linux 6.7+ with {}; this is {release}", btf::VMLINUX);
+            let reason = format!(
+                "skipped: needs Linux 6.7+ with {}; this is {release}",
+                btf::VMLINUX
+            );
             let _ = writeln!(std::io::stderr(), "{}", reason.trim());
             return;
         }

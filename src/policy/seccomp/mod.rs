@@ -36,7 +36,11 @@ fn cache_path(root: &Path, s: &LinuxSeccomp) -> Option<PathBuf> {
     h.update([0]);
     h.update(&profile);
     let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Some(root.join(crate::sys::stateroot::CACHE_DIR).join("seccomp").join(hex))
+    Some(
+        root.join(crate::sys::stateroot::CACHE_DIR)
+            .join("seccomp")
+            .join(hex),
+    )
 }
 
 fn decode(bytes: &[u8]) -> Option<Program> {

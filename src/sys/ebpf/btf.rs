@@ -151,7 +151,9 @@ mod tests {
         // The unix socket attach types (and the kfuncs) exist from Linux 6.7, BTF when the
         // kernel is built with it: elsewhere there is nothing to read.
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        let mut v = release.split(|c: char| !c.is_ascii_digit()).map(|x| x.parse().unwrap_or(0));
+        let mut v = release
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|x| x.parse().unwrap_or(0));
         let version: (u32, u32) = (v.next().unwrap_or(0), v.next().unwrap_or(0));
         if version < (6, 7) || !std::path::Path::new(VMLINUX).exists() {
             use std::io::Write;
