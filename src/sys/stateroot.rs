@@ -142,9 +142,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(&tmp)
         .io("create", &tmp)?;
-    let written = f
-        .write_all(data)
-        .and_then(|()| fs::rename(&tmp, path));
+    let written = f.write_all(data).and_then(|()| fs::rename(&tmp, path));
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(Error::io("write", path, e));
