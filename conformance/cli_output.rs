@@ -266,23 +266,27 @@ fn events_stats_is_one_json_object_in_runcs_shape() {
     assert!(ev["data"]["pids"]["current"].as_u64().unwrap() >= 1);
 }
 
-/// `events` streams `{"type":"oom"}` once the container hits its memory limit, also with a
-/// short `--interval`, and also when the OOM kill ends the container (init was the eater).
-#[test]
-fn events_streams_oom_when_init_itself_is_killed() {
+/// A detached container limited to 16 MiB that waits for the host's `/sync/go` (the returned
+/// dir), then runs `eat` (which eats memory until the kernel kills the eater).
+fn detached_memory_eater(eat: &str) -> (Env, String, std::path::PathBuf) {
     let mut env = Env::new();
     env.config["linux"]["resources"]["memory"] =
         json!({"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024});
     let sync = env.shared_dir("sync", "/sync");
-    env.args(&[
-        "sh",
-        "-c",
-        "while [ ! -e /sync/go ]; do sleep 0.05; done; exec tail /dev/zero",
-    ]);
+    let script = format!("while [ ! -e /sync/go ]; do sleep 0.05; done; {eat}");
+    env.args(&["sh", "-c", &script]);
     let id = env.id();
     env.write_config();
     let b = env.bundle.to_str().unwrap().to_string();
     env.rt(&["run", "-d", "--bundle", &b, &id]).ok();
+    (env, id, sync)
+}
+
+/// `events` streams `{"type":"oom"}` once the container hits its memory limit, also with a
+/// short `--interval`, and also when the OOM kill ends the container (init was the eater).
+#[test]
+fn events_streams_oom_when_init_itself_is_killed() {
+    let (env, id, sync) = detached_memory_eater("exec tail /dev/zero");
     let out_file = env.dir.join("events");
     let mut child = std::process::Command::new(&env.binary)
         .arg("--root")
@@ -314,20 +318,7 @@ fn events_streams_oom_when_init_itself_is_killed() {
 /// short `--interval`.
 #[test]
 fn events_streams_oom_at_the_memory_limit() {
-    let mut env = Env::new();
-    env.config["linux"]["resources"]["memory"] =
-        json!({"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024});
-    // Waits for the host's go, then eats memory until the kernel kills the eater.
-    let sync = env.shared_dir("sync", "/sync");
-    env.args(&[
-        "sh",
-        "-c",
-        "while [ ! -e /sync/go ]; do sleep 0.05; done; tail /dev/zero; sleep 60",
-    ]);
-    let id = env.id();
-    env.write_config();
-    let b = env.bundle.to_str().unwrap().to_string();
-    env.rt(&["run", "-d", "--bundle", &b, &id]).ok();
+    let (env, id, sync) = detached_memory_eater("tail /dev/zero; sleep 60");
     for interval in [None, Some("200ms")] {
         let out_file = env.dir.join(format!("events-{interval:?}"));
         let mut cmd = std::process::Command::new(&env.binary);

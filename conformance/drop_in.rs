@@ -456,13 +456,7 @@ fn failing_start_container_and_poststart_hooks() {
 #[test]
 fn userns_bind_source_behind_a_private_host_dir_mounts() {
     let mut env = Env::new();
-    env.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    env.config["linux"]["uidMappings"] = map.clone();
-    env.config["linux"]["gidMappings"] = map;
+    env.with_userns();
     let private = env.dir.join("private");
     let shared = private.join("data");
     std::fs::create_dir_all(&shared).unwrap();

@@ -176,6 +176,28 @@ impl Env {
         Facts::parse(&out.stdout)
     }
 
+    /// Gives the container a new user namespace, root mapped to host uid/gid 100000 (65536 ids).
+    pub fn with_userns(&mut self) -> &mut Self {
+        self.config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        self.config["linux"]["uidMappings"] = map.clone();
+        self.config["linux"]["gidMappings"] = map;
+        self
+    }
+
+    /// Makes this Env drive a copy of the runtime in its own dir (so an attack that succeeds
+    /// cannot hurt the real binary); the copy's bytes as they were.
+    pub fn use_runtime_copy(&mut self) -> Vec<u8> {
+        let copy = self.dir.join("runtime-copy");
+        fs::copy(runtime_path(), &copy).unwrap();
+        fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+        self.binary = copy.to_str().unwrap().to_string();
+        fs::read(&copy).unwrap()
+    }
+
     /// Adds a mount to the config.
     pub fn mount(&mut self, m: Value) -> &mut Self {
         self.config["mounts"].as_array_mut().unwrap().push(m);

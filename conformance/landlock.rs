@@ -6,30 +6,8 @@ use crate::harness::{runtime_is_runc, wait_file, Env, Out};
 use serde_json::{json, Value};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
-
-/// Tiny abstract-unix-socket client (busybox has none): prints `connect: ok` or the error.
-const ACLIENT_C: &str = r#"
-#include <errno.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-int main(int argc, char **argv) {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    size_t n = strlen(argv[1]);
-    memcpy(a.sun_path + 1, argv[1], n);
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (connect(fd, (struct sockaddr *)&a, offsetof(struct sockaddr_un, sun_path) + 1 + n) == 0)
-        puts("connect: ok");
-    else
-        printf("connect: %s\n", strerror(errno));
-    return 0;
-}
-"#;
 
 fn skip() -> bool {
     if runtime_is_runc() {
@@ -134,26 +112,9 @@ fn tcp_bind_and_connect_only_on_the_granted_port() {
     );
 }
 
-/// The client, compiled statically once per test process.
-fn aclient() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let src = dir.join(format!("landlock-aclient.{}.c", std::process::id()));
-        std::fs::write(&src, ACLIENT_C).unwrap();
-        let tmp = src.with_extension("bin");
-        let out = Command::new("cc")
-            .args(["-static", "-O2", "-o"])
-            .arg(&tmp)
-            .arg(&src)
-            .output()
-            .expect("cc (apt-get install gcc libc6-dev)");
-        assert!(out.status.success(), "cc -static aclient: {out:?}");
-        let path = dir.join("landlock-aclient");
-        std::fs::rename(&tmp, &path).unwrap();
-        let _ = std::fs::remove_file(&src);
-        path
-    })
+/// The client (conformance/landlock_aclient.c), compiled statically once per test process.
+fn aclient() -> PathBuf {
+    crate::harness::static_binary("landlock-aclient", "landlock_aclient.c")
 }
 
 /// An abstract socket listening in the network namespace of `pid` (abstract names are

@@ -105,13 +105,7 @@ fn sysctls_applied_inside_namespaces() {
 #[test]
 fn user_namespace_with_id_mappings() {
     let mut env = Env::new();
-    env.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    env.config["linux"]["uidMappings"] = map.clone();
-    env.config["linux"]["gidMappings"] = map;
+    env.with_userns();
     let f = env.check(&["read:/proc/self/uid_map", "read:/proc/self/gid_map"]);
     assert_eq!(f.get("uid"), "0");
     let words = |k: &str| {

@@ -8,11 +8,11 @@
 #[path = "security_fs.rs"]
 mod fs_redirect;
 
-use crate::harness::{runtime_is_runc, runtime_path, wait_for, Env, Out};
+use crate::harness::{runtime_is_runc, wait_for, Env, Out};
 use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::symlink;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -286,11 +286,8 @@ fn spawn_in_container(pid: i64, uid: u32, script: &str, log: &Path) -> std::proc
 #[test]
 fn cve_2019_5736_created_init_exe_unreachable_from_container() {
     let mut env = Env::new();
-    let copy = env.dir.join("runtime-copy");
-    fs::copy(runtime_path(), &copy).unwrap();
-    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
-    let before = fs::read(&copy).unwrap();
-    env.binary = copy.to_str().unwrap().to_string();
+    let before = env.use_runtime_copy();
+    let copy = std::path::PathBuf::from(&env.binary);
     env.args(&["sleep", "100"]);
     let id = env.id();
     env.create(&id).ok();

@@ -5,9 +5,8 @@
 //! the runtime runs from inside the container must therefore be one that cannot be written
 //! at all (a read-only copy or a sealed memfd), not the host's file.
 
-use crate::harness::{runtime_path, wait_for, Env};
+use crate::harness::{wait_for, Env};
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -47,11 +46,8 @@ struct Attack {
 impl Attack {
     fn new() -> Attack {
         let mut env = Env::new();
-        let copy = env.dir.join("runtime-copy");
-        fs::copy(runtime_path(), &copy).unwrap();
-        fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
-        let before = fs::read(&copy).unwrap();
-        env.binary = copy.to_str().unwrap().to_string();
+        let before = env.use_runtime_copy();
+        let copy = PathBuf::from(&env.binary);
         fs::copy(attacker(), env.rootfs().join("attack")).unwrap();
         let out = env.shared_dir("out", "/out");
         for set in ["bounding", "effective", "permitted"] {
