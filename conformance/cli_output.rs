@@ -63,6 +63,18 @@ fn unknown_capability_names_warn_and_are_skipped() {
     let warning = "ignoring unknown or unavailable capabilities: [CAP_NOSUCH]";
     assert_eq!(out.stderr.matches(warning).count(), 1, "{out:?}");
     assert!(out.stderr.contains("level=warning"), "{out:?}");
+
+    // The same for `exec --process`: the process.json's unknown names are skipped too.
+    let id = env.run_sleeping();
+    let mut process = env.config["process"].clone();
+    process["args"] = json!(["sh", "-c", "grep CapEff /proc/self/status"]);
+    let pfile = env.dir.join("process.json");
+    std::fs::write(&pfile, process.to_string()).unwrap();
+    let out = env.rt(&["exec", "--process", pfile.to_str().unwrap(), &id]);
+    assert_eq!(out.code, 0, "exec --process: {out:?}");
+    assert!(out.stdout.contains("0000000020200420"), "{out:?}");
+    assert!(out.stderr.contains(warning), "{out:?}");
+    env.kill(&id, "KILL");
 }
 
 /// `--version` in runc's three-line shape (scripts grep `<name> version X`, `commit:`,

@@ -58,7 +58,10 @@ pub struct Args {
 fn process(a: &Args, base: &Process) -> ward::Result<Process> {
     if let Some(p) = &a.process {
         let text = std::fs::read_to_string(p).map_err(|e| ward::Error::io("read", p, e))?;
-        return ward::spec::parse_json(&text, "process.json");
+        let mut v: Value = ward::spec::parse_json(&text, "process.json")?;
+        // Unknown capability names warn and are skipped, as in config.json (runc's rule).
+        ward::spec::capabilities::skip_unknown(&mut v);
+        return ward::spec::from_value(&v, "process.json");
     }
     if a.command.is_empty() {
         return Err(ward::Error::spec(
