@@ -472,3 +472,32 @@ fn userns_bind_source_behind_a_private_host_dir_mounts() {
     let out = env.run(&env.id());
     assert_eq!((out.code, out.stdout.as_str()), (0, "inside\n"), "{out:?}");
 }
+
+/// A config with large annotations (Kubernetes' last-applied-configuration can be hundreds of
+/// KiB) runs, and the hooks init runs get the whole state with them on stdin.
+#[test]
+fn large_annotations_reach_init_hooks_whole() {
+    let mut env = Env::new();
+    let big = "x".repeat(300 * 1024);
+    env.config["annotations"] = json!({ "big": big });
+    let out_dir = env.shared_dir("hookout", "/hookout");
+    let counter = "#!/bin/sh\nwc -c > \"$2\"\n";
+    std::fs::write(env.rootfs().join("count.sh"), counter).unwrap();
+    std::fs::set_permissions(
+        env.rootfs().join("count.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    env.config["hooks"] = json!({
+        "startContainer": [{"path": "/count.sh", "args": ["count.sh", "x", "/hookout/start"]}]
+    });
+    env.args(&["true"]);
+    let out = env.run(&env.id());
+    assert_eq!(out.code, 0, "{out:?}");
+    let n: usize = std::fs::read_to_string(out_dir.join("start"))
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    assert!(n > big.len(), "startContainer got {n} bytes of state");
+}

@@ -55,12 +55,25 @@ pub enum Msg {
 
 pub struct Channel(pub OwnedFd);
 
+/// Largest payload of one packet: a message is cut into packets of at most this much, each
+/// led by one byte, `+` (more follows) or `.` (the last), so a message of any size (a state
+/// with hundreds of KiB of annotations) crosses a socket whose packets are bounded by its
+/// buffer. One sender is single-threaded, so a message's packets are never interleaved.
+const CHUNK: usize = 32 * 1024;
+
 /// Sends one message on a channel's socket (or a copy of it).
 pub fn send_on(fd: std::os::fd::BorrowedFd, msg: &Msg) -> Result<()> {
     let data = serde_json::to_vec(msg).map_err(|e| Error::Init(e.to_string()))?;
-    // write(2)/read(2), not send/recv: once init has loaded a seccomp filter these are the
-    // syscalls a profile written for runc is sure to allow (its init syncs the same way).
-    nix::unistd::write(fd, &data).sys("write", "sync channel")?;
+    let mut chunks = data.chunks(CHUNK).peekable();
+    let mut packet = Vec::with_capacity(CHUNK.min(data.len()) + 1);
+    while let Some(chunk) = chunks.next() {
+        packet.clear();
+        packet.push(if chunks.peek().is_some() { b'+' } else { b'.' });
+        packet.extend_from_slice(chunk);
+        // write(2)/read(2), not send/recv: once init has loaded a seccomp filter these are the
+        // syscalls a profile written for runc is sure to allow (its init syncs the same way).
+        nix::unistd::write(fd, &packet).sys("write", "sync channel")?;
+    }
     Ok(())
 }
 
@@ -82,17 +95,26 @@ impl Channel {
 
     /// The next message; `None` when the other side closed without saying anything (it died).
     pub fn recv(&self) -> Result<Option<Msg>> {
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; CHUNK + 1];
+        let mut msg = Vec::new();
         loop {
-            match nix::unistd::read(self.0.as_raw_fd(), &mut buf) {
-                Ok(0) => return Ok(None),
-                Ok(n) => {
-                    return serde_json::from_slice(&buf[..n])
-                        .map(Some)
-                        .map_err(|e| Error::Init(format!("bad message on sync channel: {e}")))
-                }
+            let n = match nix::unistd::read(self.0.as_raw_fd(), &mut buf) {
+                Ok(0) if msg.is_empty() => return Ok(None),
+                Ok(0) => return Err(Error::Init("sync channel closed inside a message".into())),
+                Ok(n) => n,
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(Error::sys("read", "sync channel", e)),
+            };
+            let (more, body) = match buf[..n].split_first() {
+                Some((b'+', body)) => (true, body),
+                Some((b'.', body)) => (false, body),
+                _ => return Err(Error::Init("bad packet on sync channel".into())),
+            };
+            msg.extend_from_slice(body);
+            if !more {
+                return serde_json::from_slice(&msg)
+                    .map(Some)
+                    .map_err(|e| Error::Init(format!("bad message on sync channel: {e}")));
             }
         }
     }
