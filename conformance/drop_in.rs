@@ -501,3 +501,79 @@ fn large_annotations_reach_init_hooks_whole() {
         .unwrap_or(0);
     assert!(n > big.len(), "startContainer got {n} bytes of state");
 }
+
+/// Runs `<runtime> run` of this Env's config inside fresh `unshare` namespaces of the given
+/// kinds (so a runtime that changed its own namespaces changes only throwaway ones), then
+/// `after` in the same namespaces; the combined output.
+fn run_in_unshared(env: &Env, unshare: &[&str], after: &str) -> crate::harness::Out {
+    env.write_config();
+    let id = env.id();
+    let script = format!(
+        "{} --root {} run --bundle {} {id} </dev/null; echo rc=$?; {after}",
+        env.binary,
+        env.root.display(),
+        env.bundle.display()
+    );
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(unshare).args(["sh", "-c", &script]);
+    env.capture(cmd)
+}
+
+/// Joining, by path, the mount namespace the runtime itself runs in would pivot and detach
+/// that namespace's root (the host's, on a real host): refused, naming the field.
+#[test]
+fn joining_the_runtimes_own_mount_namespace_is_refused() {
+    let mut env = Env::new();
+    let ns = env.config["linux"]["namespaces"].as_array_mut().unwrap();
+    for n in ns.iter_mut().filter(|n| n["type"] == "mount") {
+        n["path"] = json!("/proc/self/ns/mnt");
+    }
+    if runtime_is_runc() {
+        eprintln!("skipped for runc: 1.1.5 pivots the joined namespace (its own) away");
+        return;
+    }
+    let out = run_in_unshared(
+        &env,
+        &["-m", "--propagation", "private"],
+        "ls / | tr '\\n' ' '",
+    );
+    let host_root = std::fs::read_dir("/")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name() == "work");
+    assert!(out.stdout.contains("rc=1"), "{out:?}");
+    assert!(
+        out.stderr.contains("linux.namespaces[mount].path"),
+        "{out:?}"
+    );
+    if host_root {
+        assert!(
+            out.stdout.contains("work"),
+            "the runtime's root was replaced: {out:?}"
+        );
+    }
+}
+
+/// `hostname` with a UTS namespace joined by path that is the runtime's own would rename the
+/// host: refused, naming the field (as the equivalent sysctl is).
+#[test]
+fn hostname_in_the_runtimes_own_uts_namespace_is_refused() {
+    let mut env = Env::new();
+    let ns = env.config["linux"]["namespaces"].as_array_mut().unwrap();
+    for n in ns.iter_mut().filter(|n| n["type"] == "uts") {
+        n["path"] = json!("/proc/self/ns/uts");
+    }
+    env.config["hostname"] = json!("set-by-container-config");
+    env.args(&["true"]);
+    if runtime_is_runc() {
+        eprintln!("skipped for runc: 1.1.5 sets the hostname of the joined (its own) namespace");
+        return;
+    }
+    let out = run_in_unshared(&env, &["-u"], "hostname");
+    assert!(out.stdout.contains("rc=1"), "{out:?}");
+    assert!(out.stderr.contains("hostname"), "{out:?}");
+    assert!(
+        !out.stdout.contains("set-by-container-config"),
+        "the runtime's hostname changed: {out:?}"
+    );
+}

@@ -171,6 +171,7 @@ impl Bundle {
                 "setting the hostname needs a uts namespace",
             ));
         }
+        self.refuse_runtimes_own_namespaces()?;
         if !self.has_namespace(LinuxNamespaceType::Mount) {
             self.validate_without_mountns()?;
         }
@@ -190,6 +191,39 @@ impl Bundle {
 }
 
 impl Bundle {
+    /// A namespace joined by path that is the one ward itself runs in is the host's (or the
+    /// engine's): init would pivot and detach the root of a joined mount namespace, and set
+    /// the hostname of a joined UTS one. Refused, naming the field (runc does both).
+    fn refuse_runtimes_own_namespaces(&self) -> Result<()> {
+        use crate::spec::sysctl::is_runtime_namespace;
+        for (typ, path) in self.namespaces() {
+            let Some(path) = path else { continue };
+            let sets_names = self.spec.hostname().is_some() || self.spec.domainname().is_some();
+            let refused = match typ {
+                LinuxNamespaceType::Mount => Some((
+                    "linux.namespaces[mount].path".to_string(),
+                    "is the runtime's own mount namespace: the container's root would replace it",
+                )),
+                LinuxNamespaceType::Uts if sets_names => Some((
+                    if self.spec.hostname().is_some() {
+                        "hostname"
+                    } else {
+                        "domainname"
+                    }
+                    .to_string(),
+                    "would be set in the runtime's own uts namespace (linux.namespaces[uts].path)",
+                )),
+                _ => None,
+            };
+            if let Some((field, msg)) = refused {
+                if is_runtime_namespace(typ, &path)? {
+                    return Err(Error::spec(field, format!("{}: {msg}", path.display())));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// No mount namespace (allowed, as by runc): the container shares the caller's mount
     /// table, so whatever would be mounted there — and left there, as runc leaves it — is
     /// refused, naming the field.
