@@ -216,6 +216,16 @@ fn tmpfs_into_proc_is_refused() {
     env.assert_run_refused("/innocent");
 }
 
+/// A cgroup filesystem mounted inside /proc is refused like any other type (it would cover
+/// /proc/sys with a tmpfs before failing).
+#[test]
+fn cgroup_mount_into_proc_is_refused() {
+    let mut env = Env::new();
+    env.args(&["true"]);
+    env.mount(json!({"destination": "/proc/sys", "type": "cgroup2", "source": "cgroup"}));
+    env.assert_run_refused("/proc/sys");
+}
+
 /// A bind of a procfs onto /proc (the host's, for a host-pid container) stays allowed.
 #[test]
 fn bind_of_procfs_onto_proc_is_allowed() {

@@ -305,6 +305,9 @@ pub fn mount_entry(ctx: &Context, index: usize, m: &Mount) -> Result<()> {
     if typ == "bind" || opts.is_bind() {
         bind(ctx, index, m, &opts)?;
     } else if typ == "cgroup" || typ == "cgroup2" {
+        let target = safepath::ensure(ctx.root, dest, true)?;
+        mountguard::check_not_in_proc(ctx.root, index, dest, target.as_fd(), false)?;
+        drop(target);
         cgroupfs::mount_cgroupfs(ctx, dest, &opts)?;
     } else {
         let target = if typ == "proc" || typ == "sysfs" {
