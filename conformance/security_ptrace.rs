@@ -176,3 +176,29 @@ fn cve_2019_5736_created_init_with_sys_ptrace_cannot_reach_runtime_binary() {
     }
     a.verdict(busy);
 }
+
+/// CAP_SYS_PTRACE without a user namespace lets the container ptrace a process ward starts in
+/// it while that still holds the host's privileges (exec; runc the same): ward warns at create,
+/// and only then.
+#[test]
+fn sys_ptrace_without_userns_is_warned_about() {
+    if crate::harness::runtime_is_runc() {
+        eprintln!("skipped for runc: it runs such a container without a word");
+        return;
+    }
+    let mut env = Env::new();
+    env.args(&["true"]);
+    let out = env.run(&env.id());
+    out.ok();
+    assert!(!out.stderr.contains("CAP_SYS_PTRACE"), "{out:?}");
+    for set in ["bounding", "effective", "permitted"] {
+        env.config["process"]["capabilities"][set] = CAPS.into();
+    }
+    let out = env.run(&env.id());
+    out.ok();
+    assert!(
+        out.stderr
+            .contains("CAP_SYS_PTRACE without a user namespace"),
+        "{out:?}"
+    );
+}

@@ -48,6 +48,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created> {
     tracing::debug!(id = %opts.id, bundle = %bundle.dir.display(), "create: config loaded and validated");
     let terminal = bundle.process()?.terminal().unwrap_or(false);
     check_console(terminal, opts.console_socket.is_some(), opts.foreground)?;
+    warn_ptrace_without_userns(&bundle, bundle.process()?);
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
     tracing::debug!(path = %dir.path.display(), "create: state directory claimed");
     let mut guard = Cleanup {
@@ -59,6 +60,25 @@ pub fn create(opts: &CreateOpts) -> Result<Created> {
     let created = create_in(opts, bundle, terminal, &dir, &mut guard)?;
     guard.disarm();
     Ok(created)
+}
+
+/// CAP_SYS_PTRACE without a user namespace is a host capability: non-dumpable no longer keeps
+/// the container away from the processes ward starts in it (exec's, and init when it joins a
+/// shared pid namespace) while they still hold the host's privileges. runc has the same
+/// exposure; ward says so rather than run it silently.
+pub fn warn_ptrace_without_userns(bundle: &Bundle, p: &oci_spec::runtime::Process) {
+    let ptrace = p
+        .capabilities()
+        .as_ref()
+        .and_then(|c| c.bounding().as_ref())
+        .is_some_and(|b| b.contains(&oci_spec::runtime::Capability::SysPtrace));
+    if ptrace && !bundle.has_namespace(Ns::User) {
+        tracing::warn!(
+            "CAP_SYS_PTRACE without a user namespace: processes of this container can ptrace \
+             what ward starts in it (exec) while it still holds host privileges, as under \
+             runc; use a user namespace or drop CAP_SYS_PTRACE"
+        );
+    }
 }
 
 /// runc's rule for the terminal: a detached process with a terminal needs a console socket to
