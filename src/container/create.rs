@@ -63,9 +63,10 @@ pub fn create(opts: &CreateOpts) -> Result<Created> {
 }
 
 /// CAP_SYS_PTRACE without a user namespace is a host capability: non-dumpable no longer keeps
-/// the container away from the processes ward starts in it (exec's, and init when it joins a
-/// shared pid namespace) while they still hold the host's privileges. runc has the same
-/// exposure; ward says so rather than run it silently.
+/// the container away from processes ward sets up where it can see them. `exec` does every
+/// privileged step before its process appears in the container's pid namespace; an init
+/// that joins a shared pid namespace (a pod's) is still visible there while it is set up, as
+/// under runc, so ward says so rather than run such a container silently.
 pub fn warn_ptrace_without_userns(bundle: &Bundle, p: &oci_spec::runtime::Process) {
     let ptrace = p
         .capabilities()
@@ -74,9 +75,9 @@ pub fn warn_ptrace_without_userns(bundle: &Bundle, p: &oci_spec::runtime::Proces
         .is_some_and(|b| b.contains(&oci_spec::runtime::Capability::SysPtrace));
     if ptrace && !bundle.has_namespace(Ns::User) {
         tracing::warn!(
-            "CAP_SYS_PTRACE without a user namespace: processes of this container can ptrace \
-             what ward starts in it (exec) while it still holds host privileges, as under \
-             runc; use a user namespace or drop CAP_SYS_PTRACE"
+            "CAP_SYS_PTRACE without a user namespace: this container can ptrace the init of \
+             any container that joins its pid namespace while ward sets it up, as under runc; \
+             use a user namespace or drop CAP_SYS_PTRACE"
         );
     }
 }

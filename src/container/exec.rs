@@ -198,39 +198,64 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
             state: String::new(),
         })
         .map_err(undo_joiner)?;
-    let (pid, pidfd) = process_of(&chan_parent, joiner).map_err(undo_joiner)?;
-    let undo = |e: Error| {
-        let _ = crate::container::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-        e
+    // The joiner raises the walls before it forks the process: a notify listener comes before
+    // the process's pid, and reaches its agent once the pid is known.
+    let mut notify_fd: Option<OwnedFd> = None;
+    let mut process: Option<(i32, OwnedFd)> = None;
+    let undo = |e: Error, process: &Option<(i32, OwnedFd)>| {
+        if let Some((pid, pidfd)) = process {
+            let _ = crate::container::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(*pid), None);
+        }
+        undo_joiner(e)
     };
     loop {
-        match chan_parent.recv().map_err(undo)? {
-            Some(Msg::SeccompFd) => {
-                let fd = console::recv_fd(chan_parent.0.as_fd()).map_err(|e| undo(e.into()))?;
-                if let Some(s) = &seccomp_spec {
-                    let state = serde_json::json!({"ociVersion": stored.oci_version, "id": stored.id,
-                        "status": "running", "pid": stored.pid, "bundle": stored.bundle});
-                    seccomp::deliver(s, fd.as_fd(), pid, &state).map_err(undo)?;
+        let msg = match chan_parent.recv() {
+            Ok(m) => m,
+            Err(e) => return Err(undo(e, &process)),
+        };
+        let step = || -> Result<bool> {
+            match msg {
+                Some(Msg::SeccompFd) => {
+                    notify_fd = Some(console::recv_fd(chan_parent.0.as_fd())?);
+                    chan_parent.send(&Msg::SeccompDone)?;
                 }
-                chan_parent.send(&Msg::SeccompDone).map_err(undo)?;
+                Some(Msg::ObserveFd) => {
+                    let fd = console::recv_fd(chan_parent.0.as_fd())?;
+                    crate::policy::supervisor::hand_over(&dir.path, fd.as_fd())?;
+                    chan_parent.send(&Msg::SeccompDone)?;
+                }
+                Some(Msg::Pid { pid }) => {
+                    process = Some((pid, process_of(pid, joiner)?));
+                    if let (Some(s), Some(fd)) = (&seccomp_spec, notify_fd.take()) {
+                        let state = serde_json::json!({"ociVersion": stored.oci_version,
+                            "id": stored.id, "status": "running", "pid": stored.pid,
+                            "bundle": stored.bundle});
+                        seccomp::deliver(s, fd.as_fd(), pid, &state)?;
+                    }
+                }
+                Some(Msg::Log { level, msg }) => crate::logging::emit(&level, &msg),
+                // EOF: the joiner exited and the process's execve closed the channel (CLOEXEC).
+                None if process.is_some() => return Ok(false),
+                None => return Err(Error::Init("exec: the process exited during setup".into())),
+                Some(Msg::Error { msg }) => return Err(Error::Init(msg)),
+                Some(other) => {
+                    return Err(Error::Init(format!(
+                        "unexpected message from exec: {other:?}"
+                    )))
+                }
             }
-            Some(Msg::ObserveFd) => {
-                let fd = console::recv_fd(chan_parent.0.as_fd()).map_err(|e| undo(e.into()))?;
-                crate::policy::supervisor::hand_over(&dir.path, fd.as_fd()).map_err(undo)?;
-                chan_parent.send(&Msg::SeccompDone).map_err(undo)?;
-            }
-            Some(Msg::Log { level, msg }) => crate::logging::emit(&level, &msg),
-            // EOF: the channel closed by a successful execve (it is CLOEXEC).
-            None => break,
-            Some(Msg::Error { msg }) => return Err(undo(Error::Init(msg))),
-            Some(other) => {
-                return Err(undo(Error::Init(format!(
-                    "unexpected message from exec: {other:?}"
-                ))))
-            }
+            Ok(true)
+        };
+        match step() {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(undo(e, &process)),
         }
     }
+    let Some((pid, pidfd)) = process else {
+        return Err(Error::Init("exec: no process".into()));
+    };
     let console_master = match console_parent.as_ref() {
         Some(sock) => Some(console::recv_fd(sock.as_fd())?),
         None => None,
@@ -255,7 +280,12 @@ fn absolute(p: &Path) -> PathBuf {
     }
 }
 
-/// The forked process: joins the container, becomes the process, execs. Never returns.
+/// The forked process, "the joiner": joins the container and becomes the process — namespaces,
+/// root, session, terminal, fds, rlimits, cwd, walls, user and capabilities — while it is still
+/// invisible to the container (setns into a pid namespace affects only children), then forks
+/// the process into the container's pid namespace, reports its pid and exits. The process only
+/// takes its terminal (with one) and execs: it never appears in the container holding the
+/// host's privileges, where a container with CAP_SYS_PTRACE could seize it. Never returns.
 fn child(
     o: &ExecOpts,
     walls: &crate::init::Walls,
@@ -269,17 +299,22 @@ fn child(
         crate::init::reset_signals()?;
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
         chan.recv()?;
-        join(namespaces, chroot, chan)?;
+        join(namespaces, chroot)?;
+        // The session the process keeps without a terminal (with one it makes its own).
         nix::unistd::setsid().sys("setsid", "exec")?;
-        if let Some(sock) = &console {
-            let size = o
-                .process
-                .console_size()
-                .map(|b| (b.height() as u16, b.width() as u16));
-            let pty = console::open_pty(Path::new("/dev/ptmx"), size)?;
-            console::send_master(sock.as_fd(), pty.master.as_fd(), "/dev/ptmx")?;
-            console::make_controlling_terminal(pty.slave.as_fd())?;
-        }
+        let tty = match &console {
+            Some(sock) => {
+                let size = o
+                    .process
+                    .console_size()
+                    .map(|b| (b.height() as u16, b.width() as u16));
+                let pty = console::open_pty(Path::new("/dev/ptmx"), size)?;
+                console::send_master(sock.as_fd(), pty.master.as_fd(), "/dev/ptmx")?;
+                console::attach_stdio(pty.slave.as_fd())?;
+                true
+            }
+            None => false,
+        };
         drop(console);
         // Only stdio, --preserve-fds and the channel stay; logs go to `ward exec`.
         crate::init::keep_only(chan, &[], o.preserve_fds)?;
@@ -290,6 +325,17 @@ fn child(
             .and_then(|l| l.personality().as_ref());
         let prepared =
             crate::init::prepare_process(&o.process, personality, o.preserve_fds, walls, chan)?;
+        // Under the container's walls from here: only clone, write, and the process's own
+        // setsid/TIOCSCTTY (with a terminal) and execve follow.
+        let pid = clone::fork_sibling()?;
+        if pid > 0 {
+            let _ = chan.send(&Msg::Pid { pid });
+            // SAFETY: _exit skips atexit handlers inherited from the parent; async-signal-safe.
+            unsafe { libc::_exit(0) }
+        }
+        if tty {
+            console::take_terminal(std::io::stdin().as_fd())?;
+        }
         Err(crate::init::process::exec(
             &prepared.path,
             &prepared.args,
@@ -307,30 +353,15 @@ fn child(
     unsafe { libc::_exit(255) }
 }
 
-/// The process the joiner forked (reported on `chan`), once the joiner is reaped: its pid and
-/// a pidfd. It is our child (CLONE_PARENT) and not yet reaped, so its pid cannot be reused.
-fn process_of(chan: &Channel, joiner: i32) -> Result<(i32, OwnedFd)> {
-    let pid = loop {
-        match chan.recv()? {
-            Some(Msg::Pid { pid }) => break pid,
-            // The process may log before the joiner has reported it.
-            Some(Msg::Log { level, msg }) => crate::logging::emit(&level, &msg),
-            Some(Msg::Error { msg }) => return Err(Error::Init(msg)),
-            other => {
-                return Err(Error::Init(format!(
-                    "exec: expected the process's pid, got {other:?}"
-                )))
-            }
-        }
-    };
+/// pidfd of the process the joiner forked (our child through CLONE_PARENT, not yet reaped, so
+/// its pid cannot have been reused), once the joiner is reaped.
+fn process_of(pid: i32, joiner: i32) -> Result<OwnedFd> {
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(joiner), None);
     // SAFETY: pidfd_open takes no pointers and returns a new fd that we own.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     match nix::errno::Errno::result(fd) {
         // SAFETY: pidfd_open just returned this fd; nothing else owns it.
-        Ok(fd) => Ok((pid, unsafe {
-            <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32)
-        })),
+        Ok(fd) => Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) }),
         Err(e) => {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
@@ -339,15 +370,11 @@ fn process_of(chan: &Channel, joiner: i32) -> Result<(i32, OwnedFd)> {
     }
 }
 
-/// Joins the container's namespaces (pid and time, then the user namespace, which owns the
-/// others, then the rest), then forks the process: it appears in the container's pid
-/// namespace only once its root, cwd and every other namespace are the container's, so that nothing in the container (not even with
-/// CAP_SYS_PTRACE, which overrides non-dumpable) finds the host's root through
-/// /proc/<pid>/root or cwd. The joiner reports the pid and exits; the process, a child of
-/// `ward exec` itself through CLONE_PARENT, returns from here.
-fn join(namespaces: &[(Ns, OwnedFd)], chroot: Option<OwnedFd>, chan: &Channel) -> Result<()> {
-    // pid and time apply to our children only, and are joined with the host's credentials
-    // (create makes the time namespace in the host's user namespace).
+/// Joins the container's namespaces: pid and time (which apply to our children only) with the
+/// host's credentials (create makes the time namespace in the host's user namespace), then the
+/// user namespace, which owns the others, then the rest; without a mount namespace of its own
+/// the container is a chroot, entered too.
+fn join(namespaces: &[(Ns, OwnedFd)], chroot: Option<OwnedFd>) -> Result<()> {
     let (children, rest): (Vec<_>, Vec<_>) = namespaces
         .iter()
         .partition(|(t, _)| matches!(t, Ns::Pid | Ns::Time));
@@ -358,22 +385,10 @@ fn join(namespaces: &[(Ns, OwnedFd)], chroot: Option<OwnedFd>, chan: &Channel) -
             nix::unistd::setresuid(root, root, root).sys("setresuid", "0 in user namespace")?;
         }
     }
-    // Without a mount namespace of its own the container is a chroot: enter it before the
-    // process exists in the container's pid namespace, so its root is never the host's.
     if let Some(root) = chroot {
         nix::unistd::fchdir(root.as_raw_fd()).sys("fchdir", "the container's root")?;
         nix::unistd::chroot(".").sys("chroot", "the container's root")?;
         nix::unistd::chdir("/").sys("chdir", "/")?;
     }
-    match clone::fork(CloneFlags::CLONE_PARENT, None)? {
-        Forked::Child => {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
-            Ok(())
-        }
-        Forked::Parent { pid, .. } => {
-            let _ = chan.send(&Msg::Pid { pid });
-            // SAFETY: _exit skips atexit handlers inherited from the parent; async-signal-safe.
-            unsafe { libc::_exit(0) }
-        }
-    }
+    Ok(())
 }

@@ -68,3 +68,42 @@ pub fn fork(flags: CloneFlags, cgroup: Option<RawFd>) -> Result<Forked> {
         Err(e) => Err(Error::sys("clone3", format!("namespaces {flags:?}"), e)),
     }
 }
+
+/// fork(2) whose child is our parent's child (CLONE_PARENT), for a process that may already be
+/// under a container's seccomp filter: clone3 first, the classic clone(2) where the filter
+/// refuses clone3 (Docker's profile answers ENOSYS). Returns the child's pid to the caller,
+/// 0 to the child.
+pub fn fork_sibling() -> Result<i32> {
+    let mut args = CloneArgs {
+        flags: libc::CLONE_PARENT as u64,
+        ..Default::default()
+    };
+    // SAFETY: as in `fork`: a valid clone_args of the size passed, no new stack, and the
+    // caller is single-threaded.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    let rc = match Errno::result(rc) {
+        Err(Errno::ENOSYS | Errno::EPERM) => {
+            // SAFETY: clone(2) with only CLONE_PARENT and no stack behaves like fork(2); the
+            // remaining pointer arguments are unused for these flags.
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_clone,
+                    libc::CLONE_PARENT as libc::c_ulong,
+                    0usize,
+                    0usize,
+                    0usize,
+                    0usize,
+                )
+            };
+            Errno::result(rc).map_err(|e| Error::sys("clone", "CLONE_PARENT", e))?
+        }
+        other => other.map_err(|e| Error::sys("clone3", "CLONE_PARENT", e))?,
+    };
+    Ok(rc as i32)
+}

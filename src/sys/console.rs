@@ -269,6 +269,12 @@ pub fn connect_console_socket(path: &Path) -> Result<OwnedFd, ConsoleError> {
 /// setsid() (EPERM ignored: already a session leader), TIOCSCTTY, dup2.
 /// Async-signal-safe (no allocation on the success or error path).
 pub fn make_controlling_terminal(slave: BorrowedFd) -> Result<(), ConsoleError> {
+    take_terminal(slave)?;
+    attach_stdio(slave)
+}
+
+/// A new session whose controlling terminal is `tty` (setsid, then TIOCSCTTY).
+pub fn take_terminal(tty: BorrowedFd) -> Result<(), ConsoleError> {
     match setsid() {
         Ok(_) | Err(Errno::EPERM) => {}
         Err(e) => {
@@ -279,8 +285,13 @@ pub fn make_controlling_terminal(slave: BorrowedFd) -> Result<(), ConsoleError> 
         }
     }
     // SAFETY: TIOCSCTTY takes an int argument (0: do not steal from another session).
-    unsafe { tiocsctty(slave.as_raw_fd(), 0) }
+    unsafe { tiocsctty(tty.as_raw_fd(), 0) }
         .map_err(sys("ioctl(TIOCSCTTY) set controlling terminal"))?;
+    Ok(())
+}
+
+/// The pty slave as stdin, stdout and stderr.
+pub fn attach_stdio(slave: BorrowedFd) -> Result<(), ConsoleError> {
     for target in 0..=2 {
         if slave.as_raw_fd() == target {
             // dup2(fd, fd) is a no-op that would keep O_CLOEXEC: clear it instead.
