@@ -14,7 +14,7 @@
 # Nothing leaves the machine: the namespaces have routes only to each other's lab subnets, the
 # DNS server has no upstream, and the host gets no route it did not have except the two connected
 # lab subnets. Host changes, all undone by `down`: the two veths (with per-interface forwarding on
-# them; the global ip_forward is left alone and must already be 1 for IPv4, see below),
+# them; the host-wide net.ipv4.ip_forward and net.ipv6.conf.all.forwarding are never touched),
 # /etc/netns/ward-client-SFX/ (the client's resolv.conf), and, only when the host's iptables
 # FORWARD policy is not ACCEPT (e.g. under dockerd), two ACCEPT rules matching only the lab veths.
 set -euo pipefail
@@ -55,10 +55,14 @@ fwd_policy() { iptables -S FORWARD 2>/dev/null | awk '$1=="-P"{print $3}'; }
 down() {
     local pid ns
     # 1. our processes: the recorded ones, then anything still inside our namespaces
+    # (a recorded pid is signalled only while it is still inside one of our namespaces, so a pid
+    # reused by something else after a crash is never hit)
     for f in "$DIR"/*.pid; do
         [ -e "$f" ] || continue
         pid=$(cat "$f" 2>/dev/null || true)
-        [[ $pid =~ ^[0-9]+$ ]] && kill "$pid" 2>/dev/null || true
+        [[ $pid =~ ^[0-9]+$ ]] || continue
+        ns=$(ip netns identify "$pid" 2>/dev/null || true)
+        if [ "$ns" = "$ONS" ] || [ "$ns" = "$CNS" ]; then kill "$pid" 2>/dev/null || true; fi
     done
     for ns in "$ONS" "$CNS"; do
         netns_exists "$ns" || continue
@@ -114,7 +118,7 @@ certs() {
             -days 2 -extfile "$d/$name.ext" -out "$d/$name.pem" 2>/dev/null
         rm -f "$d/$name.csr" "$d/$name.ext"
     done
-    rm -f "$d/ca.key"   # nothing else is ever signed by this CA
+    rm -f "$d/ca.key" "$DIR/ca.srl"   # nothing else is ever signed by this CA
 }
 
 link_up() {
@@ -125,7 +129,9 @@ link_up() {
     ip addr add "$v6::1/64" dev "$hif" nodad
     # forwarding only for packets arriving on the lab's own interfaces
     echo 1 >"/proc/sys/net/ipv4/conf/$hif/forwarding"
-    echo 1 >"/proc/sys/net/ipv6/conf/$hif/force_forwarding"
+    if [ -e "/proc/sys/net/ipv6/conf/$hif/force_forwarding" ]; then
+        echo 1 >"/proc/sys/net/ipv6/conf/$hif/force_forwarding"
+    fi
     ip link set "$hif" up
     nse "$ns" ip addr add "$v4.2/24" dev eth0
     nse "$ns" ip addr add "$v6::2/64" dev eth0 nodad
@@ -133,10 +139,15 @@ link_up() {
 }
 
 wait_for() {
-    # wait_for WHAT CMD...: up to 10 s
-    local what=$1; shift
-    for _ in $(seq 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-    die "$what did not come up (see $DIR/*.log)"
+    # wait_for DAEMON CMD...: up to 10 s for CMD to succeed while DAEMON ($DIR/DAEMON.pid) lives
+    local daemon=$1; shift
+    for _ in $(seq 100); do
+        "$@" >/dev/null 2>&1 && return 0
+        kill -0 "$(cat "$DIR/$daemon.pid")" 2>/dev/null ||
+            die "$daemon exited: $(tail -3 "$DIR/$daemon.log" | tr '\n' ' ')"
+        sleep 0.1
+    done
+    die "$daemon did not come up in 10 s (see $DIR/$daemon.log)"
 }
 
 start_bg() {
@@ -161,18 +172,22 @@ env_lines() {
     echo "WARD_LAB_ORIGIN_NET6=$V6_O::/64"
     echo "WARD_LAB_CLIENT_ADDR=$V4_C.2"
     echo "WARD_LAB_CLIENT_ADDR6=$V6_C::2"
+    # 1 when the client reaches the origin over IPv6 too (the kernel has per-interface
+    # force_forwarding); the host reaches the origin over IPv6 in any case
+    echo "WARD_LAB_CLIENT_IPV6=$([ -e /proc/sys/net/ipv6/conf/all/force_forwarding ] && echo 1 || echo 0)"
     echo "WARD_LAB_CLIENT_GW=$V4_C.1"
     echo "WARD_LAB_CLIENT_GW6=$V6_C::1"
-    echo "WARD_LAB_HTTP_PORTS=${HTTP_PORTS[*]}"
-    echo "WARD_LAB_HTTPS_PORTS=${HTTPS_PORTS[*]}"
-    echo "WARD_LAB_NAMES=${NAMES[*]}"
+    # lists are comma-separated, so every line is KEY=VALUE with no quoting (shell-sourceable)
+    (IFS=,; echo "WARD_LAB_HTTP_PORTS=${HTTP_PORTS[*]}")
+    (IFS=,; echo "WARD_LAB_HTTPS_PORTS=${HTTPS_PORTS[*]}")
+    (IFS=,; echo "WARD_LAB_NAMES=${NAMES[*]}")
     for i in "${!NAMES[@]}"; do
         name=${NAMES[$i]}
         up=$(echo "$name" | tr 'a-z.' 'A-Z_')
         echo "WARD_LAB_ADDR_$up=$V4_O.${SUFFIXES[$i]}"
         echo "WARD_LAB_ADDR6_$up=$V6_O::${SUFFIXES[$i]}"
     done
-    echo "WARD_LAB_REBIND_NAMES=rebind.test metadata.test"
+    echo "WARD_LAB_REBIND_NAMES=rebind.test,metadata.test"
     echo "WARD_LAB_ADDR_REBIND_TEST=127.0.0.1"
     echo "WARD_LAB_ADDR6_REBIND_TEST=::1"
     echo "WARD_LAB_ADDR_METADATA_TEST=169.254.169.254"
@@ -187,10 +202,9 @@ up() {
     for b in ip openssl dnsmasq setsid ss "$PY"; do
         command -v "$b" >/dev/null || die "missing $b (apt-get install iproute2 openssl dnsmasq-base util-linux python3)"
     done
-    [ -e /proc/sys/net/ipv6/conf/all/force_forwarding ] ||
-        die "this kernel has no net.ipv6.conf.*.force_forwarding (Linux 6.17+); the lab forwards per interface only and never sets the host-wide IPv6 forwarding"
-    [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ] ||
-        die "net.ipv4.ip_forward is 0 on this host; the lab does not change host-wide sysctls (set it to 1 yourself if you accept that)"
+    if [ ! -e /proc/sys/net/ipv6/conf/all/force_forwarding ]; then
+        log "this kernel has no net.ipv6.conf.*.force_forwarding (Linux 6.17+): the client reaches the origin over IPv4 only (WARD_LAB_CLIENT_IPV6=0); the host-wide IPv6 forwarding is never changed"
+    fi
 
     down   # idempotent: a previous lab of this suffix goes first
     other=$(ip -o addr show | awk -v a="$V4_O.1/" 'index($4, a)==1 {print $2}')
@@ -244,7 +258,7 @@ up() {
         echo "bind-interfaces"
         echo "listen-address=$V4_O.53"
         echo "listen-address=$V6_O::53"
-        echo "local=/test/"
+        echo "local=/#/"      # every name is local: unknown names get NXDOMAIN, never a forward
         echo "log-queries"
         for i in "${!NAMES[@]}"; do
             echo "host-record=${NAMES[$i]},$V4_O.${SUFFIXES[$i]},$V6_O::${SUFFIXES[$i]}"
@@ -266,8 +280,8 @@ up() {
     for name in "${NAMES[@]}"; do args+=(--cert "$name=$DIR/pki/$name.pem,$DIR/pki/$name.key"); done
     start_bg origin "$ONS" "$PY" -u "$HERE/origin.py" "${args[@]}"
 
-    wait_for "the origin (origin.log)" test -e "$DIR/origin.ready"
-    wait_for "dnsmasq (dnsmasq.log)" sh -c "ip netns exec '$ONS' ss -Hlnu 'sport = :53' | grep -q '$V4_O.53'"
+    wait_for origin test -e "$DIR/origin.ready"
+    wait_for dnsmasq sh -c "ip netns exec '$ONS' ss -Hlnu 'sport = :53' | grep -q '$V4_O.53'"
     for f in "$DIR"/*.pid; do
         kill -0 "$(cat "$f")" 2>/dev/null || die "$(basename "$f" .pid) exited (see $DIR/$(basename "$f" .pid).log)"
     done
