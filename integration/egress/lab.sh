@@ -49,36 +49,46 @@ log() { echo "lab.sh[$SFX]: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 nse() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 netns_exists() { ip netns list | awk '{print $1}' | grep -qx "$1"; }
+alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+in_lab_ns() {
+    local ns
+    ns=$(ip netns identify "$1" 2>/dev/null || true)
+    [ "$ns" = "$ONS" ] || [ "$ns" = "$CNS" ]
+}
 fwd_policy() { iptables -S FORWARD 2>/dev/null | awk '$1=="-P"{print $3}'; }
 
 # ---------------------------------------------------------------- down
 down() {
-    local pid ns
-    # 1. our processes: the recorded ones, then anything still inside our namespaces
-    # (a recorded pid is signalled only while it is still inside one of our namespaces, so a pid
-    # reused by something else after a crash is never hit)
+    local pid ns victims="" left
+    # 1. our processes: the recorded ones and anything else inside our namespaces. A pid is
+    # signalled only while it is inside one of our namespaces, so a recorded pid reused by
+    # something else after a crash is never hit.
     for f in "$DIR"/*.pid; do
         [ -e "$f" ] || continue
         pid=$(cat "$f" 2>/dev/null || true)
-        [[ $pid =~ ^[0-9]+$ ]] || continue
-        ns=$(ip netns identify "$pid" 2>/dev/null || true)
-        if [ "$ns" = "$ONS" ] || [ "$ns" = "$CNS" ]; then kill "$pid" 2>/dev/null || true; fi
+        if [[ $pid =~ ^[0-9]+$ ]] && in_lab_ns "$pid"; then victims+=" $pid"; fi
     done
     for ns in "$ONS" "$CNS"; do
-        netns_exists "$ns" || continue
-        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+        if netns_exists "$ns"; then victims+=" $(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')"; fi
     done
-    for _ in $(seq 50); do
-        local left=""
-        for ns in "$ONS" "$CNS"; do
-            netns_exists "$ns" && left+=$(ip netns pids "$ns" 2>/dev/null)
+    for pid in $victims; do kill "$pid" 2>/dev/null || true; done
+    # wait until they are gone (a zombie counts as gone: it holds nothing), SIGKILL after 5 s
+    for round in TERM KILL; do
+        for _ in $(seq 50); do
+            left=""
+            for pid in $victims; do if alive "$pid"; then left+=" $pid"; fi; done
+            [ -n "$left" ] || break
+            sleep 0.1
         done
-        [ -z "$left" ] && break
-        sleep 0.1
-    done
-    for ns in "$ONS" "$CNS"; do
-        netns_exists "$ns" || continue
-        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+        [ -n "$left" ] || break
+        if [ "$round" = TERM ]; then
+            log "still running after SIGTERM:$left; SIGKILL"
+            for pid in $left; do
+                if in_lab_ns "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+            done
+        else
+            log "warning: processes$left did not exit"
+        fi
     done
     # 2. firewall rules (only ever added when the FORWARD policy was not ACCEPT)
     if command -v iptables >/dev/null; then
@@ -109,11 +119,13 @@ certs() {
     openssl req -x509 -new -key "$d/ca.key" -subj "/CN=ward egress lab CA ($SFX)" -days 2 \
         -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
         -out "$DIR/ca.pem" 2>/dev/null
-    for name in "${NAMES[@]}"; do
+    for name in "${NAMES[@]}" wild.test; do
+        local san="DNS:$name"
+        [ "$name" != wild.test ] || san="DNS:wild.test,DNS:*.wild.test"
         openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/$name.key" 2>/dev/null
         openssl req -new -key "$d/$name.key" -subj "/CN=$name" -out "$d/$name.csr" 2>/dev/null
-        printf 'subjectAltName=DNS:%s\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' \
-            "$name" >"$d/$name.ext"
+        printf 'subjectAltName=%s\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' \
+            "$san" >"$d/$name.ext"
         openssl x509 -req -in "$d/$name.csr" -CA "$DIR/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
             -days 2 -extfile "$d/$name.ext" -out "$d/$name.pem" 2>/dev/null
         rm -f "$d/$name.csr" "$d/$name.ext"
@@ -196,6 +208,12 @@ env_lines() {
     echo "WARD_LAB_ADDR_WILD_TEST=$V4_O.14"
 }
 
+# An `up` that stops half way leaves nothing: the EXIT trap tears down what was made.
+up_failed() {
+    local status=$?
+    if [ "$status" != 0 ]; then log "up failed, tearing down"; down; fi
+}
+
 up() {
     local i name other
     [ "$(id -u)" = 0 ] || die "must run as root"
@@ -210,7 +228,8 @@ up() {
     other=$(ip -o addr show | awk -v a="$V4_O.1/" 'index($4, a)==1 {print $2}')
     [ -z "$other" ] || die "$V4_O.1 is already on interface $other (another lab is up? WARD_LAB_SUFFIX=... lab.sh down)"
 
-    trap 'rc=$?; if [ $rc != 0 ]; then log "up failed, tearing down"; down; fi' EXIT
+    trap up_failed EXIT
+    trap 'exit 130' INT TERM HUP
     mkdir -p "$DIR"
     [ -d /etc/netns ] || { mkdir /etc/netns; touch "$DIR/made-etc-netns"; }
 
@@ -277,7 +296,8 @@ up() {
     local args=(--ready "$DIR/origin.ready")
     for p in "${HTTP_PORTS[@]}"; do args+=(--http "$p"); done
     for p in "${HTTPS_PORTS[@]}"; do args+=(--https "$p"); done
-    for name in "${NAMES[@]}"; do args+=(--cert "$name=$DIR/pki/$name.pem,$DIR/pki/$name.key"); done
+    for name in "${NAMES[@]}" wild.test; do args+=(--cert "$name=$DIR/pki/$name.pem,$DIR/pki/$name.key"); done
+    args+=(--cert "*.wild.test=$DIR/pki/wild.test.pem,$DIR/pki/wild.test.key")
     start_bg origin "$ONS" "$PY" -u "$HERE/origin.py" "${args[@]}"
 
     wait_for origin test -e "$DIR/origin.ready"

@@ -176,7 +176,10 @@ def tls_contexts(pairs):
     def pick(sock, name, _ctx):
         if name:
             sock.lab_sni = name
-            chosen = contexts.get(name.lower().rstrip("."))
+            name = name.lower().rstrip(".")
+            chosen = contexts.get(name)
+            if chosen is None and "." in name:
+                chosen = contexts.get("*." + name.split(".", 1)[1])
             if chosen is not None:
                 sock.context = chosen
 

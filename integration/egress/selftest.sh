@@ -53,6 +53,7 @@ leftovers() {
 alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 
 torn_down=""
+trap 'exit 130' INT TERM HUP   # so the EXIT trap (teardown) runs on a signal too
 trap '[ -n "$torn_down" ] || "$LAB" down >/dev/null 2>&1 || true' EXIT
 
 # ---------------------------------------------------------------- before
@@ -168,6 +169,10 @@ expect "resolve metadata.test A" "169.254.169.254" resolve metadata.test 4
 expect "resolve metadata.test AAAA" "fd00:ec2::254" resolve metadata.test 6
 expect "resolve wild.test A" "$WARD_LAB_ADDR_WILD_TEST" resolve wild.test 4
 expect "resolve a.b.wild.test A" "$WARD_LAB_ADDR_WILD_TEST" resolve a.b.wild.test 4
+expect "https://x.wild.test/ (wildcard certificate)" "200 hello from x.wild.test" \
+    sh -c "${C[*]} curl -sS -m 10 --cacert $CA -o $TMP/body -w '%{http_code} ' https://x.wild.test/ && cat $TMP/body"
+expect "https://wild.test:8443/" "200 hello from wild.test" \
+    sh -c "${C[*]} curl -sS -m 10 --cacert $CA -o $TMP/body -w '%{http_code} ' https://wild.test:8443/ && cat $TMP/body"
 expect "nosuch.test is NXDOMAIN" "gaierror NONAME" resolve nosuch.test 4
 expect "example.com is NXDOMAIN (the lab DNS has no upstream)" "gaierror NONAME" resolve example.com 4
 check "the lab DNS never forwarded a query" sh -c "! grep -E 'forwarded|reply .* from [0-9]' '$WARD_LAB_DIR/dnsmasq.log'"
@@ -184,7 +189,7 @@ s.sendto(q, (sys.argv[1], 53)); r = s.recv(512)
 print(socket.inet_ntop(socket.AF_INET6, r[-16:]))' "$WARD_LAB_DNS6"
 
 # ---------------------------------------------------------------- down, twice, and nothing left
-lab_pids="$(cat "$WARD_LAB_DIR"/*.pid) $(ip netns pids "$WARD_LAB_ORIGIN_NS") $(ip netns pids "$WARD_LAB_CLIENT_NS")"
+lab_pids=$({ cat "$WARD_LAB_DIR"/*.pid; ip netns pids "$WARD_LAB_ORIGIN_NS"; ip netns pids "$WARD_LAB_CLIENT_NS"; } | sort -u)
 check "lab down" "$LAB" down
 torn_down=1
 check "lab down again (idempotent)" "$LAB" down
@@ -194,7 +199,7 @@ for _ in $(seq 50); do
     [ -z "$still" ] && break
     sleep 0.1
 done
-if [ -z "$still" ]; then ok "no lab process left ($(echo $lab_pids | wc -w) checked)"; else fail "no lab process left" "alive:$still"; fi
+if [ -z "$still" ]; then ok "no lab process left ($(echo "$lab_pids" | wc -l) checked)"; else fail "no lab process left" "alive:$still"; fi
 expect "nothing of the lab left on the host" "" leftovers
 expect "sysctls as before" "$before_sysctls" sysctls
 
