@@ -111,6 +111,8 @@ print(" ".join(sorted(addrs)))' "$1" "$2"
 # ---------------------------------------------------------------- the client's view
 expect "client: no route out of the lab" "unreachable" \
     sh -c "${C[*]} ip route get 192.0.2.1 >/dev/null 2>&1 && echo routed || echo unreachable"
+expect "origin: no route out of the lab" "unreachable" \
+    sh -c "ip netns exec $WARD_LAB_ORIGIN_NS ip route get 192.0.2.1 >/dev/null 2>&1 && echo routed || echo unreachable"
 expect "client: resolv.conf names the lab DNS" "$WARD_LAB_DNS" \
     sh -c "${C[*]} awk '/^nameserver/{print \$2; exit}' /etc/resolv.conf"
 
@@ -177,10 +179,20 @@ expect "nosuch.test is NXDOMAIN" "gaierror NONAME" resolve nosuch.test 4
 expect "example.com is NXDOMAIN (the lab DNS has no upstream)" "gaierror NONAME" resolve example.com 4
 check "the lab DNS never forwarded a query" sh -c "! grep -E 'forwarded|reply .* from [0-9]' '$WARD_LAB_DIR/dnsmasq.log'"
 
+expect "client: the lab DNS answers over TCP too" "$WARD_LAB_ADDR_OTHER_TEST" \
+    "${C[@]}" "$PY" -c '
+import socket, struct, sys
+q = struct.pack(">HHHHHH", 0x4321, 0x0100, 1, 0, 0, 0) + b"\x05other\x04test\x00" + struct.pack(">HH", 1, 1)
+s = socket.create_connection((sys.argv[1], 53), timeout=3)
+s.sendall(struct.pack(">H", len(q)) + q)
+n = struct.unpack(">H", s.recv(2))[0]; r = b""
+while len(r) < n: r += s.recv(n - len(r))
+print(socket.inet_ntop(socket.AF_INET, r[-4:]))' "$WARD_LAB_DNS"
+
 # the host (where ward's upstream sockets leave from without a container route) reaches the origins
 expect "host: https://allowed.test/ on its address" "200 hello from allowed.test" \
     sh -c "curl -sS -m 10 --cacert $CA --resolve allowed.test:443:$WARD_LAB_ADDR_ALLOWED_TEST -o $TMP/body -w '%{http_code} ' https://allowed.test/ && cat $TMP/body"
-expect "host: the lab DNS answers on $WARD_LAB_DNS6" "fd77:6172:64:1::12" \
+expect "host: the lab DNS answers on $WARD_LAB_DNS6" "$WARD_LAB_ADDR6_OTHER_TEST" \
     "$PY" -c '
 import socket, struct, sys
 q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + b"\x05other\x04test\x00" + struct.pack(">HH", 28, 1)
