@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""The egress lab's origin: HTTP and HTTPS for the lab's test names (integration/egress).
+
+One process serves every listener given on the command line, dual-stack (IPv4 and IPv6) on
+every address of its network namespace. HTTPS picks the certificate by SNI (one per name, signed
+by the lab's test CA); without SNI, or with an unknown one, the first name's certificate is used,
+so a client that fronts one name with another still reaches the handler and the echo shows it.
+
+Endpoints (any Host, any name):
+  /            "hello from NAME\n"  (NAME: the SNI on HTTPS, else the Host without port)
+  /echo...     JSON: scheme, sni, host, request_line, method, path, version, headers (in order,
+               as sent), body_len and body_sha256 of the request body, peer and local address
+  /bytes/N     N zero bytes (Content-Length N), for throughput tests
+Every response carries `X-Lab-Origin: NAME` and `X-Lab-Scheme: http|https`.
+
+Usage: origin.py --ready FILE --http PORT... --https PORT... --cert NAME=CERT,KEY...
+"""
+import argparse
+import hashlib
+import json
+import socket
+import ssl
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ZEROS = bytes(64 * 1024)
+
+
+def plain_addr(addr):
+    """The address part of a socket address, an IPv4-mapped IPv6 address shown as IPv4."""
+    host, port = addr[0], addr[1]
+    if host.startswith("::ffff:") and "." in host:
+        host = host[len("::ffff:"):]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ward-lab-origin/1"
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write("%s %s %s\n" % (self.server.scheme, plain_addr(self.client_address), fmt % args))
+
+    def served_name(self):
+        sni = getattr(self.connection, "lab_sni", None)
+        if sni:
+            return sni
+        host = self.headers.get("Host", "")
+        if host.startswith("["):
+            return host.split("]")[0] + "]"
+        return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+    def read_body(self):
+        digest = hashlib.sha256()
+        total = 0
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                left = size
+                while left:
+                    chunk = self.rfile.read(min(left, 65536))
+                    if not chunk:
+                        raise ConnectionError("body ended early")
+                    digest.update(chunk)
+                    left -= len(chunk)
+                    total += len(chunk)
+                self.rfile.readline()
+        else:
+            left = int(self.headers.get("Content-Length", "0") or "0")
+            while left:
+                chunk = self.rfile.read(min(left, 65536))
+                if not chunk:
+                    raise ConnectionError("body ended early")
+                digest.update(chunk)
+                left -= len(chunk)
+                total += len(chunk)
+        return total, digest.hexdigest()
+
+    def start(self, code, length, ctype):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(length))
+        self.send_header("X-Lab-Origin", self.served_name())
+        self.send_header("X-Lab-Scheme", self.server.scheme)
+        self.end_headers()
+
+    def handle_any(self):
+        body_len, body_sha = self.read_body()
+        path = self.path
+        if path == "/echo" or path.startswith("/echo/") or path.startswith("/echo?"):
+            sni = getattr(self.connection, "lab_sni", None)
+            doc = {
+                "scheme": self.server.scheme,
+                "sni": sni,
+                "host": self.headers.get("Host"),
+                "request_line": self.requestline,
+                "method": self.command,
+                "path": path,
+                "version": self.request_version,
+                "headers": [[k, v] for k, v in self.headers.items()],
+                "body_len": body_len,
+                "body_sha256": body_sha,
+                "peer": plain_addr(self.client_address),
+                "local": plain_addr(self.connection.getsockname()),
+            }
+            out = (json.dumps(doc, indent=1) + "\n").encode()
+            self.start(200, len(out), "application/json")
+            if self.command != "HEAD":
+                self.wfile.write(out)
+        elif path.startswith("/bytes/"):
+            try:
+                n = int(path[len("/bytes/"):])
+                if n < 0:
+                    raise ValueError
+            except ValueError:
+                out = b"bad length\n"
+                self.start(400, len(out), "text/plain")
+                self.wfile.write(out)
+                return
+            self.start(200, n, "application/octet-stream")
+            if self.command != "HEAD":
+                while n:
+                    k = min(n, len(ZEROS))
+                    self.wfile.write(ZEROS[:k])
+                    n -= k
+        else:
+            out = f"hello from {self.served_name()}\n".encode()
+            self.start(200, len(out), "text/plain")
+            if self.command != "HEAD":
+                self.wfile.write(out)
+
+    do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = do_PATCH = handle_any
+
+
+class Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port, scheme, tls=None):
+        self.scheme = scheme
+        self.tls = tls
+        super().__init__(("::", port), Handler, bind_and_activate=False)
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        self.server_bind()
+        self.server_activate()
+
+    def finish_request(self, request, client_address):
+        # The TLS handshake runs here, in the connection's own thread, so a slow or broken client
+        # never holds up accept().
+        if self.tls is not None:
+            request.settimeout(30)
+            request = self.tls.wrap_socket(request, server_side=True)
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request, client_address):
+        err = sys.exc_info()[1]
+        sys.stderr.write(f"{self.scheme} {plain_addr(client_address)} error: {err!r}\n")
+
+
+def tls_contexts(pairs):
+    contexts = {}
+    for pair in pairs:
+        name, files = pair.split("=", 1)
+        cert, key = files.split(",", 1)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        contexts[name.lower()] = ctx
+    default = contexts[pairs[0].split("=", 1)[0].lower()]
+
+    def pick(sock, name, _ctx):
+        if name:
+            sock.lab_sni = name
+            name = name.lower().rstrip(".")
+            chosen = contexts.get(name)
+            if chosen is None and "." in name:
+                chosen = contexts.get("*." + name.split(".", 1)[1])
+            if chosen is not None:
+                sock.context = chosen
+
+    for ctx in contexts.values():
+        ctx.sni_callback = pick
+    return default
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ready", required=True)
+    ap.add_argument("--http", type=int, action="append", default=[])
+    ap.add_argument("--https", type=int, action="append", default=[])
+    ap.add_argument("--cert", action="append", default=[])
+    args = ap.parse_args()
+    servers = [Server(p, "http") for p in args.http]
+    if args.https:
+        tls = tls_contexts(args.cert)
+        servers += [Server(p, "https", tls) for p in args.https]
+    for s in servers:
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    with open(args.ready, "w") as f:
+        f.write("ready\n")
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
