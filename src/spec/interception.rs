@@ -33,6 +33,14 @@ pub struct Network {
     /// `[]` = none (see `unix`).
     pub allow_unix: Option<Vec<String>>,
     pub families: Option<Vec<String>>,
+    /// Egress by domain name (`spec::domains`): accepted by the parser, refused at create
+    /// until ward's proxy exists.
+    pub allowed_domains: Option<Vec<String>>,
+    pub denied_domains: Option<Vec<String>>,
+    #[serde(default)]
+    pub denied_domain_reasons: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub proxy_env: bool,
 }
 
 /// `process.interception`.
@@ -194,6 +202,7 @@ pub fn from_config(raw: &serde_json::Value) -> Result<Option<Interception>> {
         }
         n.rules()?;
         numbers(n)?;
+        crate::spec::domains::compile(n, &crate::spec::domains::network_field(raw))?;
     }
     Ok(Some(policy))
 }
