@@ -46,7 +46,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created> {
     crate::container::state::validate_id(&opts.id)?;
     let bundle = Bundle::load(&opts.bundle)?;
     if let Some(i) = &bundle.interception {
-        crate::spec::domains::refuse_until_proxy(i, &bundle.raw)?;
+        crate::spec::interception::refuse_domains_until_proxy(i, &bundle.raw)?;
     }
     tracing::debug!(id = %opts.id, bundle = %bundle.dir.display(), "create: config loaded and validated");
     let terminal = bundle.process()?.terminal().unwrap_or(false);

@@ -20,7 +20,6 @@ use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 use psl::Psl;
 
 use crate::error::{Error, Result};
-use crate::spec::interception::{Interception, Network};
 
 /// Where the network policy's fields are named in errors when it came from the config field.
 pub const FIELD: &str = "process.interception.network";
@@ -154,23 +153,41 @@ impl Pattern {
     }
 }
 
-/// Whether `n` has any domain field (then a proxy is needed to honour it).
-pub fn has_domain_rules(n: &Network) -> bool {
-    n.allowed_domains.is_some()
-        || n.denied_domains.is_some()
-        || !n.denied_domain_reasons.is_empty()
-        || n.proxy_env
+/// The domain fields of a network policy, as `spec::interception::Network` holds them.
+#[derive(Clone, Copy, Debug)]
+pub struct Fields<'a> {
+    pub allowed: Option<&'a [String]>,
+    pub denied: Option<&'a [String]>,
+    pub reasons: &'a BTreeMap<String, String>,
+    pub proxy_env: bool,
 }
 
-/// Validates the domain fields of `n` (errors named under `at`, e.g. `FIELD`); `None` when it
-/// has none.
-pub fn compile(n: &Network, at: &str) -> Result<Option<Domains>> {
-    if !has_domain_rules(n) {
+impl Fields<'_> {
+    /// The first domain field present, if any (then a proxy is needed to honour them).
+    pub fn first(&self) -> Option<&'static str> {
+        if self.allowed.is_some() {
+            Some("allowedDomains")
+        } else if self.denied.is_some() {
+            Some("deniedDomains")
+        } else if !self.reasons.is_empty() {
+            Some("deniedDomainReasons")
+        } else if self.proxy_env {
+            Some("proxyEnv")
+        } else {
+            None
+        }
+    }
+}
+
+/// Validates the domain fields (errors named under `at`, e.g. `FIELD`); `None` when there are
+/// none.
+pub fn compile(f: Fields<'_>, at: &str) -> Result<Option<Domains>> {
+    if f.first().is_none() {
         return Ok(None);
     }
-    let list = |entries: &Option<Vec<String>>, which: List| -> Result<Vec<Pattern>> {
+    let list = |entries: Option<&[String]>, which: List| -> Result<Vec<Pattern>> {
         entries
-            .iter()
+            .into_iter()
             .flatten()
             .enumerate()
             .map(|(i, text)| {
@@ -183,11 +200,11 @@ pub fn compile(n: &Network, at: &str) -> Result<Option<Domains>> {
             })
             .collect()
     };
-    let allowed = list(&n.allowed_domains, List::Allowed)?;
-    let denied = list(&n.denied_domains, List::Denied)?;
-    for (key, reason) in &n.denied_domain_reasons {
+    let allowed = list(f.allowed, List::Allowed)?;
+    let denied = list(f.denied, List::Denied)?;
+    for (key, reason) in f.reasons {
         let field = format!("{at}.deniedDomainReasons[{key:?}]");
-        if !n.denied_domains.iter().flatten().any(|d| d == key) {
+        if !f.denied.into_iter().flatten().any(|d| d == key) {
             return Err(Error::spec(
                 field,
                 "not an entry of deniedDomains (keys are entries exactly as written)",
@@ -195,7 +212,7 @@ pub fn compile(n: &Network, at: &str) -> Result<Option<Domains>> {
         }
         check_reason(reason).map_err(|why| Error::spec(field, why))?;
     }
-    if n.allowed_domains.is_none() && n.denied_domains.is_none() {
+    if f.allowed.is_none() && f.denied.is_none() {
         return Err(Error::spec(
             format!("{at}.proxyEnv"),
             "needs allowedDomains or deniedDomains (the proxy it points to filters by name)",
@@ -204,8 +221,8 @@ pub fn compile(n: &Network, at: &str) -> Result<Option<Domains>> {
     Ok(Some(Domains {
         allowed,
         denied,
-        reasons: n.denied_domain_reasons.clone(),
-        proxy_env: n.proxy_env,
+        reasons: f.reasons.clone(),
+        proxy_env: f.proxy_env,
     }))
 }
 
@@ -222,40 +239,17 @@ fn check_reason(reason: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Until ward's proxy exists, a policy with domain rules is refused at create, naming the first
-/// domain field it has (under the annotation's name when it came from there).
-pub fn refuse_until_proxy(i: &Interception, raw: &serde_json::Value) -> Result<()> {
-    let Some(n) = &i.network else {
-        return Ok(());
-    };
-    let field = if n.allowed_domains.is_some() {
-        "allowedDomains"
-    } else if n.denied_domains.is_some() {
-        "deniedDomains"
-    } else if !n.denied_domain_reasons.is_empty() {
-        "deniedDomainReasons"
-    } else if n.proxy_env {
-        "proxyEnv"
-    } else {
-        return Ok(());
-    };
-    Err(Error::spec(
-        format!("{}.{field}", network_field(raw)),
-        "egress by domain name needs ward's proxy, which is not built yet: \
-         the domain fields are accepted by the parser but refused at create; \
-         use IP rules (allow, deny) for now",
-    ))
-}
-
-/// How errors name the network policy: the config field, or the annotation it came from.
-pub fn network_field(raw: &serde_json::Value) -> String {
-    if raw.pointer("/process/interception").is_some() {
-        FIELD.into()
-    } else {
-        format!(
-            "annotations.{}: network",
-            crate::spec::interception::ANNOTATION
-        )
+/// Until ward's proxy exists, domain rules are refused at create, naming the first domain
+/// field present under `at` (the config field's or the annotation's name).
+pub fn refuse_until_proxy(f: Fields<'_>, at: &str) -> Result<()> {
+    match f.first() {
+        None => Ok(()),
+        Some(field) => Err(Error::spec(
+            format!("{at}.{field}"),
+            "egress by domain name needs ward's proxy, which is not built yet: \
+             the domain fields are accepted by the parser but refused at create; \
+             use IP rules (allow, deny) for now",
+        )),
     }
 }
 
@@ -477,5 +471,7 @@ fn whatwg_ipv4(name: &str) -> Option<Ipv4Addr> {
     u32::try_from(v).ok().map(Ipv4Addr::from)
 }
 
+#[cfg(test)]
+mod schema_tests;
 #[cfg(test)]
 mod tests;

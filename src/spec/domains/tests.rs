@@ -2,6 +2,9 @@
 //! loop over arbitrary input (no panic, every error names its field).
 
 use super::*;
+use crate::spec::interception::{
+    refuse_domains_until_proxy as refuse_until_proxy, Interception, Network,
+};
 use serde_json::json;
 
 fn net(v: serde_json::Value) -> Network {
@@ -9,7 +12,8 @@ fn net(v: serde_json::Value) -> Network {
 }
 
 fn policy(v: serde_json::Value) -> Domains {
-    compile(&net(v), FIELD)
+    net(v)
+        .domains(FIELD)
         .unwrap_or_else(|e| panic!("{e}"))
         .expect("has domain rules")
 }
@@ -19,7 +23,7 @@ fn allows(d: &Domains, name: &str, port: u16) -> bool {
 }
 
 fn error(v: serde_json::Value) -> String {
-    match compile(&net(v.clone()), FIELD) {
+    match net(v.clone()).domains(FIELD) {
         Err(e) => e.to_string(),
         Ok(d) => panic!("{v} accepted as {d:?}"),
     }
@@ -142,7 +146,7 @@ fn names_default_to_deny_once_any_domain_rule_exists() {
     assert_eq!(d.decide("good.example", 443), not_allowed);
     let d = policy(json!({"allowedDomains": []}));
     assert_eq!(d.decide("example.com", 443), not_allowed);
-    assert!(compile(&Network::default(), FIELD).unwrap().is_none());
+    assert!(Network::default().domains(FIELD).unwrap().is_none());
 }
 
 #[test]
@@ -297,7 +301,8 @@ fn proxy_env_needs_a_domain_list() {
     );
     let d = policy(json!({"proxyEnv": true, "allowedDomains": ["example.com"]}));
     assert!(d.proxy_env);
-    assert!(compile(&net(json!({"proxyEnv": false})), FIELD)
+    assert!(net(json!({"proxyEnv": false}))
+        .domains(FIELD)
         .unwrap()
         .is_none());
 }
@@ -373,7 +378,7 @@ fn the_annotation_accepts_the_same_fields_and_names_itself() {
         .unwrap()
         .unwrap();
     let n = i.network.as_ref().unwrap();
-    let d = compile(n, FIELD).unwrap().unwrap();
+    let d = n.domains(FIELD).unwrap().unwrap();
     assert!(allows(&d, "a.example.com", 443));
     assert!(d.proxy_env);
     let bad = json!({"network": {"allowedDomains": ["ok.example", "*.co.uk"]}}).to_string();
@@ -404,9 +409,7 @@ fn the_domains_example_is_accepted_and_decides_as_documented() {
     let i = crate::spec::interception::from_config(&raw)
         .unwrap()
         .unwrap();
-    let d = compile(i.network.as_ref().unwrap(), FIELD)
-        .unwrap()
-        .unwrap();
+    let d = i.network.as_ref().unwrap().domains(FIELD).unwrap().unwrap();
     assert!(allows(&d, "api.github.com", 443));
     assert!(allows(&d, "raw.githubusercontent.com", 443));
     assert!(!allows(&d, "evil.githubusercontent.com", 443));
@@ -570,7 +573,7 @@ fn generated_inputs_never_panic_and_errors_name_the_field() {
             Ok(i) => {
                 accepted += 1;
                 let n = i.unwrap().network.unwrap();
-                let d = compile(&n, FIELD).unwrap().unwrap();
+                let d = n.domains(FIELD).unwrap().unwrap();
                 for _ in 0..4 {
                     let name = g.text();
                     let _ = d.decide(&name, g.next() as u16);
