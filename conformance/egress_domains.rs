@@ -37,6 +37,13 @@ fn domain_rules_are_refused_at_create_until_the_proxy_exists() {
     if skip() {
         return;
     }
+    // The control: the same container with the IP rules alone runs and leaves its mark.
+    let (env, mark) = env_with(
+        Some(json!({"network": {"default": "deny", "allow": ["10.0.0.0/8:443"]}})),
+        None,
+    );
+    env.run(&env.id()).ok();
+    assert!(mark.exists(), "the control container left no mark");
     let cases = [
         (
             "process.interception.network.allowedDomains: egress by domain name",
@@ -132,7 +139,12 @@ fn features_do_not_claim_domain_rules() {
         .expect("run features");
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in ["Domains", "domains", "proxyEnv", "proxy"] {
+    for word in [
+        "allowedDomains",
+        "deniedDomains",
+        "deniedDomainReasons",
+        "proxyEnv",
+    ] {
         assert!(!text.contains(word), "features mentions {word}: {text}");
     }
 }
