@@ -45,6 +45,9 @@ pub struct Created {
 pub fn create(opts: &CreateOpts) -> Result<Created> {
     crate::container::state::validate_id(&opts.id)?;
     let bundle = Bundle::load(&opts.bundle)?;
+    if let Some(i) = &bundle.interception {
+        crate::spec::interception::refuse_domains_until_proxy(i, &bundle.raw)?;
+    }
     tracing::debug!(id = %opts.id, bundle = %bundle.dir.display(), "create: config loaded and validated");
     let terminal = bundle.process()?.terminal().unwrap_or(false);
     check_console(terminal, opts.console_socket.is_some(), opts.foreground)?;

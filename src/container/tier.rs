@@ -15,6 +15,7 @@ pub use crate::spec::isolation::{choose, Tier, ANNOTATION};
 /// ward's own features gVisor cannot honour are refused rather than silently dropped.
 pub fn refuse_unhonoured(bundle: &crate::spec::Bundle) -> Result<()> {
     if let Some(i) = &bundle.interception {
+        crate::spec::interception::refuse_domains_until_proxy(i, &bundle.raw)?;
         // runsc's --network=none is the one equivalent: a deny-all policy in a new netns.
         let deny_all = i.network.as_ref().is_some_and(|n| {
             n.default == crate::spec::interception::Verdict::Deny

@@ -33,6 +33,14 @@ pub struct Network {
     /// `[]` = none (see `unix`).
     pub allow_unix: Option<Vec<String>>,
     pub families: Option<Vec<String>>,
+    /// Egress by domain name (`spec::domains`): accepted by the parser, refused at create
+    /// until ward's proxy exists.
+    pub allowed_domains: Option<Vec<String>>,
+    pub denied_domains: Option<Vec<String>>,
+    #[serde(default)]
+    pub denied_domain_reasons: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub proxy_env: bool,
 }
 
 /// `process.interception`.
@@ -194,8 +202,44 @@ pub fn from_config(raw: &serde_json::Value) -> Result<Option<Interception>> {
         }
         n.rules()?;
         numbers(n)?;
+        n.domains(&network_field(raw))?;
     }
     Ok(Some(policy))
+}
+
+impl Network {
+    /// The egress-by-name fields, for `spec::domains`.
+    pub fn domain_fields(&self) -> crate::spec::domains::Fields<'_> {
+        crate::spec::domains::Fields {
+            allowed: self.allowed_domains.as_deref(),
+            denied: self.denied_domains.as_deref(),
+            reasons: &self.denied_domain_reasons,
+            proxy_env: self.proxy_env,
+        }
+    }
+
+    /// The validated domain policy (errors named under `at`), `None` without domain fields.
+    pub fn domains(&self, at: &str) -> Result<Option<crate::spec::domains::Domains>> {
+        crate::spec::domains::compile(self.domain_fields(), at)
+    }
+}
+
+/// How errors name the network policy: the config field, or the annotation it came from.
+pub fn network_field(raw: &serde_json::Value) -> String {
+    if raw.pointer("/process/interception").is_some() {
+        crate::spec::domains::FIELD.into()
+    } else {
+        format!("annotations.{ANNOTATION}: network")
+    }
+}
+
+/// Until ward's proxy exists, `create` refuses a policy with domain rules (`spec::domains`),
+/// naming the field where the config has it.
+pub fn refuse_domains_until_proxy(i: &Interception, raw: &serde_json::Value) -> Result<()> {
+    match &i.network {
+        Some(n) => crate::spec::domains::refuse_until_proxy(n.domain_fields(), &network_field(raw)),
+        None => Ok(()),
+    }
 }
 
 /// Syscalls ward's supervisor knows how to describe.

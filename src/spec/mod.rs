@@ -10,6 +10,8 @@ pub mod bundle;
 #[cfg(target_os = "linux")]
 pub mod capabilities;
 #[cfg(target_os = "linux")]
+pub mod domains;
+#[cfg(target_os = "linux")]
 pub mod interception;
 #[cfg(target_os = "linux")]
 pub mod isolation;
