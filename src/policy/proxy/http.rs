@@ -8,7 +8,8 @@
 //! origin lets a request through that it never judged: exactly one Host in HTTP/1.1, an
 //! absolute-form or CONNECT authority that must agree with Host, no userinfo or fragment, and
 //! request smuggling shapes refused (Content-Length beside Transfer-Encoding, differing
-//! Content-Lengths, a Transfer-Encoding that does not end in `chunked`, or any in HTTP/1.0).
+//! Content-Lengths, a Transfer-Encoding that does not end in `chunked`, or any in HTTP/1.0,
+//! lines ended by a bare LF).
 
 use std::fmt;
 use std::net::Ipv6Addr;
@@ -176,6 +177,16 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>, Ht
         }
         Err(e) => return Err(HttpError::Malformed(e.to_string())),
     };
+    // httparse also takes a bare LF as a line end (RFC 9112 2.2 allows that); an origin that
+    // does not would read the header lines differently, so the proxy refuses it.
+    let head = &window[..len];
+    if head
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
+    {
+        return Err(HttpError::Malformed("a line ends in a bare LF".into()));
+    }
     let (Some(method), Some(raw_target), Some(minor_version)) = (req.method, req.path, req.version)
     else {
         return Err(HttpError::Malformed("incomplete request line".into()));

@@ -194,8 +194,8 @@ fn refusals_name_what_is_wrong() {
     }
 }
 
-/// What httparse refuses arrives as Malformed with its reason: bad tokens, bare LF in a
-/// header name, obsolete line folding, a space before the colon, HTTP/2's preface.
+/// What httparse refuses arrives as Malformed with its reason: bad tokens, obsolete line
+/// folding, a space before the colon, HTTP/2's preface; and lines ended by a bare LF.
 #[test]
 fn malformed_heads() {
     for text in [
@@ -206,6 +206,8 @@ fn malformed_heads() {
         "GET /a b HTTP/1.1\r\nHost: a\r\n\r\n",
         "GET / HTTP/1.1\r\nX\0: a\r\nHost: a\r\n\r\n",
         "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        "GET / HTTP/1.1\nHost: a\n\n",
+        "GET / HTTP/1.1\r\nX: a\nHost: b\r\nHost2: a\r\n\r\n",
         "\x16\x03\x01\x02\x00\x01\x00\x01\x7c\x03\x03",
     ] {
         match parse(text) {

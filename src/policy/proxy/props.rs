@@ -137,9 +137,14 @@ fn sni_survives_generated_inputs() {
             }
         }
     }
-    // The largest input accepted, reassembled from one-byte records: still linear.
-    let big = records(&handshake(&vec![0; super::sni::MAX_HELLO]), 1);
-    let _ = timed(&mut slowest, || client_hello(&big));
+    // The largest hello, in as many records as are accepted: still linear.
+    let big = handshake(&vec![0; super::sni::MAX_HELLO]);
+    let big = records(&big, big.len().div_ceil(super::sni::MAX_RECORDS));
+    assert!(big.len() <= super::sni::MAX_BUFFER);
+    assert!(matches!(
+        timed(&mut slowest, || client_hello(&big)),
+        Err(HelloError::Invalid(_))
+    ));
     eprintln!("sni: {ok} ok, {incomplete} incomplete, {invalid} invalid; slowest {slowest:?}");
     assert!(
         ok > 1000 && incomplete > 1000 && invalid > 1000,

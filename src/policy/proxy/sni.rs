@@ -19,6 +19,15 @@ use std::fmt;
 /// proxy buffer 16 MiB (the 24-bit length field's limit).
 pub const MAX_HELLO: usize = 64 * 1024;
 
+/// The most records a ClientHello may be split over. Clients split a hello in two or three on
+/// purpose (past middleboxes that read only the first record); a thousand one-byte records are
+/// only a way to make the proxy hold more.
+pub const MAX_RECORDS: usize = 1024;
+
+/// The most bytes `client_hello` ever needs to decide: a maximal hello and its header in
+/// `MAX_RECORDS` records. The proxy may refuse a client whose first flight grows past it.
+pub const MAX_BUFFER: usize = MAX_HELLO + 4 + 5 * MAX_RECORDS;
+
 /// The largest record payload TLS allows (RFC 8446 5.1).
 const MAX_RECORD: usize = 1 << 14;
 
@@ -75,6 +84,7 @@ pub fn sni(buf: &[u8]) -> Result<Option<String>, HelloError> {
 pub fn client_hello(buf: &[u8]) -> Result<ClientHello, HelloError> {
     let mut msg: Vec<u8> = Vec::new(); // the handshake message so far, record headers removed
     let mut rest = buf;
+    let mut records = 0;
     loop {
         let missing = missing(&msg)?;
         if missing == 0 {
@@ -89,6 +99,10 @@ pub fn client_hello(buf: &[u8]) -> Result<ClientHello, HelloError> {
             });
         }
         let len = record_header(&rest[..5], msg.is_empty())?;
+        records += 1;
+        if records > MAX_RECORDS {
+            return Err(Invalid("ClientHello split over more than 1024 records"));
+        }
         let have = len.min(rest.len() - 5);
         msg.extend_from_slice(&rest[5..5 + have]);
         rest = &rest[5 + have..];

@@ -314,6 +314,29 @@ fn malformed_hellos_are_invalid_with_a_reason() {
     }
 }
 
+#[test]
+fn a_hello_in_too_many_records_is_refused_within_max_buffer() {
+    let msg = handshake(&body(
+        0x0303,
+        Some(&[sni_ext(b"a.example"), (0x15, vec![0; 1100])]),
+    ));
+    assert!(msg.len() > MAX_RECORDS);
+    let split = records(&msg, 1);
+    let refused = Err(Invalid("ClientHello split over more than 1024 records"));
+    assert_eq!(client_hello(&split), refused);
+    // Decided after 1025 records, long before MAX_BUFFER bytes.
+    assert_eq!(client_hello(&split[..6 * (MAX_RECORDS + 1)]), refused);
+    assert!(matches!(
+        client_hello(&split[..6 * MAX_RECORDS]),
+        Err(Incomplete { .. })
+    ));
+    assert_eq!(
+        sni(&records(&msg, 2)).unwrap().as_deref(),
+        Some("a.example")
+    );
+    assert_eq!(MAX_BUFFER, 65536 + 4 + 5120);
+}
+
 /// The message length may claim less than the fields need: every read is checked against the
 /// message, not the buffer.
 #[test]
