@@ -234,10 +234,15 @@ const METADATA_V6: &[Block<u128>] = &[
     (v6([0xfd20, 0xce, 0, 0, 0, 0, 0, 0x254]), 128, Reason::CloudMetadata, "fd20:ce::254 (GCP metadata)"),
 ];
 
+/// Before the forms that carry IPv4 (`::/96` would read these as 0.0.0.0 and 0.0.0.1).
 #[rustfmt::skip]
-const HARD_V6: &[Block<u128>] = &[
+const EXACT_V6: &[Block<u128>] = &[
     (0, 128, Reason::Unspecified, "::"),
     (1, 128, Reason::Loopback, "::1"),
+];
+
+#[rustfmt::skip]
+const HARD_V6: &[Block<u128>] = &[
     (v6([0xfe80, 0, 0, 0, 0, 0, 0, 0]), 10, Reason::LinkLocal, "fe80::/10"),
     (v6([0xff00, 0, 0, 0, 0, 0, 0, 0]), 8, Reason::Multicast, "ff00::/8"),
     (0, 8, Reason::Reserved, "::/8 (reserved by IETF)"),
@@ -327,7 +332,7 @@ fn judge_v6(
 ) -> Option<(Reason, &'static str, Option<Ipv4Addr>)> {
     let bits = a.to_bits();
     let plain = |j: Option<Judged>| j.map(|(r, range)| (r, range, None));
-    if let Some(j) = first(bits, &HARD_V6[..2]).or_else(|| first(bits, METADATA_V6)) {
+    if let Some(j) = first(bits, EXACT_V6).or_else(|| first(bits, METADATA_V6)) {
         return plain(Some(j));
     }
     if host.contains(IpAddr::V6(a)) {
@@ -348,7 +353,7 @@ fn judge_v6(
         }
         return None;
     }
-    if let Some(j) = first(bits, &HARD_V6[2..]) {
+    if let Some(j) = first(bits, HARD_V6) {
         return plain(Some(j));
     }
     match ip_rules(IpAddr::V6(a)) {
