@@ -10,6 +10,7 @@ pub mod egress;
 pub mod landlock;
 pub mod mountguard;
 pub mod observe;
+pub mod proxy;
 pub mod rlimits;
 pub mod scheduling;
 pub mod seccomp;
