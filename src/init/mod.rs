@@ -529,14 +529,16 @@ fn setup_console(a: &InitArgs, p: &oci_spec::runtime::Process) -> Result<()> {
     console::send_master(sock.as_fd(), pty.master.as_fd(), "/dev/ptmx")?;
     drop(pty.master);
     // /dev/console is the pty: bind it onto a file we create, never through an existing link
-    // (not without a mount namespace: the bind would land in the caller's mount table).
+    // (not without a mount namespace: the bind would land in the caller's mount table), from
+    // the slave we hold rather than its /dev/pts path, which a mount could have replaced
+    // (runc's fix for CVE-2025-52565).
     if !a.bundle.has_namespace(Ns::Mount) {
         return console::make_controlling_terminal(pty.slave.as_fd()).map_err(Into::into);
     }
     let root = crate::sys::safepath::open_root(Path::new("/"))?;
     let target = crate::sys::safepath::ensure_plain_file(root.as_fd(), Path::new("/dev/console"))?;
     nix::mount::mount(
-        Some(&pty.slave_path),
+        Some(&crate::sys::safepath::fd_path(pty.slave.as_fd())),
         &crate::sys::safepath::fd_path(target.as_fd()),
         None::<&str>,
         nix::mount::MsFlags::MS_BIND,
