@@ -140,9 +140,18 @@ pub fn give_stdio_to(uid: u32) -> Result<()> {
 
 /// The second try of runc's cwd rule, as the process user once the first (as the runtime's
 /// user) was refused. The filter may be loaded by now, so this is the classic chdir(2); the
-/// root is the container's and every host fd is close-on-exec, so the path resolves inside.
+/// root is the container's and init closed every host fd first, and getcwd(2) must then
+/// name a path under the root.
 pub fn chdir_as_user(cwd: &Path) -> Result<()> {
-    nix::unistd::chdir(cwd).sys("chdir", cwd.display().to_string())
+    nix::unistd::chdir(cwd).sys("chdir", cwd.display().to_string())?;
+    // As runc's verifyCwd: a cwd the root cannot reach (an fd's magic link) has no path.
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() => Ok(()),
+        _ => Err(Error::spec(
+            "process.cwd",
+            format!("{} is outside the container's root", cwd.display()),
+        )),
+    }
 }
 
 /// oomScoreAdj, written for init itself (children inherit it).
