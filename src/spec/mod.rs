@@ -3,6 +3,8 @@
 //! JSON and validation. Nothing here touches the kernel or imports a runtime module: policies
 //! read the spec, never the reverse.
 
+#[cfg(test)]
+pub(crate) mod schema_check;
 pub mod template;
 
 #[cfg(target_os = "linux")]

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::spec::schema_check::validate;
 use serde_json::{json, Value};
 
 use super::translate;
@@ -63,88 +64,6 @@ fn golden_documents_validate() {
         let errors = validate(&schema, &schema, &doc, "$");
         assert!(errors.is_empty(), "{name}: {errors:#?}");
     }
-}
-
-/// A validator for the subset of JSON Schema spec/hcs.schema.json uses: type, required,
-/// properties, additionalProperties (bool or schema), enum, items, minimum, maximum, $ref.
-fn validate(root: &Value, schema: &Value, v: &Value, at: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-        let target = r
-            .strip_prefix("#/")
-            .map(|p| p.split('/').fold(root, |s, k| &s[k]));
-        return match target {
-            Some(t) if !t.is_null() => validate(root, t, v, at),
-            _ => vec![format!("{at}: unresolved $ref {r}")],
-        };
-    }
-    if let Some(t) = schema.get("type").and_then(Value::as_str) {
-        let ok = match t {
-            "object" => v.is_object(),
-            "array" => v.is_array(),
-            "string" => v.is_string(),
-            "boolean" => v.is_boolean(),
-            "integer" => v.is_i64() || v.is_u64(),
-            "number" => v.is_number(),
-            _ => false,
-        };
-        if !ok {
-            return vec![format!("{at}: expected {t}, got {v}")];
-        }
-    }
-    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
-        if !options.contains(v) {
-            errs.push(format!("{at}: {v} not in {options:?}"));
-        }
-    }
-    if let Some(n) = v.as_f64() {
-        if schema
-            .get("minimum")
-            .and_then(Value::as_f64)
-            .is_some_and(|m| n < m)
-        {
-            errs.push(format!("{at}: {n} below minimum"));
-        }
-        if schema
-            .get("maximum")
-            .and_then(Value::as_f64)
-            .is_some_and(|m| n > m)
-        {
-            errs.push(format!("{at}: {n} above maximum"));
-        }
-    }
-    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
-        for (i, x) in arr.iter().enumerate() {
-            errs.extend(validate(root, items, x, &format!("{at}[{i}]")));
-        }
-    }
-    if let Some(obj) = v.as_object() {
-        for req in schema
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(k) = req.as_str().filter(|k| !obj.contains_key(*k)) {
-                errs.push(format!("{at}: missing {k}"));
-            }
-        }
-        let props = schema.get("properties").and_then(Value::as_object);
-        for (k, x) in obj {
-            match (
-                props.and_then(|p| p.get(k)),
-                schema.get("additionalProperties"),
-            ) {
-                (Some(s), _) => errs.extend(validate(root, s, x, &format!("{at}.{k}"))),
-                (None, Some(Value::Bool(false))) => errs.push(format!("{at}: unexpected {k}")),
-                (None, Some(s)) if s.is_object() => {
-                    errs.extend(validate(root, s, x, &format!("{at}.{k}")))
-                }
-                _ => {}
-            }
-        }
-    }
-    errs
 }
 
 #[test]

@@ -5,94 +5,13 @@
 use regex::Regex;
 use serde_json::{json, Value};
 
+use crate::spec::schema_check::validate;
+
 use super::{parse_pattern, List};
 
 fn schema() -> Value {
     serde_json::from_str(include_str!("../../../spec/interception.schema.json"))
         .expect("the schema is JSON")
-}
-
-/// A validator for the subset of JSON Schema the file uses: type, properties,
-/// additionalProperties (bool or schema), items, enum, pattern, minLength, maxLength,
-/// uniqueItems, $ref. Errors carry the JSON path.
-fn validate(root: &Value, schema: &Value, v: &Value, at: &str) -> Vec<String> {
-    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-        let target = r
-            .strip_prefix("#/")
-            .map(|p| p.split('/').fold(root, |s, k| &s[k]));
-        return match target {
-            Some(t) if !t.is_null() => validate(root, t, v, at),
-            _ => vec![format!("{at}: unresolved $ref {r}")],
-        };
-    }
-    let mut errs = Vec::new();
-    if let Some(t) = schema.get("type").and_then(Value::as_str) {
-        let ok = match t {
-            "object" => v.is_object(),
-            "array" => v.is_array(),
-            "string" => v.is_string(),
-            "boolean" => v.is_boolean(),
-            _ => false,
-        };
-        if !ok {
-            return vec![format!("{at}: expected {t}, got {v}")];
-        }
-    }
-    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
-        if !options.contains(v) {
-            errs.push(format!("{at}: {v} not in {options:?}"));
-        }
-    }
-    if let Some(s) = v.as_str() {
-        if let Some(p) = schema.get("pattern").and_then(Value::as_str) {
-            if !Regex::new(p).expect("pattern compiles").is_match(s) {
-                errs.push(format!("{at}: {s:?} does not match {p}"));
-            }
-        }
-        let n = s.chars().count() as u64;
-        if schema
-            .get("minLength")
-            .and_then(Value::as_u64)
-            .is_some_and(|m| n < m)
-        {
-            errs.push(format!("{at}: shorter than minLength"));
-        }
-        if schema
-            .get("maxLength")
-            .and_then(Value::as_u64)
-            .is_some_and(|m| n > m)
-        {
-            errs.push(format!("{at}: longer than maxLength"));
-        }
-    }
-    if let Some(arr) = v.as_array() {
-        if let Some(items) = schema.get("items") {
-            for (i, x) in arr.iter().enumerate() {
-                errs.extend(validate(root, items, x, &format!("{at}[{i}]")));
-            }
-        }
-        let unique = schema.get("uniqueItems") == Some(&Value::Bool(true));
-        if unique && (1..arr.len()).any(|i| arr[..i].contains(&arr[i])) {
-            errs.push(format!("{at}: items are not unique"));
-        }
-    }
-    if let Some(obj) = v.as_object() {
-        let props = schema.get("properties").and_then(Value::as_object);
-        for (k, x) in obj {
-            match (
-                props.and_then(|p| p.get(k)),
-                schema.get("additionalProperties"),
-            ) {
-                (Some(s), _) => errs.extend(validate(root, s, x, &format!("{at}.{k}"))),
-                (None, Some(Value::Bool(false))) => errs.push(format!("{at}: unexpected {k}")),
-                (None, Some(s)) if s.is_object() => {
-                    errs.extend(validate(root, s, x, &format!("{at}.{k}")))
-                }
-                _ => {}
-            }
-        }
-    }
-    errs
 }
 
 fn check(doc: &Value) -> Vec<String> {
