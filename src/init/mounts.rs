@@ -435,6 +435,21 @@ pub fn remount(ctx: &Context, dest: &Path, flags: MsFlags, cleared: MsFlags) -> 
     .sys("mount", format!("remount {}", dest.display()))
 }
 
+/// The mount's propagation words (`rshared`, `slave`, ...) applied to the mount at `fd`.
+pub(crate) fn propagate(fd: BorrowedFd, dest: &Path, opts: &Options) -> Result<()> {
+    for flag in &opts.propagation {
+        mount(
+            None::<&str>,
+            &safepath::fd_path(fd),
+            None::<&str>,
+            *flag,
+            None::<&str>,
+        )
+        .sys("mount", format!("propagation of {}", dest.display()))?;
+    }
+    Ok(())
+}
+
 /// Propagation and recursive attributes, applied to the mount now at `dest`.
 fn finish(ctx: &Context, dest: &Path, opts: &Options) -> Result<()> {
     if opts.propagation.is_empty() && opts.recursive == MountAttr::default() {
@@ -442,16 +457,7 @@ fn finish(ctx: &Context, dest: &Path, opts: &Options) -> Result<()> {
     }
     let fd =
         safepath::open_path_nofollow(ctx.root, dest).sys("openat2", dest.display().to_string())?;
-    for flag in &opts.propagation {
-        mount(
-            None::<&str>,
-            &safepath::fd_path(fd.as_fd()),
-            None::<&str>,
-            *flag,
-            None::<&str>,
-        )
-        .sys("mount", format!("propagation of {}", dest.display()))?;
-    }
+    propagate(fd.as_fd(), dest, opts)?;
     if opts.recursive != MountAttr::default() {
         setattr(fd.as_fd(), &opts.recursive, true, dest)?;
     }

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use nix::mount::{mount, MsFlags};
 
-use super::{remount, Context, Options};
+use super::{propagate, remount, Context, Options};
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::policy::cgroups::hierarchy::{host_is_unified, own_path, v1_hierarchies};
 use crate::sys::safepath;
@@ -52,7 +52,7 @@ pub fn mount_cgroupfs(ctx: &Context, dest: &Path, opts: &Options) -> Result<()> 
         Some("mode=755"),
     )
     .sys("mount", format!("tmpfs on {}", dest.display()))?;
-    propagate(&safepath::ensure(ctx.root, dest, true)?, dest, opts)?;
+    propagate(safepath::ensure(ctx.root, dest, true)?.as_fd(), dest, opts)?;
     let mountinfo =
         std::fs::read_to_string("/proc/self/mountinfo").io("read", "/proc/self/mountinfo")?;
     for h in v1_hierarchies(&mountinfo) {
@@ -80,22 +80,7 @@ pub fn mount_cgroupfs(ctx: &Context, dest: &Path, opts: &Options) -> Result<()> 
         }
         // A fresh O_PATH: the one above names the directory beneath the new mount.
         let mounted = safepath::ensure(ctx.root, &sub, true)?;
-        propagate(&mounted, &sub, opts)?;
-    }
-    Ok(())
-}
-
-/// The mount's propagation words (`rshared`, `slave`, ...) applied to the mount at `fd`.
-fn propagate(fd: &std::os::fd::OwnedFd, dest: &Path, opts: &Options) -> Result<()> {
-    for flag in &opts.propagation {
-        mount(
-            None::<&str>,
-            &safepath::fd_path(fd.as_fd()),
-            None::<&str>,
-            *flag,
-            None::<&str>,
-        )
-        .sys("mount", format!("propagation of {}", dest.display()))?;
+        propagate(mounted.as_fd(), &sub, opts)?;
     }
     Ok(())
 }
