@@ -577,3 +577,18 @@ fn hostname_in_the_runtimes_own_uts_namespace_is_refused() {
         "the runtime's hostname changed: {out:?}"
     );
 }
+
+/// `exec` with an oomScoreAdj (Docker sets one on every exec): the process gets it.
+#[test]
+fn exec_applies_oom_score_adj() {
+    let mut env = Env::new();
+    let id = env.run_sleeping();
+    let mut process = env.config["process"].clone();
+    process["args"] = json!(["cat", "/proc/self/oom_score_adj"]);
+    process["oomScoreAdj"] = json!(123);
+    let pfile = env.dir.join("process.json");
+    std::fs::write(&pfile, process.to_string()).unwrap();
+    let out = env.rt(&["exec", "--process", pfile.to_str().unwrap(), &id]);
+    assert_eq!((out.code, out.stdout.trim()), (0, "123"), "{out:?}");
+    env.kill(&id, "KILL");
+}

@@ -299,6 +299,7 @@ fn child(
         crate::init::reset_signals()?;
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
         chan.recv()?;
+        crate::init::proc_attributes(&o.process)?;
         join(namespaces, chroot)?;
         // The session the process keeps without a terminal (with one it makes its own).
         nix::unistd::setsid().sys("setsid", "exec")?;

@@ -278,6 +278,7 @@ fn setup(a: &InitArgs) -> Result<Ready> {
         spec: &b.spec,
         also_writable: &[a.exec_fifo.as_fd()],
     };
+    proc_attributes(p)?;
     let Prepared { path, args, env } =
         prepare_process(p, personality, a.preserve_fds, &walls, &a.chan)?;
     crate::logging::stop_forwarding();
@@ -357,6 +358,17 @@ pub fn observe_filter(
     }
 }
 
+/// The process attributes written through /proc/self (LSM exec labels, oomScoreAdj): both
+/// survive fork, so `exec` writes them before it joins the container, where /proc is the
+/// container's and has no entry for a process outside its pid namespace.
+pub fn proc_attributes(p: &oci_spec::runtime::Process) -> Result<()> {
+    process::apply_lsm(p)?;
+    if let Some(adj) = p.oom_score_adj() {
+        process::set_oom_score_adj(adj)?;
+    }
+    Ok(())
+}
+
 /// What execve needs, resolved while the process could still look it up.
 pub struct Prepared {
     pub path: std::path::PathBuf,
@@ -365,7 +377,7 @@ pub struct Prepared {
 }
 
 /// From a process inside the container's namespaces (and root) to one ready to execve the
-/// user's program: scheduling and LSM attributes, rlimits, then privileges dropped (bounding
+/// user's program (after `proc_attributes`): scheduling attributes, rlimits, then privileges dropped (bounding
 /// set, user, capability sets, no_new_privs), cwd, the executable resolved, every fd but stdio
 /// and the preserved ones close-on-exec, and the seccomp filter loaded as late as the
 /// kernel's rules allow, Landlock just before it. Shared by init and `ward exec`, so both get
@@ -377,7 +389,6 @@ pub fn prepare_process(
     walls: &Walls,
     chan: &Channel,
 ) -> Result<Prepared> {
-    process::apply_lsm(p)?;
     if let Some(s) = p.scheduler() {
         scheduling::set_scheduler(s)?;
     }
@@ -386,9 +397,6 @@ pub fn prepare_process(
     }
     if let Some(pers) = personality {
         scheduling::set_personality(pers)?;
-    }
-    if let Some(adj) = p.oom_score_adj() {
-        process::set_oom_score_adj(adj)?;
     }
     rlimits::apply(p.rlimits().as_deref().unwrap_or_default())?;
     if let Some(cpus) = p
