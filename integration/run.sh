@@ -119,7 +119,9 @@ trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- ward binary
 WARD_SRC=${WARD_BIN:-$REPO/target/release/ward}
-if [ -z "${WARD_BIN:-}" ] && [ ! -x "$WARD_SRC" ]; then
+if [ -z "${WARD_BIN:-}" ]; then
+    # Always: a release binary older than the tree would test yesterday's ward (cargo makes
+    # this a no-op when nothing changed).
     (cd "$REPO" && cargo build --release >&2)
 fi
 cp "$WARD_SRC" "$W/bin/ward"
