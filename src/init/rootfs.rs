@@ -37,9 +37,12 @@ pub fn prepare(
     // current root: those become private (only in our namespace, where all but the new root
     // is detached after the pivot), and nothing else, so the new root keeps being a slave of
     // the host where it was one (runc's rule). The requested propagation of the new root is
-    // applied after the pivot.
-    make_private_if_shared(&bundle.rootfs, Within::Containing)?;
-    make_private_if_shared(Path::new("/"), Within::At)?;
+    // applied after the pivot. The bind below copies the mount holding the rootfs, private by
+    // then if it was shared, so the new root is never shared: mountinfo is read once.
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::io("read", "/proc/self/mountinfo", e))?;
+    make_private_if_shared(&info, &bundle.rootfs, Within::Containing)?;
+    make_private_if_shared(&info, Path::new("/"), Within::At)?;
     mount(
         Some(&bundle.rootfs),
         &bundle.rootfs,
@@ -48,7 +51,6 @@ pub fn prepare(
         None::<&str>,
     )
     .sys("mount", format!("bind rootfs {}", bundle.rootfs.display()))?;
-    make_private_if_shared(&bundle.rootfs, Within::At)?;
     let root = safepath::open_root(&bundle.rootfs)?;
     let ctx = mounts::Context {
         root: root.as_fd(),
@@ -145,11 +147,9 @@ enum Within {
     Containing,
 }
 
-/// Makes one mount private (not recursively) if it is shared in our mount namespace.
-fn make_private_if_shared(path: &Path, within: Within) -> Result<()> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| Error::io("read", "/proc/self/mountinfo", e))?;
-    let Some((point, shared)) = mount_of(&info, path, within) else {
+/// Makes one mount private (not recursively) if `info` (our mountinfo) shows it shared.
+fn make_private_if_shared(info: &str, path: &Path, within: Within) -> Result<()> {
+    let Some((point, shared)) = mount_of(info, path, within) else {
         return Ok(());
     };
     if shared {
