@@ -61,25 +61,23 @@ class Handler(BaseHTTPRequestHandler):
                     while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass
                     break
-                left = size
-                while left:
-                    chunk = self.rfile.read(min(left, 65536))
-                    if not chunk:
-                        raise ConnectionError("body ended early")
-                    digest.update(chunk)
-                    left -= len(chunk)
-                    total += len(chunk)
+                total += self.read_exactly(size, digest)
                 self.rfile.readline()
         else:
-            left = int(self.headers.get("Content-Length", "0") or "0")
-            while left:
-                chunk = self.rfile.read(min(left, 65536))
-                if not chunk:
-                    raise ConnectionError("body ended early")
-                digest.update(chunk)
-                left -= len(chunk)
-                total += len(chunk)
+            size = int(self.headers.get("Content-Length", "0") or "0")
+            total += self.read_exactly(size, digest)
         return total, digest.hexdigest()
+
+    def read_exactly(self, size, digest):
+        """Reads `size` body bytes into `digest`; their count."""
+        left = size
+        while left:
+            chunk = self.rfile.read(min(left, 65536))
+            if not chunk:
+                raise ConnectionError("body ended early")
+            digest.update(chunk)
+            left -= len(chunk)
+        return size
 
     def start(self, code, length, ctype):
         self.send_response(code)
