@@ -10,4 +10,5 @@
 
 pub mod families;
 pub mod programs;
+pub mod slot;
 pub mod unix;
