@@ -373,3 +373,56 @@ show('tcp', lambda: tcp(socket.AF_INET, ('192.0.2.53', 53)))
     );
     assert_eq!(server.join().unwrap(), vec!["q-sendto-192.0.2.53"]);
 }
+
+/// The redirect runs before the wall when attached first: the wall (default deny, the slot's
+/// /20 allowed, as create will install it) then sees the proxy's address and lets the query
+/// through, while everything else stays refused. Attached after the wall, the query is refused:
+/// the order the module doc asks for is the one that works.
+#[test]
+fn the_redirect_attached_before_the_wall_gets_dns_through_it() {
+    use ward::policy::egress::programs;
+    use ward::spec::interception::{Network, Verdict};
+    let ns = Netns::new("wall");
+    let l = listeners::open(ns.fd.as_fd()).unwrap();
+    let slot = l.slot;
+    let wall = Network {
+        default: Verdict::Deny,
+        allow: vec![format!("{}/20", slot.base())],
+        ..Default::default()
+    };
+    let ringbuf = programs::create_ringbuf().unwrap();
+    let before = Cgroup::new("wall-before");
+    redirect::install(before.fd.as_fd(), slot).unwrap();
+    programs::install(before.fd.as_fd(), &wall, ringbuf.as_fd()).unwrap();
+    let after = Cgroup::new("wall-after");
+    programs::install(after.fd.as_fd(), &wall, ringbuf.as_fd()).unwrap();
+    redirect::install(after.fd.as_fd(), slot).unwrap();
+    let server = dns_server(dns_sockets(l), 3);
+    let script = format!(
+        "{CLIENT}
+A = socket.AF_INET; B = socket.AF_INET6
+show('sendto', lambda: sendto(A, ('192.0.2.53', 53)))
+show('tcp', lambda: tcp(A, ('192.0.2.53', 53)))
+show('tcp6', lambda: tcp(B, ('2001:db8::53', 53)))
+show('other', lambda: sendto(A, ('192.0.2.99', 5353)))
+"
+    );
+    let out = python(&ns, Some(&before), &script);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "sendto 192.0.2.53 53 answer:q-sendto-192.0.2.53",
+            "tcp 192.0.2.53 53 answer:q-tcp-192.0.2.53",
+            "tcp6 2001:db8::53 53 answer:q-tcp-2001:db8::53",
+            "other error [Errno 1] Operation not permitted",
+        ]
+    );
+    let out = python(&ns, Some(&after), &script);
+    assert!(
+        out.lines()
+            .all(|l| l.ends_with("error [Errno 1] Operation not permitted")),
+        "the wall first refuses the original server: {out}"
+    );
+    assert_eq!(server.join().unwrap().len(), 3);
+}

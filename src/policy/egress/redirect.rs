@@ -329,4 +329,31 @@ mod tests {
         let btf = crate::sys::ebpf::btf::Btf::parse(blob).unwrap();
         assert_eq!(btf.id(1 /* INT */, "int"), Some(1));
     }
+
+    #[test]
+    fn context_offsets_match_the_running_kernel() {
+        use crate::sys::ebpf::btf::{Btf, KIND_STRUCT};
+        let Some((btf, id)) = Btf::vmlinux()
+            .ok()
+            .and_then(|b| b.id(KIND_STRUCT, "bpf_sock_addr").map(|id| (b, id)))
+        else {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: no kernel BTF with bpf_sock_addr"
+            );
+            return;
+        };
+        for (member, offset) in [
+            ("user_ip4", CTX_USER_IP4),
+            ("user_ip6", CTX_USER_IP6),
+            ("user_port", CTX_USER_PORT),
+        ] {
+            assert_eq!(
+                btf.member_offset(id, member),
+                Some(offset as u32),
+                "{member}"
+            );
+        }
+    }
 }

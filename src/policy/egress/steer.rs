@@ -148,11 +148,29 @@ mod tests {
     }
 
     #[test]
-    fn context_offsets_match_the_uapi_header() {
-        // struct bpf_sk_lookup: u64 sk; u32 family, protocol, remote_ip4, remote_ip6[4];
-        // be16 remote_port + 2 bytes; u32 local_ip4 ...
-        assert_eq!(CTX_FAMILY, 8);
-        assert_eq!(CTX_PROTOCOL, CTX_FAMILY + 4);
-        assert_eq!(CTX_LOCAL_IP4, CTX_PROTOCOL + 4 + 4 + 16 + 4);
+    fn context_offsets_match_the_running_kernel() {
+        use crate::sys::ebpf::btf::{Btf, KIND_STRUCT};
+        let Some((btf, id)) = Btf::vmlinux()
+            .ok()
+            .and_then(|b| b.id(KIND_STRUCT, "bpf_sk_lookup").map(|id| (b, id)))
+        else {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: no kernel BTF with bpf_sk_lookup"
+            );
+            return;
+        };
+        for (member, offset) in [
+            ("family", CTX_FAMILY),
+            ("protocol", CTX_PROTOCOL),
+            ("local_ip4", CTX_LOCAL_IP4),
+        ] {
+            assert_eq!(
+                btf.member_offset(id, member),
+                Some(offset as u32),
+                "{member}"
+            );
+        }
     }
 }
