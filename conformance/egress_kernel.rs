@@ -173,6 +173,38 @@ fn listeners_take_the_first_free_slot_and_prepare_lo() {
 }
 
 #[test]
+fn listeners_fail_clearly_when_every_slot_is_taken_or_the_fd_is_no_netns() {
+    let ns = Netns::new("full");
+    let held: Vec<_> = (0..32)
+        .map(|_| listeners::open(ns.fd.as_fd()).unwrap())
+        .collect();
+    assert_eq!(held[31].slot, Slot { index: 31 });
+    let err = listeners::open(ns.fd.as_fd()).unwrap_err().to_string();
+    assert!(err.contains("all 32 slots"), "{err}");
+    drop(held);
+    // Freed slots are taken again (a child forked by a parallel test may hold copies of the
+    // sockets until its exec closes them, hence the retries).
+    let end = Instant::now() + Duration::from_secs(3);
+    let mut again = listeners::open(ns.fd.as_fd()).unwrap().slot;
+    while again != (Slot { index: 0 }) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+        again = listeners::open(ns.fd.as_fd()).unwrap().slot;
+    }
+    assert_eq!(again, Slot { index: 0 });
+    let not_a_netns = File::open("/dev/null").unwrap();
+    let err = listeners::open(not_a_netns.as_fd())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("setns") && err.contains("network namespace"),
+        "{err}"
+    );
+    // The calling thread is still in the test's own namespace.
+    let own = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
+    assert_eq!(own, std::fs::read_link("/proc/self/ns/net").unwrap());
+}
+
+#[test]
 fn steering_hands_name_addresses_to_the_transparent_listener() {
     let ns = Netns::new("steer");
     let l = listeners::open(ns.fd.as_fd()).unwrap();
@@ -186,6 +218,18 @@ fn steering_hands_name_addresses_to_the_transparent_listener() {
         let accepted = accept(&transparent).expect("accepted on the transparent listener");
         assert_eq!(accepted.local_addr().unwrap(), SocketAddr::V4(name(port)));
     }
+    // A dual-stack IPv6 socket dialling the v4-mapped form goes out as IPv4: steered too.
+    let mapped = SocketAddr::new(Ipv4Addr::new(198, 18, 0, 77).to_ipv6_mapped().into(), 443);
+    let fd = ns.fd.try_clone().unwrap();
+    let _client6 = std::thread::spawn(move || {
+        nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        TcpStream::connect_timeout(&mapped, Duration::from_secs(5))
+    })
+    .join()
+    .unwrap()
+    .expect("connect to a v4-mapped name address");
+    let accepted = accept(&transparent).unwrap();
+    assert_eq!(accepted.local_addr().unwrap(), SocketAddr::V4(name(443)));
     let proxy = SocketAddrV4::new(l.slot.proxy(), 3129);
     let _direct = connect_in(&ns, proxy).expect("the listener's own address still works");
     let accepted = accept(&transparent).unwrap();

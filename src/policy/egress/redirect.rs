@@ -26,6 +26,9 @@
 //! A v4 program keeps the original in both forms (v4 and v4-mapped v6): a dual-stack socket's
 //! sendto to a v4-mapped server runs the v4 sendmsg hook but the v6 recvmsg hook.
 //!
+//! One original per socket, the last server it sent to: musl sends one query to all its
+//! servers from one socket and accepts an answer from any of them, so that is enough.
+//!
 //! If the storage cannot be had, the query still goes to the proxy (never to the original
 //! server); only its answer then keeps the proxy as its source and the client drops it.
 //!
