@@ -470,3 +470,66 @@ show('other', lambda: sendto(A, ('192.0.2.99', 5353)))
     );
     assert_eq!(server.join().unwrap().len(), 3);
 }
+
+/// A neighbour that routes the reserved range to the container's interface reaches neither
+/// the steered name addresses nor the proxy's own listeners: the steering program drops what
+/// arrives for the slot on any link but `lo`.
+#[test]
+fn steering_drops_the_slot_for_traffic_from_outside() {
+    let ns = Netns::new("inside");
+    let peer = Netns::new("outside");
+    let (a, b) = (
+        format!("wka{}", std::process::id() % 100_000),
+        format!("wkb{}", std::process::id() % 100_000),
+    );
+    let sh = |cmd: String| {
+        let ok = Command::new("sh").args(["-c", &cmd]).status().unwrap();
+        assert!(ok.success(), "{cmd}");
+    };
+    sh(format!(
+        "ip link add {a} netns {} type veth peer name {b} netns {}",
+        ns.name, peer.name
+    ));
+    sh(format!(
+        "ip -n {0} addr add 10.99.0.1/24 dev {a} && ip -n {0} link set {a} up",
+        ns.name
+    ));
+    sh(format!(
+        "ip -n {0} addr add 10.99.0.2/24 dev {b} && ip -n {0} link set {b} up && \
+         ip -n {0} route add 198.18.0.0/15 via 10.99.0.1",
+        peer.name
+    ));
+    let l = listeners::open(ns.fd.as_fd()).unwrap();
+    let transparent = TcpListener::from(l.transparent);
+    let explicit = SocketAddrV4::new(l.slot.proxy(), 3128);
+    let name = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 77), 443);
+    // The control, before the program: the neighbour reaches the proxy's own address.
+    let _reached = connect_in(&peer, explicit).expect("the neighbour reaches 3128 unsteered");
+    let link = steer::attach(ns.fd.as_fd(), l.slot, transparent.as_fd()).unwrap();
+    let fd = peer.fd.try_clone().unwrap();
+    let outside = |to: SocketAddrV4| {
+        let fd = fd.try_clone().unwrap();
+        std::thread::spawn(move || {
+            nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            TcpStream::connect_timeout(&SocketAddr::V4(to), Duration::from_millis(700))
+        })
+        .join()
+        .unwrap()
+    };
+    assert!(
+        outside(name).is_err(),
+        "the neighbour reached a name address"
+    );
+    assert!(
+        outside(explicit).is_err(),
+        "the neighbour reached the proxy"
+    );
+    assert!(
+        transparent.accept().is_err(),
+        "the transparent listener got a connection"
+    );
+    // The container itself still is steered.
+    let _client = connect_in(&ns, name).expect("the container reaches a name address");
+    assert!(accept(&transparent).is_some());
+    drop(link);
+}

@@ -63,6 +63,9 @@ fn request(msg: &[u8]) -> std::result::Result<(), Errno> {
     let mut buf = [0u8; 4096];
     loop {
         let n = recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty())?;
+        if n == 0 {
+            return Err(Errno::EBADMSG); // the kernel always answers an NLM_F_ACK request
+        }
         let mut at = 0;
         while at + 16 <= n {
             let len = u32::from_ne_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);

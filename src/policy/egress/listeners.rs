@@ -25,8 +25,26 @@ use crate::sys::rtnl;
 
 const BACKLOG: i32 = 1024;
 
+/// Brings the calling thread back to ward's own network namespace when dropped: at the end of
+/// `in_netns`, and on an unwinding panic in between.
+struct Home(File);
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        if let Err(e) = setns(self.0.as_fd(), CloneFlags::CLONE_NEWNET) {
+            // A ward thread left in a container's network namespace must never go on: whatever
+            // it did next (a socket, an address, the proxy's upstream dial) would happen in the
+            // container's network, under the container's control. Nothing can be trusted any
+            // more, so abort the whole process rather than return.
+            tracing::error!("setns back to ward's own network namespace failed: {e}; aborting");
+            eprintln!("ward: setns back to its own network namespace failed: {e}; aborting");
+            std::process::abort();
+        }
+    }
+}
+
 /// Runs `f` with the calling thread in the network namespace `netns`, then puts the thread
-/// back in the namespace it was in.
+/// back in the namespace it was in (or aborts the process, see `Home`).
 fn in_netns<T>(netns: BorrowedFd, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     const OWN: &str = "/proc/thread-self/ns/net";
     let home = File::open(OWN).map_err(|e| Error::io("open", OWN, e))?;
@@ -37,16 +55,8 @@ fn in_netns<T>(netns: BorrowedFd, what: &str, f: impl FnOnce() -> Result<T>) -> 
             e,
         )
     })?;
-    let result = f();
-    if let Err(e) = setns(home.as_fd(), CloneFlags::CLONE_NEWNET) {
-        // A ward thread left in a container's network namespace must never go on: whatever it
-        // did next (a socket, a route, the proxy's upstream) would happen in the container's
-        // network, under the container's control. Nothing can be trusted, so abort the process.
-        tracing::error!("setns back to ward's own network namespace failed: {e}; aborting");
-        eprintln!("ward: setns back to its own network namespace failed: {e}; aborting");
-        std::process::abort();
-    }
-    result
+    let _home = Home(home);
+    f()
 }
 
 /// `lo` up with 198.18.0.1/15 (host scope: never chosen as the source address of traffic

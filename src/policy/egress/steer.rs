@@ -5,6 +5,11 @@
 //! accepted socket keeps the address and port the client dialled as its local address, which
 //! tells the proxy the name and the port.
 //!
+//! Only the container itself may use its proxy: a packet for any address of the slot (the
+//! proxy's own included, any protocol) that arrives on a link other than `lo` — a neighbour
+//! that routes 198.18.0.0/15 to the container's interface — is dropped here, so the proxy
+//! never serves, under this container's policy, someone else.
+//!
 //! The listener sits in a SOCKMAP (one entry); the program looks it up, assigns it and drops
 //! its reference. Everything else (UDP, other addresses, the proxy's own address) passes on
 //! to the kernel's usual lookup untouched. The program lives as long as its link: the proxy
@@ -27,13 +32,17 @@ const MAP_TYPE_SOCKMAP: u32 = 15;
 
 /// Offsets in `struct bpf_sk_lookup` (include/uapi/linux/bpf.h); all 4-byte fields, read
 /// whole: `sk` (8 bytes) at 0, then family, protocol, remote_ip4, remote_ip6[4], remote_port
-/// (2 bytes + 2 of padding), local_ip4, local_ip6[4], local_port, ingress_ifindex.
+/// (2 bytes + 2 of padding), local_ip4, local_ip6[4], local_port, ingress_ifindex (5.17+).
 pub const CTX_FAMILY: i16 = 8;
 pub const CTX_PROTOCOL: i16 = 12;
 pub const CTX_LOCAL_IP4: i16 = 40;
+pub const CTX_INGRESS_IFINDEX: i16 = 64;
+/// `lo` has this index in every network namespace (LOOPBACK_IFINDEX).
+const LO_IFINDEX: i32 = 1;
 
 const AF_INET: i32 = 2;
 const IPPROTO_TCP: i32 = 6;
+const SK_DROP: i32 = 0;
 const SK_PASS: i32 = 1;
 const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
 const HELPER_SK_RELEASE: i32 = 86;
@@ -49,15 +58,18 @@ pub fn program(map: RawFd, slot: Slot) -> Vec<Insn> {
     p.push(insn(LDX_W, 2, 6, CTX_FAMILY, 0));
     to_pass.push(p.len());
     p.push(insn(JNE_K, 2, 0, 0, AF_INET));
-    p.push(insn(LDX_W, 2, 6, CTX_PROTOCOL, 0));
-    to_pass.push(p.len());
-    p.push(insn(JNE_K, 2, 0, 0, IPPROTO_TCP));
     p.push(insn(LDX_W, 2, 6, CTX_LOCAL_IP4, 0)); // network order
     p.push(insn(END_BE, 2, 0, 0, 32)); // host order, upper half zero
     p.push(insn(MOV64_X, 3, 2, 0, 0));
     p.push(insn(RSH64_K, 3, 0, 0, host_bits));
     to_pass.push(p.len());
     p.push(insn(JNE_K, 3, 0, 0, slot_net)); // not this slot's /20
+    p.push(insn(LDX_W, 3, 6, CTX_INGRESS_IFINDEX, 0));
+    let to_drop = p.len();
+    p.push(insn(JNE_K, 3, 0, 0, LO_IFINDEX)); // from outside the container
+    p.push(insn(LDX_W, 3, 6, CTX_PROTOCOL, 0));
+    to_pass.push(p.len());
+    p.push(insn(JNE_K, 3, 0, 0, IPPROTO_TCP));
     p.push(insn(AND64_K, 2, 0, 0, (1 << host_bits) - 1));
     to_pass.push(p.len());
     p.push(insn(JEQ_K, 2, 0, 0, proxy_host)); // the proxy's own address: its own listeners
@@ -81,9 +93,13 @@ pub fn program(map: RawFd, slot: Slot) -> Vec<Insn> {
     let pass = p.len();
     p.push(insn(MOV64_K, 0, 0, 0, SK_PASS));
     p.push(insn(EXIT, 0, 0, 0, 0));
+    let drop = p.len();
+    p.push(insn(MOV64_K, 0, 0, 0, SK_DROP));
+    p.push(insn(EXIT, 0, 0, 0, 0));
     for at in to_pass {
         p[at].off = (pass - at - 1) as i16;
     }
+    p[to_drop].off = (drop - to_drop - 1) as i16;
     p
 }
 
@@ -165,6 +181,7 @@ mod tests {
             ("family", CTX_FAMILY),
             ("protocol", CTX_PROTOCOL),
             ("local_ip4", CTX_LOCAL_IP4),
+            ("ingress_ifindex", CTX_INGRESS_IFINDEX),
         ] {
             assert_eq!(
                 btf.member_offset(id, member),
