@@ -166,10 +166,14 @@ fn listeners_take_the_first_free_slot_and_prepare_lo() {
     // The test's own thread came back to its own namespace, which has no range.
     let own = Command::new("ip").args(["-o", "addr"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&own.stdout).contains("198.18.0.1/15"));
-    listeners::remove_range(ns.fd.as_fd()).expect("remove the range");
+    // While a proxy of the namespace holds a slot, the range stays.
+    assert!(!listeners::remove_range(ns.fd.as_fd()).unwrap());
+    assert!(ns.ip(&["-o", "addr"]).contains("198.18.0.1/15"));
+    drop((first, tcp, udp));
+    assert!(listeners::remove_range(ns.fd.as_fd()).expect("remove the range"));
     let addrs = ns.ip(&["-o", "addr", "show", "dev", "lo"]);
     assert!(!addrs.contains("198.18.0.1/15"), "still there: {addrs}");
-    listeners::remove_range(ns.fd.as_fd()).expect("removing it again is not an error");
+    assert!(listeners::remove_range(ns.fd.as_fd()).expect("removing it again is not an error"));
 }
 
 #[test]
@@ -191,6 +195,9 @@ fn listeners_fail_clearly_when_every_slot_is_taken_or_the_fd_is_no_netns() {
         again = listeners::open(ns.fd.as_fd()).unwrap().slot;
     }
     assert_eq!(again, Slot { index: 0 });
+    let own = File::open("/proc/thread-self/ns/net").unwrap();
+    let err = listeners::open(own.as_fd()).unwrap_err().to_string();
+    assert!(err.contains("ward's own network namespace"), "{err}");
     let not_a_netns = File::open("/dev/null").unwrap();
     let err = listeners::open(not_a_netns.as_fd())
         .unwrap_err()

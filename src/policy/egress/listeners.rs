@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sched::{setns, CloneFlags};
@@ -48,6 +48,17 @@ impl Drop for Home {
 fn in_netns<T>(netns: BorrowedFd, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     const OWN: &str = "/proc/thread-self/ns/net";
     let home = File::open(OWN).map_err(|e| Error::io("open", OWN, e))?;
+    let id = |fd: BorrowedFd| {
+        nix::sys::stat::fstat(fd.as_raw_fd())
+            .ok()
+            .map(|st| (st.st_dev, st.st_ino))
+    };
+    if id(netns).is_some() && id(netns) == id(home.as_fd()) {
+        return Err(Error::Host(format!(
+            "egress proxy: refusing to {what} in ward's own network namespace (the container \
+             needs a network namespace of its own or one joined by path)"
+        )));
+    }
     setns(netns, CloneFlags::CLONE_NEWNET).map_err(|e| {
         Error::sys(
             "setns",
@@ -80,7 +91,7 @@ fn tcp_listener(addr: Ipv4Addr, port: u16) -> Result<OwnedFd> {
     setsockopt(&fd, sockopt::ReuseAddr, &true)
         .map_err(|e| Error::sys("setsockopt", format!("SO_REUSEADDR on {what}"), e))?;
     bind(
-        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        fd.as_raw_fd(),
         &SockaddrIn::from(SocketAddrV4::new(addr, port)),
     )
     .map_err(|e| Error::sys("bind", what.clone(), e))?;
@@ -100,13 +111,23 @@ fn dns_udp(slot: Slot) -> Result<Option<OwnedFd>> {
         None,
     )
     .map_err(|e| Error::sys("socket", what.clone(), e))?;
-    match bind(
-        std::os::fd::AsRawFd::as_raw_fd(&fd),
-        &SockaddrIn::from(addr),
-    ) {
+    match bind(fd.as_raw_fd(), &SockaddrIn::from(addr)) {
         Ok(()) => Ok(Some(fd)),
         Err(Errno::EADDRINUSE) => Ok(None),
         Err(e) => Err(Error::sys("bind", what, e)),
+    }
+}
+
+/// Whether a proxy of this namespace holds `slot` (its DNS port is bound).
+fn held(slot: Slot) -> Result<bool> {
+    match dns_udp(slot) {
+        Ok(free) => Ok(free.is_none()),
+        // The range is not (or no longer) on lo: nobody can hold the slot.
+        Err(Error::Sys {
+            source: Errno::EADDRNOTAVAIL,
+            ..
+        }) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -140,11 +161,20 @@ pub fn open(netns: BorrowedFd) -> Result<Listeners> {
     })
 }
 
-/// Deletes 198.18.0.1/15 from `lo` of `netns` (when a joined namespace outlives the container;
-/// a namespace of its own goes with it). Not there: nothing to do.
-pub fn remove_range(netns: BorrowedFd) -> Result<()> {
+/// Deletes 198.18.0.1/15 from `lo` of `netns` when a joined namespace outlives the container
+/// (a namespace of its own goes with it). Call it once the container's proxy is gone. Ok(true):
+/// the range is gone (or was never there); Ok(false): left in place because another proxy
+/// still holds a slot of this namespace (a pod's other container).
+pub fn remove_range(netns: BorrowedFd) -> Result<bool> {
     in_netns(netns, "remove the egress proxy's address range", || {
+        for index in 0..SLOTS {
+            if held(Slot { index })? {
+                tracing::info!("egress: slot {index} still in use; the range stays on lo");
+                return Ok(false);
+            }
+        }
         let lo = rtnl::index("lo")?;
-        rtnl::delete_address(lo, "lo", LO_ADDR, RANGE.1).map(drop)
+        rtnl::delete_address(lo, "lo", LO_ADDR, RANGE.1)?;
+        Ok(true)
     })
 }
