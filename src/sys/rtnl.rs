@@ -170,7 +170,10 @@ mod tests {
         assert_eq!(m.len(), 40);
         assert_eq!(u32::from_ne_bytes([m[0], m[1], m[2], m[3]]), 40);
         assert_eq!(&m[16..20], &[libc::AF_INET as u8, 15, 0, SCOPE_HOST]);
-        assert_eq!(&m[24..32], &[8, 0, 2, 0, 198, 18, 0, 1][..]);
+        let mut attr = 8u16.to_ne_bytes().to_vec();
+        attr.extend_from_slice(&IFA_LOCAL.to_ne_bytes());
+        attr.extend_from_slice(&[198, 18, 0, 1]);
+        assert_eq!(&m[24..32], &attr[..]);
         let odd = message(RTM_NEWLINK, 0, &[0; 16], &[(3, b"lo\0")]);
         assert_eq!(odd.len(), 16 + 16 + 8);
     }

@@ -359,4 +359,32 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn the_kernel_accepts_the_programs() {
+        // Loading runs the verifier: a wrong offset, access size or helper fails here.
+        // Needs root; attaching is the conformance tests' (conformance/egress_kernel.rs).
+        if !nix::unistd::geteuid().is_root() {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: loading BPF programs needs root"
+            );
+            return;
+        }
+        let map = create_storage().expect("an sk_storage map with its BTF");
+        for (v6, hook, t) in [
+            (false, Hook::Out, INET4_CONNECT),
+            (false, Hook::Out, UDP4_SENDMSG),
+            (false, Hook::Back, UDP4_RECVMSG),
+            (false, Hook::Back, INET4_GETPEERNAME),
+            (true, Hook::Out, INET6_CONNECT),
+            (true, Hook::Refuse, UDP6_SENDMSG),
+            (true, Hook::Back, UDP6_RECVMSG),
+            (true, Hook::Back, INET6_GETPEERNAME),
+        ] {
+            let prog = program(map.as_raw_fd(), Slot { index: 5 }, v6, hook);
+            ebpf::load(&prog, PROG_TYPE_CGROUP_SOCK_ADDR, t, "test").unwrap();
+        }
+    }
 }

@@ -190,4 +190,20 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn the_kernel_accepts_the_program() {
+        // Loading runs the verifier: a wrong offset, access size or helper fails here.
+        if !nix::unistd::geteuid().is_root() {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: loading BPF programs needs root"
+            );
+            return;
+        }
+        let map = create_sockmap().unwrap();
+        let prog = program(map.as_raw_fd(), Slot { index: 31 });
+        ebpf::load(&prog, PROG_TYPE_SK_LOOKUP, ATTACH_SK_LOOKUP, "test").unwrap();
+    }
 }
