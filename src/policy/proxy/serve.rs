@@ -235,3 +235,7 @@ pub(super) async fn accept(l: &tokio::net::TcpListener) -> (TcpStream, SocketAdd
 pub(super) fn io_err(what: &str, e: std::io::Error) -> Error {
     Error::Init(format!("egress proxy: {what}: {e}"))
 }
+
+#[cfg(test)]
+#[path = "serve_tests.rs"]
+mod tests;
