@@ -264,3 +264,49 @@ fn the_proxy_lives_and_dies_with_its_container() {
     env.delete(&id).ok();
     crate::harness::wait_for("the proxy to be gone", || !crate::harness::alive(proxy));
 }
+
+/// hooks/: runc with `ward hook egress` at createRuntime and poststop gets ward's DNS, wall and
+/// proxy for the same policy (runc ignores process.interception; the hook reads it), and
+/// poststop leaves nothing of ward's behind. Runs under either WARD_RUNTIME: the runtime here
+/// is always runc, the hook always the ward under test.
+#[test]
+fn runc_with_the_hook_gets_the_same_walls() {
+    let ward = env!("CARGO_BIN_EXE_ward");
+    let mut env = Env::new();
+    env.binary = "runc".into();
+    let hook_root = env.dir.join("hook-root");
+    let hook = json!({"path": ward, "args": ["ward", "--root", hook_root, "hook", "egress"]});
+    env.config["hooks"] = json!({"createRuntime": [hook], "poststop": [hook]});
+    env.config["annotations"] = json!({"org.ward.interception":
+        json!({"network": {"allowedDomains": ["allowed.example"]}}).to_string()});
+    env.args(&[
+        "sh",
+        "-c",
+        "nslookup allowed.example 192.0.2.53; echo rc1=$?; \
+         nslookup evil.example 192.0.2.53; echo rc2=$?; \
+         nc -w 2 192.0.2.80 80 </dev/null; echo nc=$?",
+    ]);
+    let id = env.id();
+    let out = env.run(&id);
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        text.contains("198.18.0.2") && text.contains("rc1=0"),
+        "{text}"
+    );
+    assert!(text.contains("rc2=1"), "denied name resolved: {text}");
+    assert!(
+        text.contains("nc=1") && text.contains("not permitted"),
+        "{text}"
+    );
+    let left = std::fs::read_dir(hook_root.join("@egress-hook"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "the hook left a record behind");
+    // Without the hook, the same container under runc has no walls: the test can tell.
+    env.config["hooks"] = json!({});
+    let out = env.run(&env.id());
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(!text.contains("198.18.0.2"), "{text}");
+    assert!(!text.contains("not permitted"), "{text}");
+}
