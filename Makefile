@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build lint test test-v2 conformance demo integration integration-engines integration-cri bench install clean check-platforms egress-lab
+.PHONY: build lint test test-v2 conformance demo integration integration-engines integration-cri bench bench-egress install clean check-platforms egress-lab
 
 build:
 	$(CARGO) build --release
@@ -68,6 +68,12 @@ check-platforms:
 
 bench: build
 	integration/bench.sh
+	integration/egress/bench.sh
+
+# Egress by domain name alone (issue 16): ward's proxy vs direct vs tinyproxy in the egress lab.
+# Root; waits for another lab on this machine to go down (up to 10 minutes).
+bench-egress: build
+	integration/egress/bench.sh
 
 # The binary, its man pages (section 8, as runc's) and shell completions, all generated from
 # the clap definitions by the installed binary itself.
