@@ -16,7 +16,8 @@
 # and without domain rules. No assertions on time: one table with the issue's goals beside,
 # also written to .work/bench/egress.txt. Exits non-zero only when something could not run.
 #
-# Env: WARD (default target/release/ward), N (requests per latency series, 200), SIZE (bytes
+# Env: PROFILE=1 (strace -c and perf stat of ward's proxy during one more HTTP transfer, into
+# .work/bench/egress/profile-*.txt), WARD (default target/release/ward), N (requests per latency series, 200), SIZE (bytes
 # per transfer, 1073741824), RUNS (cycles per variant, 30), WARD_BENCH_SUFFIX (lab suffix,
 # bench), LAB_WAIT (seconds to wait for another lab to go down, 600).
 set -euo pipefail
@@ -220,6 +221,22 @@ for scheme in http https; do
     xfer "tp_${scheme}_explicit" cxe curl --cacert /etc/lab-ca.pem "$url"
     xfer "tp_${scheme}_tinyproxy" nsx curl -x "http://$TINY" --cacert "$CA" "$url"
 done
+if [ -n "${PROFILE:-}" ]; then
+    # PROFILE=1: where the proxy's time goes during one more HTTP transfer (not in the table):
+    # its syscalls (strace -c; slows it down) and its CPU use (perf stat), in $W/profile-*.txt.
+    url=http://$NAME/bytes/$SIZE
+    strace -c -f -p "$PROXY" -o "$W/profile-strace.txt" & st=$!
+    sleep 1
+    xfer prof_strace cx curl --noproxy '*' "$url"
+    kill -INT $st; wait $st || true
+    if command -v perf >/dev/null; then
+        perf stat -e task-clock,context-switches,cpu-migrations -p "$PROXY" -o "$W/profile-perf.txt" & pf=$!
+        sleep 1
+        xfer prof_perf cx curl --noproxy '*' "$url"
+        kill -INT $pf; wait $pf || true
+    fi
+    log "profile: $W/profile-strace.txt $W/profile-perf.txt"
+fi
 put rss_after_ward "$(rss "$PROXY")"
 put rss_after_tinyproxy "$(rss "$TINY_PID")"
 alive() { [ -d "/proc/$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat")" != Z ]; }
@@ -229,15 +246,17 @@ rt delete -f "$ID" >/dev/null
 
 # ---------------------------------------------------------------- container cycle
 # run+delete of true in a new netns, without and with domain rules (with: the proxy, its
-# listeners and the kernel programs; without: none of it, "cost when unused is zero").
+# listeners and the kernel programs; without: none of it, "cost when unused is zero"), and with
+# IP rules only (the wall and its supervisor, no proxy) to tell the proxy's share from theirs.
 bundle "$W/cycle-none" new "" '["true"]'
+bundle "$W/cycle-ip" new '{"network": {"default": "deny", "allow": ["10.0.0.0/8:443"]}}' '["true"]'
 bundle "$W/cycle-domains" new '{"network": {"allowedDomains": ["allowed.test"]}}' '["true"]'
 # proof that the variant without rules starts no proxy
 bundle "$W/probe-none" new "" '["sleep", "30"]'
 rt run -d --bundle "$W/probe-none" "$ID-none" </dev/null >/dev/null
 put none_proxy "$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1])).get("proxy")))' "$ROOT/$ID-none/state.json")"
 rt delete -f "$ID-none" >/dev/null
-for v in none domains; do
+for v in none ip domains; do
     counter=$W/counter-$v
     echo 0 >"$counter"
     log "cycle, $v, $RUNS runs"
@@ -297,12 +316,12 @@ rows.append(["RSS idle: VmRSS / private (MiB)", "", f"{mib('rss_idle_ward'):.1f}
              yes(r["rss_idle_ward"]["vmrss_kib"] <= 5 * 1024)])
 rows.append(["RSS after transfers: VmRSS / private (MiB)", "", f"{mib('rss_after_ward'):.1f} / {pmib('rss_after_ward'):.1f}", "(same process)",
              f"{mib('rss_after_tinyproxy'):.1f} / {pmib('rss_after_tinyproxy'):.1f}", "", ""])
-cyc = {v: json.load(open(f"{work}/cycle-{v}.json"))["results"][0] for v in ("none", "domains")}
-for v, label in (("none", "without domain rules"), ("domains", "with domain rules")):
+cyc = {v: json.load(open(f"{work}/cycle-{v}.json"))["results"][0] for v in ("none", "ip", "domains")}
+for v, label in (("none", "without rules"), ("ip", "with IP rules only (no proxy)"), ("domains", "with domain rules")):
     c = cyc[v]
-    verdict = "" if v == "domains" else yes(r["none_proxy"] is None) + f" (state.json proxy: {json.dumps(r['none_proxy'])})"
+    verdict = "" if v != "none" else yes(r["none_proxy"] is None) + f" (state.json proxy: {json.dumps(r['none_proxy'])})"
     rows.append([f"run+delete of true {label}, mean (min) ms", "", f"{c['mean'] * 1000:.1f} ({c['min'] * 1000:.1f})", "", "",
-                 "" if v == "domains" else "unused: no proxy", verdict])
+                 "" if v != "none" else "unused: no proxy", verdict])
 if not r["proxy_alive_after"]:
     notes.append("ward's proxy was NOT alive after the transfers")
 if not r["tinyproxy_alive_after"]:
@@ -318,6 +337,9 @@ for row in rows:
 print(f"latency: {n} sequential requests per cell, each a new connection (python, GET /, Connection: close);")
 print("HTTPS via a proxy is a CONNECT tunnel (or, transparent, a spliced stream): TLS end to end, never terminated.")
 print("ratios are from this one run; the machine is shared: compare columns, not runs.")
+if r["tp_https_direct"]["speed"] < 0.6 * r["tp_http_direct"]["speed"]:
+    print("HTTPS direct runs at the origin's TLS speed (python ssl), so the HTTPS ratios show how much the")
+    print("proxies slow a TLS-bound stream; the HTTP row shows their own copy cost against a fast origin.")
 for note in notes:
     print("PROBLEM: " + note)
 PY
