@@ -16,7 +16,8 @@
 # and without domain rules. No assertions on time: one table with the issue's goals beside,
 # also written to .work/bench/egress.txt. Exits non-zero only when something could not run.
 #
-# Env: PROFILE=1 (strace -c and perf stat of ward's proxy during one more HTTP transfer, into
+# Env: ROUNDS (latency series interleaved in rounds, 10), TRIES (transfers per column, the
+# best counts, 2), PROFILE=1 (strace -c and perf stat of ward's proxy during one more HTTP transfer, into
 # .work/bench/egress/profile-*.txt), WARD (default target/release/ward), N (requests per latency series, 200), SIZE (bytes
 # per transfer, 1073741824), RUNS (cycles per variant, 30), WARD_BENCH_SUFFIX (lab suffix,
 # bench), LAB_WAIT (seconds to wait for another lab to go down, 600).
@@ -28,6 +29,8 @@ WARD=${WARD:-$REPO/target/release/ward}
 N=${N:-200}
 SIZE=${SIZE:-1073741824}
 RUNS=${RUNS:-30}
+ROUNDS=${ROUNDS:-10}
+TRIES=${TRIES:-2}
 SFX=${WARD_BENCH_SUFFIX:-bench}
 LAB_WAIT=${LAB_WAIT:-600}
 OUT=$REPO/.work/bench
@@ -91,12 +94,21 @@ CNS=$WARD_LAB_CLIENT_NS
 nsx() { ip netns exec "$CNS" "$@"; }
 
 echo '{}' >"$RESULTS"
-put() { # put KEY JSON-VALUE
-    python3 - "$RESULTS" "$1" "$2" <<'PY'
+put() { # put KEY JSON-VALUE [merge|try]: merge adds to a latency series, try to a list
+    python3 - "$RESULTS" "$1" "$2" "${3:-}" <<'PY'
 import json, sys
-path, key, value = sys.argv[1:]
+path, key, value, how = sys.argv[1:]
 d = json.load(open(path))
-d[key] = json.loads(value)
+v = json.loads(value)
+if how == "merge" and key in d:
+    old = d[key]
+    old["times"] += v["times"]
+    old["errors"] += v["errors"]
+    old["first_errors"] = (old["first_errors"] + v["first_errors"])[:3]
+elif how == "try":
+    d.setdefault(key, []).append(v)
+else:
+    d[key] = v
 json.dump(d, open(path, "w"), indent=1)
 PY
 }
@@ -194,13 +206,18 @@ put rss_idle_tinyproxy "$(rss "$TINY_PID")"
 log "proxy pid $PROXY, tinyproxy pid $TINY_PID; idle RSS measured"
 
 # ---------------------------------------------------------------- latency
+# ROUNDS rounds, each N/ROUNDS requests per column in turn: drift in the shared machine's load
+# then falls on every column alike.
 CLIENT=/bench/bench_client.py
+per=$(( (N + ROUNDS - 1) / ROUNDS ))
 for scheme in http https; do
-    log "latency, $scheme, $N requests per column"
-    put "lat_${scheme}_direct" "$(nsx python3 "$HERE/bench_client.py" "$NAME" "$scheme" "$N" --cafile "$CA")"
-    put "lat_${scheme}_transparent" "$(cx python3 "$CLIENT" "$NAME" "$scheme" "$N" --cafile /etc/lab-ca.pem)"
-    put "lat_${scheme}_explicit" "$(cxe python3 "$CLIENT" "$NAME" "$scheme" "$N" --cafile /etc/lab-ca.pem --proxy env)"
-    put "lat_${scheme}_tinyproxy" "$(nsx python3 "$HERE/bench_client.py" "$NAME" "$scheme" "$N" --cafile "$CA" --proxy "$TINY")"
+    log "latency, $scheme, $N requests per column in $ROUNDS rounds"
+    for _ in $(seq "$ROUNDS"); do
+        put "lat_${scheme}_direct" "$(nsx python3 "$HERE/bench_client.py" "$NAME" "$scheme" "$per" --cafile "$CA")" merge
+        put "lat_${scheme}_transparent" "$(cx python3 "$CLIENT" "$NAME" "$scheme" "$per" --cafile /etc/lab-ca.pem)" merge
+        put "lat_${scheme}_explicit" "$(cxe python3 "$CLIENT" "$NAME" "$scheme" "$per" --cafile /etc/lab-ca.pem --proxy env)" merge
+        put "lat_${scheme}_tinyproxy" "$(nsx python3 "$HERE/bench_client.py" "$NAME" "$scheme" "$per" --cafile "$CA" --proxy "$TINY")" merge
+    done
 done
 
 # ---------------------------------------------------------------- throughput
@@ -211,15 +228,17 @@ xfer() { # xfer KEY CMD... (a curl command line without its output flags)
     local key=$1 out rc=0
     shift
     out=$("$@" -s -S -o /dev/null -w "$FMT" 2>"$W/curl.err") || rc=$?
-    put "$key" "$out, \"rc\": $rc, \"err\": $(python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read().strip()[:200]))' "$W/curl.err")}"
+    put "$key" "$out, \"rc\": $rc, \"err\": $(python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read().strip()[:200]))' "$W/curl.err")}" try
 }
-for scheme in http https; do
+for try in $(seq "$TRIES"); do
+  for scheme in http https; do
     url=$scheme://$NAME/bytes/$SIZE
-    log "throughput, $scheme, $SIZE bytes per column"
+    log "throughput, $scheme, $SIZE bytes per column, try $try of $TRIES"
     xfer "tp_${scheme}_direct" nsx curl --noproxy '*' --cacert "$CA" "$url"
     xfer "tp_${scheme}_transparent" cx curl --noproxy '*' --cacert /etc/lab-ca.pem "$url"
     xfer "tp_${scheme}_explicit" cxe curl --cacert /etc/lab-ca.pem "$url"
     xfer "tp_${scheme}_tinyproxy" nsx curl -x "http://$TINY" --cacert "$CA" "$url"
+  done
 done
 if [ -n "${PROFILE:-}" ]; then
     # PROFILE=1: where the proxy's time goes during one more HTTP transfer (not in the table):
@@ -227,12 +246,12 @@ if [ -n "${PROFILE:-}" ]; then
     url=http://$NAME/bytes/$SIZE
     strace -c -f -p "$PROXY" -o "$W/profile-strace.txt" & st=$!
     sleep 1
-    xfer prof_strace cx curl --noproxy '*' "$url"
+    xfer prof cx curl --noproxy '*' "$url"
     kill -INT $st; wait $st || true
     if command -v perf >/dev/null; then
         perf stat -e task-clock,context-switches,cpu-migrations -p "$PROXY" -o "$W/profile-perf.txt" & pf=$!
         sleep 1
-        xfer prof_perf cx curl --noproxy '*' "$url"
+        xfer prof cx curl --noproxy '*' "$url"
         kill -INT $pf; wait $pf || true
     fi
     log "profile: $W/profile-strace.txt $W/profile-perf.txt"
@@ -282,11 +301,18 @@ def f(x, d=2):
 def yes(ok):
     return "met" if ok else "NOT met"
 
+def pct(times, p):
+    t = sorted(times)
+    return t[min(len(t) - 1, int(p * len(t)))] if t else None
+
 for s in ("http", "https"):
     lat = {c: r[f"lat_{s}_{c}"] for c in cols}
     for c in cols:
+        lat[c]["p50"] = pct(lat[c]["times"], 0.5)
+        lat[c]["p90"] = pct(lat[c]["times"], 0.9)
+    for c in cols:
         if lat[c]["errors"]:
-            notes.append(f"latency {s} {c}: {lat[c]['errors']} errors of {n + 5}: {lat[c]['first_errors']}")
+            notes.append(f"latency {s} {c}: {lat[c]['errors']} errors: {lat[c]['first_errors']}")
     rows.append([f"{s.upper()} new connection p50 / p90 (ms)"] +
                 [f"{f(lat[c]['p50'])} / {f(lat[c]['p90'])}" for c in cols] + ["", ""])
     d = lat["direct"]["p50"]
@@ -296,11 +322,15 @@ for s in ("http", "https"):
                 ["<= 0.3; < tinyproxy",
                  f"{yes(ok and add['transparent'] <= 0.3)}; {yes(ok and add['transparent'] < add['tinyproxy'])}"])
 for s in ("http", "https"):
-    tp = {c: r[f"tp_{s}_{c}"] for c in cols}
+    tp = {}
     for c in cols:
-        t = tp[c]
-        if t["rc"] != 0 or t["code"] != "200" or t["size"] != size:
-            notes.append(f"transfer {s} {c}: curl exit {t['rc']}, HTTP {t['code']}, {t['size']} of {size} bytes: {t['err']}")
+        good = []
+        for t in r[f"tp_{s}_{c}"]:
+            if t["rc"] != 0 or t["code"] != "200" or t["size"] != size:
+                notes.append(f"transfer {s} {c}: curl exit {t['rc']}, HTTP {t['code']}, {t['size']} of {size} bytes: {t['err']}")
+            else:
+                good.append(t)
+        tp[c] = max(good, key=lambda t: t["speed"]) if good else {"speed": 0}
     d = tp["direct"]["speed"]
     cell = lambda c: f"{tp[c]['speed'] / 1e6:.0f} ({tp[c]['speed'] / d:.0%})" if d else "-"
     goal, verdict = "", ""
@@ -334,12 +364,16 @@ print(line(hdr))
 print("|" + "|".join("-" * (k + 2) for k in w) + "|")
 for row in rows:
     print(line(row))
-print(f"latency: {n} sequential requests per cell, each a new connection (python, GET /, Connection: close);")
+print(f"latency: {len(r['lat_http_direct']['times'])} sequential requests per cell (interleaved rounds), each a new connection")
+print("(python, GET /, Connection: close). Transfers: curl, the best of the tries per cell.")
 print("HTTPS via a proxy is a CONNECT tunnel (or, transparent, a spliced stream): TLS end to end, never terminated.")
 print("ratios are from this one run; the machine is shared: compare columns, not runs.")
-if r["tp_https_direct"]["speed"] < 0.6 * r["tp_http_direct"]["speed"]:
+if max(t["speed"] for t in r["tp_https_direct"]) < 0.6 * max(t["speed"] for t in r["tp_http_direct"]):
     print("HTTPS direct runs at the origin's TLS speed (python ssl), so the HTTPS ratios show how much the")
     print("proxies slow a TLS-bound stream; the HTTP row shows their own copy cost against a fast origin.")
+for s in ("http", "https"):
+    print(f"{s.upper()} transfer tries, MB/s: " + "; ".join(
+        f"{h} " + ", ".join(f"{t['speed'] / 1e6:.0f}" for t in r[f"tp_{s}_{c}"]) for c, h in zip(cols, heads)))
 for note in notes:
     print("PROBLEM: " + note)
 PY
