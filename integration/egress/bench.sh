@@ -220,6 +220,37 @@ for scheme in http https; do
     done
 done
 
+# upstream DNS queries per new connection (the lab's dnsmasq logs each query it gets): 55
+# connections (5 warm-up) through each proxy
+dnsq() { grep -c 'query\[' "$WARD_LAB_DIR/dnsmasq.log" || true; }
+q0=$(dnsq)
+cx python3 "$CLIENT" "$NAME" http 50 --cafile /etc/lab-ca.pem >/dev/null
+sleep 0.5
+q1=$(dnsq)
+nsx python3 "$HERE/bench_client.py" "$NAME" http 50 --cafile "$CA" --proxy "$TINY" >/dev/null
+sleep 0.5
+q2=$(dnsq)
+# and what one such query costs from the client netns (p50 of 200 A queries over UDP)
+put dns_rtt "$(nsx python3 - "$WARD_LAB_DNS" "$NAME" <<'PY'
+import json, socket, struct, sys, time
+server, name = sys.argv[1], sys.argv[2]
+q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+q += b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.connect((server, 53))
+times = []
+for _ in range(210):
+    t0 = time.perf_counter()
+    s.send(q)
+    s.recv(512)
+    times.append((time.perf_counter() - t0) * 1000)
+times = sorted(times[10:])
+print(json.dumps({"p50": times[len(times) // 2]}))
+PY
+)"
+put dns_per_conn "{\"transparent\": $(((q1 - q0) * 100 / 55)), \"tinyproxy\": $(((q2 - q1) * 100 / 55))}"
+
 # ---------------------------------------------------------------- throughput
 # curl -w: code, bytes, bytes/s, seconds; exit status appended (a truncated body shows as a
 # short size and a non-zero status, reported in the table).
@@ -279,6 +310,7 @@ for v in none ip domains; do
     counter=$W/counter-$v
     echo 0 >"$counter"
     log "cycle, $v, $RUNS runs"
+    # shellcheck disable=SC2086 # HYPERFINE_FLAGS: several flags, split on purpose
     hyperfine ${HYPERFINE_FLAGS:-} --runs "$RUNS" --warmup 3 --shell bash --export-json "$W/cycle-$v.json" \
         --command-name "$v" \
         "n=\$((\$(cat $counter) + 1)); echo \$n > $counter; id=cyc-$v-\$n; $WARD --root $ROOT --egress-resolver $WARD_LAB_DNS:53 run --bundle $W/cycle-$v \$id </dev/null && { $WARD --root $ROOT delete \$id 2>/dev/null || true; }" \
@@ -339,6 +371,9 @@ for s in ("http", "https"):
         goal = ">= 90% of direct; > tinyproxy"
         verdict = f"{yes(ratio >= 0.9)}; {yes(tp['transparent']['speed'] > tp['tinyproxy']['speed'])}"
     rows.append([f"{s.upper()} {size / 2**20:g} MiB transfer, MB/s (% of direct)"] + [cell(c) for c in cols] + [goal, verdict])
+dq = r["dns_per_conn"]
+rows.append(["upstream DNS queries per new connection", "0 (resolved once)", f"{dq['transparent'] / 100:.2f}", "",
+             f"{dq['tinyproxy'] / 100:.2f}", f"one query: {r['dns_rtt']['p50']:.2f} ms p50", ""])
 mib = lambda k: r[k]["vmrss_kib"] / 1024
 pmib = lambda k: r[k]["private_kib"] / 1024
 rows.append(["RSS idle: VmRSS / private (MiB)", "", f"{mib('rss_idle_ward'):.1f} / {pmib('rss_idle_ward'):.1f}", "(same process)",
