@@ -16,11 +16,12 @@
 # and without domain rules. No assertions on time: one table with the issue's goals beside,
 # also written to .work/bench/egress.txt. Exits non-zero only when something could not run.
 #
-# Env: ROUNDS (latency series interleaved in rounds, 10), TRIES (transfers per column, the
-# best counts, 2), PROFILE=1 (strace -c and perf stat of ward's proxy during one more HTTP transfer, into
-# .work/bench/egress/profile-*.txt), WARD (default target/release/ward), N (requests per latency series, 200), SIZE (bytes
-# per transfer, 1073741824), RUNS (cycles per variant, 30), WARD_BENCH_SUFFIX (lab suffix,
-# bench), LAB_WAIT (seconds to wait for another lab to go down, 600).
+# Env: WARD (default target/release/ward), N (requests per latency series, 200), ROUNDS (the
+# series interleaved in rounds, 10), SIZE (bytes per transfer, 1073741824), TRIES (transfers per
+# cell, the best counts, 2), RUNS (cycles per variant, 30), WARD_BENCH_SUFFIX (lab suffix, bench),
+# LAB_WAIT (seconds to wait for another lab to go down, 600), PROFILE=1 (not in the table:
+# strace -c and perf stat of ward's proxy during one more HTTP transfer, and strace -c over 105
+# new HTTPS connections, into .work/bench/egress/profile-*.txt).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -285,7 +286,12 @@ if [ -n "${PROFILE:-}" ]; then
         xfer prof cx curl --noproxy '*' "$url"
         kill -INT $pf; wait $pf || true
     fi
-    log "profile: $W/profile-strace.txt $W/profile-perf.txt"
+    # and per new connection: 105 HTTPS connections through the transparent listener
+    strace -c -f -p "$PROXY" -o "$W/profile-strace-conns.txt" & st=$!
+    sleep 1
+    cx python3 "$CLIENT" "$NAME" https 100 --cafile /etc/lab-ca.pem >/dev/null
+    kill -INT $st; wait $st || true
+    log "profile: $W/profile-strace.txt $W/profile-perf.txt $W/profile-strace-conns.txt"
 fi
 put rss_after_ward "$(rss "$PROXY")"
 put rss_after_tinyproxy "$(rss "$TINY_PID")"
