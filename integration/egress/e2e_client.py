@@ -1,0 +1,210 @@
+#!/usr/bin/python3
+"""Clients run INSIDE the e2e containers (integration/egress/e2e.sh); one JSON line per call.
+
+    curl ARGS...            curl -sS with ARGS; {"rc","code","connect","body","denied","err"}
+    urllib URL CAFILE       Python's urllib (honours proxy variables; e2e.sh gives it none)
+    raw NAME PORT PATH      a client that ignores proxy variables: getaddrinfo + socket + HTTP/1.1
+    connect IP PORT         a raw TCP connect(): {"result": "ok" | "EPERM" | other errno name}
+    dns SERVER NAME TYPE [tcp]
+                            one DNS query sent straight to SERVER:53 (UDP, or TCP with `tcp`):
+                            {"rcode", "answers": [A/AAAA as text, other types as "TYPEn"]}
+    environ                 the proxy variables of the container's init (/proc/1/environ)
+
+Standard library only: the container's rootfs is the host's /usr, read-only.
+"""
+import errno
+import json
+import os
+import random
+import socket
+import struct
+import subprocess
+import sys
+
+TIMEOUT = 10
+TYPES = {"A": 1, "AAAA": 28, "TXT": 16, "HTTPS": 65}
+
+
+def out(obj):
+    print(json.dumps(obj, sort_keys=True))
+
+
+def err_name(e):
+    return errno.errorcode.get(e.errno, str(e.errno)) if getattr(e, "errno", None) else repr(e)
+
+
+def cmd_curl(args):
+    body, hdrs = "/tmp/e2e-body", "/tmp/e2e-headers"
+    for f in (body, hdrs):
+        try:
+            os.unlink(f)
+        except FileNotFoundError:
+            pass
+    p = subprocess.run(
+        ["curl", "-sS", "--max-time", str(TIMEOUT), "-o", body, "-D", hdrs,
+         "-w", "%{http_code} %{http_connect}"] + args,
+        capture_output=True, text=True)
+    code, _, connect = p.stdout.strip().partition(" ")
+    denied = None
+    headers = ""
+    if os.path.exists(hdrs):
+        with open(hdrs, errors="replace") as f:
+            headers = f.read()
+        for line in headers.splitlines():
+            k, _, v = line.partition(":")
+            if k.strip().lower() == "x-ward-denied":
+                denied = v.strip()
+    text = ""
+    if os.path.exists(body):
+        with open(body, "rb") as f:
+            text = f.read(2000).decode(errors="replace")
+    out({"rc": p.returncode, "code": code, "connect": connect, "body": text,
+         "denied": denied, "err": p.stderr.strip()[-300:]})
+
+
+def cmd_urllib(url, cafile):
+    import ssl
+    import urllib.error
+    import urllib.request
+    ctx = ssl.create_default_context(cafile=cafile)
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT, context=ctx) as r:
+            out({"code": str(r.status), "body": r.read(2000).decode(errors="replace"), "err": ""})
+    except urllib.error.HTTPError as e:
+        out({"code": str(e.code), "body": e.read(2000).decode(errors="replace"), "err": str(e)})
+    except Exception as e:  # the check wants the failure's text, whatever it is
+        out({"code": "000", "body": "", "err": repr(e)[-300:]})
+
+
+def cmd_raw(name, port, path):
+    try:
+        infos = socket.getaddrinfo(name, int(port), socket.AF_INET, socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        out({"code": "000", "addr": None, "body": "", "err": "getaddrinfo: %s" % e})
+        return
+    addr = infos[0][4]
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(TIMEOUT)
+    try:
+        s.connect(addr)
+        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (path, name)).encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError as e:
+        out({"code": "000", "addr": addr[0], "body": "", "err": err_name(e)})
+        return
+    finally:
+        s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0].split(b" ")
+    code = status[1].decode() if len(status) > 1 else "000"
+    out({"code": code, "addr": addr[0], "body": body[:2000].decode(errors="replace"), "err": ""})
+
+
+def cmd_connect(ip, port):
+    fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(5)
+    try:
+        s.connect((ip, int(port)))
+        out({"result": "ok"})
+    except socket.timeout:
+        out({"result": "timeout"})
+    except OSError as e:
+        out({"result": err_name(e)})
+    finally:
+        s.close()
+
+
+def encode_name(name):
+    return b"".join(bytes([len(l)]) + l.encode() for l in name.rstrip(".").split(".")) + b"\0"
+
+
+def skip_name(msg, i):
+    while True:
+        n = msg[i]
+        if n == 0:
+            return i + 1
+        if n & 0xC0 == 0xC0:
+            return i + 2
+        i += n + 1
+
+
+def cmd_dns(server, name, qtype, proto="udp"):
+    tid = random.randrange(65536)
+    q = struct.pack(">HHHHHH", tid, 0x0100, 1, 0, 0, 0) + encode_name(name) + struct.pack(">HH", TYPES[qtype], 1)
+    fam = socket.AF_INET6 if ":" in server else socket.AF_INET
+    try:
+        if proto == "tcp":
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.settimeout(5)
+            s.connect((server, 53))
+            s.sendall(struct.pack(">H", len(q)) + q)
+            buf = b""
+            while len(buf) < 2 or len(buf) < 2 + struct.unpack(">H", buf[:2])[0]:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                buf += chunk
+            msg = buf[2:]
+        else:
+            s = socket.socket(fam, socket.SOCK_DGRAM)
+            s.settimeout(5)
+            s.sendto(q, (server, 53))
+            msg, src = s.recvfrom(4096)
+        s.close()
+    except socket.timeout:
+        out({"rcode": None, "answers": [], "err": "timeout"})
+        return
+    except OSError as e:
+        out({"rcode": None, "answers": [], "err": err_name(e)})
+        return
+    rid, flags, qd, an = struct.unpack(">HHHH", msg[:8])
+    i = 12
+    for _ in range(qd):
+        i = skip_name(msg, i) + 4
+    answers = []
+    for _ in range(an):
+        i = skip_name(msg, i)
+        t, _c, _ttl, ln = struct.unpack(">HHIH", msg[i:i + 10])
+        data = msg[i + 10:i + 10 + ln]
+        i += 10 + ln
+        if t == 1:
+            answers.append(socket.inet_ntop(socket.AF_INET, data))
+        elif t == 28:
+            answers.append(socket.inet_ntop(socket.AF_INET6, data))
+        else:
+            answers.append("TYPE%d" % t)
+    out({"rcode": flags & 0xF, "answers": answers, "id_ok": rid == tid, "err": ""})
+
+
+def cmd_environ():
+    with open("/proc/1/environ", "rb") as f:
+        env = [e.decode(errors="replace") for e in f.read().split(b"\0") if e]
+    out({k: v for k, _, v in (e.partition("=") for e in env) if k.lower().endswith("_proxy")})
+
+
+def main(argv):
+    cmd, args = argv[1], argv[2:]
+    if cmd == "curl":
+        cmd_curl(args)
+    elif cmd == "urllib":
+        cmd_urllib(*args)
+    elif cmd == "raw":
+        cmd_raw(*args)
+    elif cmd == "connect":
+        cmd_connect(*args)
+    elif cmd == "dns":
+        cmd_dns(*args)
+    elif cmd == "environ":
+        cmd_environ()
+    else:
+        sys.exit("e2e_client.py: unknown command %r" % cmd)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
