@@ -266,7 +266,7 @@ P() { [ "$COL" != none ]; }        # policy columns
 # evil.test denied with a reason; proxyEnv.
 set_main() {
     local c=A- ok200='rc=0 code=200 body=hello from allowed.test' g
-    local cases=(${c}https-name ${c}http-name ${c}https-port-8443 ${c}urllib-https ${c}raw-client
+    local cases=(${c}https-name ${c}http-name ${c}https-port-8443 ${c}body-intact-https ${c}body-intact-http ${c}urllib-https ${c}raw-client
         ${c}allowed-logged ${c}denied-nxdomain ${c}denied-logged ${c}raw-connect-denied-ip
         ${c}raw-connect-allowed-ip ${c}raw-connect-v6 ${c}dns-udp-diverted ${c}dns-tcp-diverted
         ${c}dns-v6-server-diverted ${c}dns-not-at-dnsmasq ${c}dns-denied-nxdomain ${c}dns-aaaa-nodata
@@ -280,6 +280,12 @@ set_main() {
     expect ${c}https-name "$ok200" "$(inside -- curl "${CURL_CA[@]}" https://allowed.test/ | csum)"
     expect ${c}http-name "$ok200" "$(inside -- curl http://allowed.test/ | csum)"
     expect ${c}https-port-8443 "$ok200" "$(inside -- curl "${CURL_CA[@]}" https://allowed.test:8443/ | csum)"
+    # bodies intact both ways through the splice: 8 MiB down, python3's binary (~6.6 MiB) up
+    for g in https http; do
+        local extra=(); [ $g = https ] && extra=("${CURL_CA[@]}")
+        local j; j=$(inside -- intact $g://allowed.test 8388608 /usr/bin/python3 "${extra[@]}")
+        expect ${c}body-intact-$g 'down=ok up=ok' "$(exec_failed "$j" || jq -r '"down=\(.down) up=\(.up)"' <<<"$j")"
+    done
     g=$(inside -- urllib https://allowed.test/ /etc/lab-ca.pem)
     expect ${c}urllib-https 'code=200 body=hello from allowed.test' "$(psum <<<"$g")"
     # a client that ignores proxy variables (they point nowhere): must work, through ward's answer
@@ -440,6 +446,22 @@ proxy_check() {
     fi
     PIDS_BEFORE=$pids
 }
+# init_kill_check PFX: SIGKILL the container's init; its proxy must exit on its own (pidfd)
+init_kill_check() {
+    local c=$1 pid p left i
+    pid=$(rtc "$RT" state "$ID" 2>/dev/null | jq -r .pid)
+    [[ $pid =~ ^[0-9]+$ ]] && [ "$pid" != 0 ] || { fail ${c}proxy-exits-with-init "no init pid in $RT state $ID"; return; }
+    kill -KILL "$pid"
+    for i in $(seq 50); do
+        left=""
+        for p in $PIDS_BEFORE; do [ -d "/proc/$p" ] && [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" != Z ] && left+=" $p"; done
+        [ -z "$left" ] && break
+        sleep 0.1
+    done
+    if [ -z "$PIDS_BEFORE" ]; then
+        if P; then fail ${c}proxy-exits-with-init "no proxy was running"; else pass ${c}proxy-exits-with-init "no proxy (no policy)"; fi
+    else expect ${c}proxy-exits-with-init 'proxy-alive=none' "proxy-alive=${left:-none} (5 s after SIGKILL of init $pid)"; fi
+}
 delete_check() {
     local c=$1 kind=$2 out alive=0 p
     out=$(rtc "$RT" delete -f "$ID" 2>&1) || { fail ${c}delete "$RT delete -f: $(one_line 300 <<<"$out")"; }
@@ -471,7 +493,7 @@ col_none() {
     [ -n "$UP" ] && { proxy_check A- ns "$CNS"; delete_check A- ns; }
     start_ctr ward n-new new "" field
     set_newns
-    [ -n "$UP" ] && { proxy_check C- pid ""; delete_check C- pid; }
+    [ -n "$UP" ] && { proxy_check C- pid ""; init_kill_check C-; delete_check C- pid; }
 }
 col_policy() { # col_policy RT
     local rt=$1 via=field
@@ -491,8 +513,8 @@ col_policy() { # col_policy RT
     [ -n "$UP" ] && rtc "$RT" delete -f "$ID" >/dev/null 2>&1
     start_ctr "$rt" "${rt:0:1}-c" new "$W/policy-C.json" "$via"
     set_newns
-    if [ -n "$UP" ]; then proxy_check C- pid ""; delete_check C- pid
-    else not_up C-proxy-running C-delete-leaves-nothing; fi
+    if [ -n "$UP" ]; then proxy_check C- pid ""; init_kill_check C-; delete_check C- pid
+    else not_up C-proxy-running C-proxy-exits-with-init C-delete-leaves-nothing; fi
 }
 col_ward() {
     COL=ward

@@ -8,6 +8,9 @@
     dns SERVER NAME TYPE [tcp]
                             one DNS query sent straight to SERVER:53 (UDP, or TCP with `tcp`):
                             {"rcode", "answers": [A/AAAA as text, other types as "TYPEn"]}
+    intact BASE-URL N FILE [CURL-ARGS...]
+                            curl downloads BASE/bytes/N (N zeros) and uploads FILE to BASE/echo:
+                            {"down": "ok"|what went wrong, "up": "ok"|what went wrong}
     environ                 the proxy variables of the container's init (/proc/1/environ)
 
 Standard library only: the container's rootfs is the host's /usr, read-only.
@@ -182,6 +185,38 @@ def cmd_dns(server, name, qtype, proto="udp"):
     out({"rcode": flags & 0xF, "answers": answers, "id_ok": rid == tid, "err": ""})
 
 
+def cmd_intact(base, n, path, *extra):
+    import hashlib
+    n = int(n)
+    res = {}
+    p = subprocess.run(["curl", "-sS", "--max-time", "60", "-o", "/tmp/e2e-down"] + list(extra) + [base + "/bytes/%d" % n],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        res["down"] = "curl rc=%d %s" % (p.returncode, p.stderr.strip()[-200:])
+    else:
+        with open("/tmp/e2e-down", "rb") as f:
+            data = f.read()
+        res["down"] = "ok" if data == bytes(n) else "got %d bytes (%d non-zero), want %d zeros" % (
+            len(data), sum(1 for b in data if b), n)
+        os.unlink("/tmp/e2e-down")
+    with open(path, "rb") as f:
+        want = hashlib.sha256(f.read()).hexdigest()
+    size = os.path.getsize(path)
+    p = subprocess.run(["curl", "-sS", "--max-time", "60", "--data-binary", "@" + path] + list(extra) + [base + "/echo"],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        res["up"] = "curl rc=%d %s" % (p.returncode, p.stderr.strip()[-200:])
+    else:
+        try:
+            echo = json.loads(p.stdout)
+            ok = echo.get("body_sha256") == want and echo.get("body_len") == size
+            res["up"] = "ok" if ok else "origin got %s bytes sha256 %s, sent %d sha256 %s" % (
+                echo.get("body_len"), echo.get("body_sha256"), size, want)
+        except ValueError:
+            res["up"] = "not JSON: %r" % p.stdout[:200]
+    out(res)
+
+
 def cmd_environ():
     with open("/proc/1/environ", "rb") as f:
         env = [e.decode(errors="replace") for e in f.read().split(b"\0") if e]
@@ -200,6 +235,8 @@ def main(argv):
         cmd_connect(*args)
     elif cmd == "dns":
         cmd_dns(*args)
+    elif cmd == "intact":
+        cmd_intact(*args)
     elif cmd == "environ":
         cmd_environ()
     else:
