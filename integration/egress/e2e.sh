@@ -31,6 +31,7 @@ W=/tmp/ward-e2e-$SFX
 CG=ward-e2e-$SFX                 # every container's cgroup is /$CG/<id>
 WROOT=$W/ward-root                 # ward --root (violations.jsonl lives in $WROOT/<id>/)
 RROOT=$W/runc-root
+HROOT=$W/hook-root                 # --root given to `ward hook egress` in the runc column
 T=60                               # seconds for one runtime command
 
 [ "$(id -u)" = 0 ] || { echo "e2e.sh: must run as root (containers, network namespaces)" >&2; exit 1; }
@@ -87,10 +88,10 @@ rtc() { # rtc RT ARGS...: the runtime's command line with our root
 vlog_of() { # the violation log of container $2 under runtime $1
     if [ "$1" = runc ]; then
         local f
-        for f in "$RROOT/$2/violations.jsonl" "/run/ward/$2/violations.jsonl"; do
+        for f in "$HROOT/$2/violations.jsonl" "$RROOT/$2/violations.jsonl" "/run/ward/$2/violations.jsonl"; do
             [ -e "$f" ] && { echo "$f"; return; }
         done
-        echo "$RROOT/$2/violations.jsonl"
+        echo "$HROOT/$2/violations.jsonl"
     else echo "$WROOT/$2/violations.jsonl"; fi
 }
 
@@ -102,7 +103,7 @@ if [ -n "$missing" ]; then
     COL=none; fail prerequisites "missing:$missing (apt-get install curl python3 openssl iproute2 jq util-linux dnsmasq-base)"
     echo "0 passed, 1 failed"; exit 1
 fi
-rm -rf "$W"; mkdir -p "$W/logs" "$W/b" "$WROOT" "$RROOT"
+rm -rf "$W"; mkdir -p "$W/logs" "$W/b" "$WROOT" "$RROOT" "$HROOT"
 echo "# ward: $WARD ($("$WARD" --version 2>&1 | head -1))  runc: $RUNC ($("$RUNC" --version 2>&1 | head -1))"
 
 # ---------------------------------------------------------------- lab
@@ -159,7 +160,8 @@ start_ctr() {
     local b=$W/b/$ID args=()
     mkdir -p "$b"
     [ -n "$4" ] && args+=(--policy "$4" --via "$5")
-    [ "$RT" = runc ] && [ -n "$HOOK_JSON" ] && args+=(--hook-json "$HOOK_JSON" --ward "$WARD")
+    [ "$RT" = runc ] && [ -n "$HOOK_JSON" ] && args+=(--hook-json "$HOOK_JSON" --ward "$WARD"
+        --hook-global=--root --hook-global="$HROOT" --hook-global=--egress-resolver --hook-global="$WARD_LAB_DNS:53")
     python3 "$HERE/e2e_bundle.py" "$b" --rootfs "$R" --netns "$3" --cgroup "/$CG/$ID" \
         --ca "$W/ca.pem" --helpers "$HELPERS" "${args[@]}" || { START_ERR="bundle generation failed"; return 1; }
     CREATED+=("$RT $ID")
@@ -269,7 +271,7 @@ set_main() {
     local cases=(${c}https-name ${c}http-name ${c}https-port-8443 ${c}body-intact-https ${c}body-intact-http ${c}urllib-https ${c}raw-client
         ${c}allowed-logged ${c}denied-nxdomain ${c}denied-logged ${c}raw-connect-denied-ip
         ${c}raw-connect-allowed-ip ${c}raw-connect-v6 ${c}dns-udp-diverted ${c}dns-tcp-diverted
-        ${c}dns-v6-server-diverted ${c}dns-not-at-dnsmasq ${c}dns-denied-nxdomain ${c}dns-aaaa-nodata
+        ${c}dns-v6-server-diverted ${c}dns-source-restored ${c}dns-not-at-dnsmasq ${c}dns-denied-nxdomain ${c}dns-aaaa-nodata
         ${c}host-mismatch-http ${c}sni-mismatch-tls ${c}mismatch-logged ${c}proxyenv-set
         ${c}https-proxy-connect ${c}http-proxy-absolute ${c}socks5h ${c}explicit-denied-reason
         ${c}explicit-connect-denied ${c}transparent-denied-evil ${c}rebind-refused ${c}rebind-logged
@@ -311,11 +313,20 @@ set_main() {
 
     # bypass: DNS straight to the lab's server is answered by ward (UDP, TCP, over IPv6 too)
     local dwant="rcode=0 answers=$WARD_LAB_ADDR_ALLOWED_TEST"; P && dwant='rcode=0 answers=reserved'
-    expect ${c}dns-udp-diverted "$dwant" "$(inside -- dns "$WARD_LAB_DNS" allowed.test A | dsum)"
-    expect ${c}dns-tcp-diverted "$dwant" "$(inside -- dns "$WARD_LAB_DNS" allowed.test A tcp | dsum)"
+    local ju jt j6 src
+    ju=$(inside -- dns "$WARD_LAB_DNS" allowed.test A); jt=$(inside -- dns "$WARD_LAB_DNS" allowed.test A tcp)
+    expect ${c}dns-udp-diverted "$dwant" "$(dsum <<<"$ju")"
+    expect ${c}dns-tcp-diverted "$dwant" "$(dsum <<<"$jt")"
+    # the client sees the server it asked (recvmsg/getpeername restore it): glibc and musl drop
+    # a UDP answer from any other source
+    src="udp=$(jq -r '.from // .err' <<<"$ju" 2>/dev/null) tcp=$(jq -r '.from // .err' <<<"$jt" 2>/dev/null)"
+    local swant="udp=$WARD_LAB_DNS tcp=$WARD_LAB_DNS"
     if [ "${WARD_LAB_CLIENT_IPV6:-0}" = 1 ]; then
-        expect ${c}dns-v6-server-diverted "$dwant" "$(inside -- dns "$WARD_LAB_DNS6" allowed.test A | dsum)"
+        j6=$(inside -- dns "$WARD_LAB_DNS6" allowed.test A)
+        expect ${c}dns-v6-server-diverted "$dwant" "$(dsum <<<"$j6")"
+        src+=" udp6=$(jq -r '.from // .err' <<<"$j6" 2>/dev/null)"; swant+=" udp6=$WARD_LAB_DNS6"
     else pass ${c}dns-v6-server-diverted "lab has no client IPv6"; fi
+    expect ${c}dns-source-restored "$swant" "$src"
     # ward answers a TXT for an allowed name itself (NODATA) and never forwards it: dnsmasq must not
     # see it (without ward it does)
     local n0 n1; n0=$(dnslog_count 'query[TXT] allowed.test')
@@ -469,7 +480,7 @@ delete_check() {
     for p in $PIDS_BEFORE; do [ -d "/proc/$p" ] && [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" != Z ] && alive=$((alive + 1)); done
     local lis=n/a
     [ "$kind" = ns ] && lis=$(listeners ns "$CNS" | wc -l)
-    local st=gone; [ -e "$WROOT/$ID" ] || [ -e "$RROOT/$ID" ] && st=left
+    local st=gone; [ -e "$WROOT/$ID" ] || [ -e "$RROOT/$ID" ] || [ -e "$HROOT/$ID" ] && st=left
     local cg=gone; [ -n "$(cgroup_left "$ID")" ] && cg="left:$(cgroup_left "$ID" | one_line)"
     local want_lis=0; [ "$kind" = ns ] || want_lis=n/a
     expect ${c}delete-leaves-nothing "proxy-alive=0 listeners=$want_lis state=gone cgroup=gone run-procs=0" \

@@ -11,7 +11,8 @@ The init sleeps; the checks run through `<runtime> exec`.
 `--via annotation`, in the `org.ward.interception` annotation.
 --hook-json: a Podman/CRI-O hooks.d file (hooks/ of this repo): its hook goes into the config's
 hooks for each of its stages (runc has no hooks.d of its own); a path whose basename is `ward` is
-replaced by --ward.
+replaced by --ward, and each --hook-global ARG goes right after its argv[0] (ward's global flags:
+--root for where its records go, --egress-resolver for the lab's names).
 """
 import argparse
 import json
@@ -39,6 +40,7 @@ def main():
     ap.add_argument("--via", choices=["field", "annotation"], default="field")
     ap.add_argument("--hook-json")
     ap.add_argument("--ward")
+    ap.add_argument("--hook-global", action="append", default=[])
     a = ap.parse_args()
 
     netns = {"type": "network"}
@@ -96,6 +98,8 @@ def main():
         hook = dict(hd["hook"])
         if os.path.basename(hook["path"]) == "ward" and a.ward:
             hook["path"] = a.ward
+            args = hook.get("args") or ["ward"]
+            hook["args"] = args[:1] + a.hook_global + args[1:]
         hooks = config.setdefault("hooks", {})
         for stage in hd.get("stages", []):
             hooks.setdefault(stage, []).append(hook)

@@ -7,7 +7,8 @@
     connect IP PORT         a raw TCP connect(): {"result": "ok" | "EPERM" | other errno name}
     dns SERVER NAME TYPE [tcp]
                             one DNS query sent straight to SERVER:53 (UDP, or TCP with `tcp`):
-                            {"rcode", "answers": [A/AAAA as text, other types as "TYPEn"]}
+                            {"rcode", "answers": [A/AAAA as text, other types as "TYPEn"],
+                             "from": the reply's source (UDP) or the peer (TCP)}
     intact BASE-URL N FILE [CURL-ARGS...]
                             curl downloads BASE/bytes/N (N zeros) and uploads FILE to BASE/echo:
                             {"down": "ok"|what went wrong, "up": "ok"|what went wrong}
@@ -154,6 +155,7 @@ def cmd_dns(server, name, qtype, proto="udp"):
                     break
                 buf += chunk
             msg = buf[2:]
+            src = s.getpeername()
         else:
             s = socket.socket(fam, socket.SOCK_DGRAM)
             s.settimeout(5)
@@ -182,7 +184,7 @@ def cmd_dns(server, name, qtype, proto="udp"):
             answers.append(socket.inet_ntop(socket.AF_INET6, data))
         else:
             answers.append("TYPE%d" % t)
-    out({"rcode": flags & 0xF, "answers": answers, "id_ok": rid == tid, "err": ""})
+    out({"rcode": flags & 0xF, "answers": answers, "id_ok": rid == tid, "from": src[0], "err": ""})
 
 
 def cmd_intact(base, n, path, *extra):
