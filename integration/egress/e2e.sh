@@ -67,7 +67,7 @@ teardown() {
         read -r rt id <<<"$e"
         rtc "$rt" delete -f "$id" >/dev/null 2>&1
     done
-    local m d
+    local m
     for m in $(findmnt -rn -t cgroup,cgroup2 -o TARGET 2>/dev/null); do
         [ -d "$m/$CG" ] || continue
         find "$m/$CG" -depth -type d -exec rmdir {} \; 2>/dev/null
@@ -267,87 +267,87 @@ P() { [ "$COL" != none ]; }        # policy columns
 # Container A joins the client netns; policy A (field): allowed.test, rebind.test, metadata.test;
 # evil.test denied with a reason; proxyEnv.
 set_main() {
-    local c=A- ok200='rc=0 code=200 body=hello from allowed.test' g
-    local cases=(${c}https-name ${c}http-name ${c}https-port-8443 ${c}body-intact-https ${c}body-intact-http ${c}urllib-https ${c}raw-client
-        ${c}allowed-logged ${c}denied-nxdomain ${c}denied-logged ${c}raw-connect-denied-ip
-        ${c}raw-connect-allowed-ip ${c}raw-connect-v6 ${c}dns-udp-diverted ${c}dns-tcp-diverted
-        ${c}dns-v6-server-diverted ${c}dns-source-restored ${c}dns-not-at-dnsmasq ${c}dns-denied-nxdomain ${c}dns-aaaa-nodata
-        ${c}host-mismatch-http ${c}sni-mismatch-tls ${c}mismatch-logged ${c}proxyenv-set
-        ${c}https-proxy-connect ${c}http-proxy-absolute ${c}socks5h ${c}explicit-denied-reason
-        ${c}explicit-connect-denied ${c}transparent-denied-evil ${c}rebind-refused ${c}rebind-logged
-        ${c}metadata-refused ${c}metadata-logged)
+    local ok200='rc=0 code=200 body=hello from allowed.test' g
+    local cases=(A-https-name A-http-name A-https-port-8443 A-body-intact-https A-body-intact-http A-urllib-https A-raw-client
+        A-allowed-logged A-denied-nxdomain A-denied-logged A-raw-connect-denied-ip
+        A-raw-connect-allowed-ip A-raw-connect-v6 A-dns-udp-diverted A-dns-tcp-diverted
+        A-dns-v6-server-diverted A-dns-source-restored A-dns-not-at-dnsmasq A-dns-denied-nxdomain A-dns-aaaa-nodata
+        A-host-mismatch-http A-sni-mismatch-tls A-mismatch-logged A-proxyenv-set
+        A-https-proxy-connect A-http-proxy-absolute A-socks5h A-explicit-denied-reason
+        A-explicit-connect-denied A-transparent-denied-evil A-rebind-refused A-rebind-logged
+        A-metadata-refused A-metadata-logged)
     [ -n "$UP" ] || { not_up "${cases[@]}"; return; }
 
     # transparent: no proxy variables anywhere
-    expect ${c}https-name "$ok200" "$(inside -- curl "${CURL_CA[@]}" https://allowed.test/ | csum)"
-    expect ${c}http-name "$ok200" "$(inside -- curl http://allowed.test/ | csum)"
-    expect ${c}https-port-8443 "$ok200" "$(inside -- curl "${CURL_CA[@]}" https://allowed.test:8443/ | csum)"
+    expect A-https-name "$ok200" "$(inside -- curl "${CURL_CA[@]}" https://allowed.test/ | csum)"
+    expect A-http-name "$ok200" "$(inside -- curl http://allowed.test/ | csum)"
+    expect A-https-port-8443 "$ok200" "$(inside -- curl "${CURL_CA[@]}" https://allowed.test:8443/ | csum)"
     # bodies intact both ways through the splice: 8 MiB down, python3's binary (~6.6 MiB) up
     for g in https http; do
         local extra=(); [ $g = https ] && extra=("${CURL_CA[@]}")
         local j; j=$(inside -- intact $g://allowed.test 8388608 /usr/bin/python3 "${extra[@]}")
-        expect ${c}body-intact-$g 'down=ok up=ok' "$(exec_failed "$j" || jq -r '"down=\(.down) up=\(.up)"' <<<"$j")"
+        expect A-body-intact-$g 'down=ok up=ok' "$(exec_failed "$j" || jq -r '"down=\(.down) up=\(.up)"' <<<"$j")"
     done
     g=$(inside -- urllib https://allowed.test/ /etc/lab-ca.pem)
-    expect ${c}urllib-https 'code=200 body=hello from allowed.test' "$(psum <<<"$g")"
+    expect A-urllib-https 'code=200 body=hello from allowed.test' "$(psum <<<"$g")"
     # a client that ignores proxy variables (they point nowhere): must work, through ward's answer
     g=$(inside HTTP_PROXY=http://203.0.113.1:9 http_proxy=http://203.0.113.1:9 ALL_PROXY=socks5h://203.0.113.1:9 -- raw allowed.test 80 /)
-    if P; then expect ${c}raw-client 'code=200 addr=reserved body=hello from allowed.test' "$(psum <<<"$g")"
-    else expect ${c}raw-client "code=200 addr=$WARD_LAB_ADDR_ALLOWED_TEST body=hello from allowed.test" "$(psum <<<"$g")"; fi
-    if P; then expect ${c}allowed-logged "source=transparent port=443 destination=$WARD_LAB_ADDR_ALLOWED_TEST:443 decision=allowed id-ok=true fields-ok=true rule=allowed.test*" "$(rsum allowed.test allowed)"
-    else expect ${c}allowed-logged 'egress-records=0' "egress-records=$(egress_count)"; fi
+    if P; then expect A-raw-client 'code=200 addr=reserved body=hello from allowed.test' "$(psum <<<"$g")"
+    else expect A-raw-client "code=200 addr=$WARD_LAB_ADDR_ALLOWED_TEST body=hello from allowed.test" "$(psum <<<"$g")"; fi
+    if P; then expect A-allowed-logged "source=transparent port=443 destination=$WARD_LAB_ADDR_ALLOWED_TEST:443 decision=allowed id-ok=true fields-ok=true rule=allowed.test*" "$(rsum allowed.test allowed)"
+    else expect A-allowed-logged 'egress-records=0' "egress-records=$(egress_count)"; fi
 
     # a denied name: NXDOMAIN from ward, logged
-    if P; then expect ${c}denied-nxdomain 'rc=6 *' "$(inside -- curl "${CURL_CA[@]}" https://other.test/ | csum)"
-        expect ${c}denied-logged 'source=dns * decision=denied* id-ok=true fields-ok=true *' "$(rsum other.test denied)"
-    else expect ${c}denied-nxdomain 'rc=0 code=200 body=hello from other.test' "$(inside -- curl "${CURL_CA[@]}" https://other.test/ | csum)"
-        expect ${c}denied-logged 'egress-records=0' "egress-records=$(egress_count)"; fi
+    if P; then expect A-denied-nxdomain 'rc=6 *' "$(inside -- curl "${CURL_CA[@]}" https://other.test/ | csum)"
+        expect A-denied-logged 'source=dns * decision=denied* id-ok=true fields-ok=true *' "$(rsum other.test denied)"
+    else expect A-denied-nxdomain 'rc=0 code=200 body=hello from other.test' "$(inside -- curl "${CURL_CA[@]}" https://other.test/ | csum)"
+        expect A-denied-logged 'egress-records=0' "egress-records=$(egress_count)"; fi
 
     # bypass: raw connect() to an origin's address (the route exists: only the wall can stop it)
     local want=ok; P && want=EPERM
-    expect ${c}raw-connect-denied-ip "$want" "$(inside -- connect "$WARD_LAB_ADDR_OTHER_TEST" 443 | conn)"
-    expect ${c}raw-connect-allowed-ip "$want" "$(inside -- connect "$WARD_LAB_ADDR_ALLOWED_TEST" 443 | conn)"
+    expect A-raw-connect-denied-ip "$want" "$(inside -- connect "$WARD_LAB_ADDR_OTHER_TEST" 443 | conn)"
+    expect A-raw-connect-allowed-ip "$want" "$(inside -- connect "$WARD_LAB_ADDR_ALLOWED_TEST" 443 | conn)"
     if [ "${WARD_LAB_CLIENT_IPV6:-0}" = 1 ]; then
-        expect ${c}raw-connect-v6 "$want" "$(inside -- connect "$WARD_LAB_ADDR6_OTHER_TEST" 443 | conn)"
-    else pass ${c}raw-connect-v6 "lab has no client IPv6 (WARD_LAB_CLIENT_IPV6=0): nothing to bypass over"; fi
+        expect A-raw-connect-v6 "$want" "$(inside -- connect "$WARD_LAB_ADDR6_OTHER_TEST" 443 | conn)"
+    else pass A-raw-connect-v6 "lab has no client IPv6 (WARD_LAB_CLIENT_IPV6=0): nothing to bypass over"; fi
 
     # bypass: DNS straight to the lab's server is answered by ward (UDP, TCP, over IPv6 too)
     local dwant="rcode=0 answers=$WARD_LAB_ADDR_ALLOWED_TEST"; P && dwant='rcode=0 answers=reserved'
     local ju jt j6 src
     ju=$(inside -- dns "$WARD_LAB_DNS" allowed.test A); jt=$(inside -- dns "$WARD_LAB_DNS" allowed.test A tcp)
-    expect ${c}dns-udp-diverted "$dwant" "$(dsum <<<"$ju")"
-    expect ${c}dns-tcp-diverted "$dwant" "$(dsum <<<"$jt")"
+    expect A-dns-udp-diverted "$dwant" "$(dsum <<<"$ju")"
+    expect A-dns-tcp-diverted "$dwant" "$(dsum <<<"$jt")"
     # the client sees the server it asked (recvmsg/getpeername restore it): glibc and musl drop
     # a UDP answer from any other source
     src="udp=$(jq -r '.from // .err' <<<"$ju" 2>/dev/null) tcp=$(jq -r '.from // .err' <<<"$jt" 2>/dev/null)"
     local swant="udp=$WARD_LAB_DNS tcp=$WARD_LAB_DNS"
     if [ "${WARD_LAB_CLIENT_IPV6:-0}" = 1 ]; then
         j6=$(inside -- dns "$WARD_LAB_DNS6" allowed.test A)
-        expect ${c}dns-v6-server-diverted "$dwant" "$(dsum <<<"$j6")"
+        expect A-dns-v6-server-diverted "$dwant" "$(dsum <<<"$j6")"
         src+=" udp6=$(jq -r '.from // .err' <<<"$j6" 2>/dev/null)"; swant+=" udp6=$WARD_LAB_DNS6"
-    else pass ${c}dns-v6-server-diverted "lab has no client IPv6"; fi
-    expect ${c}dns-source-restored "$swant" "$src"
+    else pass A-dns-v6-server-diverted "lab has no client IPv6"; fi
+    expect A-dns-source-restored "$swant" "$src"
     # ward answers a TXT for an allowed name itself (NODATA) and never forwards it: dnsmasq must not
     # see it (without ward it does)
     local n0 n1; n0=$(dnslog_count 'query[TXT] allowed.test')
     g=$(inside -- dns "$WARD_LAB_DNS" allowed.test TXT | dsum)
     sleep 0.3; n1=$(dnslog_count 'query[TXT] allowed.test')
-    if P; then expect ${c}dns-not-at-dnsmasq 'dnsmasq-saw=0 rcode=0 answers=' "dnsmasq-saw=$((n1 - n0)) $g"
-    else expect ${c}dns-not-at-dnsmasq 'dnsmasq-saw=1 rcode=0 answers=' "dnsmasq-saw=$((n1 - n0)) $g"; fi
-    if P; then expect ${c}dns-denied-nxdomain 'rcode=3 answers=' "$(inside -- dns "$WARD_LAB_DNS" other.test A | dsum)"
-        expect ${c}dns-aaaa-nodata 'rcode=0 answers=' "$(inside -- dns "$WARD_LAB_DNS" allowed.test AAAA | dsum)"
-    else expect ${c}dns-denied-nxdomain "rcode=0 answers=$WARD_LAB_ADDR_OTHER_TEST" "$(inside -- dns "$WARD_LAB_DNS" other.test A | dsum)"
-        expect ${c}dns-aaaa-nodata "rcode=0 answers=$WARD_LAB_ADDR6_ALLOWED_TEST" "$(inside -- dns "$WARD_LAB_DNS" allowed.test AAAA | dsum)"; fi
+    if P; then expect A-dns-not-at-dnsmasq 'dnsmasq-saw=0 rcode=0 answers=' "dnsmasq-saw=$((n1 - n0)) $g"
+    else expect A-dns-not-at-dnsmasq 'dnsmasq-saw=1 rcode=0 answers=' "dnsmasq-saw=$((n1 - n0)) $g"; fi
+    if P; then expect A-dns-denied-nxdomain 'rcode=3 answers=' "$(inside -- dns "$WARD_LAB_DNS" other.test A | dsum)"
+        expect A-dns-aaaa-nodata 'rcode=0 answers=' "$(inside -- dns "$WARD_LAB_DNS" allowed.test AAAA | dsum)"
+    else expect A-dns-denied-nxdomain "rcode=0 answers=$WARD_LAB_ADDR_OTHER_TEST" "$(inside -- dns "$WARD_LAB_DNS" other.test A | dsum)"
+        expect A-dns-aaaa-nodata "rcode=0 answers=$WARD_LAB_ADDR6_ALLOWED_TEST" "$(inside -- dns "$WARD_LAB_DNS" allowed.test AAAA | dsum)"; fi
 
     # fronting: Host / SNI naming another name than the one resolved and dialled
     g=$(inside -- curl -H 'Host: other.test' http://allowed.test/echo | csum)
-    if P; then expect ${c}host-mismatch-http 'rc=0 code=403 X-Ward-Denied *' "$g"
-    else expect ${c}host-mismatch-http 'rc=0 code=200 body=*"host": "other.test"*' "$g"; fi
+    if P; then expect A-host-mismatch-http 'rc=0 code=403 X-Ward-Denied *' "$g"
+    else expect A-host-mismatch-http 'rc=0 code=200 body=*"host": "other.test"*' "$g"; fi
     g=$(inside -- curl "${CURL_CA[@]}" --connect-to other.test:443:allowed.test:443 https://other.test/ | csum)
-    if P; then expect ${c}sni-mismatch-tls 'rc=[1-9]* code=000 *' "$g"
-    else expect ${c}sni-mismatch-tls 'rc=0 code=200 body=hello from other.test' "$g"; fi
-    if P; then expect ${c}mismatch-logged 'source=transparent * decision=denied*' "$(rsum allowed.test denied)"
-    else expect ${c}mismatch-logged 'egress-records=0' "egress-records=$(egress_count)"; fi
+    if P; then expect A-sni-mismatch-tls 'rc=[1-9]* code=000 *' "$g"
+    else expect A-sni-mismatch-tls 'rc=0 code=200 body=hello from other.test' "$g"; fi
+    if P; then expect A-mismatch-logged 'source=transparent * decision=denied*' "$(rsum allowed.test denied)"
+    else expect A-mismatch-logged 'egress-records=0' "egress-records=$(egress_count)"; fi
 
     # explicit mode: proxyEnv puts the variables in the container's env (init's, /proc/1/environ)
     g=$(inside -- environ)
@@ -357,25 +357,25 @@ set_main() {
     local hp='' sp=''
     hp=$(jq -r '.HTTP_PROXY // ""' <<<"$g" 2>/dev/null); sp=$(jq -r '.ALL_PROXY // ""' <<<"$g" 2>/dev/null)
     if P; then
-        expect ${c}proxyenv-set 'ALL_PROXY=socks5h://<proxy>:3128 HTTPS_PROXY=http://<proxy>:3128 HTTP_PROXY=http://<proxy>:3128 all_proxy=socks5h://<proxy>:3128 https_proxy=http://<proxy>:3128 http_proxy=http://<proxy>:3128' "$envs"
+        expect A-proxyenv-set 'ALL_PROXY=socks5h://<proxy>:3128 HTTPS_PROXY=http://<proxy>:3128 HTTP_PROXY=http://<proxy>:3128 all_proxy=socks5h://<proxy>:3128 https_proxy=http://<proxy>:3128 http_proxy=http://<proxy>:3128' "$envs"
         if [ -z "$hp" ] || [ -z "$sp" ]; then
             local why="no HTTP_PROXY/ALL_PROXY in the container's env (proxyenv-set)"
-            fail ${c}https-proxy-connect "$why"; fail ${c}http-proxy-absolute "$why"; fail ${c}socks5h "$why"
-            fail ${c}explicit-denied-reason "$why"; fail ${c}explicit-connect-denied "$why"
+            fail A-https-proxy-connect "$why"; fail A-http-proxy-absolute "$why"; fail A-socks5h "$why"
+            fail A-explicit-denied-reason "$why"; fail A-explicit-connect-denied "$why"
         else
-            expect ${c}https-proxy-connect "connect=200 $ok200" "$(inside HTTPS_PROXY="$hp" -- curl "${CURL_CA[@]}" https://allowed.test/ | ccsum)"
-            expect ${c}http-proxy-absolute "$ok200" "$(inside http_proxy="$hp" -- curl http://allowed.test/ | csum)"
-            expect ${c}socks5h "$ok200" "$(inside ALL_PROXY="$sp" -- curl "${CURL_CA[@]}" https://allowed.test/ | csum)"
-            expect ${c}explicit-denied-reason 'rc=0 code=403 X-Ward-Denied body=ward: evil.test:80 denied by evil.test: evil.test is off limits in this lab: use allowed.test' \
+            expect A-https-proxy-connect "connect=200 $ok200" "$(inside HTTPS_PROXY="$hp" -- curl "${CURL_CA[@]}" https://allowed.test/ | ccsum)"
+            expect A-http-proxy-absolute "$ok200" "$(inside http_proxy="$hp" -- curl http://allowed.test/ | csum)"
+            expect A-socks5h "$ok200" "$(inside ALL_PROXY="$sp" -- curl "${CURL_CA[@]}" https://allowed.test/ | csum)"
+            expect A-explicit-denied-reason 'rc=0 code=403 X-Ward-Denied body=ward: evil.test:80 denied by evil.test: evil.test is off limits in this lab: use allowed.test' \
                 "$(inside http_proxy="$hp" -- curl http://evil.test/ | csum)"
-            expect ${c}explicit-connect-denied 'connect=403 rc=[1-9]* *' "$(inside HTTPS_PROXY="$hp" -- curl "${CURL_CA[@]}" https://evil.test/ | ccsum)"
+            expect A-explicit-connect-denied 'connect=403 rc=[1-9]* *' "$(inside HTTPS_PROXY="$hp" -- curl "${CURL_CA[@]}" https://evil.test/ | ccsum)"
         fi
-        expect ${c}transparent-denied-evil 'rc=6 *' "$(inside -- curl "${CURL_CA[@]}" https://evil.test/ | csum)"
+        expect A-transparent-denied-evil 'rc=6 *' "$(inside -- curl "${CURL_CA[@]}" https://evil.test/ | csum)"
     else
-        expect ${c}proxyenv-set '' "$envs"
+        expect A-proxyenv-set '' "$envs"
         for g in https-proxy-connect http-proxy-absolute socks5h explicit-denied-reason explicit-connect-denied; do
-            pass ${c}$g "n/a without a policy (no proxy to name)"; done
-        expect ${c}transparent-denied-evil 'rc=0 code=200 body=hello from evil.test' "$(inside -- curl "${CURL_CA[@]}" https://evil.test/ | csum)"
+            pass A-$g "n/a without a policy (no proxy to name)"; done
+        expect A-transparent-denied-evil 'rc=0 code=200 body=hello from evil.test' "$(inside -- curl "${CURL_CA[@]}" https://evil.test/ | csum)"
     fi
 
     # rebinding: allowed by name, but what they resolve to is refused upstream
@@ -383,9 +383,9 @@ set_main() {
     for n in rebind metadata; do
         g=$(inside -- curl --max-time 8 http://$n.test/ | csum)
         if [[ $g == 'rc=0 code=200 '* ]]; then g="reached: $g"; else g="refused: $g"; fi
-        expect ${c}$n-refused 'refused: *' "$g"
-        if P; then expect ${c}$n-logged "* decision=denied* rule=*" "$(rsum $n.test denied)"
-        else expect ${c}$n-logged 'egress-records=0' "egress-records=$(egress_count)"; fi
+        expect A-$n-refused 'refused: *' "$g"
+        if P; then expect A-$n-logged "* decision=denied* rule=*" "$(rsum $n.test denied)"
+        else expect A-$n-logged 'egress-records=0' "egress-records=$(egress_count)"; fi
     done
 }
 
@@ -393,52 +393,52 @@ set_main() {
 # Container B joins the client netns; policy B by ANNOTATION: *.allowed.test and *.wild.test;
 # deny.wild.test and upload.allowed.test:8080 denied.
 set_wild() {
-    local c=B- g
-    local cases=(${c}wild-sub-https ${c}wild-apex-denied ${c}wild-any-https ${c}wild-deep-http
-        ${c}deny-wins-name ${c}deny-wins-port ${c}allowed-other-port)
+    local g
+    local cases=(B-wild-sub-https B-wild-apex-denied B-wild-any-https B-wild-deep-http
+        B-deny-wins-name B-deny-wins-port B-allowed-other-port)
     [ -n "$UP" ] || { not_up "${cases[@]}"; return; }
-    expect ${c}wild-sub-https 'rc=0 code=200 body=hello from upload.allowed.test' "$(inside -- curl "${CURL_CA[@]}" https://upload.allowed.test/ | csum)"
-    if P; then expect ${c}wild-apex-denied 'rc=6 *' "$(inside -- curl "${CURL_CA[@]}" https://allowed.test/ | csum)"
-    else expect ${c}wild-apex-denied 'rc=0 code=200 body=hello from allowed.test' "$(inside -- curl "${CURL_CA[@]}" https://allowed.test/ | csum)"; fi
-    expect ${c}wild-any-https 'rc=0 code=200 body=hello from x.wild.test' "$(inside -- curl "${CURL_CA[@]}" https://x.wild.test/ | csum)"
-    expect ${c}wild-deep-http 'rc=0 code=200 body=hello from a.b.wild.test' "$(inside -- curl http://a.b.wild.test/ | csum)"
-    if P; then expect ${c}deny-wins-name 'rc=6 *' "$(inside -- curl "${CURL_CA[@]}" https://deny.wild.test/ | csum)"
-        expect ${c}deny-wins-port 'rc=0 code=403 X-Ward-Denied *' "$(inside -- curl http://upload.allowed.test:8080/ | csum)"
-    else expect ${c}deny-wins-name 'rc=0 code=200 body=hello from deny.wild.test' "$(inside -- curl "${CURL_CA[@]}" https://deny.wild.test/ | csum)"
-        expect ${c}deny-wins-port 'rc=0 code=200 body=hello from upload.allowed.test' "$(inside -- curl http://upload.allowed.test:8080/ | csum)"; fi
-    expect ${c}allowed-other-port 'rc=0 code=200 body=hello from upload.allowed.test' "$(inside -- curl http://upload.allowed.test/ | csum)"
+    expect B-wild-sub-https 'rc=0 code=200 body=hello from upload.allowed.test' "$(inside -- curl "${CURL_CA[@]}" https://upload.allowed.test/ | csum)"
+    if P; then expect B-wild-apex-denied 'rc=6 *' "$(inside -- curl "${CURL_CA[@]}" https://allowed.test/ | csum)"
+    else expect B-wild-apex-denied 'rc=0 code=200 body=hello from allowed.test' "$(inside -- curl "${CURL_CA[@]}" https://allowed.test/ | csum)"; fi
+    expect B-wild-any-https 'rc=0 code=200 body=hello from x.wild.test' "$(inside -- curl "${CURL_CA[@]}" https://x.wild.test/ | csum)"
+    expect B-wild-deep-http 'rc=0 code=200 body=hello from a.b.wild.test' "$(inside -- curl http://a.b.wild.test/ | csum)"
+    if P; then expect B-deny-wins-name 'rc=6 *' "$(inside -- curl "${CURL_CA[@]}" https://deny.wild.test/ | csum)"
+        expect B-deny-wins-port 'rc=0 code=403 X-Ward-Denied *' "$(inside -- curl http://upload.allowed.test:8080/ | csum)"
+    else expect B-deny-wins-name 'rc=0 code=200 body=hello from deny.wild.test' "$(inside -- curl "${CURL_CA[@]}" https://deny.wild.test/ | csum)"
+        expect B-deny-wins-port 'rc=0 code=200 body=hello from upload.allowed.test' "$(inside -- curl http://upload.allowed.test:8080/ | csum)"; fi
+    expect B-allowed-other-port 'rc=0 code=200 body=hello from upload.allowed.test' "$(inside -- curl http://upload.allowed.test/ | csum)"
 }
 
 # ---------------------------------------------------------------- set C: a new netns (lo only)
 set_newns() {
-    local c=C- g
-    local cases=(${c}https-name ${c}http-name ${c}denied-nxdomain ${c}raw-connect ${c}dns-diverted)
+    local g
+    local cases=(C-https-name C-http-name C-denied-nxdomain C-raw-connect C-dns-diverted)
     [ -n "$UP" ] || { not_up "${cases[@]}"; return; }
     if P; then
-        expect ${c}https-name 'rc=0 code=200 body=hello from allowed.test' "$(inside -- curl "${CURL_CA[@]}" https://allowed.test/ | csum)"
-        expect ${c}http-name 'rc=0 code=200 body=hello from allowed.test' "$(inside -- curl http://allowed.test/ | csum)"
-        expect ${c}raw-connect EPERM "$(inside -- connect "$WARD_LAB_ADDR_ALLOWED_TEST" 443 | conn)"
-        expect ${c}dns-diverted 'rcode=0 answers=reserved' "$(inside -- dns "$WARD_LAB_DNS" allowed.test A | dsum)"
+        expect C-https-name 'rc=0 code=200 body=hello from allowed.test' "$(inside -- curl "${CURL_CA[@]}" https://allowed.test/ | csum)"
+        expect C-http-name 'rc=0 code=200 body=hello from allowed.test' "$(inside -- curl http://allowed.test/ | csum)"
+        expect C-raw-connect EPERM "$(inside -- connect "$WARD_LAB_ADDR_ALLOWED_TEST" 443 | conn)"
+        expect C-dns-diverted 'rcode=0 answers=reserved' "$(inside -- dns "$WARD_LAB_DNS" allowed.test A | dsum)"
     else # nothing reachable: the proxy is what gives this container its names
-        expect ${c}https-name 'rc=6 *' "$(inside -- curl "${CURL_CA[@]}" https://allowed.test/ | csum)"
-        expect ${c}http-name 'rc=6 *' "$(inside -- curl http://allowed.test/ | csum)"
-        expect ${c}raw-connect ENETUNREACH "$(inside -- connect "$WARD_LAB_ADDR_ALLOWED_TEST" 443 | conn)"
-        expect ${c}dns-diverted 'error=ENETUNREACH' "$(inside -- dns "$WARD_LAB_DNS" allowed.test A | dsum)"
+        expect C-https-name 'rc=6 *' "$(inside -- curl "${CURL_CA[@]}" https://allowed.test/ | csum)"
+        expect C-http-name 'rc=6 *' "$(inside -- curl http://allowed.test/ | csum)"
+        expect C-raw-connect ENETUNREACH "$(inside -- connect "$WARD_LAB_ADDR_ALLOWED_TEST" 443 | conn)"
+        expect C-dns-diverted 'error=ENETUNREACH' "$(inside -- dns "$WARD_LAB_DNS" allowed.test A | dsum)"
     fi
-    expect ${c}denied-nxdomain 'rc=6 *' "$(inside -- curl "${CURL_CA[@]}" https://other.test/ | csum)"
+    expect C-denied-nxdomain 'rc=6 *' "$(inside -- curl "${CURL_CA[@]}" https://other.test/ | csum)"
 }
 
 # ---------------------------------------------------------------- set D: IP rules only, no proxy
 set_ip_only() {
-    local c=D- cases=(D-no-proxy D-name-via-real-dns D-ip-wall)
+    local cases=(D-no-proxy D-name-via-real-dns D-ip-wall)
     [ -n "$UP" ] || { not_up "${cases[@]}"; return; }
     local n0 n1; n0=$(dnslog_count 'query[A] allowed.test')
-    expect ${c}name-via-real-dns 'rc=0 code=200 body=hello from allowed.test' "$(inside -- curl "${CURL_CA[@]}" https://allowed.test/ | csum)"
+    expect D-name-via-real-dns 'rc=0 code=200 body=hello from allowed.test' "$(inside -- curl "${CURL_CA[@]}" https://allowed.test/ | csum)"
     n1=$(dnslog_count 'query[A] allowed.test')
     local lo; lo=$(ip -n "$CNS" -o addr show dev lo | grep -c ' 198\.18\.0\.1/' || true)
-    expect ${c}no-proxy 'listeners=0 lo-198.18.0.1=0 dnsmasq-saw-query=yes' \
+    expect D-no-proxy 'listeners=0 lo-198.18.0.1=0 dnsmasq-saw-query=yes' \
         "listeners=$(listeners ns "$CNS" | wc -l) lo-198.18.0.1=$lo dnsmasq-saw-query=$([ "$n1" -gt "$n0" ] && echo yes || echo no)"
-    expect ${c}ip-wall EPERM "$(inside -- connect "$WARD_LAB_ADDR_EVIL_TEST" 443 | conn)"
+    expect D-ip-wall EPERM "$(inside -- connect "$WARD_LAB_ADDR_EVIL_TEST" 443 | conn)"
 }
 
 # ---------------------------------------------------------------- lifecycle: proxy up, then gone
@@ -459,11 +459,11 @@ proxy_check() {
 }
 # init_kill_check PFX: SIGKILL the container's init; its proxy must exit on its own (pidfd)
 init_kill_check() {
-    local c=$1 pid p left i
+    local c=$1 pid p left
     pid=$(rtc "$RT" state "$ID" 2>/dev/null | jq -r .pid)
     [[ $pid =~ ^[0-9]+$ ]] && [ "$pid" != 0 ] || { fail ${c}proxy-exits-with-init "no init pid in $RT state $ID"; return; }
     kill -KILL "$pid"
-    for i in $(seq 50); do
+    for _ in $(seq 50); do
         left=""
         for p in $PIDS_BEFORE; do [ -d "/proc/$p" ] && [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" != Z ] && left+=" $p"; done
         [ -z "$left" ] && break
