@@ -239,9 +239,11 @@ dsum() {
 # records CASE-independent: the egress records of the current container naming $1, one per line
 vrecs() { local f; f=$(vlog_of "$RT" "$ID"); [ -f "$f" ] && jq -c --arg n "$1" 'select(.type == "egress" and .name == $n)' "$f" 2>/dev/null; }
 FIELDS='has("time") and has("type") and has("id") and has("pid") and has("source") and has("name") and has("port") and has("destination") and has("rule") and has("decision")'
-# rsum NAME DECISION-PREFIX: the first record of NAME whose decision starts so, summarised
+# rsum NAME DECISION-PREFIX [SOURCE [PORT]]: the first record of NAME whose decision starts so
+# (from SOURCE, for PORT), summarised
 rsum() {
-    local r; r=$(vrecs "$1" | jq -c --arg d "$2" 'select(.decision | startswith($d))' 2>/dev/null | head -1)
+    local r; r=$(vrecs "$1" | jq -c --arg d "$2" --arg s "${3:-}" --arg p "${4:-}" \
+        'select((.decision | startswith($d)) and ($s == "" or .source == $s) and ($p == "" or (.port | tostring) == $p))' 2>/dev/null | head -1)
     if [ -z "$r" ]; then echo "no record (of $(vrecs "$1" | wc -l) for $1: $(vrecs "$1" | head -2 | one_line 300))"; return; fi
     jq -r --arg id "$ID" "\"source=\(.source) port=\(.port) destination=\(.destination) decision=\(.decision) id-ok=\(.id == \$id) fields-ok=\($FIELDS) rule=\(.rule)\"" <<<"$r"
 }
@@ -294,12 +296,12 @@ set_main() {
     g=$(inside HTTP_PROXY=http://203.0.113.1:9 http_proxy=http://203.0.113.1:9 ALL_PROXY=socks5h://203.0.113.1:9 -- raw allowed.test 80 /)
     if P; then expect A-raw-client 'code=200 addr=reserved body=hello from allowed.test' "$(psum <<<"$g")"
     else expect A-raw-client "code=200 addr=$WARD_LAB_ADDR_ALLOWED_TEST body=hello from allowed.test" "$(psum <<<"$g")"; fi
-    if P; then expect A-allowed-logged "source=transparent port=443 destination=$WARD_LAB_ADDR_ALLOWED_TEST:443 decision=allowed id-ok=true fields-ok=true rule=allowed.test*" "$(rsum allowed.test allowed)"
+    if P; then expect A-allowed-logged "source=transparent port=443 destination=$WARD_LAB_ADDR_ALLOWED_TEST:443 decision=allowed id-ok=true fields-ok=true rule=allowed.test*" "$(rsum allowed.test allowed transparent 443)"
     else expect A-allowed-logged 'egress-records=0' "egress-records=$(egress_count)"; fi
 
     # a denied name: NXDOMAIN from ward, logged
     if P; then expect A-denied-nxdomain 'rc=6 *' "$(inside -- curl "${CURL_CA[@]}" https://other.test/ | csum)"
-        expect A-denied-logged 'source=dns * decision=denied* id-ok=true fields-ok=true *' "$(rsum other.test denied)"
+        expect A-denied-logged 'source=dns * decision=denied* id-ok=true fields-ok=true *' "$(rsum other.test denied dns)"
     else expect A-denied-nxdomain 'rc=0 code=200 body=hello from other.test' "$(inside -- curl "${CURL_CA[@]}" https://other.test/ | csum)"
         expect A-denied-logged 'egress-records=0' "egress-records=$(egress_count)"; fi
 
@@ -346,7 +348,8 @@ set_main() {
     g=$(inside -- curl "${CURL_CA[@]}" --connect-to other.test:443:allowed.test:443 https://other.test/ | csum)
     if P; then expect A-sni-mismatch-tls 'rc=[1-9]* code=000 *' "$g"
     else expect A-sni-mismatch-tls 'rc=0 code=200 body=hello from other.test' "$g"; fi
-    if P; then expect A-mismatch-logged 'source=transparent * decision=denied*' "$(rsum allowed.test denied)"
+    # one record each for the Host and the SNI mismatch, under the name the client resolved
+    if P; then expect A-mismatch-logged 'denied-transparent-records=2 *' "denied-transparent-records=$(vrecs allowed.test | jq -c 'select(.source == "transparent" and (.decision | startswith("denied")))' | wc -l) $(vrecs allowed.test | jq -r 'select(.decision | startswith("denied")) | .rule' | one_line 200)"
     else expect A-mismatch-logged 'egress-records=0' "egress-records=$(egress_count)"; fi
 
     # explicit mode: proxyEnv puts the variables in the container's env (init's, /proc/1/environ)
