@@ -59,6 +59,8 @@ last_json() { grep '^{' | tail -1; }
 
 # ---------------------------------------------------------------- teardown
 CREATED=()                         # "rt id" of every container ever started
+SEEN_PROXIES=()                    # "pid starttime" of every proxy seen listening
+start_time() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null; }
 LAB_UP=""
 teardown() {
     set +e
@@ -71,6 +73,12 @@ teardown() {
     for m in $(findmnt -rn -t cgroup,cgroup2 -o TARGET 2>/dev/null); do
         [ -d "$m/$CG" ] || continue
         find "$m/$CG" -depth -type d -exec rmdir {} \; 2>/dev/null
+    done
+    # proxies a broken delete left behind (only the very processes seen: pid + start time)
+    local ps pid st
+    for ps in "${SEEN_PROXIES[@]}"; do
+        read -r pid st <<<"$ps"
+        [ "$(start_time "$pid")" = "$st" ] && kill -KILL "$pid" 2>/dev/null && echo "# killed leftover proxy $pid"
     done
     [ -n "$LAB_UP" ] && WARD_LAB_SUFFIX=$SFX "$HERE/lab.sh" down >/dev/null 2>&1
     if [ -z "${WARD_E2E_KEEP:-}" ]; then rm -rf "$W"; else echo "# kept $W"; fi
@@ -107,6 +115,12 @@ rm -rf "$W"; mkdir -p "$W/logs" "$W/b" "$WROOT" "$RROOT" "$HROOT"
 echo "# ward: $WARD ($("$WARD" --version 2>&1 | head -1))  runc: $RUNC ($("$RUNC" --version 2>&1 | head -1))"
 
 # ---------------------------------------------------------------- lab
+# One lab per machine (fixed addresses): wait a while for another one (a helper's, a selftest)
+wait_s=${WARD_E2E_LAB_WAIT:-180}
+while ip -o addr show | grep -q ' 198\.51\.100\.1/' && [ "$wait_s" -gt 0 ]; do
+    [ $((wait_s % 30)) = 0 ] && echo "# another egress lab is up (198.51.100.1 is taken); waiting ${wait_s}s more"
+    sleep 5; wait_s=$((wait_s - 5))
+done
 if ! WARD_LAB_SUFFIX=$SFX "$HERE/lab.sh" up >"$W/lab.env" 2>"$W/logs/lab.log"; then
     COL=none; fail lab-up "lab.sh up failed (one lab per machine: is another one up? ip -o addr | grep 198.51.100.1): $(tail -3 "$W/logs/lab.log" | one_line 400)"
     WARD_LAB_SUFFIX=$SFX "$HERE/lab.sh" down >/dev/null 2>&1
@@ -123,7 +137,7 @@ mkdir -p "$R"/{proc,dev,sys,tmp,usr,root,e2e,etc/ssl,run,var/tmp}
 ln -s usr/bin "$R/bin"; ln -s usr/sbin "$R/sbin"; ln -s usr/lib "$R/lib"
 [ -e /lib64 ] && ln -s usr/lib64 "$R/lib64"
 : >"$R/etc/lab-ca.pem"
-echo "nameserver $WARD_LAB_DNS" >"$R/etc/resolv.conf"
+printf 'nameserver %s\noptions timeout:2 attempts:2\n' "$WARD_LAB_DNS" >"$R/etc/resolv.conf"
 printf '127.0.0.1 localhost\n::1 localhost\n' >"$R/etc/hosts"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$R/etc/passwd"
 echo 'root:x:0:' >"$R/etc/group"
@@ -455,6 +469,7 @@ proxy_check() {
     local c=$1 kind=$2 arg=$3 pids p incg=0 want=${4:-}
     [ "$kind" = pid ] && arg=$(rtc "$RT" state "$ID" 2>/dev/null | jq -r .pid)
     pids=$(listener_pids "$kind" "$arg")
+    for p in $pids; do SEEN_PROXIES+=("$p $(start_time "$p")"); done
     if P && [ "$want" != none ]; then
         for p in $pids; do grep -q "/$CG/$ID" "/proc/$p/cgroup" 2>/dev/null && incg=1; done
         expect ${c}proxy-running 'proxy=yes in-container-cgroup=0' "proxy=$([ -n "$pids" ] && echo yes || echo no) in-container-cgroup=$incg"
@@ -504,7 +519,7 @@ col_none() {
     start_ctr ward n-join "/run/netns/$CNS" "" field
     if [ -n "$UP" ]; then
         expect harness-exec-python 'python3 /usr/bin/python3' "$(X /usr/bin/python3 -c 'import sys; print("python3", sys.executable)' | one_line)"
-        expect harness-resolv-conf "nameserver $WARD_LAB_DNS" "$(X cat /etc/resolv.conf | one_line)"
+        expect harness-resolv-conf "nameserver $WARD_LAB_DNS options timeout:2 attempts:2" "$(X cat /etc/resolv.conf | one_line)"
     else not_up harness-exec-python harness-resolv-conf; fi
     set_main; set_wild
     [ -n "$UP" ] && { proxy_check A- ns "$CNS"; delete_check A- ns; }
