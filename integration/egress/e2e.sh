@@ -291,7 +291,7 @@ set_main() {
         A-host-mismatch-http A-sni-mismatch-tls A-mismatch-logged A-proxyenv-set
         A-https-proxy-connect A-http-proxy-absolute A-socks5h A-explicit-denied-reason
         A-explicit-connect-denied A-transparent-denied-evil A-rebind-refused A-rebind-logged
-        A-metadata-refused A-metadata-logged)
+        A-metadata-refused A-metadata-logged A-connection-bound A-serves-after-flood)
     [ -n "$UP" ] || { not_up "${cases[@]}"; return; }
 
     # transparent: no proxy variables anywhere
@@ -407,6 +407,19 @@ set_main() {
         if P; then expect A-$n-logged "* decision=denied* rule=*" "$(rsum $n.test denied)"
         else expect A-$n-logged 'egress-records=0' "egress-records=$(egress_count)"; fi
     done
+    flood_check
+}
+
+# bounds: more idle connections than the proxy serves at once (1024) are accepted and closed,
+# recorded (once a second), and the proxy still serves once they are gone
+flood_check() {
+    if ! P; then pass A-connection-bound "n/a without a policy (no proxy)"; pass A-serves-after-flood "n/a"; return; fi
+    local g; g=$(inside -- flood allowed.test 80 1100)
+    local closed; closed=$(jq -r '.closed_by_peer // 0' <<<"$g" 2>/dev/null)
+    local rec; rec=$(vrecs "" | jq -r 'select(.rule == "connection bound") | .decision' | head -1)
+    expect A-connection-bound 'opened=1100 closed-by-proxy>=76 record=denied*' \
+        "opened=$(jq -r '.opened // .exec_error' <<<"$g") closed-by-proxy$([ "${closed:-0}" -ge 76 ] && echo '>=76' || echo "=$closed") record=${rec:-none}"
+    expect A-serves-after-flood 'rc=0 code=200 body=hello from allowed.test' "$(inside -- curl http://allowed.test/ | csum)"
 }
 
 # ---------------------------------------------------------------- set B: wildcards, deny wins

@@ -53,7 +53,7 @@ def main():
         "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
         "cwd": "/",
         "capabilities": {k: CAPS for k in ("bounding", "effective", "permitted")},
-        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 4096, "soft": 4096}],
         "noNewPrivileges": True,
     }
     config = {

@@ -12,6 +12,8 @@
     intact BASE-URL N FILE [CURL-ARGS...]
                             curl downloads BASE/bytes/N (N zeros) and uploads FILE to BASE/echo:
                             {"down": "ok"|what went wrong, "up": "ok"|what went wrong}
+    flood NAME PORT N       opens N TCP connections to NAME:PORT, each with an unfinished HTTP
+                            head, waits 2 s, counts those the peer closed: {"opened", "connect_failed", "closed_by_peer"}
     environ                 the proxy variables of the container's init (/proc/1/environ)
 
 Standard library only: the container's rootfs is the host's /usr, read-only.
@@ -219,6 +221,39 @@ def cmd_intact(base, n, path, *extra):
     out(res)
 
 
+def cmd_flood(name, port, n):
+    import time
+    addr = socket.getaddrinfo(name, int(port), socket.AF_INET, socket.SOCK_STREAM)[0][4]
+    # each sends an unfinished HTTP head: the proxy holds it (head timeout 10 s) and dials nothing
+    head = ("GET / HTTP/1.1\r\nHost: %s\r\n" % name).encode()
+    socks, failed = [], 0
+    deadline = time.monotonic() + 20
+    for _ in range(int(n)):
+        if time.monotonic() > deadline or failed >= 10:
+            break
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(2)
+        try:
+            s.connect(addr)
+            s.send(head)
+            socks.append(s)
+        except OSError:
+            failed += 1
+            s.close()
+    time.sleep(2)
+    closed = 0
+    for s in socks:
+        try:
+            if s.recv(1, socket.MSG_DONTWAIT) == b"":
+                closed += 1
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed += 1
+        s.close()
+    out({"opened": len(socks), "connect_failed": failed, "closed_by_peer": closed})
+
+
 def cmd_environ():
     with open("/proc/1/environ", "rb") as f:
         env = [e.decode(errors="replace") for e in f.read().split(b"\0") if e]
@@ -239,6 +274,8 @@ def main(argv):
         cmd_dns(*args)
     elif cmd == "intact":
         cmd_intact(*args)
+    elif cmd == "flood":
+        cmd_flood(*args)
     elif cmd == "environ":
         cmd_environ()
     else:
