@@ -1,7 +1,7 @@
 //! Helpers over the kernel and the file system, used by every layer above: safe path
 //! resolution, procfs, signals, clone, the parent/child sync channel, ptys and fd passing,
-//! eBPF loading, and the state root's on-disk layout with its atomic writes. Nothing here
-//! imports a project module but `error`.
+//! eBPF loading, rtnetlink requests, and the state root's on-disk layout with its atomic
+//! writes. Nothing here imports a project module but `error`.
 
 pub mod signals;
 pub mod stateroot;
@@ -14,6 +14,8 @@ pub mod console;
 pub mod ebpf;
 #[cfg(target_os = "linux")]
 pub mod procfs;
+#[cfg(target_os = "linux")]
+pub mod rtnl;
 #[cfg(target_os = "linux")]
 pub mod safepath;
 #[cfg(target_os = "linux")]

@@ -9,6 +9,9 @@
 //! process born in the cgroup — `ward exec` too — is covered. A denied call fails with EPERM.
 
 pub mod families;
+pub mod listeners;
 pub mod programs;
+pub mod redirect;
 pub mod slot;
+pub mod steer;
 pub mod unix;

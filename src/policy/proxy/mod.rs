@@ -18,9 +18,19 @@
 //! Nothing here is wired into create or run yet: no proxy process exists, and no config is
 //! enforced by these functions alone.
 
+pub mod daemon;
+pub mod dns;
+mod explicit;
+mod flow;
 pub mod http;
+pub mod names;
 pub mod path;
+pub mod record;
+pub mod resolve;
+pub mod serve;
+mod session;
 pub mod sni;
+mod transparent;
 pub mod upstream;
 
 #[cfg(test)]

@@ -52,6 +52,12 @@ pub const JNE_K: u8 = 0x55;
 pub const JLE_K: u8 = 0xb5;
 pub const JGT_X: u8 = 0x2d;
 pub const JLT_X: u8 = 0xad;
+pub const STX_DW: u8 = 0x7b;
+pub const MOV32_K: u8 = 0xb4;
+pub const AND64_K: u8 = 0x57;
+/// BPF_JMP32: compares the low 32 bits only, so an address fits the 32-bit immediate.
+pub const JEQ32_K: u8 = 0x16;
+pub const JNE32_K: u8 = 0x56;
 
 /// bpf(2) with a zeroed, bpf_attr-sized buffer the caller filled.
 pub fn bpf(cmd: i64, attr: &mut [u8; 128]) -> nix::Result<i64> {
@@ -133,4 +139,42 @@ pub fn attach(
     bpf(8, &mut attr)
         .map(drop)
         .map_err(|e| Error::sys("bpf", format!("attach {what} to the cgroup"), e))
+}
+
+/// BPF_LINK_CREATE of `prog` on `target` (a netns fd for sk_lookup). Closing the returned
+/// link fd (its last copy) detaches the program.
+pub fn link_create(
+    prog: BorrowedFd,
+    target: BorrowedFd,
+    attach_type: u32,
+    what: &str,
+) -> Result<OwnedFd> {
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&(prog.as_raw_fd() as u32).to_ne_bytes());
+    attr[4..8].copy_from_slice(&(target.as_raw_fd() as u32).to_ne_bytes());
+    attr[8..12].copy_from_slice(&attach_type.to_ne_bytes());
+    bpf(28, &mut attr)
+        .map(owned)
+        .map_err(|e| Error::sys("bpf", format!("link {what}"), e))
+}
+
+/// BPF_BTF_LOAD of a type blob (maps that must describe their key and value, as sk_storage).
+pub fn load_btf(blob: &[u8], what: &str) -> Result<OwnedFd> {
+    let mut attr = [0u8; 128];
+    attr[0..8].copy_from_slice(&(blob.as_ptr() as u64).to_ne_bytes());
+    attr[16..20].copy_from_slice(&(blob.len() as u32).to_ne_bytes());
+    bpf(18, &mut attr)
+        .map(owned)
+        .map_err(|e| Error::sys("bpf", format!("load the type information of {what}"), e))
+}
+
+/// BPF_MAP_UPDATE_ELEM of one key and value.
+pub fn update_elem(map: BorrowedFd, key: &[u8], value: &[u8], what: &str) -> Result<()> {
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&(map.as_raw_fd() as u32).to_ne_bytes());
+    attr[8..16].copy_from_slice(&(key.as_ptr() as u64).to_ne_bytes());
+    attr[16..24].copy_from_slice(&(value.as_ptr() as u64).to_ne_bytes());
+    bpf(2, &mut attr)
+        .map(drop)
+        .map_err(|e| Error::sys("bpf", format!("fill {what}"), e))
 }

@@ -1,0 +1,332 @@
+//! The proxy process: forked twice from `ward create` (like the supervisor, so that it is
+//! nobody's child and not in the container's cgroup), hardened, then serving (`serve`) until
+//! the container's init exits. Nothing of tokio exists before the fork: the runtime is built
+//! in the daemon only.
+//!
+//! Hardening, in order: every fd closed but the ones it serves with; setns into the upstream
+//! network namespace (if given); the upstream resolver's files read (resolv.conf, hosts);
+//! RLIMIT_NOFILE 4096; every capability dropped (all five sets, bounding too); no_new_privs;
+//! Landlock with every filesystem right handled and none granted (best effort: an older kernel
+//! is noted in the log); a seccomp filter refusing what a proxy never does (ward's compiler).
+
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+
+use oci_spec::runtime::{Arch, LinuxSeccompAction, LinuxSeccompBuilder, LinuxSyscallBuilder};
+
+use super::record::Recorder;
+use super::resolve::Upstream;
+use super::serve::{self, Config};
+use crate::error::{Error, Result, SysContext};
+use crate::policy::egress::slot::{Listeners, Slot};
+use crate::spec::domains::Domains;
+use crate::spec::interception::Network;
+
+/// What `ward create` hands the proxy.
+pub struct Plan {
+    pub id: String,
+    pub domains: Domains,
+    /// For the user's IP rules (upstream refusals, SOCKS addresses).
+    pub network: Network,
+    pub slot: Slot,
+    /// `--egress-resolver`; `None`: the host's resolv.conf and /etc/hosts.
+    pub resolver: Option<SocketAddr>,
+    /// `<state>/violations.jsonl`, opened O_APPEND by create.
+    pub log: OwnedFd,
+    /// setns here before dropping capabilities; `None`: stay.
+    pub upstream_netns: Option<OwnedFd>,
+    /// Exit when readable (the container's init died).
+    pub init_pidfd: OwnedFd,
+    /// Held for life (the sk_lookup link).
+    pub keep: Vec<OwnedFd>,
+}
+
+/// The open-file bound of the daemon: 1024 clients, as many upstreams, listeners and slack.
+pub const NOFILE: u64 = 4096;
+
+/// Syscalls the proxy never makes; refused with EPERM (a 32-bit or x32 call kills it).
+pub const REFUSED: &[&str] = &[
+    "execve",
+    "execveat",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "mount",
+    "umount2",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    "pivot_root",
+    "chroot",
+    "bpf",
+    "setns",
+    "unshare",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "perf_event_open",
+    "userfaultfd",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "acct",
+    "quotactl",
+    "quotactl_fd",
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
+    "sethostname",
+    "setdomainname",
+    "iopl",
+    "ioperm",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "lookup_dcookie",
+    "fanotify_init",
+    "personality",
+    "syslog",
+    "vhangup",
+    "setuid",
+    "setgid",
+    "setreuid",
+    "setregid",
+    "setresuid",
+    "setresgid",
+    "setgroups",
+    "setfsuid",
+    "setfsgid",
+    "capset",
+    "pidfd_getfd",
+    "kcmp",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "mknod",
+    "mknodat",
+    "nfsservctl",
+    "vm86",
+    "vm86old",
+    "uselib",
+    "create_module",
+    "get_kernel_syms",
+    "query_module",
+];
+
+/// Starts the daemon and returns its pid. `create` must be single-threaded (it is): the
+/// children call only ward's own code, and the runtime is built after the second fork.
+pub fn spawn(plan: Plan, listeners: Listeners) -> Result<i32> {
+    let (r, w) = nix::unistd::pipe().sys("pipe", "egress proxy")?;
+    // SAFETY: ward create is single-threaded; the child forks again at once and the
+    // grandchild runs ward's own code from here on, as the supervisor does.
+    match unsafe { nix::unistd::fork() }.sys("fork", "egress proxy")? {
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(w);
+            drop(listeners);
+            drop(plan);
+            let _ = nix::sys::wait::waitpid(child, None);
+            let mut buf = [0u8; 4];
+            let n = nix::unistd::read(r.as_raw_fd(), &mut buf).sys("read", "egress proxy pid")?;
+            if n != 4 {
+                return Err(Error::Init("the egress proxy did not start".into()));
+            }
+            Ok(i32::from_ne_bytes(buf))
+        }
+        nix::unistd::ForkResult::Child => {
+            drop(r);
+            let _ = nix::unistd::setsid();
+            // SAFETY: as above; the grandchild continues as the proxy.
+            if let Ok(nix::unistd::ForkResult::Child) = unsafe { nix::unistd::fork() } {
+                let _ = nix::unistd::write(&w, &nix::unistd::getpid().as_raw().to_ne_bytes());
+                drop(w);
+                let code = match run(plan, listeners) {
+                    Ok(()) => 0,
+                    Err(_) => 1,
+                };
+                // SAFETY: _exit ends the daemon without running inherited handlers.
+                unsafe { libc::_exit(code) }
+            }
+            // SAFETY: _exit ends the intermediate child without running inherited handlers.
+            unsafe { libc::_exit(0) }
+        }
+    }
+}
+
+/// Hardens the calling process, then serves. Errors before serving are written to the log.
+fn run(plan: Plan, listeners: Listeners) -> Result<()> {
+    let rec = Recorder::new(
+        plan.id.clone(),
+        plan.log
+            .try_clone()
+            .map_err(|e| serve::io_err("dup log", e))?,
+    );
+    let cfg = match harden(&plan, &listeners, &rec) {
+        Ok(upstream) => {
+            let rules = plan.network.rules()?;
+            Config {
+                id: plan.id,
+                domains: plan.domains,
+                rules,
+                slot: plan.slot,
+                upstream,
+                log: plan.log,
+                max_clients: serve::MAX_CLIENTS,
+                #[cfg(test)]
+                allow_loopback: false,
+                #[cfg(test)]
+                table_limit: None,
+            }
+        }
+        Err(e) => {
+            rec.note(&format!("failed to start: {e}"));
+            return Err(e);
+        }
+    };
+    drop(rec);
+    let _keep = plan.keep;
+    serve::serve(cfg, listeners, plan.init_pidfd)
+}
+
+/// Everything before serving; returns the upstream resolver.
+fn harden(plan: &Plan, l: &Listeners, rec: &Recorder) -> Result<Upstream> {
+    let mut keep: Vec<RawFd> = vec![
+        l.dns_udp.as_raw_fd(),
+        l.dns_tcp.as_raw_fd(),
+        l.explicit.as_raw_fd(),
+        l.transparent.as_raw_fd(),
+        plan.log.as_raw_fd(),
+        plan.init_pidfd.as_raw_fd(),
+    ];
+    keep.extend(plan.keep.iter().map(|f| f.as_raw_fd()));
+    keep.extend(plan.upstream_netns.iter().map(|f| f.as_raw_fd()));
+    keep_only(&keep);
+    // Signals as a new process has them: none blocked, SIGTERM ends it (SIGPIPE stays
+    // ignored, as Rust set it: a write to a closed peer is an error, not a death).
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
+    for s in [
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGHUP,
+    ] {
+        // SAFETY: restoring the default disposition installs no handler.
+        let _ = unsafe { nix::sys::signal::signal(s, nix::sys::signal::SigHandler::SigDfl) };
+    }
+    if let Some(ns) = &plan.upstream_netns {
+        nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+            .sys("setns", "the upstream network namespace")?;
+    }
+    let upstream = match plan.resolver {
+        Some(a) => Upstream::server(a),
+        None => Upstream::host()?,
+    };
+    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, NOFILE, NOFILE)
+        .sys("setrlimit", "RLIMIT_NOFILE of the egress proxy")?;
+    drop_privileges(rec)?;
+    Ok(upstream)
+}
+
+/// Capabilities, no_new_privs, Landlock, seccomp: what `harden` ends with (also used by the
+/// test of the daemon's status).
+pub fn drop_privileges(rec: &Recorder) -> Result<()> {
+    let none = crate::policy::capabilities::from_spec(None);
+    crate::policy::capabilities::drop_bounding(&none)?;
+    crate::policy::capabilities::apply(&none)?;
+    nix::sys::prctl::set_no_new_privs().sys("prctl", "PR_SET_NO_NEW_PRIVS")?;
+    if let Some(note) = landlock_nothing()? {
+        rec.note(&note);
+    }
+    let program = crate::policy::seccomp::compile(&filter()?)?;
+    crate::policy::seccomp::install(&program)?;
+    Ok(())
+}
+
+/// Landlock handling every filesystem right the kernel knows and granting none: the proxy
+/// opens no file after this. `Some(note)` when the kernel enforces less.
+fn landlock_nothing() -> Result<Option<String>> {
+    use landlock::{Access, AccessFs, Ruleset, RulesetAttr, RulesetStatus};
+    let abi = crate::policy::landlock::kernel_abi();
+    if abi == 0 {
+        return Ok(Some(
+            "warning: the kernel has no Landlock: the proxy's filesystem access is not \
+             restricted by it (capabilities and seccomp still are)"
+                .into(),
+        ));
+    }
+    let err = |e: landlock::RulesetError| Error::Init(format!("egress proxy: landlock: {e}"));
+    let status = Ruleset::default()
+        .handle_access(AccessFs::from_all(landlock::ABI::from(abi)))
+        .map_err(err)?
+        .create()
+        .map_err(err)?
+        .restrict_self()
+        .map_err(err)?;
+    Ok(match status.ruleset {
+        RulesetStatus::FullyEnforced => None,
+        other => Some(format!("warning: landlock {other:?} (kernel ABI {abi})")),
+    })
+}
+
+/// The seccomp profile: allow by default, EPERM for `REFUSED` (native x86-64 only: any other
+/// ABI is killed by ward's compiler).
+fn filter() -> Result<oci_spec::runtime::LinuxSeccomp> {
+    let err = |e: oci_spec::OciSpecError| Error::Init(format!("egress proxy: seccomp: {e}"));
+    let known = crate::policy::seccomp::syscalls::X86_64;
+    let names: Vec<String> = REFUSED
+        .iter()
+        .filter(|n| known.iter().any(|(k, _)| k == *n))
+        .map(|n| n.to_string())
+        .collect();
+    let rule = LinuxSyscallBuilder::default()
+        .names(names)
+        .action(LinuxSeccompAction::ScmpActErrno)
+        .errno_ret(libc::EPERM as u32)
+        .build()
+        .map_err(err)?;
+    LinuxSeccompBuilder::default()
+        .default_action(LinuxSeccompAction::ScmpActAllow)
+        .architectures(vec![Arch::ScmpArchNative])
+        .syscalls(vec![rule])
+        .build()
+        .map_err(err)
+}
+
+/// Closes every fd but stdio (pointed at /dev/null) and `keep`.
+fn keep_only(keep: &[RawFd]) {
+    if let Ok(null) = nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_RDWR,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        for fd in 0..3 {
+            let _ = nix::unistd::dup2(null, fd);
+        }
+        if null > 2 {
+            let _ = nix::unistd::close(null);
+        }
+    }
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<RawFd> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in fds {
+        if fd > 2 && !keep.contains(&fd) {
+            let _ = nix::unistd::close(fd);
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Plain HTTP through the proxy, one request at a time: each head is parsed and judged (the
+//! transparent listener's and a tunnel's: Host must be the name the connection is for; the
+//! explicit proxy's: the absolute-form target decides, and is forwarded in origin form), its
+//! body forwarded by its framing (Content-Length or chunked) and nothing more, then the next
+//! head. Responses are relayed as they come. A denied request ends the connection with a 403
+//! once the responses to the requests before it are through.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::http::{self, Body, HttpError, Limits, RequestHead, Target as HttpTarget};
+use super::record::Source;
+use super::serve::{Shared, HEAD_TIMEOUT};
+use super::session::{self, read_more, same_name, Conn, Kind, Target};
+use crate::spec::domains::Decision;
+
+pub(super) enum Mode {
+    /// Every request is for this name and port.
+    Fixed(Target),
+    /// The explicit proxy: each request names its server (absolute form).
+    Proxy,
+}
+
+/// The longest chunk-size or trailer line accepted.
+const MAX_LINE: usize = 4096;
+
+pub(super) async fn run(sh: Arc<Shared>, mode: Mode, mut c: Conn, mut buf: Vec<u8>) {
+    let limits = Limits::default();
+    loop {
+        let head = match read_head(&mut c, &mut buf, &limits).await {
+            Ok(Some(h)) => h,
+            Ok(None) => break,
+            Err(why) => {
+                let (name, port, source) = match &mode {
+                    Mode::Fixed(t) => (t.name.as_str(), t.port, t.source),
+                    Mode::Proxy => ("", 0, Source::HttpProxy),
+                };
+                sh.record(source, name, port, None, "HTTP request", Some(&why));
+                let body = format!("ward: bad request: {why}\n");
+                let r = session::response("400 Bad Request", "malformed request", &body);
+                return c.refuse(r.as_bytes()).await;
+            }
+        };
+        if c.upstream_gone() {
+            break;
+        }
+        let (t, wire) = match judge_head(&mode, &head, &buf) {
+            Ok(x) => x,
+            Err((t, why)) => {
+                let dest = c.up.as_ref().map(|u| u.to);
+                sh.record(
+                    t.source,
+                    &t.name,
+                    t.port,
+                    dest,
+                    "name agreement (Host)",
+                    Some(&why),
+                );
+                let body = format!("ward: {}:{} denied: {why}\n", t.name, t.port);
+                let r = session::response("403 Forbidden", "name agreement (Host)", &body);
+                return c.refuse(r.as_bytes()).await;
+            }
+        };
+        let same =
+            c.up.as_ref()
+                .is_some_and(|u| u.name == t.name && u.port == t.port);
+        match sh.decide(&t.name, t.port) {
+            Decision::Deny { rule, reason } => {
+                let why = match &reason {
+                    Some(r) => format!("by {rule}: {r}"),
+                    None => format!("by {rule}"),
+                };
+                sh.record(t.source, &t.name, t.port, None, &rule, Some(&why));
+                let body = session::denied_body(&t.name, t.port, &rule, reason.as_deref());
+                let r = session::response("403 Forbidden", &rule, &body);
+                return c.refuse(r.as_bytes()).await;
+            }
+            Decision::Allow { rule } if same => {
+                let to = c.up.as_ref().map(|u| u.to);
+                sh.record(t.source, &t.name, t.port, to, &rule, None);
+            }
+            Decision::Allow { .. } => {
+                c.finish().await;
+                if c.cl_w.is_none() || !session::open(&sh, &t, &mut c, Kind::Http).await {
+                    return;
+                }
+            }
+        }
+        buf.drain(..head.len);
+        let Some(up) = c.up.as_mut() else { return };
+        if up.w.write_all(&wire).await.is_err() {
+            break;
+        }
+        if body(&mut c, &mut buf, head.body).await.is_err() {
+            break;
+        }
+    }
+    if let Some(up) = c.up.as_mut() {
+        let _ = up.w.shutdown().await;
+    }
+    c.splice().await
+}
+
+/// The next head; `Ok(None)` at the client's EOF between requests. An idle keep-alive
+/// connection may wait for its next request as long as it likes; once a request has begun,
+/// its head must be whole within `HEAD_TIMEOUT`.
+async fn read_head(
+    c: &mut Conn,
+    buf: &mut Vec<u8>,
+    limits: &Limits,
+) -> Result<Option<RequestHead>, String> {
+    if buf.is_empty() && read_more(&mut c.cl_r, buf, limits.max_head).await == 0 {
+        return Ok(None);
+    }
+    let parse = async {
+        loop {
+            match http::parse_head(buf, limits) {
+                Ok(Some(h)) => return Ok(h),
+                Ok(None) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+            if read_more(&mut c.cl_r, buf, limits.max_head).await == 0 {
+                return Err("the connection ended inside a request head".to_string());
+            }
+        }
+    };
+    match tokio::time::timeout(HEAD_TIMEOUT, parse).await {
+        Ok(r) => r.map(Some),
+        Err(_) => Err("the request head did not arrive within 10 s".into()),
+    }
+}
+
+/// Which name and port a request is for, and the head to send upstream; `Err` when it does
+/// not agree with the connection's name (the target to record it against, and why).
+fn judge_head(
+    mode: &Mode,
+    head: &RequestHead,
+    buf: &[u8],
+) -> Result<(Target, Vec<u8>), (Target, String)> {
+    match mode {
+        Mode::Fixed(t) => {
+            let raw = buf[..head.len].to_vec();
+            if !t.check_names {
+                return Ok((t.clone(), raw));
+            }
+            match head.authority() {
+                None => Err((
+                    t.clone(),
+                    format!("no Host header (the client resolved {})", t.name),
+                )),
+                Some(a) if !same_name(&a.host, &t.name) || a.port.is_some_and(|p| p != t.port) => {
+                    let shown = match a.port {
+                        Some(p) => format!("{}:{p}", a.host),
+                        None => a.host.clone(),
+                    };
+                    Err((
+                        t.clone(),
+                        format!(
+                            "the Host {shown:?} is not the name the client resolved ({}:{})",
+                            t.name, t.port
+                        ),
+                    ))
+                }
+                Some(_) => Ok((t.clone(), raw)),
+            }
+        }
+        Mode::Proxy => {
+            let unknown = Target {
+                source: Source::HttpProxy,
+                name: head.authority().map(|a| a.host.clone()).unwrap_or_default(),
+                port: 80,
+                check_names: false,
+            };
+            let HttpTarget::Absolute {
+                https: false,
+                authority,
+                path,
+            } = &head.target
+            else {
+                return Err((
+                    unknown,
+                    "the explicit proxy takes CONNECT host:port or an absolute http:// URL".into(),
+                ));
+            };
+            let name = authority.host.trim_end_matches('.').to_ascii_lowercase();
+            let t = Target {
+                source: Source::HttpProxy,
+                check_names: crate::spec::domains::destination(&name)
+                    .is_some_and(|h| !matches!(h, crate::spec::domains::Host::Ip(_))),
+                name,
+                port: authority.port.unwrap_or(80),
+            };
+            Ok((t, origin_form(head, path, &authority.host, authority.port)))
+        }
+    }
+}
+
+/// The head re-written for the origin: `METHOD /path HTTP/1.x`, the headers as sent less the
+/// proxy's own (Proxy-Connection, Proxy-Authorization), and a Host if there was none.
+fn origin_form(head: &RequestHead, path: &str, host: &str, port: Option<u16>) -> Vec<u8> {
+    let mut out = format!("{} {path} HTTP/1.{}\r\n", head.method, head.minor_version).into_bytes();
+    let mut has_host = false;
+    for (name, value) in &head.headers {
+        if name.eq_ignore_ascii_case("proxy-connection")
+            || name.eq_ignore_ascii_case("proxy-authorization")
+        {
+            continue;
+        }
+        has_host |= name.eq_ignore_ascii_case("host");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    if !has_host {
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_string()
+        };
+        let h = match port {
+            Some(p) => format!("Host: {host}:{p}\r\n"),
+            None => format!("Host: {host}\r\n"),
+        };
+        out.extend_from_slice(h.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Forwards exactly the request's body; what follows it stays in `buf` (the next head).
+async fn body(c: &mut Conn, buf: &mut Vec<u8>, framing: Body) -> Result<(), HttpError> {
+    let fail = |_| HttpError::BadFraming("the connection ended inside a body");
+    match framing {
+        Body::None => Ok(()),
+        Body::Length(n) => sized(c, buf, n).await.map_err(fail),
+        Body::Chunked => loop {
+            let line = read_line(c, buf).await?;
+            let size_text = line[..line.len() - 2]
+                .split(|&b| b == b';')
+                .next()
+                .unwrap_or(&[]);
+            let size = std::str::from_utf8(size_text)
+                .ok()
+                .map(str::trim_ascii)
+                .filter(|s| !s.is_empty() && s.len() <= 16)
+                .and_then(|s| u64::from_str_radix(s, 16).ok())
+                .ok_or(HttpError::BadFraming("a chunk size is not hex"))?;
+            send(c, &line).await.map_err(fail)?;
+            if size == 0 {
+                // Trailers, then the empty line.
+                loop {
+                    let l = read_line(c, buf).await?;
+                    send(c, &l).await.map_err(fail)?;
+                    if l.len() == 2 {
+                        return Ok(());
+                    }
+                }
+            }
+            sized(c, buf, size).await.map_err(fail)?;
+            let end = read_line(c, buf).await?;
+            if end != b"\r\n" {
+                return Err(HttpError::BadFraming("chunk data is not followed by CRLF"));
+            }
+            send(c, &end).await.map_err(fail)?;
+        },
+    }
+}
+
+async fn send(c: &mut Conn, bytes: &[u8]) -> std::io::Result<()> {
+    match c.up.as_mut() {
+        Some(up) => up.w.write_all(bytes).await,
+        None => Err(std::io::ErrorKind::NotConnected.into()),
+    }
+}
+
+/// `n` bytes: those in `buf` first, then straight from the client.
+async fn sized(c: &mut Conn, buf: &mut Vec<u8>, n: u64) -> std::io::Result<()> {
+    let have = (buf.len() as u64).min(n) as usize;
+    let first: Vec<u8> = buf.drain(..have).collect();
+    send(c, &first).await?;
+    let rest = n - have as u64;
+    if rest > 0 {
+        let Some(up) = c.up.as_mut() else {
+            return Err(std::io::ErrorKind::NotConnected.into());
+        };
+        let copied = tokio::io::copy(&mut (&mut c.cl_r).take(rest), &mut up.w).await?;
+        if copied != rest {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(())
+}
+
+/// One CRLF-ended line taken from the front of `buf` (read as needed), CRLF included.
+async fn read_line(c: &mut Conn, buf: &mut Vec<u8>) -> Result<Vec<u8>, HttpError> {
+    loop {
+        if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+            return Ok(buf.drain(..i + 2).collect());
+        }
+        if buf.len() >= MAX_LINE {
+            return Err(HttpError::BadFraming("a chunk line longer than 4 KiB"));
+        }
+        let more = tokio::time::timeout(HEAD_TIMEOUT, read_more(&mut c.cl_r, buf, MAX_LINE));
+        if !matches!(more.await, Ok(n) if n > 0) {
+            return Err(HttpError::BadFraming("the connection ended inside a chunk"));
+        }
+    }
+}
