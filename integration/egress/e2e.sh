@@ -273,7 +273,7 @@ listeners() {
 listener_pids() { listeners "$@" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u | tr '\n' ' '; }
 procs_mentioning() { # processes whose command line contains $1 (paths unique to this run)
     local p n=0
-    for p in /proc/[0-9]*; do tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$1" && n=$((n + 1)); done
+    for p in /proc/[0-9]*; do { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$1" && n=$((n + 1)); done
     echo $n
 }
 cgroup_left() { local m; for m in $(findmnt -rn -t cgroup,cgroup2 -o TARGET); do [ -d "$m/$CG/$1" ] && echo "$m/$CG/$1"; done; }
