@@ -1,13 +1,12 @@
 //! Egress by domain name (`allowedDomains`, `deniedDomains`, `deniedDomainReasons`, `proxyEnv`
-//! in `process.interception.network` or the annotation `org.ward.interception`): the parser
-//! accepts them, but until ward's proxy exists `create` refuses them naming the field, exits
-//! non-zero and leaves nothing behind, so no config looks enforced when it is not. ward-only
-//! (runc has no egress policy and ignores both the field and the annotation).
+//! in `process.interception.network` or the annotation `org.ward.interception`): what create
+//! refuses (naming the field, exiting non-zero, leaving nothing behind) and what a container
+//! with domain rules sees from inside without the egress lab (names answered by ward's own
+//! DNS, the wall). The end-to-end proof against real origins is integration/egress/e2e.sh.
+//! ward-only (runc has no egress policy and ignores both the field and the annotation).
 
 use crate::harness::{runtime, runtime_is_runc, Env};
 use serde_json::{json, Value};
-
-const NOT_BUILT: &str = "egress by domain name needs ward's proxy";
 
 fn skip() -> bool {
     if runtime_is_runc() {
@@ -33,52 +32,75 @@ fn env_with(field: Option<Value>, annotation: Option<Value>) -> (Env, std::path:
 }
 
 #[test]
-fn domain_rules_are_refused_at_create_until_the_proxy_exists() {
+fn domain_rules_need_a_network_namespace_of_their_own() {
     if skip() {
         return;
     }
     // The control: the same container with the IP rules alone runs and leaves its mark.
-    let (env, mark) = env_with(
+    let (mut env, mark) = env_with(
         Some(json!({"network": {"default": "deny", "allow": ["10.0.0.0/8:443"]}})),
         None,
     );
+    host_network(&mut env);
     env.run(&env.id()).ok();
     assert!(mark.exists(), "the control container left no mark");
-    let cases = [
+    for (field, annotation) in [
         (
-            "process.interception.network.allowedDomains: egress by domain name",
-            Some(
-                json!({"network": {"default": "deny", "allow": ["10.0.0.0/8:443"],
-                "allowedDomains": ["api.github.com", "*.pypi.org:443"], "proxyEnv": true}}),
-            ),
+            Some(json!({"network": {"allowedDomains": ["api.github.com"], "proxyEnv": true}})),
             None,
         ),
-        (
-            "process.interception.network.deniedDomains: egress by domain name",
-            Some(json!({"network": {"deniedDomains": ["*"]}})),
-            None,
-        ),
-        (
-            "annotations.org.ward.interception: network.allowedDomains: egress by domain name",
-            None,
-            Some(json!({"network": {"allowedDomains": ["example.com"],
-                "deniedDomains": ["example.com:22"],
-                "deniedDomainReasons": {"example.com:22": "no SSH; use https"}}})),
-        ),
-    ];
-    for (words, field, annotation) in cases {
-        let (env, mark) = env_with(field, annotation);
-        env.assert_run_refused(words);
-        assert!(env.rt(&["list", "-q"]).stdout.trim().is_empty());
-        // create alone is refused the same way.
+        (None, Some(json!({"network": {"deniedDomains": ["*"]}}))),
+    ] {
+        let (mut env, mark) = env_with(field, annotation);
+        host_network(&mut env);
+        env.assert_run_refused(
+            "linux.namespaces: egress by domain name needs a network namespace of the container's own",
+        );
         let before = env.root_entries();
         let id = env.id();
         let out = env.create(&id);
         assert_ne!(out.code, 0, "{out:?}");
-        assert!(out.stderr.contains(NOT_BUILT), "{out:?}");
         env.assert_nothing_left(&id, &before);
-        assert!(!mark.exists(), "the container ran: {words}");
+        assert!(!mark.exists(), "the container ran");
+        assert!(!host_lo_has_the_range(), "the host's lo got ward's range");
     }
+}
+
+/// `"default": "allow"` beside domain rules would contradict them; absent, it is deny.
+#[test]
+fn an_explicit_default_allow_beside_domain_rules_is_refused() {
+    if skip() {
+        return;
+    }
+    for (words, field, annotation) in [
+        (
+            "process.interception.network.default: ",
+            Some(json!({"network": {"default": "allow", "allowedDomains": ["a.example"]}})),
+            None,
+        ),
+        (
+            "annotations.org.ward.interception: network.default: ",
+            None,
+            Some(json!({"network": {"default": "allow", "deniedDomains": ["b.example"]}})),
+        ),
+    ] {
+        let (env, mark) = env_with(field, annotation);
+        env.assert_run_refused(words);
+        assert!(!mark.exists(), "the container ran");
+    }
+}
+
+fn host_network(env: &mut Env) {
+    let ns = env.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "network");
+}
+
+fn host_lo_has_the_range() -> bool {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "addr", "show", "dev", "lo"])
+        .output()
+        .expect("ip addr");
+    String::from_utf8_lossy(&out.stdout).contains("198.18.")
 }
 
 #[test]
@@ -127,24 +149,164 @@ fn the_gvisor_tier_refuses_them_too() {
     env.config["process"]["interception"] =
         json!({"network": {"default": "deny", "allowedDomains": ["example.com"]}});
     env.config["annotations"] = json!({"org.ward.isolation": "gvisor"});
-    env.assert_run_refused("process.interception.network.allowedDomains: egress by domain name");
+    env.assert_run_refused(
+        "process.interception.network.allowedDomains: egress by domain name is not available in the gvisor tier",
+    );
     assert!(!shared.join("ran").exists(), "the container ran");
 }
 
 #[test]
-fn features_do_not_claim_domain_rules() {
+fn features_claim_domain_rules() {
+    if skip() {
+        return;
+    }
     let out = std::process::Command::new(runtime())
         .arg("features")
         .output()
         .expect("run features");
     assert!(out.status.success(), "{out:?}");
-    let text = String::from_utf8_lossy(&out.stdout);
-    for word in [
-        "allowedDomains",
-        "deniedDomains",
-        "deniedDomainReasons",
-        "proxyEnv",
-    ] {
-        assert!(!text.contains(word), "features mentions {word}: {text}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("features JSON");
+    assert_eq!(
+        doc["annotations"]["org.ward.interception.domains"], "true",
+        "{doc}"
+    );
+}
+
+/// Without any network: ward's DNS answers allowed names with addresses of its reserved range
+/// (whatever server the client asks), denied names get NXDOMAIN, a raw connect anywhere else
+/// is refused by the wall, and `proxyEnv` puts the explicit proxy in the env.
+#[test]
+fn names_are_answered_by_ward_and_the_wall_holds() {
+    if skip() {
+        return;
     }
+    let mut env = Env::new();
+    env.config["process"]["interception"] = json!({"network": {
+        "allowedDomains": ["allowed.example", "*.wild.example"],
+        "deniedDomains": ["no.wild.example"], "proxyEnv": true}});
+    env.args(&[
+        "sh",
+        "-c",
+        "nslookup allowed.example 192.0.2.53; echo rc1=$?; \
+         nslookup no.wild.example 192.0.2.53; echo rc2=$?; \
+         nslookup x.wild.example 203.0.113.9; echo rc3=$?; \
+         nc -w 2 192.0.2.80 80 </dev/null; echo nc=$?; env | grep -i _proxy | sort",
+    ]);
+    let id = env.id();
+    let out = env.run(&id);
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 0, "{out:?}");
+    let after = |marker: &str| text.split(marker).next().unwrap_or_default().to_string();
+    assert!(after("rc1=0").contains("198.18.0.2"), "{text}");
+    assert!(text.contains("rc2=1"), "denied name resolved: {text}");
+    assert!(
+        text.contains("rc3=0") && text.contains("198.18.0.3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("nc=1") && text.contains("not permitted"),
+        "{text}"
+    );
+    assert!(
+        text.contains("HTTPS_PROXY=http://198.18.0.1:3128"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ALL_PROXY=socks5h://198.18.0.1:3128"),
+        "{text}"
+    );
+    assert!(text.contains("http_proxy=http://198.18.0.1:3128"), "{text}");
+}
+
+/// The proxy is a process of ward's outside the container's cgroup, recorded in the state,
+/// writes its decisions to the container's violation log, and is gone after delete.
+#[test]
+fn the_proxy_lives_and_dies_with_its_container() {
+    if skip() {
+        return;
+    }
+    let mut env = Env::new();
+    env.config["process"]["interception"] =
+        json!({"network": {"allowedDomains": ["allowed.example"]}});
+    let id = env.run_sleeping();
+    let state: Value = serde_json::from_str(&crate::harness::read(
+        &env.root.join(&id).join("state.json"),
+    ))
+    .expect("state.json");
+    let proxy = state["proxy"][0]
+        .as_i64()
+        .expect("a proxy pid in state.json");
+    assert!(crate::harness::alive(proxy), "proxy {proxy} not running");
+    let cg = std::fs::read_to_string(format!("/proc/{proxy}/cgroup")).unwrap();
+    assert!(
+        !cg.contains(&id),
+        "the proxy is in the container's cgroup: {cg}"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{proxy}/status")).unwrap();
+    for caps in ["CapEff:", "CapPrm:", "CapBnd:"] {
+        let line = status.lines().find(|l| l.starts_with(caps)).unwrap();
+        assert!(line.ends_with("0000000000000000"), "proxy {line}");
+    }
+    env.rt(&["exec", &id, "nslookup", "denied.example", "192.0.2.53"]);
+    let log = crate::harness::read(&env.root.join(&id).join("violations.jsonl"));
+    let denied = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|r| r["type"] == "egress" && r["name"] == "denied.example");
+    let denied = denied.unwrap_or_else(|| panic!("no record of the denied name: {log}"));
+    assert_eq!(denied["source"], "dns", "{denied}");
+    assert!(
+        denied["decision"].as_str().unwrap().starts_with("denied"),
+        "{denied}"
+    );
+    env.kill(&id, "KILL");
+    env.wait_status(&id, "stopped");
+    env.delete(&id).ok();
+    crate::harness::wait_for("the proxy to be gone", || !crate::harness::alive(proxy));
+}
+
+/// hooks/: runc with `ward hook egress` at createRuntime and poststop gets ward's DNS, wall and
+/// proxy for the same policy (runc ignores process.interception; the hook reads it), and
+/// poststop leaves nothing of ward's behind. Runs under either WARD_RUNTIME: the runtime here
+/// is always runc, the hook always the ward under test.
+#[test]
+fn runc_with_the_hook_gets_the_same_walls() {
+    let ward = env!("CARGO_BIN_EXE_ward");
+    let mut env = Env::new();
+    env.binary = "runc".into();
+    let hook_root = env.dir.join("hook-root");
+    let hook = json!({"path": ward, "args": ["ward", "--root", hook_root, "hook", "egress"]});
+    env.config["hooks"] = json!({"createRuntime": [hook], "poststop": [hook]});
+    env.config["annotations"] = json!({"org.ward.interception":
+        json!({"network": {"allowedDomains": ["allowed.example"]}}).to_string()});
+    env.args(&[
+        "sh",
+        "-c",
+        "nslookup allowed.example 192.0.2.53; echo rc1=$?; \
+         nslookup evil.example 192.0.2.53; echo rc2=$?; \
+         nc -w 2 192.0.2.80 80 </dev/null; echo nc=$?",
+    ]);
+    let id = env.id();
+    let out = env.run(&id);
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        text.contains("198.18.0.2") && text.contains("rc1=0"),
+        "{text}"
+    );
+    assert!(text.contains("rc2=1"), "denied name resolved: {text}");
+    assert!(
+        text.contains("nc=1") && text.contains("not permitted"),
+        "{text}"
+    );
+    let left = std::fs::read_dir(hook_root.join("@egress-hook"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "the hook left a record behind");
+    // Without the hook, the same container under runc has no walls: the test can tell.
+    env.config["hooks"] = json!({});
+    let out = env.run(&env.id());
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(!text.contains("198.18.0.2"), "{text}");
+    assert!(!text.contains("not permitted"), "{text}");
 }

@@ -51,7 +51,7 @@ fn applies(entry: &Value, caps: &[String], kernel: (u64, u64)) -> bool {
     let arches = strings(&inc["arches"]);
     (arches.is_empty() || arches.contains(&"amd64"))
         && strings(&inc["caps"]).into_iter().all(has_cap)
-        && min_kernel(&inc["minKernel"]).map_or(true, |min| kernel >= min)
+        && min_kernel(&inc["minKernel"]).is_none_or(|min| kernel >= min)
 }
 
 /// The OCI `linux.seccomp` object for `profile` on amd64.

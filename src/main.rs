@@ -82,9 +82,9 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
         return Ok(code);
     }
     match cmd {
-        Command::Create(a) => cli::create::run(root, a),
+        Command::Create(a) => cli::create::run(root, a, cli.egress_resolver),
         Command::Start(a) => cli::start::run(root, a),
-        Command::Run(a) => cli::run::run(root, a),
+        Command::Run(a) => cli::run::run(root, a, cli.egress_resolver),
         Command::State(a) => cli::state::run(root, a),
         Command::List(a) => cli::list::run(root, a),
         Command::Kill(a) => cli::kill::run(root, a),
@@ -99,6 +99,7 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
         Command::Events(a) => cli::events::run(root, a),
         Command::Translate(a) => cli::translate::run(root, a),
         Command::GvisorKeeper(a) => cli::gvisor::keeper(cli, a),
+        Command::Hook(h) => cli::hook::run(root, cli.egress_resolver, h),
         Command::Version | Command::Help(_) | Command::Completion(_) | Command::Man(_) => Ok(0),
     }
 }

@@ -241,6 +241,7 @@ fn create(cli: &Cli, cmd: &Command, b: &Bundle, id: &str, role: &Role) -> ward::
             cgroup: None,
             tier: Tier::Gvisor,
             supervisor: None,
+            proxy: None,
         };
         dir.save_config(&b.raw)?;
         dir.save(&placeholder)?;

@@ -16,6 +16,8 @@ pub mod gvisor;
 #[cfg(target_os = "linux")]
 pub mod gvisor_pod;
 pub mod help;
+#[cfg(target_os = "linux")]
+pub mod hook;
 pub mod kill;
 pub mod list;
 pub mod pause;
@@ -79,11 +81,26 @@ pub struct Cli {
     #[cfg(target_os = "linux")]
     #[arg(long = "default-isolation", value_enum, default_value = "native")]
     pub default_isolation: ward::container::tier::Tier,
+    /// DNS server (IP[:PORT], default port 53) the egress proxy resolves allowed names with,
+    /// instead of the host's resolv.conf and /etc/hosts. Only this flag can set it, never a
+    /// bundle or an annotation.
+    #[arg(long = "egress-resolver", value_name = "ADDR", value_parser = parse_resolver)]
+    pub egress_resolver: Option<std::net::SocketAddr>,
     /// Print the version.
     #[arg(short = 'v', long = "version")]
     pub version: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// `--egress-resolver`: an IP address with an optional port (`[v6]:port` for IPv6 with one).
+fn parse_resolver(text: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(a) = text.parse::<std::net::SocketAddr>() {
+        return Ok(a);
+    }
+    text.parse::<std::net::IpAddr>()
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .map_err(|_| format!("{text:?} is not an IP address with an optional :port"))
 }
 
 #[derive(Subcommand, Debug)]
@@ -131,6 +148,10 @@ pub enum Command {
     /// Show a list of commands or help for one command.
     #[command(visible_alias = "h")]
     Help(help::HelpArgs),
+    /// OCI hooks that give runc and crun containers ward's walls (see hooks/README.md).
+    #[cfg(target_os = "linux")]
+    #[command(subcommand)]
+    Hook(hook::Hook),
     /// Internal: the stand-in init of a container in a gVisor pod (started by create).
     #[cfg(target_os = "linux")]
     #[command(name = "gvisor-keeper", hide = true)]
@@ -171,6 +192,7 @@ impl CreateFlags {
         &self,
         root: &std::path::Path,
         foreground: bool,
+        egress_resolver: Option<std::net::SocketAddr>,
     ) -> ward::Result<ward::container::create::CreateOpts> {
         if self.pidfd_socket.is_some() {
             return Err(ward::Error::Unsupported("--pidfd-socket".into()));
@@ -184,6 +206,7 @@ impl CreateFlags {
             preserve_fds: self.preserve_fds,
             no_pivot: self.no_pivot,
             foreground,
+            egress_resolver,
         })
     }
 }

@@ -31,6 +31,8 @@ pub struct CreateOpts {
     pub no_pivot: bool,
     /// `ward run` in the foreground: a terminal without --console-socket is proxied by ward.
     pub foreground: bool,
+    /// `--egress-resolver`: the DNS server the egress proxy asks (default: the host's).
+    pub egress_resolver: Option<std::net::SocketAddr>,
 }
 
 /// A created container, still a child of this process.
@@ -45,9 +47,6 @@ pub struct Created {
 pub fn create(opts: &CreateOpts) -> Result<Created> {
     crate::container::state::validate_id(&opts.id)?;
     let bundle = Bundle::load(&opts.bundle)?;
-    if let Some(i) = &bundle.interception {
-        crate::spec::interception::refuse_domains_until_proxy(i, &bundle.raw)?;
-    }
     tracing::debug!(id = %opts.id, bundle = %bundle.dir.display(), "create: config loaded and validated");
     let terminal = bundle.process()?.terminal().unwrap_or(false);
     check_console(terminal, opts.console_socket.is_some(), opts.foreground)?;
@@ -59,6 +58,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created> {
         child: None,
         cgroup: None,
         supervisor: None,
+        proxy: None,
     };
     let created = create_in(opts, bundle, terminal, &dir, &mut guard)?;
     guard.disarm();
@@ -107,6 +107,7 @@ struct Cleanup {
     child: Option<(i32, OwnedFd)>,
     cgroup: Option<Cgroup>,
     supervisor: Option<i32>,
+    proxy: Option<i32>,
 }
 
 impl Cleanup {
@@ -115,6 +116,7 @@ impl Cleanup {
         self.child = None;
         self.cgroup = None;
         self.supervisor = None;
+        self.proxy = None;
     }
 }
 
@@ -124,7 +126,7 @@ impl Drop for Cleanup {
             let _ = crate::container::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         }
-        if let Some(pid) = self.supervisor.take() {
+        for pid in self.supervisor.take().into_iter().chain(self.proxy.take()) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
@@ -142,7 +144,7 @@ impl Drop for Cleanup {
 
 fn create_in(
     opts: &CreateOpts,
-    bundle: Bundle,
+    mut bundle: Bundle,
     terminal: bool,
     dir: &ContainerDir,
     guard: &mut Cleanup,
@@ -204,6 +206,12 @@ fn create_in(
         .transpose()?;
     // Egress walls on the cgroup before init exists: nothing in it ever runs unwalled.
     let interception = bundle.interception.clone().unwrap_or_default();
+    // Egress by domain name: the proxy's slot, the DNS redirect before the wall, the wall
+    // around the slot (`container::egress`).
+    let mut egress = crate::container::egress::prepare(&bundle)?;
+    if let Some(p) = &egress {
+        crate::container::egress::proxy_env(&mut bundle, p)?;
+    }
     let wants_supervisor = interception.network.is_some() || !interception.observe.is_empty();
     if wants_supervisor && cgroup_fd.is_none() {
         return Err(Error::Unsupported(
@@ -218,8 +226,14 @@ fn create_in(
         if let Some(allowed) = &n.allow_unix {
             crate::policy::egress::unix::install(fd.as_fd(), allowed, r.as_fd())?;
         }
-        crate::policy::egress::programs::install(fd.as_fd(), n, r.as_fd())?;
-        rule_texts = crate::policy::supervisor::rule_texts(n)?;
+        let wall = match &egress {
+            Some(p) => crate::container::egress::install_walls(fd.as_fd(), p, r.as_fd())?,
+            None => {
+                crate::policy::egress::programs::install(fd.as_fd(), n, r.as_fd())?;
+                n.clone()
+            }
+        };
+        rule_texts = crate::policy::supervisor::rule_texts(&wall)?;
         ring = Some(r);
     }
 
@@ -283,6 +297,22 @@ fn create_in(
         made.supervisor = supervisor;
         dir.save_leftovers(&made)?;
     }
+    let mut proxy = None;
+    if let Some(p) = egress.take() {
+        let ppid = crate::container::egress::start(
+            p,
+            &opts.id,
+            &dir.path,
+            pid,
+            pidfd.as_fd(),
+            opts.egress_resolver,
+        )?;
+        guard.proxy = Some(ppid);
+        proxy = crate::container::state::proc_stat(ppid).map(|(_, t)| (ppid, t));
+        made.proxy = proxy;
+        dir.save_leftovers(&made)?;
+        tracing::debug!(pid = ppid, "create: egress proxy started");
+    }
     if bundle.has_new_namespace(Ns::User) {
         namespaces::write_id_maps(pid, &bundle)?;
         tracing::debug!(pid, "create: uid/gid maps written");
@@ -311,6 +341,7 @@ fn create_in(
         cgroup: Some(cgroup),
         tier: crate::container::tier::Tier::Native,
         supervisor,
+        proxy,
     };
     let creating = String::from_utf8_lossy(&hook_state(&stored, Status::Creating)).into_owned();
     chan_parent.send(&Msg::Go {

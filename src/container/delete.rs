@@ -37,7 +37,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
     }
     kill_and_wait(&stored)?;
-    stop_supervisor(&stored);
+    stop_helper(stored.supervisor);
+    stop_helper(stored.proxy);
     if let Some(cg) = &stored.cgroup {
         cg.destroy()?;
     }
@@ -74,7 +75,7 @@ fn remove_leftovers(dir: &ContainerDir) -> Result<()> {
     if let Some((pid, start)) = made.init {
         kill_if_same(pid, start);
     }
-    if let Some((pid, start)) = made.supervisor {
+    for (pid, start) in made.supervisor.into_iter().chain(made.proxy) {
         kill_if_same(pid, start);
     }
     if let Some(cg) = &made.cgroup {
@@ -98,7 +99,7 @@ fn remove_leftovers(dir: &ContainerDir) -> Result<()> {
 }
 
 /// SIGKILLs `pid` if it is still the process started at `start`, and waits until it is gone.
-fn kill_if_same(pid: i32, start: u64) {
+pub(crate) fn kill_if_same(pid: i32, start: u64) {
     let same =
         |s: Option<(char, u64)>| matches!(s, Some((st, t)) if t == start && st != 'Z' && st != 'X');
     if !same(crate::container::state::proc_stat(pid)) {
@@ -116,10 +117,11 @@ fn kill_if_same(pid: i32, start: u64) {
     }
 }
 
-/// The supervisor leaves by itself once the cgroup is empty (after writing the last records);
-/// what is still there a second later is killed, so nothing of the container outlives delete.
-fn stop_supervisor(stored: &Stored) {
-    let Some((pid, start)) = stored.supervisor else {
+/// The supervisor and the egress proxy leave by themselves once the container's init is gone
+/// (the supervisor after writing the last records); what is still there a second later is
+/// killed, so nothing of the container outlives delete.
+fn stop_helper(helper: Option<(i32, u64)>) {
+    let Some((pid, start)) = helper else {
         return;
     };
     for _ in 0..100 {
@@ -129,10 +131,7 @@ fn stop_supervisor(stored: &Stored) {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    );
+    kill_if_same(pid, start);
 }
 
 /// SIGKILLs init and everything else of the container (a paused cgroup is thawed so the kill

@@ -200,6 +200,8 @@ pub fn document() -> Value {
             "org.ward.landlock.abi": crate::policy::landlock::kernel_abi().to_string(),
             // Whether network.allowUnix can be enforced here (Linux 6.7+ with BTF).
             "org.ward.interception.allowUnix": crate::policy::egress::unix::available().to_string(),
+            // allowedDomains/deniedDomains: ward's egress proxy (native tier, cgroup v2).
+            "org.ward.interception.domains": "true",
         },
         // ward's annotations that can weaken isolation when an engine passes them from users
         // (org.ward.landlock only ever adds restrictions).

@@ -8,9 +8,11 @@
 
 pub mod create;
 pub mod delete;
+pub mod egress;
 pub mod exec;
 pub mod features;
 pub mod gvisor_pod;
+pub mod hook;
 pub mod kill;
 pub mod pause;
 pub mod selfclone;

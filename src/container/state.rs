@@ -45,6 +45,9 @@ pub struct Leftovers {
     pub init: Option<(i32, u64)>,
     #[serde(default)]
     pub supervisor: Option<(i32, u64)>,
+    /// The egress proxy (pid, start time), once spawned.
+    #[serde(default)]
+    pub proxy: Option<(i32, u64)>,
 }
 
 /// What is stored in state.json.
@@ -73,6 +76,9 @@ pub struct Stored {
     /// ward's supervisor of this container (pid, start time), if it has one.
     #[serde(default)]
     pub supervisor: Option<(i32, u64)>,
+    /// ward's egress proxy of this container (pid, start time), if its policy names domains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<(i32, u64)>,
 }
 
 /// A container's directory under the state root.

@@ -15,7 +15,12 @@ pub use crate::spec::isolation::{choose, Tier, ANNOTATION};
 /// ward's own features gVisor cannot honour are refused rather than silently dropped.
 pub fn refuse_unhonoured(bundle: &crate::spec::Bundle) -> Result<()> {
     if let Some(i) = &bundle.interception {
-        crate::spec::interception::refuse_domains_until_proxy(i, &bundle.raw)?;
+        crate::spec::interception::refuse_domains(
+            i,
+            &bundle.raw,
+            "egress by domain name is not available in the gvisor tier (runsc has its own \
+             network stack, outside ward's proxy and cgroup walls): use the native tier",
+        )?;
         // runsc's --network=none is the one equivalent: a deny-all policy in a new netns.
         let deny_all = i.network.as_ref().is_some_and(|n| {
             n.default == crate::spec::interception::Verdict::Deny
@@ -236,6 +241,7 @@ pub fn record(
         cgroup: None,
         tier: Tier::Gvisor,
         supervisor: None,
+        proxy: None,
     };
     dir.save_config(&bundle.raw)?;
     dir.save(&stored)
@@ -393,6 +399,7 @@ mod tests {
                 cgroup: None,
                 tier,
                 supervisor: None,
+                proxy: None,
             })
             .unwrap();
         }

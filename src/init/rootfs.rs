@@ -177,9 +177,9 @@ fn mount_of(info: &str, path: &Path, within: Within) -> Option<(std::path::PathB
             Within::At => point == path,
             Within::Containing => path.starts_with(&point),
         };
-        let longer = best.as_ref().map_or(true, |(b, _)| {
-            point.as_os_str().len() >= b.as_os_str().len()
-        });
+        let longer = best
+            .as_ref()
+            .is_none_or(|(b, _)| point.as_os_str().len() >= b.as_os_str().len());
         if fits && longer {
             let shared = fields.iter().skip(6).any(|f| f.starts_with("shared:"));
             best = Some((point, shared));

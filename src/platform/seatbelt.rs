@@ -94,7 +94,7 @@ pub fn plan(spec: &Spec, ctx: &Context) -> Result<Plan> {
         .as_ref()
         .ok_or_else(|| PlatformError::spec("process", "missing"))?;
     let args = process.args().clone().unwrap_or_default();
-    if args.first().map_or(true, |a| a.is_empty()) {
+    if args.first().is_none_or(|a| a.is_empty()) {
         return Err(PlatformError::spec("process.args", "must name a program"));
     }
     let root = host_path(&ctx.bundle, root_spec.path(), "root.path")?;

@@ -4,8 +4,8 @@
 //! so one policy reads the same in both. Patterns are parsed and validated here, and
 //! `Domains::decide` is the decision ward's proxy will apply to a name and port.
 //!
-//! Nothing enforces these rules yet: `refuse_until_proxy` makes `ward create` refuse a policy
-//! that has any of them, so no config looks enforced when it is not.
+//! ward's proxy enforces them (`policy::proxy`, started by `container::egress`); the gVisor
+//! tier, which has no proxy, refuses them (`refuse`).
 //!
 //! Pattern syntax (one entry): `example.com` (that name), `*.example.com` (any name below it,
 //! not the name itself), an IPv4 address, a bracketed IPv6 address (`[::1]`), each with an
@@ -239,17 +239,12 @@ fn check_reason(reason: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Until ward's proxy exists, domain rules are refused at create, naming the first domain
-/// field present under `at` (the config field's or the annotation's name).
-pub fn refuse_until_proxy(f: Fields<'_>, at: &str) -> Result<()> {
+/// Refuses domain rules where ward cannot honour them (the gVisor tier), naming the first
+/// domain field present under `at` (the config field's or the annotation's name).
+pub fn refuse(f: Fields<'_>, at: &str, why: &str) -> Result<()> {
     match f.first() {
         None => Ok(()),
-        Some(field) => Err(Error::spec(
-            format!("{at}.{field}"),
-            "egress by domain name needs ward's proxy, which is not built yet: \
-             the domain fields are accepted by the parser but refused at create; \
-             use IP rules (allow, deny) for now",
-        )),
+        Some(field) => Err(Error::spec(format!("{at}.{field}"), why)),
     }
 }
 

@@ -172,7 +172,14 @@ pub fn from_config(raw: &serde_json::Value) -> Result<Option<Interception>> {
         .get("annotations")
         .and_then(|a| a.get(ANNOTATION))
         .and_then(|v| v.as_str());
-    let policy: Interception = match (field, annotation) {
+    let explicit_default = match (field, annotation) {
+        (Some(v), _) => v.pointer("/network/default").cloned(),
+        (None, Some(t)) => serde_json::from_str::<serde_json::Value>(t)
+            .ok()
+            .and_then(|v| v.pointer("/network/default").cloned()),
+        _ => None,
+    };
+    let mut policy: Interception = match (field, annotation) {
         (Some(_), Some(_)) => {
             return Err(Error::spec(
                 "process.interception",
@@ -204,6 +211,20 @@ pub fn from_config(raw: &serde_json::Value) -> Result<Option<Interception>> {
         numbers(n)?;
         n.domains(&network_field(raw))?;
     }
+    // With domain rules, what no rule allows is denied: names by the proxy, addresses by the
+    // wall around it. An explicit `"default": "allow"` would contradict that.
+    if let Some(n) = policy.network.as_mut() {
+        if n.domain_fields().first().is_some() {
+            if explicit_default == Some(serde_json::json!("allow")) {
+                return Err(Error::spec(
+                    format!("{}.default", network_field(raw)),
+                    "\"allow\" cannot stand beside allowedDomains/deniedDomains: with domain \
+                     rules everything not allowed is denied (remove default or set it to \"deny\")",
+                ));
+            }
+            n.default = Verdict::Deny;
+        }
+    }
     Ok(Some(policy))
 }
 
@@ -233,11 +254,11 @@ pub fn network_field(raw: &serde_json::Value) -> String {
     }
 }
 
-/// Until ward's proxy exists, `create` refuses a policy with domain rules (`spec::domains`),
-/// naming the field where the config has it.
-pub fn refuse_domains_until_proxy(i: &Interception, raw: &serde_json::Value) -> Result<()> {
+/// Refuses a policy with domain rules where ward has no proxy (the gVisor tier), naming the
+/// field where the config has it.
+pub fn refuse_domains(i: &Interception, raw: &serde_json::Value, why: &str) -> Result<()> {
     match &i.network {
-        Some(n) => crate::spec::domains::refuse_until_proxy(n.domain_fields(), &network_field(raw)),
+        Some(n) => crate::spec::domains::refuse(n.domain_fields(), &network_field(raw), why),
         None => Ok(()),
     }
 }

@@ -60,11 +60,11 @@ pub(super) fn escape_arg(a: &str) -> String {
         match c {
             '\\' => slashes += 1,
             '"' => {
-                out.extend(std::iter::repeat('\\').take(slashes * 2 + 1));
+                out.extend(std::iter::repeat_n('\\', slashes * 2 + 1));
                 slashes = 0;
             }
             _ => {
-                out.extend(std::iter::repeat('\\').take(slashes));
+                out.extend(std::iter::repeat_n('\\', slashes));
                 slashes = 0;
             }
         }
@@ -72,7 +72,7 @@ pub(super) fn escape_arg(a: &str) -> String {
             out.push(c);
         }
     }
-    out.extend(std::iter::repeat('\\').take(slashes * 2));
+    out.extend(std::iter::repeat_n('\\', slashes * 2));
     out.push('"');
     out
 }

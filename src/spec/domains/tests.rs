@@ -2,9 +2,7 @@
 //! loop over arbitrary input (no panic, every error names its field).
 
 use super::*;
-use crate::spec::interception::{
-    refuse_domains_until_proxy as refuse_until_proxy, Interception, Network,
-};
+use crate::spec::interception::{refuse_domains, Interception, Network};
 use serde_json::json;
 
 fn net(v: serde_json::Value) -> Network {
@@ -429,8 +427,10 @@ fn the_domains_example_is_accepted_and_decides_as_documented() {
     ));
 }
 
+const WHY: &str = "not in this tier";
+
 #[test]
-fn create_refuses_every_domain_field_naming_it() {
+fn refusals_name_the_first_domain_field() {
     for (field, network) in [
         ("allowedDomains", json!({"allowedDomains": []})),
         ("deniedDomains", json!({"deniedDomains": ["*"]})),
@@ -439,11 +439,9 @@ fn create_refuses_every_domain_field_naming_it() {
         let raw = json!({"process": {"interception": {"network": network}}});
         let i: Interception =
             serde_json::from_value(raw["process"]["interception"].clone()).unwrap();
-        let e = refuse_until_proxy(&i, &raw).unwrap_err().to_string();
+        let e = refuse_domains(&i, &raw, WHY).unwrap_err().to_string();
         assert!(
-            e.contains(&format!(
-                "process.interception.network.{field}: egress by domain name needs ward's proxy"
-            )),
+            e.contains(&format!("process.interception.network.{field}: {WHY}")),
             "{e}"
         );
     }
@@ -452,7 +450,7 @@ fn create_refuses_every_domain_field_naming_it() {
         network: Some(net(json!({"deniedDomains": ["a.example"]}))),
         ..Default::default()
     };
-    let e = refuse_until_proxy(&i, &raw).unwrap_err().to_string();
+    let e = refuse_domains(&i, &raw, WHY).unwrap_err().to_string();
     assert!(
         e.contains("annotations.org.ward.interception: network.deniedDomains"),
         "{e}"
@@ -461,8 +459,8 @@ fn create_refuses_every_domain_field_naming_it() {
         network: Some(net(json!({"default": "deny", "allow": ["10.0.0.0/8"]}))),
         ..Default::default()
     };
-    refuse_until_proxy(&ip_only, &raw).unwrap();
-    refuse_until_proxy(&Interception::default(), &raw).unwrap();
+    refuse_domains(&ip_only, &raw, WHY).unwrap();
+    refuse_domains(&Interception::default(), &raw, WHY).unwrap();
 }
 
 /// xorshift64*: a fixed sequence, so a failure names a case that can be replayed.

@@ -127,7 +127,7 @@ impl Btf {
             if t.kind_flag {
                 bits &= 0x00ff_ffff;
             }
-            (bits % 8 == 0).then_some(bits / 8)
+            bits.is_multiple_of(8).then_some(bits / 8)
         })
     }
 

@@ -1,0 +1,217 @@
+//! Egress by domain name in a container's life (issue 16): what `create` does for a policy with
+//! `allowedDomains`/`deniedDomains`, around the pieces in `policy::egress` (the kernel side) and
+//! `policy::proxy` (the proxy process).
+//!
+//! Before init exists: the slot of the reserved range the container's proxy will own (a fresh
+//! network namespace always gets slot 0; a joined one gets its listeners here, so the first
+//! free slot is known), the DNS redirect and then the wall on the container's cgroup (default
+//! deny, the slot's /20 allowed, plus the user's IP rules), and the proxy variables in the
+//! process's env when `proxyEnv` asks. After init is forked (its network namespace exists):
+//! the listeners in that namespace, the sk_lookup steering, and the proxy process, which holds
+//! the steering link (its death detaches it: connections to names then fail, never bypass).
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use oci_spec::runtime::LinuxNamespaceType as Ns;
+
+use crate::error::{Error, Result};
+use crate::policy::egress::slot::{Listeners, Slot, SLOT_PREFIX};
+use crate::spec::domains::Domains;
+use crate::spec::interception::{Network, Verdict};
+use crate::spec::Bundle;
+
+/// The part decided before init is forked.
+pub struct Prepared {
+    pub domains: Domains,
+    /// The user's policy (IP rules and all), as written.
+    pub network: Network,
+    pub slot: Slot,
+    /// The joined network namespace and its listeners (`None`: a new one, made by init's clone).
+    pub joined: Option<(OwnedFd, Listeners)>,
+}
+
+/// `None` when the policy names no domains (then nothing here runs: no proxy, no cost).
+pub fn prepare(bundle: &Bundle) -> Result<Option<Prepared>> {
+    let Some(network) = bundle.interception.as_ref().and_then(|i| i.network.clone()) else {
+        return Ok(None);
+    };
+    let at = crate::spec::interception::network_field(&bundle.raw);
+    let Some(domains) = network.domains(&at)? else {
+        return Ok(None);
+    };
+    let netns = bundle
+        .namespaces()
+        .into_iter()
+        .find(|(t, _)| *t == Ns::Network);
+    match netns {
+        None => Err(host_netns()),
+        Some((_, None)) => Ok(Some(Prepared {
+            domains,
+            network,
+            slot: Slot { index: 0 },
+            joined: None,
+        })),
+        Some((_, Some(path))) => joined(domains, network, open_netns(&path)?).map(Some),
+    }
+}
+
+/// For a network namespace that exists already (joined by path, or a runc container's for the
+/// hook): its listeners now, in the first free slot.
+pub fn joined(domains: Domains, network: Network, netns: OwnedFd) -> Result<Prepared> {
+    if same_netns(netns.as_fd(), Path::new("/proc/self/ns/net"))? {
+        return Err(host_netns());
+    }
+    let listeners = crate::policy::egress::listeners::open(netns.as_fd())?;
+    Ok(Prepared {
+        domains,
+        network,
+        slot: listeners.slot,
+        joined: Some((netns, listeners)),
+    })
+}
+
+/// The DNS redirect, then the wall (the redirected address must be what the wall sees).
+/// Returns the wall, whose rules the supervisor's records name.
+pub fn install_walls(cgroup: BorrowedFd, p: &Prepared, ring: BorrowedFd) -> Result<Network> {
+    crate::policy::egress::redirect::install(cgroup, p.slot)?;
+    let wall = wall(p);
+    crate::policy::egress::programs::install(cgroup, &wall, ring)?;
+    Ok(wall)
+}
+
+fn host_netns() -> Error {
+    Error::spec(
+        "linux.namespaces",
+        "egress by domain name needs a network namespace of the container's own (a new one, \
+         or a path to one): ward does not put its proxy's addresses on the host's network",
+    )
+}
+
+pub fn open_netns(path: &Path) -> Result<OwnedFd> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    Ok(f.into())
+}
+
+fn same_netns(fd: BorrowedFd, other: &Path) -> Result<bool> {
+    let a = nix::sys::stat::fstat(fd.as_raw_fd())
+        .map_err(|e| Error::sys("fstat", "network namespace", e))?;
+    let b = nix::sys::stat::stat(other)
+        .map_err(|e| Error::sys("stat", other.display().to_string(), e))?;
+    Ok((a.st_dev, a.st_ino) == (b.st_dev, b.st_ino))
+}
+
+/// The wall on the container's cgroup: everything denied but the slot (where the proxy
+/// listens) and what the user's IP rules allow.
+pub fn wall(p: &Prepared) -> Network {
+    let mut n = p.network.clone();
+    n.default = Verdict::Deny;
+    n.allow.push(format!("{}/{SLOT_PREFIX}", p.slot.base()));
+    n
+}
+
+/// The proxy variables `proxyEnv` puts in the container's env (upper and lower case, as
+/// clients disagree on which they read), replacing any the config had.
+pub fn proxy_env(bundle: &mut Bundle, p: &Prepared) -> Result<()> {
+    if !p.domains.proxy_env {
+        return Ok(());
+    }
+    let http = p.slot.proxy_url("http");
+    let socks = p.slot.proxy_url("socks5h");
+    let vars = [
+        ("HTTP_PROXY", &http),
+        ("HTTPS_PROXY", &http),
+        ("ALL_PROXY", &socks),
+    ];
+    let mut process = bundle.process()?.clone();
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    env.retain(|kv| {
+        let name = kv.split('=').next().unwrap_or_default();
+        !vars
+            .iter()
+            .any(|(v, _)| v.eq_ignore_ascii_case(name) && (name == *v || name == v.to_lowercase()))
+    });
+    for (name, value) in vars {
+        env.push(format!("{name}={value}"));
+        env.push(format!("{}={value}", name.to_lowercase()));
+    }
+    process.set_env(Some(env));
+    bundle.spec.set_process(Some(process));
+    Ok(())
+}
+
+/// After init is forked: the listeners (for a new namespace), the steering, the proxy.
+/// Returns the proxy's pid.
+pub fn start(
+    p: Prepared,
+    id: &str,
+    state_dir: &Path,
+    init: i32,
+    init_pidfd: BorrowedFd,
+    resolver: Option<std::net::SocketAddr>,
+) -> Result<i32> {
+    let (netns, listeners) = match p.joined {
+        Some(j) => j,
+        None => {
+            let path = format!("/proc/{init}/ns/net");
+            let fd = open_netns(Path::new(&path))?;
+            let l = crate::policy::egress::listeners::open(fd.as_fd())?;
+            if l.slot != p.slot {
+                return Err(Error::Init(format!(
+                    "the container's new network namespace already had a ward proxy (slot {})",
+                    l.slot.index
+                )));
+            }
+            (fd, l)
+        }
+    };
+    let link = crate::policy::egress::steer::attach(
+        netns.as_fd(),
+        listeners.slot,
+        listeners.transparent.as_fd(),
+    )?;
+    let log_path = state_dir.join(crate::policy::supervisor::LOG);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&log_path)
+        .map_err(|e| Error::io("open", &log_path, e))?;
+    let init_pidfd = init_pidfd
+        .try_clone_to_owned()
+        .map_err(|e| Error::io("dup", "init pidfd", e))?;
+    // Upstream sockets leave from the container's namespace when it has a way out (an
+    // engine's bridge, a CNI namespace: its network policy then applies to them too), else
+    // from the namespace ward runs in.
+    let upstream_netns = routed(init).then_some(netns);
+    let plan = crate::policy::proxy::daemon::Plan {
+        id: id.to_string(),
+        domains: p.domains,
+        network: p.network,
+        slot: listeners.slot,
+        resolver,
+        log: log.into(),
+        upstream_netns,
+        init_pidfd,
+        keep: vec![link],
+    };
+    crate::policy::proxy::daemon::spawn(plan, listeners)
+}
+
+/// Whether the network namespace of `pid` has a route through a device other than `lo`.
+fn routed(pid: i32) -> bool {
+    let v4 = std::fs::read_to_string(format!("/proc/{pid}/net/route")).unwrap_or_default();
+    let v6 = std::fs::read_to_string(format!("/proc/{pid}/net/ipv6_route")).unwrap_or_default();
+    let v4_out = v4
+        .lines()
+        .skip(1)
+        .any(|l| l.split_whitespace().next().is_some_and(|dev| dev != "lo"));
+    // ipv6_route: the device is the last column; multicast/local entries use lo too.
+    let v6_out = v6.lines().any(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        cols.len() == 10 && cols[9] != "lo" && !cols[0].starts_with("ff")
+    });
+    v4_out || v6_out
+}
