@@ -96,10 +96,10 @@ rtc() { # rtc RT ARGS...: the runtime's command line with our root
 vlog_of() { # the violation log of container $2 under runtime $1
     if [ "$1" = runc ]; then
         local f
-        for f in "$HROOT/$2/violations.jsonl" "$RROOT/$2/violations.jsonl" "/run/ward/$2/violations.jsonl"; do
+        for f in "$HROOT/@egress-hook/$2/violations.jsonl" "$HROOT/$2/violations.jsonl" "$RROOT/$2/violations.jsonl"; do
             [ -e "$f" ] && { echo "$f"; return; }
         done
-        echo "$HROOT/$2/violations.jsonl"
+        echo "$HROOT/@egress-hook/$2/violations.jsonl"
     else echo "$WROOT/$2/violations.jsonl"; fi
 }
 
@@ -514,7 +514,7 @@ delete_check() {
     for p in $PIDS_BEFORE; do [ -d "/proc/$p" ] && [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" != Z ] && alive=$((alive + 1)); done
     local lis=n/a
     [ "$kind" = ns ] && lis=$(listeners ns "$CNS" | wc -l)
-    local st=gone; [ -e "$WROOT/$ID" ] || [ -e "$RROOT/$ID" ] || [ -e "$HROOT/$ID" ] && st=left
+    local st=gone; [ -e "$WROOT/$ID" ] || [ -e "$RROOT/$ID" ] || [ -e "$HROOT/$ID" ] || [ -e "$HROOT/@egress-hook/$ID" ] && st=left
     local cg=gone; [ -n "$(cgroup_left "$ID")" ] && cg="left:$(cgroup_left "$ID" | one_line)"
     local want_lis=0; [ "$kind" = ns ] || want_lis=n/a
     expect ${c}delete-leaves-nothing "proxy-alive=0 listeners=$want_lis state=gone cgroup=gone run-procs=0" \
