@@ -5,8 +5,9 @@
     urllib URL CAFILE       Python's urllib (honours proxy variables; e2e.sh gives it none)
     raw NAME PORT PATH      a client that ignores proxy variables: getaddrinfo + socket + HTTP/1.1
     connect IP PORT         a raw TCP connect(): {"result": "ok" | "EPERM" | other errno name}
-    dns SERVER NAME TYPE [tcp]
-                            one DNS query sent straight to SERVER:53 (UDP, or TCP with `tcp`):
+    dns SERVER NAME TYPE [udp|udpc|tcp]
+                            one DNS query sent straight to SERVER:53 (UDP with sendto, connected
+                            UDP, or TCP):
                             {"rcode", "answers": [A/AAAA as text, other types as "TYPEn"],
                              "from": the reply's source (UDP) or the peer (TCP)}
     intact BASE-URL N FILE [CURL-ARGS...]
@@ -158,7 +159,13 @@ def cmd_dns(server, name, qtype, proto="udp"):
                 buf += chunk
             msg = buf[2:]
             src = s.getpeername()
-        else:
+        elif proto == "udpc":  # connected UDP, as glibc's resolver
+            s = socket.socket(fam, socket.SOCK_DGRAM)
+            s.settimeout(5)
+            s.connect((server, 53))
+            s.send(q)
+            msg, src = s.recvfrom(4096)
+        else:  # unconnected UDP (sendto), as musl's resolver
             s = socket.socket(fam, socket.SOCK_DGRAM)
             s.settimeout(5)
             s.sendto(q, (server, 53))
