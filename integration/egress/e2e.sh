@@ -78,7 +78,8 @@ teardown() {
     local ps pid st
     for ps in "${SEEN_PROXIES[@]}"; do
         read -r pid st <<<"$ps"
-        [ "$(start_time "$pid")" = "$st" ] && kill -KILL "$pid" 2>/dev/null && echo "# killed leftover proxy $pid"
+        [ "$(start_time "$pid")" = "$st" ] && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] &&
+            kill -KILL "$pid" 2>/dev/null && echo "# killed leftover proxy $pid"
     done
     [ -n "$LAB_UP" ] && WARD_LAB_SUFFIX=$SFX "$HERE/lab.sh" down >/dev/null 2>&1
     if [ -z "${WARD_E2E_KEEP:-}" ]; then rm -rf "$W"; else echo "# kept $W"; fi
