@@ -538,6 +538,9 @@ delete_check() {
     local want_lis=0; [ "$kind" = ns ] || want_lis=n/a
     expect ${c}delete-leaves-nothing "proxy-alive=0 listeners=$want_lis state=gone cgroup=gone run-procs=0" \
         "proxy-alive=$alive listeners=$lis state=$st cgroup=$cg run-procs=$(procs_mentioning "$W/")"
+    # a joined netns outlives the container: the range ward put on its lo must go with the last
+    # proxy (listeners.rs remove_range); a netns of the container's own goes whole
+    [ "$kind" = ns ] && expect ${c}lo-range-removed 'lo-198.18.0.1=0' "lo-198.18.0.1=$(ip -n "$CNS" -o addr show dev lo | grep -c ' 198\.18\.0\.1/')"
 }
 
 # ---------------------------------------------------------------- columns
@@ -569,12 +572,20 @@ col_policy() { # col_policy RT
         [ -n "$UP" ] && { proxy_check D- ns "$CNS" none; delete_check D- ns; }
     fi
     start_ctr "$rt" "${rt:0:1}-a" "/run/netns/$CNS" "$W/policy-A.json" "$via"
+    local a_up=$UP a_id=$ID
     set_main
-    if [ -n "$UP" ]; then proxy_check A- ns "$CNS"; delete_check A- ns
-    else not_up A-proxy-running A-delete-leaves-nothing; fi
+    if [ -n "$a_up" ]; then proxy_check A- ns "$CNS"; else not_up A-proxy-running; fi
+    # B joins the same netns while A still runs (a pod): its own slot, its own proxy and policy
     start_ctr "$rt" "${rt:0:1}-b" "/run/netns/$CNS" "$W/policy-B.json" annotation
     set_wild
-    [ -n "$UP" ] && rtc "$RT" delete -f "$ID" >/dev/null 2>&1
+    if [ -n "$UP" ]; then
+        local pa; pa=$(listeners ns "$CNS" | grep -oE ' 198\.1[89]\.[0-9]+\.[0-9]+:53 ' | sort -u | one_line)
+        if [ -n "$a_up" ]; then expect B-own-slot-beside-A 'proxies=2 *' "proxies=$(wc -w <<<"$pa") $pa"
+        else expect B-own-slot-beside-A 'proxies=1 *' "proxies=$(wc -w <<<"$pa") $pa (A not running)"; fi
+        rtc "$RT" delete -f "$ID" >/dev/null 2>&1
+    else not_up B-own-slot-beside-A; fi
+    ID=$a_id; UP=$a_up
+    if [ -n "$a_up" ]; then delete_check A- ns; else not_up A-delete-leaves-nothing A-lo-range-removed; fi
     start_ctr "$rt" "${rt:0:1}-c" new "$W/policy-C.json" "$via"
     set_newns
     if [ -n "$UP" ]; then proxy_check C- pid ""; init_kill_check C-; delete_check C- pid
