@@ -310,3 +310,57 @@ fn runc_with_the_hook_gets_the_same_walls() {
     assert!(!text.contains("198.18.0.2"), "{text}");
     assert!(!text.contains("not permitted"), "{text}");
 }
+
+/// A network namespace joined by path outlives the container: ward's range comes off its `lo`
+/// at delete, and after a create that failed half-way, with no proxy left either.
+#[test]
+fn a_joined_namespace_gets_its_lo_back() {
+    if skip() {
+        return;
+    }
+    let name = format!("ward-t-egress-{}", std::process::id());
+    let ip = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .expect("ip")
+    };
+    assert!(ip(&["netns", "add", &name]).success());
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "delete", &self.0])
+                .status();
+        }
+    }
+    let _gone = Gone(name.clone());
+    let has_range = || {
+        let out = std::process::Command::new("ip")
+            .args(["-n", &name, "-4", "addr", "show", "dev", "lo"])
+            .output()
+            .expect("ip addr");
+        String::from_utf8_lossy(&out.stdout).contains("198.18.0.1/15")
+    };
+    let mut env = Env::new();
+    env.config["process"]["interception"] =
+        json!({"network": {"allowedDomains": ["allowed.example"]}});
+    for ns in env.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "network" {
+            ns["path"] = json!(format!("/run/netns/{name}"));
+        }
+    }
+    env.args(&["sh", "-c", "nslookup allowed.example 192.0.2.53"]);
+    let out = env.run(&env.id());
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("198.18.0.2"), "{out:?}");
+    assert!(!has_range(), "the range stayed on the joined namespace's lo");
+    // A create that fails after the proxy started (no such executable) undoes it all.
+    env.args(&["/no/such/binary"]);
+    let before = env.root_entries();
+    let id = env.id();
+    let out = env.run(&id);
+    assert_ne!(out.code, 0, "{out:?}");
+    env.assert_nothing_left(&id, &before);
+    assert!(!has_range(), "the range stayed after a failed create");
+}

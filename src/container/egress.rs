@@ -81,6 +81,28 @@ pub fn install_walls(cgroup: BorrowedFd, p: &Prepared, ring: BorrowedFd) -> Resu
     Ok(wall)
 }
 
+/// The network namespace path the config joins, if it joins one.
+pub fn joined_path(bundle: &Bundle) -> Option<std::path::PathBuf> {
+    bundle
+        .namespaces()
+        .into_iter()
+        .find(|(t, _)| *t == Ns::Network)
+        .and_then(|(_, p)| p)
+}
+
+/// At delete, once the container's proxy is gone: the range off the joined namespace's `lo`,
+/// unless another proxy (a pod's other container) still holds a slot there.
+pub fn release(netns: &Path) {
+    let done =
+        open_netns(netns).and_then(|fd| crate::policy::egress::listeners::remove_range(fd.as_fd()));
+    if let Err(e) = done {
+        tracing::warn!(
+            "egress: the proxy's range stays on lo of {}: {e}",
+            netns.display()
+        );
+    }
+}
+
 fn host_netns() -> Error {
     Error::spec(
         "linux.namespaces",
