@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
 use super::record::Source;
-use super::serve::{accept, Shared, HEAD_TIMEOUT};
+use super::shared::{accept, Shared, HEAD_TIMEOUT};
 use crate::error::Result;
 use crate::spec::domains::{Decision, Domains, Pattern};
 
@@ -26,7 +26,7 @@ pub(super) async fn serve_udp(sh: Arc<Shared>, sock: UdpSocket) -> Result<()> {
         let (n, peer) = match sock.recv_from(&mut buf).await {
             Ok(r) => r,
             Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
-                return Err(super::serve::io_err("dns udp", e))
+                return Err(super::shared::io_err("dns udp", e))
             }
             Err(_) => continue,
         };

@@ -13,6 +13,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 
 use super::*;
 use crate::policy::egress::slot::{Listeners, Slot};
+use crate::policy::proxy::resolve::Upstream;
 use crate::spec::domains::{compile, Fields};
 
 const SLOT: Slot = Slot { index: 0 };
