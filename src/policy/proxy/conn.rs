@@ -39,7 +39,12 @@ pub(super) enum Kind {
     Opaque,
 }
 
-/// What the first bytes are (`None`: too few to tell).
+/// The longest first line the classification waits for.
+pub(super) const MAX_FIRST_LINE: usize = 8 * 1024;
+
+/// What the first bytes are (`None`: too few to tell). HTTP is a first line of the request-line
+/// shape `METHOD target HTTP/x`, whatever the method (an unknown one is judged, not spliced);
+/// `EHLO x`, `USER x` and other upper-case commands are not.
 pub(super) fn classify(buf: &[u8]) -> Option<Kind> {
     let first = *buf.first()?;
     if first == 0x16 {
@@ -48,17 +53,25 @@ pub(super) fn classify(buf: &[u8]) -> Option<Kind> {
     if !first.is_ascii_uppercase() {
         return Some(Kind::Opaque);
     }
-    // An HTTP method is a token; every registered one is upper-case letters (and `-`).
-    match buf
+    let method_end = buf
         .iter()
-        .take(24)
-        .position(|b| !(b.is_ascii_uppercase() || *b == b'-'))
-    {
-        Some(i) if buf[i] == b' ' => Some(Kind::Http),
-        Some(_) => Some(Kind::Opaque),
-        None if buf.len() < 24 => None,
-        None => Some(Kind::Opaque),
+        .position(|b| !(b.is_ascii_uppercase() || *b == b'-'));
+    match method_end {
+        Some(i) if buf[i] != b' ' => return Some(Kind::Opaque),
+        Some(_) => {}
+        None if buf.len() < 24 => return None,
+        None => return Some(Kind::Opaque),
     }
+    let Some(lf) = buf.iter().take(MAX_FIRST_LINE).position(|&b| b == b'\n') else {
+        return (buf.len() >= MAX_FIRST_LINE).then_some(Kind::Opaque);
+    };
+    let line = buf[..lf].strip_suffix(b"\r").unwrap_or(&buf[..lf]);
+    let version = line.rsplit(|&b| b == b' ').next().unwrap_or(&[]);
+    Some(if version.starts_with(b"HTTP/") {
+        Kind::Http
+    } else {
+        Kind::Opaque
+    })
 }
 
 /// The two directions of a relayed connection: the client's reader, and its writer while no
@@ -159,17 +172,16 @@ impl Conn {
     }
 }
 
-/// Reads once more into `buf` (at most `max` bytes held); 0 at EOF or when full.
+/// Reads once more into `buf` (at most `max` bytes held); 0 at EOF or when full. Cancel-safe
+/// (the transparent listener's first read is raced against a timer): bytes are appended only
+/// when a read completes.
 pub(super) async fn read_more(r: &mut OwnedReadHalf, buf: &mut Vec<u8>, max: usize) -> usize {
     let room = max.saturating_sub(buf.len()).min(16 * 1024);
     if room == 0 {
         return 0;
     }
-    let at = buf.len();
-    buf.resize(at + room, 0);
-    let n = r.read(&mut buf[at..]).await.unwrap_or(0);
-    buf.truncate(at + n);
-    n
+    buf.reserve(room);
+    (&mut *r).take(room as u64).read_buf(buf).await.unwrap_or(0)
 }
 
 /// Decides `t`, dials, records, and starts relaying; `false` when the connection ended

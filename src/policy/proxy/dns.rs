@@ -167,3 +167,49 @@ pub fn allowed_somewhere(d: &Domains, name: &str) -> Decision {
         reason: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::domains::{compile, Fields};
+
+    fn domains(allowed: &[&str], denied: &[&str]) -> Domains {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let (a, d) = (s(allowed), s(denied));
+        compile(
+            Fields {
+                allowed: Some(&a),
+                denied: Some(&d),
+                reasons: &Default::default(),
+                proxy_env: false,
+            },
+            "test",
+        )
+        .unwrap()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_name_is_answered_when_some_port_allows_it() {
+        let allowed =
+            |d: &Domains, n: &str| matches!(allowed_somewhere(d, n), Decision::Allow { .. });
+        let d = domains(
+            &["a.test:443", "b.test", "*.c.test:8443"],
+            &["b.test:80", "x.c.test"],
+        );
+        assert!(allowed(&d, "a.test"), "only on 443, still answered");
+        assert!(allowed(&d, "b.test"), "denied on 80, allowed on the others");
+        assert!(allowed(&d, "y.c.test"));
+        assert!(!allowed(&d, "x.c.test"), "denied on every port");
+        assert!(!allowed(&d, "c.test"));
+        assert!(!allowed(&d, "other.test"));
+        // Denied on every port the allow names: not answered.
+        let d = domains(&["a.test:443"], &["*:443"]);
+        assert!(!allowed(&d, "a.test"));
+        let d = domains(&["a.test"], &["*"]);
+        let Decision::Deny { rule, .. } = allowed_somewhere(&d, "a.test") else {
+            panic!("allowed under deny-all");
+        };
+        assert_eq!(rule, "deniedDomains[0] \"*\"");
+    }
+}

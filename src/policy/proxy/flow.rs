@@ -95,6 +95,16 @@ pub(super) async fn run(sh: Arc<Shared>, mode: Mode, mut c: Conn, mut buf: Vec<u
         if body(&mut c, &mut buf, head.body).await.is_err() {
             break;
         }
+        if head.header("upgrade").next().is_some() {
+            // After a 101 the connection carries another protocol (WebSocket, h2c) to the
+            // server whose name was just checked: spliced from here on.
+            if let Some(up) = c.up.as_mut() {
+                if up.w.write_all(&buf).await.is_err() {
+                    break;
+                }
+            }
+            return c.splice().await;
+        }
     }
     if let Some(up) = c.up.as_mut() {
         let _ = up.w.shutdown().await;

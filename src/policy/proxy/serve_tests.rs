@@ -741,3 +741,119 @@ fn record_lines_are_json_with_every_field() {
         }
     });
 }
+
+/// An origin that speaks first (an SMTP-like banner), then echoes lines.
+fn banner_origin() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut w = c.try_clone().unwrap();
+                w.write_all(b"220 banner\r\n").unwrap();
+                let mut r = BufReader::new(c);
+                let mut line = String::new();
+                while r.read_line(&mut line).unwrap_or(0) > 0 {
+                    let _ = w.write_all(format!("echo {line}").as_bytes());
+                    line.clear();
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn server_first_protocols_get_the_banner_after_300_ms() {
+    in_netns(|| {
+        let port = banner_origin();
+        let at: SocketAddr = (Ipv4Addr::new(198, 18, 0, 2), port).into();
+        let lab = Lab::start(Setup {
+            transparent: at,
+            ..Setup::default()
+        });
+        a_of("example.test.");
+        let c = connect(at);
+        let mut w = c.try_clone().unwrap();
+        let mut r = BufReader::new(c);
+        let t0 = std::time::Instant::now();
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert_eq!(line, "220 banner\r\n");
+        assert!(t0.elapsed() >= SERVER_FIRST, "{:?}", t0.elapsed());
+        // The client's bytes, when they come, are judged (not TLS, not HTTP: spliced).
+        w.write_all(b"EHLO x\r\n").unwrap();
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert_eq!(line, "echo EHLO x\r\n");
+        assert!(lab
+            .find("example.test", "allowed")
+            .iter()
+            .any(|r| r["source"] == "transparent"));
+        // A server-first connection whose first client bytes are a ClientHello for another
+        // name: alert, closed.
+        let mut c = connect(at);
+        let mut banner = [0u8; 12];
+        c.read_exact(&mut banner).unwrap();
+        c.write_all(&hello("openssl-s_client-tls12.bin")).unwrap();
+        assert_eq!(
+            read_all(c),
+            [0x15, 3, 1, 0, 2, 2, 0x31],
+            "{:?}",
+            lab.records()
+        );
+    });
+}
+
+#[test]
+fn transparent_refuses_unknown_addresses_and_denied_ports() {
+    in_netns(|| {
+        let port = origin();
+        // An address the DNS never handed out: closed at once, recorded.
+        let at: SocketAddr = (Ipv4Addr::new(198, 18, 0, 9), port).into();
+        let lab = Lab::start(Setup {
+            transparent: at,
+            ..Setup::default()
+        });
+        let mut c = connect(at);
+        let _ = c.write_all(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n");
+        assert!(read_all(c).is_empty());
+        let recs = lab.records();
+        assert!(
+            recs.iter().any(|r| r["destination"] == at.to_string()
+                && r["decision"].as_str().unwrap().contains("never handed out")),
+            "{recs:?}"
+        );
+        drop(lab);
+        // A name allowed on 443 only, reached on another port: 403 for HTTP, closed for TLS.
+        let at: SocketAddr = (Ipv4Addr::new(198, 18, 0, 2), port).into();
+        let lab = Lab::start(Setup {
+            transparent: at,
+            allowed: vec!["example.test:443"],
+            ..Setup::default()
+        });
+        a_of("example.test.");
+        let c = connect(at);
+        let mut w = c.try_clone().unwrap();
+        w.write_all(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+            .unwrap();
+        let (status, headers, body) = response(&mut BufReader::new(c));
+        assert_eq!(status, "HTTP/1.1 403 Forbidden");
+        assert_eq!(
+            header(&headers, "X-Ward-Denied"),
+            Some("not in allowedDomains")
+        );
+        assert_eq!(
+            body,
+            format!("ward: example.test:{port} denied by not in allowedDomains\n")
+        );
+        let mut c = connect(at);
+        c.write_all(&hello("openssl-s_client-tls13.bin")).unwrap();
+        assert!(read_all(c).is_empty());
+        assert_eq!(
+            lab.find("example.test", "denied: by not in allowedDomains")
+                .len(),
+            2
+        );
+    });
+}

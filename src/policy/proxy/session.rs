@@ -10,7 +10,9 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::conn::{classify, open, read_more, same_name, Conn, Kind, Target, ALERT_ACCESS_DENIED};
+use super::conn::{
+    classify, open, read_more, same_name, Conn, Kind, Target, ALERT_ACCESS_DENIED, MAX_FIRST_LINE,
+};
 use super::shared::{Dialled, Shared, HEAD_TIMEOUT, SERVER_FIRST};
 use super::sni;
 
@@ -44,14 +46,23 @@ pub(super) async fn judge(
             }
         }
     }
-    let kind = loop {
-        if let Some(k) = classify(&buf) {
-            break k;
+    let classified = tokio::time::timeout(HEAD_TIMEOUT, async {
+        loop {
+            if let Some(k) = classify(&buf) {
+                return k;
+            }
+            if read_more(&mut c.cl_r, &mut buf, MAX_FIRST_LINE).await == 0 {
+                return Kind::Opaque;
+            }
         }
-        let more = tokio::time::timeout(HEAD_TIMEOUT, read_more(&mut c.cl_r, &mut buf, 64));
-        if !matches!(more.await, Ok(n) if n > 0) {
-            break Kind::Opaque;
-        }
+    });
+    // Bytes that could still become an HTTP request line after 10 s: neither judged nor
+    // spliced (a slow request line must not pass unchecked).
+    let Ok(kind) = classified.await else {
+        let dest = c.up.as_ref().map(|u| u.to);
+        let why = "the first line did not arrive whole within 10 s";
+        sh.record(t.source, &t.name, t.port, dest, "name agreement", Some(why));
+        return c.finish().await;
     };
     match kind {
         Kind::Http => super::flow::run(sh, super::flow::Mode::Fixed(t), c, buf).await,

@@ -1,11 +1,12 @@
 //! What every task of the proxy shares: its configuration, the name table, the log, the
 //! bound on clients, and the upstream dial (resolve, refuse, connect to exactly what passed).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
@@ -50,7 +51,14 @@ pub(super) struct Shared {
     pub rec: Recorder,
     pub names: Mutex<Table>,
     clients: AtomicUsize,
+    /// Upstream answers kept for their TTL (capped), so that a new connection to a name costs
+    /// no lookup: name -> (addresses, until).
+    cache: Mutex<HashMap<String, (Vec<IpAddr>, Instant)>>,
 }
+
+/// The most names the upstream cache holds (then it starts over), and the longest it keeps one.
+const CACHE_NAMES: usize = 4096;
+const CACHE_MAX_TTL: u32 = 300;
 
 /// One client connection counted against `max_clients`; released on drop.
 pub(super) struct Admitted(Arc<Shared>);
@@ -68,6 +76,7 @@ impl Shared {
             rec,
             names: Mutex::new(names),
             clients: AtomicUsize::new(0),
+            cache: Mutex::new(HashMap::new()),
         }
     }
 
@@ -109,12 +118,7 @@ impl Shared {
     /// Resolves `name`, refuses what must not be dialled, and connects to the first address
     /// that passed: exactly the one judged, no second lookup.
     pub async fn dial(&self, name: &str, port: u16) -> std::result::Result<Dialled, DialError> {
-        let addrs = self
-            .cfg
-            .upstream
-            .resolve(name)
-            .await
-            .map_err(DialError::Resolve)?;
+        let addrs = self.lookup(name).await.map_err(DialError::Resolve)?;
         let host = upstream::host_addrs().unwrap_or_default();
         let mut refused = None;
         let mut failed = None;
@@ -138,6 +142,30 @@ impl Shared {
             (None, Some(r)) => Err(DialError::Refused(r)),
             (None, None) => Err(DialError::Resolve("no address".into())),
         }
+    }
+
+    /// The upstream addresses of `name`, from the cache while DNS's TTL lasts.
+    async fn lookup(&self, name: &str) -> std::result::Result<Vec<IpAddr>, String> {
+        let key = name.trim_end_matches('.').to_ascii_lowercase();
+        let now = Instant::now();
+        {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((addrs, until)) = cache.get(&key) {
+                if *until > now {
+                    return Ok(addrs.clone());
+                }
+            }
+        }
+        let (addrs, ttl) = self.cfg.upstream.resolve(&key).await?;
+        if ttl > 0 {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() >= CACHE_NAMES {
+                cache.clear();
+            }
+            let until = now + Duration::from_secs(ttl.min(CACHE_MAX_TTL).into());
+            cache.insert(key, (addrs.clone(), until));
+        }
+        Ok(addrs)
     }
 
     fn refuse(&self, a: IpAddr, host: &upstream::HostAddrs, port: u16) -> Option<Refusal> {
