@@ -606,6 +606,23 @@ fn absolute_form_requests_are_forwarded_in_origin_form() {
             )),
             "{body}"
         );
+        // The next one is for another allowed name: a new upstream, same client connection.
+        w.write_all(
+            format!(
+                "POST http://a.wild.test:{port}/w HTTP/1.1\r\nHost: a.wild.test:{port}\r\n\
+                 Content-Length: 3\r\n\r\nxyz"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let (status, _, body) = response(&mut r);
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert!(
+            body.starts_with(&format!(
+                "line=POST /w HTTP/1.1 host=a.wild.test:{port} body=xyz"
+            )),
+            "{body}"
+        );
         // The next request on the connection is for a denied name: 403.
         w.write_all(b"GET http://other.test/ HTTP/1.1\r\nHost: other.test\r\n\r\n")
             .unwrap();
