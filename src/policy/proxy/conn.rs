@@ -46,6 +46,13 @@ pub(super) const MAX_FIRST_LINE: usize = 8 * 1024;
 /// shape `METHOD target HTTP/x`, whatever the method (an unknown one is judged, not spliced);
 /// `EHLO x`, `USER x` and other upper-case commands are not.
 pub(super) fn classify(buf: &[u8]) -> Option<Kind> {
+    // Servers skip empty lines before a request line (RFC 9112 2.2): so does the classifier,
+    // or "\r\nGET ..." would be spliced unjudged.
+    let start = buf.iter().position(|b| !matches!(b, b'\r' | b'\n'))?;
+    if start >= MAX_FIRST_LINE {
+        return Some(Kind::Opaque);
+    }
+    let buf = &buf[start..];
     let first = *buf.first()?;
     if first == 0x16 {
         return Some(Kind::Tls);
@@ -63,7 +70,9 @@ pub(super) fn classify(buf: &[u8]) -> Option<Kind> {
         None => return Some(Kind::Opaque),
     }
     let Some(lf) = buf.iter().take(MAX_FIRST_LINE).position(|&b| b == b'\n') else {
-        return (buf.len() >= MAX_FIRST_LINE).then_some(Kind::Opaque);
+        // A method and a space, then no line end for 8 KiB: a long target. Judged as HTTP
+        // (the head parser takes up to 32 KiB, then refuses), never spliced.
+        return (buf.len() >= MAX_FIRST_LINE).then_some(Kind::Http);
     };
     let line = buf[..lf].strip_suffix(b"\r").unwrap_or(&buf[..lf]);
     let version = line.rsplit(|&b| b == b' ').next().unwrap_or(&[]);
@@ -253,4 +262,40 @@ pub(super) fn response(status: &str, rule: &str, body: &str) -> String {
 pub(super) fn same_name(a: &str, b: &str) -> bool {
     a.trim_end_matches('.')
         .eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_bytes_are_told_apart() {
+        let http = Some(Kind::Http);
+        let opaque = Some(Kind::Opaque);
+        assert_eq!(classify(b""), None);
+        assert_eq!(classify(b"\x16\x03\x01"), Some(Kind::Tls));
+        assert_eq!(classify(b"GET / HTTP/1.1\r\n"), http);
+        assert_eq!(classify(b"FOO-BAR /x HTTP/1.0\n"), http, "any method");
+        assert_eq!(
+            classify(b"PRI * HTTP/2.0\r\n"),
+            http,
+            "h2c prior knowledge is judged"
+        );
+        assert_eq!(
+            classify(b"\r\n\r\nGET / HTTP/1.1\r\n"),
+            http,
+            "empty lines first"
+        );
+        assert_eq!(classify(b"\r\n"), None);
+        assert_eq!(classify(b"GET / HTT"), None, "the line is not whole yet");
+        assert_eq!(classify(b"GET"), None);
+        assert_eq!(classify(b"EHLO x\r\n"), opaque);
+        assert_eq!(classify(b"SSH-2.0-OpenSSH_9.2\r\n"), opaque);
+        assert_eq!(classify(b"\x00\x01"), opaque);
+        assert_eq!(classify(b"get / HTTP/1.1\r\n"), opaque);
+        assert_eq!(classify(&[b'A'; 30]), opaque);
+        let mut long = b"GET /".to_vec();
+        long.resize(MAX_FIRST_LINE + 10, b'a');
+        assert_eq!(classify(&long), http, "a long target is still judged");
+    }
 }
