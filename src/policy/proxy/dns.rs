@@ -12,7 +12,7 @@ use hickory_proto::rr::{RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
-use super::record::Source;
+use super::record::{Entry, Source};
 use super::shared::{accept, Shared, HEAD_TIMEOUT};
 use crate::error::Result;
 use crate::spec::domains::{Decision, Domains, Pattern};
@@ -103,7 +103,7 @@ pub(super) fn answer(sh: &Shared, query: &[u8], udp: bool) -> Option<Vec<u8>> {
                 Some(r) => format!("NXDOMAIN: {r}"),
                 None => "NXDOMAIN".into(),
             };
-            sh.record(Source::Dns, name, 53, None, &rule, Some(&why));
+            record(sh, name, None, &rule, Some(&why));
         }
         Decision::Allow { rule } if q.query_type() == RecordType::A => {
             let key = name.to_ascii_lowercase();
@@ -116,20 +116,14 @@ pub(super) fn answer(sh: &Shared, query: &[u8], udp: bool) -> Option<Vec<u8>> {
                 Some((addr, new)) => {
                     if new {
                         let to = SocketAddr::from((addr, 0));
-                        sh.record(Source::Dns, &key, 53, Some(to), &rule, None);
+                        record(sh, &key, Some(to), &rule, None);
                     }
                     resp.add_answer(Record::from_rdata(q.name().clone(), TTL, RData::A(A(addr))));
                 }
                 None => {
                     resp.metadata.response_code = ResponseCode::ServFail;
-                    sh.record(
-                        Source::Dns,
-                        &key,
-                        53,
-                        None,
-                        &rule,
-                        Some("SERVFAIL: every address of the slot is handed out"),
-                    );
+                    let why = "SERVFAIL: every address of the slot is handed out";
+                    record(sh, &key, None, &rule, Some(why));
                 }
             }
         }
@@ -142,6 +136,18 @@ pub(super) fn answer(sh: &Shared, query: &[u8], udp: bool) -> Option<Vec<u8>> {
         return t.to_vec().ok();
     }
     Some(wire)
+}
+
+/// A DNS decision: for a name, not a port (`port` is null).
+fn record(sh: &Shared, name: &str, to: Option<SocketAddr>, rule: &str, denied: Option<&str>) {
+    sh.rec.record(&Entry {
+        source: Source::Dns,
+        name,
+        port: None,
+        destination: to,
+        rule,
+        denied,
+    });
 }
 
 /// Whether `name` is allowed on at least one port: the rules only tell the ports they name
