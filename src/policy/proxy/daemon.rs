@@ -354,7 +354,7 @@ mod tests {
     }
 
     /// The real daemon: forked, hardened (no capabilities in any set, no_new_privs, seccomp
-    /// filter, few fds), answering DNS, small, and gone once the "init" fd is readable.
+    /// filter, few fds), answering DNS, and gone once its "init" (a pidfd) has exited.
     #[test]
     fn the_daemon_is_hardened_serves_and_exits_with_init() {
         if !nix::unistd::Uid::effective().is_root() {
@@ -391,7 +391,16 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        let (init_r, init_w) = nix::unistd::pipe().unwrap();
+        // A stand-in for the container's init, and its pidfd.
+        let mut init = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, init.id() as libc::pid_t, 0) };
+        assert!(fd >= 0, "pidfd_open: {}", std::io::Error::last_os_error());
+        // SAFETY: the kernel just returned this fd; nothing else owns it.
+        let init_pidfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
         let plan = Plan {
             id: "daemon-test".into(),
             domains,
@@ -400,7 +409,7 @@ mod tests {
             resolver: None,
             log: log.into(),
             upstream_netns: None,
-            init_pidfd: init_r,
+            init_pidfd,
             keep: Vec::new(),
         };
         let pid = spawn(plan, listeners).unwrap();
@@ -438,7 +447,8 @@ mod tests {
             field(&rollup, "Private_Clean"),
         );
         // The "init" ends: the daemon exits.
-        drop(init_w);
+        init.kill().unwrap();
+        init.wait().unwrap();
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(5) {
             let st = status(pid);
