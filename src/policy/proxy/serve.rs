@@ -66,3 +66,6 @@ async fn run(cfg: Config, l: Listeners, stop: OwnedFd) -> Result<()> {
 #[cfg(test)]
 #[path = "serve_tests.rs"]
 mod tests;
+#[cfg(test)]
+#[path = "serve_tests_clients.rs"]
+mod tests_clients;
