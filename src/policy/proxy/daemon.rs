@@ -181,8 +181,12 @@ fn run(plan: Plan, listeners: Listeners) -> Result<()> {
             .try_clone()
             .map_err(|e| shared::io_err("dup log", e))?,
     );
-    let upstream = match harden(&plan, &rec) {
-        Ok(u) => u,
+    let started = plan
+        .network
+        .rules()
+        .and_then(|rules| Ok((rules, harden(&plan, &rec)?)));
+    let (rules, upstream) = match started {
+        Ok(r) => r,
         Err(e) => {
             rec.note(&format!("failed to start: {e}"));
             return Err(e);
@@ -192,7 +196,7 @@ fn run(plan: Plan, listeners: Listeners) -> Result<()> {
     let cfg = Config {
         id: plan.id,
         domains: plan.domains,
-        rules: plan.network.rules()?,
+        rules,
         slot: plan.slot,
         upstream,
         log: plan.log,
