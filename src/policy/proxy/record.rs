@@ -77,7 +77,11 @@ impl Recorder {
             "source": e.source.as_str(),
             "name": e.name,
             "port": e.port,
-            "destination": e.destination.map(|d| d.to_string()),
+            // The DNS's records carry the address handed out, without a port.
+            "destination": e.destination.map(|d| match d.port() {
+                0 => d.ip().to_string(),
+                _ => d.to_string(),
+            }),
             "rule": e.rule,
             "decision": decision,
         });
