@@ -354,7 +354,10 @@ fn a_joined_namespace_gets_its_lo_back() {
     let out = env.run(&env.id());
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("198.18.0.2"), "{out:?}");
-    assert!(!has_range(), "the range stayed on the joined namespace's lo");
+    assert!(
+        !has_range(),
+        "the range stayed on the joined namespace's lo"
+    );
     // A create that fails after the proxy started (no such executable) undoes it all.
     env.args(&["/no/such/binary"]);
     let before = env.root_entries();

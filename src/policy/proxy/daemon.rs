@@ -171,7 +171,6 @@ fn run(plan: Plan, listeners: Listeners) -> Result<()> {
         listeners.transparent.as_raw_fd(),
         plan.log.as_raw_fd(),
         plan.init_pidfd.as_raw_fd(),
-        rec.raw_fd(),
     ];
     keep.extend(plan.keep.iter().map(|f| f.as_raw_fd()));
     keep.extend(plan.upstream_netns.iter().map(|f| f.as_raw_fd()));

@@ -59,11 +59,6 @@ impl Recorder {
         }
     }
 
-    /// The log's fd, which the daemon must keep open when it closes everything else.
-    pub fn raw_fd(&self) -> std::os::fd::RawFd {
-        std::os::fd::AsRawFd::as_raw_fd(&self.log)
-    }
-
     pub fn line(&self, e: &Entry<'_>) -> String {
         let decision = match e.denied {
             None => "allowed".to_string(),
