@@ -367,3 +367,44 @@ fn a_joined_namespace_gets_its_lo_back() {
     env.assert_nothing_left(&id, &before);
     assert!(!has_range(), "the range stayed after a failed create");
 }
+
+/// A dead proxy fails closed: no answers, no connections to names, the wall still holds.
+#[test]
+fn a_dead_proxy_fails_closed() {
+    if skip() {
+        return;
+    }
+    let mut env = Env::new();
+    env.config["process"]["interception"] =
+        json!({"network": {"allowedDomains": ["allowed.example"]}});
+    let id = env.run_sleeping();
+    let probe = "nslookup allowed.example 192.0.2.53; echo rc1=$?; \
+                 nc -w 2 198.18.0.2 443 </dev/null; echo nc1=$?; \
+                 nc -w 2 192.0.2.80 80 </dev/null; echo nc2=$?";
+    // The control: with the proxy alive, the name resolves and its address accepts.
+    let out = env.rt(&["exec", &id, "sh", "-c", probe]);
+    assert!(out.stdout.contains("rc1=0"), "{out:?}");
+    assert!(out.stdout.contains("nc1=0"), "{out:?}");
+    let state: Value = serde_json::from_str(&crate::harness::read(
+        &env.root.join(&id).join("state.json"),
+    ))
+    .expect("state.json");
+    let proxy = state["proxy"][0].as_i64().expect("proxy pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(proxy as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    crate::harness::wait_for("the proxy to die", || !crate::harness::alive(proxy));
+    let out = env.rt(&["exec", &id, "sh", "-c", probe]);
+    assert!(
+        out.stdout.contains("rc1=1"),
+        "a name resolved without the proxy: {out:?}"
+    );
+    assert!(
+        out.stdout.contains("nc1=1"),
+        "a name's address accepted without the proxy: {out:?}"
+    );
+    assert!(out.stdout.contains("nc2=1"), "{out:?}");
+    assert!(out.stderr.contains("not permitted"), "{out:?}");
+}
