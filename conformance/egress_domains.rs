@@ -310,3 +310,101 @@ fn runc_with_the_hook_gets_the_same_walls() {
     assert!(!text.contains("198.18.0.2"), "{text}");
     assert!(!text.contains("not permitted"), "{text}");
 }
+
+/// A network namespace joined by path outlives the container: ward's range comes off its `lo`
+/// at delete, and after a create that failed half-way, with no proxy left either.
+#[test]
+fn a_joined_namespace_gets_its_lo_back() {
+    if skip() {
+        return;
+    }
+    let name = format!("ward-t-egress-{}", std::process::id());
+    let ip = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .expect("ip")
+    };
+    assert!(ip(&["netns", "add", &name]).success());
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "delete", &self.0])
+                .status();
+        }
+    }
+    let _gone = Gone(name.clone());
+    let has_range = || {
+        let out = std::process::Command::new("ip")
+            .args(["-n", &name, "-4", "addr", "show", "dev", "lo"])
+            .output()
+            .expect("ip addr");
+        String::from_utf8_lossy(&out.stdout).contains("198.18.0.1/15")
+    };
+    let mut env = Env::new();
+    env.config["process"]["interception"] =
+        json!({"network": {"allowedDomains": ["allowed.example"]}});
+    for ns in env.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "network" {
+            ns["path"] = json!(format!("/run/netns/{name}"));
+        }
+    }
+    env.args(&["sh", "-c", "nslookup allowed.example 192.0.2.53"]);
+    let out = env.run(&env.id());
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("198.18.0.2"), "{out:?}");
+    assert!(
+        !has_range(),
+        "the range stayed on the joined namespace's lo"
+    );
+    // A create that fails after the proxy started (no such executable) undoes it all.
+    env.args(&["/no/such/binary"]);
+    let before = env.root_entries();
+    let id = env.id();
+    let out = env.run(&id);
+    assert_ne!(out.code, 0, "{out:?}");
+    env.assert_nothing_left(&id, &before);
+    assert!(!has_range(), "the range stayed after a failed create");
+}
+
+/// A dead proxy fails closed: no answers, no connections to names, the wall still holds.
+#[test]
+fn a_dead_proxy_fails_closed() {
+    if skip() {
+        return;
+    }
+    let mut env = Env::new();
+    env.config["process"]["interception"] =
+        json!({"network": {"allowedDomains": ["allowed.example"]}});
+    let id = env.run_sleeping();
+    let probe = "nslookup allowed.example 192.0.2.53; echo rc1=$?; \
+                 nc -w 2 198.18.0.2 443 </dev/null; echo nc1=$?; \
+                 nc -w 2 192.0.2.80 80 </dev/null; echo nc2=$?";
+    // The control: with the proxy alive, the name resolves and its address accepts.
+    let out = env.rt(&["exec", &id, "sh", "-c", probe]);
+    assert!(out.stdout.contains("rc1=0"), "{out:?}");
+    assert!(out.stdout.contains("nc1=0"), "{out:?}");
+    let state: Value = serde_json::from_str(&crate::harness::read(
+        &env.root.join(&id).join("state.json"),
+    ))
+    .expect("state.json");
+    let proxy = state["proxy"][0].as_i64().expect("proxy pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(proxy as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    crate::harness::wait_for("the proxy to die", || !crate::harness::alive(proxy));
+    let out = env.rt(&["exec", &id, "sh", "-c", probe]);
+    assert!(
+        out.stdout.contains("rc1=1"),
+        "a name resolved without the proxy: {out:?}"
+    );
+    assert!(
+        out.stdout.contains("nc1=1"),
+        "a name's address accepted without the proxy: {out:?}"
+    );
+    assert!(out.stdout.contains("nc2=1"), "{out:?}");
+    assert!(out.stderr.contains("not permitted"), "{out:?}");
+}

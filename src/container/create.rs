@@ -59,6 +59,8 @@ pub fn create(opts: &CreateOpts) -> Result<Created> {
         cgroup: None,
         supervisor: None,
         proxy: None,
+        proxy_netns: None,
+        proxy_killed: None,
     };
     let created = create_in(opts, bundle, terminal, &dir, &mut guard)?;
     guard.disarm();
@@ -108,6 +110,9 @@ struct Cleanup {
     cgroup: Option<Cgroup>,
     supervisor: Option<i32>,
     proxy: Option<i32>,
+    /// A joined network namespace that got the proxy's range.
+    proxy_netns: Option<PathBuf>,
+    proxy_killed: Option<i32>,
 }
 
 impl Cleanup {
@@ -117,6 +122,18 @@ impl Cleanup {
         self.cgroup = None;
         self.supervisor = None;
         self.proxy = None;
+        self.proxy_netns = None;
+    }
+}
+
+impl Cleanup {
+    fn proxy_pid_alive(&self) -> bool {
+        self.proxy_killed.is_some_and(|pid| {
+            !matches!(
+                crate::container::state::proc_stat(pid),
+                None | Some(('Z', _))
+            )
+        })
     }
 }
 
@@ -126,11 +143,24 @@ impl Drop for Cleanup {
             let _ = crate::container::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         }
+        self.proxy_killed = self.proxy;
         for pid in self.supervisor.take().into_iter().chain(self.proxy.take()) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
+        }
+        if let Some(ns) = self.proxy_netns.take() {
+            // After the proxy (and the listeners create held) are gone: SIGKILL is not
+            // instant, and the range stays while a socket of the proxy holds its slot.
+            for _ in 0..200 {
+                let gone = !self.proxy_pid_alive();
+                if gone {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            crate::container::egress::release(&ns);
         }
         if let Some(cg) = self.cgroup.take() {
             let _ = cg.kill_all();
@@ -210,6 +240,7 @@ fn create_in(
     // around the slot (`container::egress`).
     let mut egress = crate::container::egress::prepare(&bundle)?;
     if let Some(p) = &egress {
+        guard.proxy_netns = crate::container::egress::joined_path(&bundle);
         crate::container::egress::proxy_env(&mut bundle, p)?;
     }
     let wants_supervisor = interception.network.is_some() || !interception.observe.is_empty();
@@ -298,7 +329,10 @@ fn create_in(
         dir.save_leftovers(&made)?;
     }
     let mut proxy = None;
+    let mut proxy_netns = None;
     if let Some(p) = egress.take() {
+        proxy_netns = crate::container::egress::joined_path(&bundle);
+        made.proxy_netns.clone_from(&proxy_netns);
         let ppid = crate::container::egress::start(
             p,
             &opts.id,
@@ -342,6 +376,7 @@ fn create_in(
         tier: crate::container::tier::Tier::Native,
         supervisor,
         proxy,
+        proxy_netns,
     };
     let creating = String::from_utf8_lossy(&hook_state(&stored, Status::Creating)).into_owned();
     chan_parent.send(&Msg::Go {
