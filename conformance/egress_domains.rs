@@ -408,3 +408,30 @@ fn a_dead_proxy_fails_closed() {
     assert!(out.stdout.contains("nc2=1"), "{out:?}");
     assert!(out.stderr.contains("not permitted"), "{out:?}");
 }
+
+/// The hook runs after runc has set the process's env: `proxyEnv` is refused naming the field
+/// (the container does not start), never silently dropped.
+#[test]
+fn the_hook_refuses_proxy_env() {
+    let ward = env!("CARGO_BIN_EXE_ward");
+    let mut env = Env::new();
+    env.binary = "runc".into();
+    let shared = env.shared_dir("mark", "/mark");
+    let hook_root = env.dir.join("hook-root");
+    let hook = json!({"path": ward, "args": ["ward", "--root", hook_root, "hook", "egress"]});
+    env.config["hooks"] = json!({"createRuntime": [hook], "poststop": [hook]});
+    env.config["process"]["interception"] =
+        json!({"network": {"allowedDomains": ["allowed.example"], "proxyEnv": true}});
+    env.args(&["sh", "-c", "echo ran > /mark/ran"]);
+    let out = env.run(&env.id());
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("process.interception.network.proxyEnv"),
+        "{out:?}"
+    );
+    assert!(!shared.join("ran").exists(), "the container ran");
+    let left = std::fs::read_dir(hook_root.join("@egress-hook"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "the hook left a record behind");
+}

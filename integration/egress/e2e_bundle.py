@@ -88,6 +88,15 @@ def main():
     if a.policy:
         with open(a.policy) as f:
             policy = json.load(f)
+        net = policy.get("network", {})
+        if a.hook_json and net.pop("proxyEnv", False):
+            # A hook cannot change the env runc has already set (ward hook egress refuses
+            # proxyEnv): the variables go in process.env, as hooks/README.md tells runc users.
+            # The first container of a network namespace gets slot 0, 198.18.0.1.
+            for k, v in (("HTTP_PROXY", "http://198.18.0.1:3128"),
+                         ("HTTPS_PROXY", "http://198.18.0.1:3128"),
+                         ("ALL_PROXY", "socks5h://198.18.0.1:3128")):
+                process["env"] += [f"{k}={v}", f"{k.lower()}={v}"]
         if a.via == "field":
             process["interception"] = policy
         else:
