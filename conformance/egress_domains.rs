@@ -435,3 +435,76 @@ fn the_hook_refuses_proxy_env() {
         .unwrap_or(0);
     assert_eq!(left, 0, "the hook left a record behind");
 }
+
+/// `--interception FILE` (engines that cannot pass the annotation, e.g. Docker 20.10 through a
+/// runtime entry's runtimeArgs): the file's policy applies to a container without one; a
+/// container with its own is refused, as is a bad file, naming the flag.
+#[test]
+fn the_runtime_flag_imposes_a_policy() {
+    if skip() {
+        return;
+    }
+    let mut env = Env::new();
+    let file = env.dir.join("policy.json");
+    std::fs::write(
+        &file,
+        json!({"network": {"allowedDomains": ["allowed.example"]}}).to_string(),
+    )
+    .unwrap();
+    let flag = file.to_str().unwrap().to_string();
+    env.args(&[
+        "sh",
+        "-c",
+        "nslookup allowed.example 192.0.2.53; nc -w 2 192.0.2.80 80 </dev/null; echo nc=$?",
+    ]);
+    env.write_config();
+    let bundle = env.bundle.to_str().unwrap().to_string();
+    let out = env.rt(&[
+        "--interception",
+        &flag,
+        "run",
+        "--bundle",
+        &bundle,
+        &env.id(),
+    ]);
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(text.contains("198.18.0.2"), "{text}");
+    assert!(
+        text.contains("nc=1") && text.contains("not permitted"),
+        "{text}"
+    );
+    // The control: without the flag, no proxy answers.
+    let out = env.rt(&["run", "--bundle", &bundle, &env.id()]);
+    assert!(
+        !format!("{}{}", out.stdout, out.stderr).contains("198.18.0.2"),
+        "{out:?}"
+    );
+    // A config with its own policy.
+    env.config["process"]["interception"] =
+        json!({"network": {"allowedDomains": ["other.example"]}});
+    env.write_config();
+    let before = env.root_entries();
+    let id = env.id();
+    let out = env.rt(&["--interception", &flag, "run", "--bundle", &bundle, &id]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!("--interception {flag}")),
+        "{out:?}"
+    );
+    env.assert_nothing_left(&id, &before);
+    // A bad file names the flag and the entry.
+    env.config["process"]
+        .as_object_mut()
+        .unwrap()
+        .remove("interception");
+    env.write_config();
+    std::fs::write(&file, r#"{"network": {"allowedDomains": ["*.com"]}}"#).unwrap();
+    let id = env.id();
+    let out = env.rt(&["--interception", &flag, "run", "--bundle", &bundle, &id]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("allowedDomains[0]") && out.stderr.contains("--interception"),
+        "{out:?}"
+    );
+    env.assert_nothing_left(&id, &before);
+}

@@ -173,10 +173,13 @@ write_daemon_json() { # $1: default runtime
   "storage-driver": "overlay2",
   "cgroup-parent": "/$DCG",
   "default-runtime": "$1",
-  "runtimes": {"ward": {"path": "$WARD"}}
+  "runtimes": {"ward": {"path": "$WARD"},
+               "ward-egress": {"path": "$WARD", "runtimeArgs": ["--interception", "$W/egress-policy.json"]}}
 }
 EOF
 }
+# The policy of the ward-egress runtime (Docker 20.10 has no --annotation: the runtime carries it).
+echo '{"network":{"allowedDomains":["allowed.example"]}}' >"$W/egress-policy.json"
 write_daemon_json runc
 dockerd --config-file "$W/dockerd.json" >"$LOGS/dockerd.log" 2>&1 </dev/null &
 D() { timeout -k 5 "$T" "$DOCKER_BIN" -H "unix://$D_SOCK" "$@"; }
@@ -639,8 +642,9 @@ gvisor_ctr_test() {
     finish ctr-gvisor ward
 }
 
-# --- egress by domain name (ward only: runc has no egress policy): the policy travels as the
-# annotation through Docker (--annotation) and containerd (ctr --annotation); ward's DNS answers
+# --- egress by domain name (ward only: runc has no egress policy): the policy travels through
+# Docker as the ward-egress runtime's --interception file (daemon.json runtimeArgs; Docker 20.10
+# has no --annotation) and through containerd as the annotation (ctr --annotation); ward's DNS answers
 # allowed names from its range, denied ones NXDOMAIN, the wall refuses a raw connect, and the
 # proxy is gone with the container. No network: --network none (the proxy's upstream would be
 # the host's namespace; the lab suite, make egress-e2e, proves the upstream side).
@@ -654,8 +658,8 @@ egress_check() { # egress_check OUTPUT
 egress_tests() {
     local out left c=wi-ward-egress id=wi-ward-egress-ctr
     begin
-    out=$(D run --rm --name "$c" --runtime ward --pull never --network none \
-        --annotation "org.ward.interception=$EGRESS_POLICY" "$DIMG" sh -c "$EGRESS_PROBE" 2>&1) || bad "docker run: $out"
+    out=$(D run --rm --name "$c" --runtime ward-egress --pull never --network none \
+        "$DIMG" sh -c "$EGRESS_PROBE" 2>&1) || bad "docker run: $out"
     [ -z "$ERR" ] && egress_check "$out"
     left=$(ls "$DEXEC"/runtime-*/moby/ 2>/dev/null | one_line)
     [ -z "$left" ] || bad "runtime state left after docker run --rm: $left"

@@ -33,6 +33,8 @@ pub struct CreateOpts {
     pub foreground: bool,
     /// `--egress-resolver`: the DNS server the egress proxy asks (default: the host's).
     pub egress_resolver: Option<std::net::SocketAddr>,
+    /// `--interception FILE`: the policy for every container (one with its own is refused).
+    pub interception: Option<PathBuf>,
 }
 
 /// A created container, still a child of this process.
@@ -46,7 +48,10 @@ pub struct Created {
 
 pub fn create(opts: &CreateOpts) -> Result<Created> {
     crate::container::state::validate_id(&opts.id)?;
-    let bundle = Bundle::load(&opts.bundle)?;
+    let mut bundle = Bundle::load(&opts.bundle)?;
+    if let Some(file) = &opts.interception {
+        impose_interception(&mut bundle, file)?;
+    }
     tracing::debug!(id = %opts.id, bundle = %bundle.dir.display(), "create: config loaded and validated");
     let terminal = bundle.process()?.terminal().unwrap_or(false);
     check_console(terminal, opts.console_socket.is_some(), opts.foreground)?;
@@ -65,6 +70,35 @@ pub fn create(opts: &CreateOpts) -> Result<Created> {
     let created = create_in(opts, bundle, terminal, &dir, &mut guard)?;
     guard.disarm();
     Ok(created)
+}
+
+/// `--interception FILE`: the runtime's policy becomes the container's, validated as if the
+/// config had it (errors name the file). A config with its own policy is refused: which of two
+/// policies applies must never be a guess.
+fn impose_interception(bundle: &mut Bundle, file: &Path) -> Result<()> {
+    let flag = format!("--interception {}", file.display());
+    if bundle.interception.is_some() {
+        return Err(Error::spec(
+            flag,
+            "this runtime applies its own interception policy; the config's \
+             process.interception (or the org.ward.interception annotation) would replace it: \
+             remove it, or use a runtime without --interception",
+        ));
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| Error::io("read", file, e))?;
+    let policy: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::spec(flag.clone(), format!("not JSON: {e}")))?;
+    let mut raw = bundle.raw.clone();
+    match raw.get_mut("process").and_then(|p| p.as_object_mut()) {
+        Some(p) => {
+            p.insert("interception".into(), policy);
+        }
+        None => return Err(Error::spec("process", "missing")),
+    }
+    bundle.interception = crate::spec::interception::from_config(&raw)
+        .map_err(|e| Error::spec(flag, e.to_string()))?;
+    bundle.raw = raw;
+    Ok(())
 }
 
 /// CAP_SYS_PTRACE without a user namespace is a host capability: non-dumpable no longer keeps
