@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build lint test test-v2 conformance demo integration integration-engines integration-cri bench bench-egress install clean check-platforms egress-lab
+.PHONY: build lint test test-v2 conformance demo integration integration-engines integration-cri bench bench-egress install clean check-platforms egress-lab egress-e2e
 
 build:
 	$(CARGO) build --release
@@ -48,6 +48,14 @@ integration-cri:
 egress-lab:
 	@test "$$(id -u)" -eq 0 || { echo "make egress-lab builds network namespaces and must run as root" >&2; exit 1; }
 	integration/egress/selftest.sh
+
+# Issue 16's end-to-end proof: containers in the lab (its own suffix), curl/urllib/raw clients
+# inside, ward's proxy and wall between them and the origins; columns: no policy (baseline),
+# ward, runc with the hook. Always tears down; non-zero on any failure. WARD=path skips the build.
+egress-e2e:
+	@test "$$(id -u)" -eq 0 || { echo "make egress-e2e runs containers in network namespaces and must run as root" >&2; exit 1; }
+	@if [ -z "$(WARD)" ]; then $(CARGO) build --release; fi
+	WARD=$(if $(WARD),$(WARD),$(CURDIR)/target/release/ward) integration/egress/e2e.sh
 
 # macOS and Windows: cargo check of the library, the binary and the tests (nothing is linked, so
 # no macOS SDK or MinGW is needed). A target whose rust-std is missing is skipped with a message,

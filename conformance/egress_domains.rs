@@ -310,3 +310,201 @@ fn runc_with_the_hook_gets_the_same_walls() {
     assert!(!text.contains("198.18.0.2"), "{text}");
     assert!(!text.contains("not permitted"), "{text}");
 }
+
+/// A network namespace joined by path outlives the container: ward's range comes off its `lo`
+/// at delete, and after a create that failed half-way, with no proxy left either.
+#[test]
+fn a_joined_namespace_gets_its_lo_back() {
+    if skip() {
+        return;
+    }
+    let name = format!("ward-t-egress-{}", std::process::id());
+    let ip = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .expect("ip")
+    };
+    assert!(ip(&["netns", "add", &name]).success());
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "delete", &self.0])
+                .status();
+        }
+    }
+    let _gone = Gone(name.clone());
+    let has_range = || {
+        let out = std::process::Command::new("ip")
+            .args(["-n", &name, "-4", "addr", "show", "dev", "lo"])
+            .output()
+            .expect("ip addr");
+        String::from_utf8_lossy(&out.stdout).contains("198.18.0.1/15")
+    };
+    let mut env = Env::new();
+    env.config["process"]["interception"] =
+        json!({"network": {"allowedDomains": ["allowed.example"]}});
+    for ns in env.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "network" {
+            ns["path"] = json!(format!("/run/netns/{name}"));
+        }
+    }
+    env.args(&["sh", "-c", "nslookup allowed.example 192.0.2.53"]);
+    let out = env.run(&env.id());
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("198.18.0.2"), "{out:?}");
+    assert!(
+        !has_range(),
+        "the range stayed on the joined namespace's lo"
+    );
+    // A create that fails after the proxy started (no such executable) undoes it all.
+    env.args(&["/no/such/binary"]);
+    let before = env.root_entries();
+    let id = env.id();
+    let out = env.run(&id);
+    assert_ne!(out.code, 0, "{out:?}");
+    env.assert_nothing_left(&id, &before);
+    assert!(!has_range(), "the range stayed after a failed create");
+}
+
+/// A dead proxy fails closed: no answers, no connections to names, the wall still holds.
+#[test]
+fn a_dead_proxy_fails_closed() {
+    if skip() {
+        return;
+    }
+    let mut env = Env::new();
+    env.config["process"]["interception"] =
+        json!({"network": {"allowedDomains": ["allowed.example"]}});
+    let id = env.run_sleeping();
+    let probe = "nslookup allowed.example 192.0.2.53; echo rc1=$?; \
+                 nc -w 2 198.18.0.2 443 </dev/null; echo nc1=$?; \
+                 nc -w 2 192.0.2.80 80 </dev/null; echo nc2=$?";
+    // The control: with the proxy alive, the name resolves and its address accepts.
+    let out = env.rt(&["exec", &id, "sh", "-c", probe]);
+    assert!(out.stdout.contains("rc1=0"), "{out:?}");
+    assert!(out.stdout.contains("nc1=0"), "{out:?}");
+    let state: Value = serde_json::from_str(&crate::harness::read(
+        &env.root.join(&id).join("state.json"),
+    ))
+    .expect("state.json");
+    let proxy = state["proxy"][0].as_i64().expect("proxy pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(proxy as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    crate::harness::wait_for("the proxy to die", || !crate::harness::alive(proxy));
+    let out = env.rt(&["exec", &id, "sh", "-c", probe]);
+    assert!(
+        out.stdout.contains("rc1=1"),
+        "a name resolved without the proxy: {out:?}"
+    );
+    assert!(
+        out.stdout.contains("nc1=1"),
+        "a name's address accepted without the proxy: {out:?}"
+    );
+    assert!(out.stdout.contains("nc2=1"), "{out:?}");
+    assert!(out.stderr.contains("not permitted"), "{out:?}");
+}
+
+/// The hook runs after runc has set the process's env: `proxyEnv` is refused naming the field
+/// (the container does not start), never silently dropped.
+#[test]
+fn the_hook_refuses_proxy_env() {
+    let ward = env!("CARGO_BIN_EXE_ward");
+    let mut env = Env::new();
+    env.binary = "runc".into();
+    let shared = env.shared_dir("mark", "/mark");
+    let hook_root = env.dir.join("hook-root");
+    let hook = json!({"path": ward, "args": ["ward", "--root", hook_root, "hook", "egress"]});
+    env.config["hooks"] = json!({"createRuntime": [hook], "poststop": [hook]});
+    env.config["process"]["interception"] =
+        json!({"network": {"allowedDomains": ["allowed.example"], "proxyEnv": true}});
+    env.args(&["sh", "-c", "echo ran > /mark/ran"]);
+    let out = env.run(&env.id());
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("process.interception.network.proxyEnv"),
+        "{out:?}"
+    );
+    assert!(!shared.join("ran").exists(), "the container ran");
+    let left = std::fs::read_dir(hook_root.join("@egress-hook"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "the hook left a record behind");
+}
+
+/// `--interception FILE` (engines that cannot pass the annotation, e.g. Docker 20.10 through a
+/// runtime entry's runtimeArgs): the file's policy applies to a container without one; a
+/// container with its own is refused, as is a bad file, naming the flag.
+#[test]
+fn the_runtime_flag_imposes_a_policy() {
+    if skip() {
+        return;
+    }
+    let mut env = Env::new();
+    let file = env.dir.join("policy.json");
+    std::fs::write(
+        &file,
+        json!({"network": {"allowedDomains": ["allowed.example"]}}).to_string(),
+    )
+    .unwrap();
+    let flag = file.to_str().unwrap().to_string();
+    env.args(&[
+        "sh",
+        "-c",
+        "nslookup allowed.example 192.0.2.53; nc -w 2 192.0.2.80 80 </dev/null; echo nc=$?",
+    ]);
+    env.write_config();
+    let bundle = env.bundle.to_str().unwrap().to_string();
+    let out = env.rt(&[
+        "--interception",
+        &flag,
+        "run",
+        "--bundle",
+        &bundle,
+        &env.id(),
+    ]);
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(text.contains("198.18.0.2"), "{text}");
+    assert!(
+        text.contains("nc=1") && text.contains("not permitted"),
+        "{text}"
+    );
+    // The control: without the flag, no proxy answers.
+    let out = env.rt(&["run", "--bundle", &bundle, &env.id()]);
+    assert!(
+        !format!("{}{}", out.stdout, out.stderr).contains("198.18.0.2"),
+        "{out:?}"
+    );
+    // A config with its own policy.
+    env.config["process"]["interception"] =
+        json!({"network": {"allowedDomains": ["other.example"]}});
+    env.write_config();
+    let before = env.root_entries();
+    let id = env.id();
+    let out = env.rt(&["--interception", &flag, "run", "--bundle", &bundle, &id]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!("--interception {flag}")),
+        "{out:?}"
+    );
+    env.assert_nothing_left(&id, &before);
+    // A bad file names the flag and the entry.
+    env.config["process"]
+        .as_object_mut()
+        .unwrap()
+        .remove("interception");
+    env.write_config();
+    std::fs::write(&file, r#"{"network": {"allowedDomains": ["*.com"]}}"#).unwrap();
+    let id = env.id();
+    let out = env.rt(&["--interception", &flag, "run", "--bundle", &bundle, &id]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("allowedDomains[0]") && out.stderr.contains("--interception"),
+        "{out:?}"
+    );
+    env.assert_nothing_left(&id, &before);
+}

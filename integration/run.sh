@@ -173,10 +173,13 @@ write_daemon_json() { # $1: default runtime
   "storage-driver": "overlay2",
   "cgroup-parent": "/$DCG",
   "default-runtime": "$1",
-  "runtimes": {"ward": {"path": "$WARD"}}
+  "runtimes": {"ward": {"path": "$WARD"},
+               "ward-egress": {"path": "$WARD", "runtimeArgs": ["--interception", "$W/egress-policy.json"]}}
 }
 EOF
 }
+# The policy of the ward-egress runtime (Docker 20.10 has no --annotation: the runtime carries it).
+echo '{"network":{"allowedDomains":["allowed.example"]}}' >"$W/egress-policy.json"
 write_daemon_json runc
 dockerd --config-file "$W/dockerd.json" >"$LOGS/dockerd.log" 2>&1 </dev/null &
 D() { timeout -k 5 "$T" "$DOCKER_BIN" -H "unix://$D_SOCK" "$@"; }
@@ -639,8 +642,39 @@ gvisor_ctr_test() {
     finish ctr-gvisor ward
 }
 
+# --- egress by domain name (ward only: runc has no egress policy): the policy travels through
+# Docker as the ward-egress runtime's --interception file (daemon.json runtimeArgs; Docker 20.10
+# has no --annotation) and through containerd as the annotation (ctr --annotation); ward's DNS answers
+# allowed names from its range, denied ones NXDOMAIN, the wall refuses a raw connect, and the
+# proxy is gone with the container. No network: --network none (the proxy's upstream would be
+# the host's namespace; the lab suite, make egress-e2e, proves the upstream side).
+EGRESS_POLICY='{"network":{"allowedDomains":["allowed.example"]}}'
+EGRESS_PROBE='nslookup allowed.example 192.0.2.53; echo rc1=$?; nslookup evil.example 192.0.2.53; echo rc2=$?; nc -w 2 192.0.2.80 80 </dev/null; echo nc=$?'
+egress_check() { # egress_check OUTPUT
+    echo "$1" | grep -q '198\.18\.0\.2' || bad "allowed name not answered from ward's range: $1"
+    echo "$1" | grep -q 'rc2=1' || bad "denied name resolved: $1"
+    echo "$1" | grep -q 'not permitted' || bad "raw connect not refused by the wall: $1"
+}
+egress_tests() {
+    local out left c=wi-ward-egress id=wi-ward-egress-ctr
+    begin
+    out=$(D run --rm --name "$c" --runtime ward-egress --pull never --network none \
+        "$DIMG" sh -c "$EGRESS_PROBE" 2>&1) || bad "docker run: $out"
+    [ -z "$ERR" ] && egress_check "$out"
+    left=$(ls "$DEXEC"/runtime-*/moby/ 2>/dev/null | one_line)
+    [ -z "$left" ] || bad "runtime state left after docker run --rm: $left"
+    finish docker-egress ward
+    begin
+    out=$(C run --rm --runtime io.containerd.runc.v2 --runc-binary "$WARD" \
+        --annotation "org.ward.interception=$EGRESS_POLICY" "$IMG" "$id" sh -c "$EGRESS_PROBE" 2>&1) || bad "ctr run: $out"
+    [ -z "$ERR" ] && egress_check "$out"
+    [ ! -e "$SHIM_ROOT/$id" ] || bad "ward's state for $id left after the run"
+    finish ctr-egress ward
+}
+
 for rt in runc ward; do ctr_tests "$rt"; done
 gvisor_ctr_test
+egress_tests
 for rt in runc ward; do docker_tests "$rt"; done
 
 echo "$PASSED passed, $FAILED failed"

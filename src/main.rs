@@ -82,9 +82,9 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
         return Ok(code);
     }
     match cmd {
-        Command::Create(a) => cli::create::run(root, a, cli.egress_resolver),
+        Command::Create(a) => cli::create::run(root, a, cli),
         Command::Start(a) => cli::start::run(root, a),
-        Command::Run(a) => cli::run::run(root, a, cli.egress_resolver),
+        Command::Run(a) => cli::run::run(root, a, cli),
         Command::State(a) => cli::state::run(root, a),
         Command::List(a) => cli::list::run(root, a),
         Command::Kill(a) => cli::kill::run(root, a),

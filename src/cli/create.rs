@@ -7,12 +7,8 @@ pub struct Args {
 }
 
 #[cfg(target_os = "linux")]
-pub fn run(
-    root: &std::path::Path,
-    a: &Args,
-    egress_resolver: Option<std::net::SocketAddr>,
-) -> ward::Result<i32> {
+pub fn run(root: &std::path::Path, a: &Args, global: &super::Cli) -> ward::Result<i32> {
     // init outlives us: it is reparented to our caller (containerd's shim is a subreaper).
-    ward::container::create::create(&a.flags.opts(root, false, egress_resolver)?)?;
+    ward::container::create::create(&a.flags.opts(root, false, global)?)?;
     Ok(0)
 }

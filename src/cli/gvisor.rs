@@ -242,6 +242,7 @@ fn create(cli: &Cli, cmd: &Command, b: &Bundle, id: &str, role: &Role) -> ward::
             tier: Tier::Gvisor,
             supervisor: None,
             proxy: None,
+            proxy_netns: None,
         };
         dir.save_config(&b.raw)?;
         dir.save(&placeholder)?;

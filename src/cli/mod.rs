@@ -86,6 +86,11 @@ pub struct Cli {
     /// bundle or an annotation.
     #[arg(long = "egress-resolver", value_name = "ADDR", value_parser = parse_resolver)]
     pub egress_resolver: Option<std::net::SocketAddr>,
+    /// A file with ward's interception policy (the JSON of process.interception) for every
+    /// container this runtime creates: for engines that cannot pass the annotation (Docker
+    /// before 24). A config that has its own policy is refused.
+    #[arg(long = "interception", value_name = "FILE")]
+    pub interception: Option<PathBuf>,
     /// Print the version.
     #[arg(short = 'v', long = "version")]
     pub version: bool,
@@ -192,7 +197,7 @@ impl CreateFlags {
         &self,
         root: &std::path::Path,
         foreground: bool,
-        egress_resolver: Option<std::net::SocketAddr>,
+        global: &Cli,
     ) -> ward::Result<ward::container::create::CreateOpts> {
         if self.pidfd_socket.is_some() {
             return Err(ward::Error::Unsupported("--pidfd-socket".into()));
@@ -206,7 +211,8 @@ impl CreateFlags {
             preserve_fds: self.preserve_fds,
             no_pivot: self.no_pivot,
             foreground,
-            egress_resolver,
+            egress_resolver: global.egress_resolver,
+            interception: global.interception.clone(),
         })
     }
 }

@@ -85,13 +85,8 @@ fn exit_code(status: WaitStatus) -> Option<i32> {
 }
 
 #[cfg(target_os = "linux")]
-pub fn run(
-    root: &std::path::Path,
-    a: &Args,
-    egress_resolver: Option<std::net::SocketAddr>,
-) -> ward::Result<i32> {
-    let created =
-        ward::container::create::create(&a.flags.opts(root, !a.detach, egress_resolver)?)?;
+pub fn run(root: &std::path::Path, a: &Args, global: &super::Cli) -> ward::Result<i32> {
+    let created = ward::container::create::create(&a.flags.opts(root, !a.detach, global)?)?;
     let id = &a.flags.id;
     if let Err(e) = ward::container::start::start(root, id) {
         let _ = ward::container::delete::delete(root, id, true);

@@ -33,6 +33,8 @@ pub struct CreateOpts {
     pub foreground: bool,
     /// `--egress-resolver`: the DNS server the egress proxy asks (default: the host's).
     pub egress_resolver: Option<std::net::SocketAddr>,
+    /// `--interception FILE`: the policy for every container (one with its own is refused).
+    pub interception: Option<PathBuf>,
 }
 
 /// A created container, still a child of this process.
@@ -46,7 +48,10 @@ pub struct Created {
 
 pub fn create(opts: &CreateOpts) -> Result<Created> {
     crate::container::state::validate_id(&opts.id)?;
-    let bundle = Bundle::load(&opts.bundle)?;
+    let mut bundle = Bundle::load(&opts.bundle)?;
+    if let Some(file) = &opts.interception {
+        impose_interception(&mut bundle, file)?;
+    }
     tracing::debug!(id = %opts.id, bundle = %bundle.dir.display(), "create: config loaded and validated");
     let terminal = bundle.process()?.terminal().unwrap_or(false);
     check_console(terminal, opts.console_socket.is_some(), opts.foreground)?;
@@ -59,10 +64,41 @@ pub fn create(opts: &CreateOpts) -> Result<Created> {
         cgroup: None,
         supervisor: None,
         proxy: None,
+        proxy_netns: None,
+        proxy_killed: None,
     };
     let created = create_in(opts, bundle, terminal, &dir, &mut guard)?;
     guard.disarm();
     Ok(created)
+}
+
+/// `--interception FILE`: the runtime's policy becomes the container's, validated as if the
+/// config had it (errors name the file). A config with its own policy is refused: which of two
+/// policies applies must never be a guess.
+fn impose_interception(bundle: &mut Bundle, file: &Path) -> Result<()> {
+    let flag = format!("--interception {}", file.display());
+    if bundle.interception.is_some() {
+        return Err(Error::spec(
+            flag,
+            "this runtime applies its own interception policy; the config's \
+             process.interception (or the org.ward.interception annotation) would replace it: \
+             remove it, or use a runtime without --interception",
+        ));
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| Error::io("read", file, e))?;
+    let policy: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::spec(flag.clone(), format!("not JSON: {e}")))?;
+    let mut raw = bundle.raw.clone();
+    match raw.get_mut("process").and_then(|p| p.as_object_mut()) {
+        Some(p) => {
+            p.insert("interception".into(), policy);
+        }
+        None => return Err(Error::spec("process", "missing")),
+    }
+    bundle.interception = crate::spec::interception::from_config(&raw)
+        .map_err(|e| Error::spec(flag, e.to_string()))?;
+    bundle.raw = raw;
+    Ok(())
 }
 
 /// CAP_SYS_PTRACE without a user namespace is a host capability: non-dumpable no longer keeps
@@ -108,6 +144,9 @@ struct Cleanup {
     cgroup: Option<Cgroup>,
     supervisor: Option<i32>,
     proxy: Option<i32>,
+    /// A joined network namespace that got the proxy's range.
+    proxy_netns: Option<PathBuf>,
+    proxy_killed: Option<i32>,
 }
 
 impl Cleanup {
@@ -117,6 +156,18 @@ impl Cleanup {
         self.cgroup = None;
         self.supervisor = None;
         self.proxy = None;
+        self.proxy_netns = None;
+    }
+}
+
+impl Cleanup {
+    fn proxy_pid_alive(&self) -> bool {
+        self.proxy_killed.is_some_and(|pid| {
+            !matches!(
+                crate::container::state::proc_stat(pid),
+                None | Some(('Z', _))
+            )
+        })
     }
 }
 
@@ -126,11 +177,24 @@ impl Drop for Cleanup {
             let _ = crate::container::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         }
+        self.proxy_killed = self.proxy;
         for pid in self.supervisor.take().into_iter().chain(self.proxy.take()) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
+        }
+        if let Some(ns) = self.proxy_netns.take() {
+            // After the proxy (and the listeners create held) are gone: SIGKILL is not
+            // instant, and the range stays while a socket of the proxy holds its slot.
+            for _ in 0..200 {
+                let gone = !self.proxy_pid_alive();
+                if gone {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            crate::container::egress::release(&ns);
         }
         if let Some(cg) = self.cgroup.take() {
             let _ = cg.kill_all();
@@ -210,6 +274,7 @@ fn create_in(
     // around the slot (`container::egress`).
     let mut egress = crate::container::egress::prepare(&bundle)?;
     if let Some(p) = &egress {
+        guard.proxy_netns = crate::container::egress::joined_path(&bundle);
         crate::container::egress::proxy_env(&mut bundle, p)?;
     }
     let wants_supervisor = interception.network.is_some() || !interception.observe.is_empty();
@@ -298,7 +363,10 @@ fn create_in(
         dir.save_leftovers(&made)?;
     }
     let mut proxy = None;
+    let mut proxy_netns = None;
     if let Some(p) = egress.take() {
+        proxy_netns = crate::container::egress::joined_path(&bundle);
+        made.proxy_netns.clone_from(&proxy_netns);
         let ppid = crate::container::egress::start(
             p,
             &opts.id,
@@ -342,6 +410,7 @@ fn create_in(
         tier: crate::container::tier::Tier::Native,
         supervisor,
         proxy,
+        proxy_netns,
     };
     let creating = String::from_utf8_lossy(&hook_state(&stored, Status::Creating)).into_owned();
     chan_parent.send(&Msg::Go {

@@ -39,6 +39,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     kill_and_wait(&stored)?;
     stop_helper(stored.supervisor);
     stop_helper(stored.proxy);
+    if let Some(ns) = &stored.proxy_netns {
+        crate::container::egress::release(ns);
+    }
     if let Some(cg) = &stored.cgroup {
         cg.destroy()?;
     }
@@ -77,6 +80,9 @@ fn remove_leftovers(dir: &ContainerDir) -> Result<()> {
     }
     for (pid, start) in made.supervisor.into_iter().chain(made.proxy) {
         kill_if_same(pid, start);
+    }
+    if let Some(ns) = &made.proxy_netns {
+        crate::container::egress::release(ns);
     }
     if let Some(cg) = &made.cgroup {
         if cg.is_frozen() {

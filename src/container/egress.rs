@@ -81,6 +81,28 @@ pub fn install_walls(cgroup: BorrowedFd, p: &Prepared, ring: BorrowedFd) -> Resu
     Ok(wall)
 }
 
+/// The network namespace path the config joins, if it joins one.
+pub fn joined_path(bundle: &Bundle) -> Option<std::path::PathBuf> {
+    bundle
+        .namespaces()
+        .into_iter()
+        .find(|(t, _)| *t == Ns::Network)
+        .and_then(|(_, p)| p)
+}
+
+/// At delete, once the container's proxy is gone: the range off the joined namespace's `lo`,
+/// unless another proxy (a pod's other container) still holds a slot there.
+pub fn release(netns: &Path) {
+    let done =
+        open_netns(netns).and_then(|fd| crate::policy::egress::listeners::remove_range(fd.as_fd()));
+    if let Err(e) = done {
+        tracing::warn!(
+            "egress: the proxy's range stays on lo of {}: {e}",
+            netns.display()
+        );
+    }
+}
+
 fn host_netns() -> Error {
     Error::spec(
         "linux.namespaces",
@@ -185,7 +207,8 @@ pub fn start(
     // Upstream sockets leave from the container's namespace when it has a way out (an
     // engine's bridge, a CNI namespace: its network policy then applies to them too), else
     // from the namespace ward runs in.
-    let upstream_netns = routed(init).then_some(netns);
+    let upstream_netns =
+        (routed(init) && resolver_reachable_from_container(resolver)).then_some(netns);
     let plan = crate::policy::proxy::daemon::Plan {
         id: id.to_string(),
         domains: p.domains,
@@ -198,6 +221,29 @@ pub fn start(
         keep: vec![link],
     };
     crate::policy::proxy::daemon::spawn(plan, listeners)
+}
+
+/// A loopback nameserver of the host (systemd-resolved's 127.0.0.53, a local dnsmasq) cannot
+/// be reached from the container's namespace: then the proxy stays in ward's for all its
+/// upstream traffic, said in the log.
+fn resolver_reachable_from_container(flag: Option<std::net::SocketAddr>) -> bool {
+    if let Some(a) = flag {
+        return !a.ip().is_loopback();
+    }
+    let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let servers: Vec<std::net::IpAddr> = conf
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|a| a.trim().split('%').next()?.parse().ok())
+        .collect();
+    let ok = servers.iter().any(|a| !a.is_loopback());
+    if !ok {
+        tracing::warn!(
+            "egress: the host's nameservers are on loopback; the proxy's upstream traffic \
+             leaves from ward's network namespace, not the container's (see --egress-resolver)"
+        );
+    }
+    ok
 }
 
 /// Whether the network namespace of `pid` has a route through a device other than `lo`.

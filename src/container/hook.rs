@@ -39,6 +39,9 @@ pub struct HookState {
 struct Record {
     supervisor: Option<(i32, u64)>,
     proxy: Option<(i32, u64)>,
+    /// A network namespace joined by path whose `lo` got the proxy's range.
+    #[serde(default)]
+    netns: Option<PathBuf>,
 }
 
 /// Runs the hook for the stage the state's status names.
@@ -89,6 +92,9 @@ fn setup(dir: &Path, resolver: Option<std::net::SocketAddr>, state: &HookState) 
         for (pid, start) in record.supervisor.into_iter().chain(record.proxy) {
             crate::container::delete::kill_if_same(pid, start);
         }
+        if let Some(ns) = &record.netns {
+            crate::container::egress::release(ns);
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
     made
@@ -110,7 +116,24 @@ fn setup_in(
     }
     let at = crate::spec::interception::network_field(raw);
     let prepared = match network.domains(&at)? {
+        Some(domains) if domains.proxy_env => {
+            return Err(Error::spec(
+                format!("{at}.proxyEnv"),
+                "a hook cannot change the environment of a process its runtime has already \
+                 set up: put HTTP_PROXY/HTTPS_PROXY=http://198.18.0.1:3128 and \
+                 ALL_PROXY=socks5h://198.18.0.1:3128 in process.env instead (the first \
+                 container of a network namespace gets 198.18.0.1)",
+            ))
+        }
         Some(domains) => {
+            record.netns = raw
+                .pointer("/linux/namespaces")
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+                .find(|n| n["type"] == "network")
+                .and_then(|n| n["path"].as_str())
+                .map(PathBuf::from);
             let netns = crate::container::egress::open_netns(Path::new(&format!(
                 "/proc/{}/ns/net",
                 state.pid
@@ -156,6 +179,9 @@ fn teardown(dir: &Path) {
         .unwrap_or_default();
     for (pid, start) in record.proxy.into_iter().chain(record.supervisor) {
         crate::container::delete::kill_if_same(pid, start);
+    }
+    if let Some(ns) = &record.netns {
+        crate::container::egress::release(ns);
     }
     let _ = std::fs::remove_dir_all(dir);
 }

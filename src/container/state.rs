@@ -48,6 +48,9 @@ pub struct Leftovers {
     /// The egress proxy (pid, start time), once spawned.
     #[serde(default)]
     pub proxy: Option<(i32, u64)>,
+    /// The joined network namespace the proxy's range was put on (removed at delete).
+    #[serde(default)]
+    pub proxy_netns: Option<PathBuf>,
 }
 
 /// What is stored in state.json.
@@ -79,6 +82,10 @@ pub struct Stored {
     /// ward's egress proxy of this container (pid, start time), if its policy names domains.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<(i32, u64)>,
+    /// The network namespace joined by path whose `lo` got the proxy's range: delete takes
+    /// the range off once no proxy holds a slot there (a new namespace goes with its owner).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_netns: Option<PathBuf>,
 }
 
 /// A container's directory under the state root.

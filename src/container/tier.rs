@@ -242,6 +242,7 @@ pub fn record(
         tier: Tier::Gvisor,
         supervisor: None,
         proxy: None,
+        proxy_netns: None,
     };
     dir.save_config(&bundle.raw)?;
     dir.save(&stored)
@@ -400,6 +401,7 @@ mod tests {
                 tier,
                 supervisor: None,
                 proxy: None,
+                proxy_netns: None,
             })
             .unwrap();
         }

@@ -33,8 +33,8 @@ pub struct Network {
     /// `[]` = none (see `unix`).
     pub allow_unix: Option<Vec<String>>,
     pub families: Option<Vec<String>>,
-    /// Egress by domain name (`spec::domains`): accepted by the parser, refused at create
-    /// until ward's proxy exists.
+    /// Egress by domain name (`spec::domains`), enforced by ward's proxy
+    /// (`container::egress`).
     pub allowed_domains: Option<Vec<String>>,
     pub denied_domains: Option<Vec<String>>,
     #[serde(default)]

@@ -16,7 +16,8 @@ use oci_spec::runtime::{Arch, LinuxSeccompAction, LinuxSeccompBuilder, LinuxSysc
 
 use super::record::Recorder;
 use super::resolve::Upstream;
-use super::serve::{self, Config};
+use super::serve;
+use super::shared::{self, Config};
 use crate::error::{Error, Result, SysContext};
 use crate::policy::egress::slot::{Listeners, Slot};
 use crate::spec::domains::Domains;
@@ -163,53 +164,55 @@ pub fn spawn(plan: Plan, listeners: Listeners) -> Result<i32> {
 
 /// Hardens the calling process, then serves. Errors before serving are written to the log.
 fn run(plan: Plan, listeners: Listeners) -> Result<()> {
+    let mut keep: Vec<RawFd> = vec![
+        listeners.dns_udp.as_raw_fd(),
+        listeners.dns_tcp.as_raw_fd(),
+        listeners.explicit.as_raw_fd(),
+        listeners.transparent.as_raw_fd(),
+        plan.log.as_raw_fd(),
+        plan.init_pidfd.as_raw_fd(),
+    ];
+    keep.extend(plan.keep.iter().map(|f| f.as_raw_fd()));
+    keep.extend(plan.upstream_netns.iter().map(|f| f.as_raw_fd()));
+    keep_only(&keep);
     let rec = Recorder::new(
         plan.id.clone(),
         plan.log
             .try_clone()
-            .map_err(|e| serve::io_err("dup log", e))?,
+            .map_err(|e| shared::io_err("dup log", e))?,
     );
-    let cfg = match harden(&plan, &listeners, &rec) {
-        Ok(upstream) => {
-            let rules = plan.network.rules()?;
-            Config {
-                id: plan.id,
-                domains: plan.domains,
-                rules,
-                slot: plan.slot,
-                upstream,
-                log: plan.log,
-                max_clients: serve::MAX_CLIENTS,
-                #[cfg(test)]
-                allow_loopback: false,
-                #[cfg(test)]
-                table_limit: None,
-            }
-        }
+    let started = plan
+        .network
+        .rules()
+        .and_then(|rules| Ok((rules, harden(&plan, &rec)?)));
+    let (rules, upstream) = match started {
+        Ok(r) => r,
         Err(e) => {
             rec.note(&format!("failed to start: {e}"));
             return Err(e);
         }
     };
     drop(rec);
+    let cfg = Config {
+        id: plan.id,
+        domains: plan.domains,
+        rules,
+        slot: plan.slot,
+        upstream,
+        log: plan.log,
+        max_clients: shared::MAX_CLIENTS,
+        #[cfg(test)]
+        allow_loopback: false,
+        #[cfg(test)]
+        table_limit: None,
+    };
     let _keep = plan.keep;
+    drop(plan.upstream_netns);
     serve::serve(cfg, listeners, plan.init_pidfd)
 }
 
-/// Everything before serving; returns the upstream resolver.
-fn harden(plan: &Plan, l: &Listeners, rec: &Recorder) -> Result<Upstream> {
-    let mut keep: Vec<RawFd> = vec![
-        l.dns_udp.as_raw_fd(),
-        l.dns_tcp.as_raw_fd(),
-        l.explicit.as_raw_fd(),
-        l.transparent.as_raw_fd(),
-        plan.log.as_raw_fd(),
-        plan.init_pidfd.as_raw_fd(),
-        rec.raw_fd(),
-    ];
-    keep.extend(plan.keep.iter().map(|f| f.as_raw_fd()));
-    keep.extend(plan.upstream_netns.iter().map(|f| f.as_raw_fd()));
-    keep_only(&keep);
+/// Everything between closing the fds and serving; returns the upstream resolver.
+fn harden(plan: &Plan, rec: &Recorder) -> Result<Upstream> {
     // Signals as a new process has them: none blocked, SIGTERM ends it (SIGPIPE stays
     // ignored, as Rust set it: a write to a closed peer is an error, not a death).
     let _ = nix::sys::signal::sigprocmask(
@@ -329,5 +332,140 @@ fn keep_only(keep: &[RawFd]) {
         if fd > 2 && !keep.contains(&fd) {
             let _ = nix::unistd::close(fd);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{TcpListener, UdpSocket};
+    use std::time::{Duration, Instant};
+
+    use hickory_proto::op::{Message, Query, ResponseCode};
+    use hickory_proto::rr::{Name, RData, RecordType};
+
+    use super::*;
+
+    fn status(pid: i32) -> String {
+        std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default()
+    }
+
+    fn field<'a>(status: &'a str, name: &str) -> &'a str {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+            .unwrap_or("")
+    }
+
+    /// The real daemon: forked, hardened (no capabilities in any set, no_new_privs, seccomp
+    /// filter, few fds), answering DNS, and gone once its "init" (a pidfd) has exited.
+    #[test]
+    fn the_daemon_is_hardened_serves_and_exits_with_init() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: the daemon drops capabilities only root has");
+            return;
+        }
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dns_at = udp.local_addr().unwrap();
+        let tcp = || OwnedFd::from(TcpListener::bind("127.0.0.1:0").unwrap());
+        let slot = Slot { index: 0 };
+        let listeners = Listeners {
+            slot,
+            dns_udp: udp.into(),
+            dns_tcp: tcp(),
+            explicit: tcp(),
+            transparent: tcp(),
+        };
+        let log_path =
+            std::env::temp_dir().join(format!("ward-proxy-daemon-{}.jsonl", std::process::id()));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap();
+        let allowed = vec!["example.test".to_string()];
+        let domains = crate::spec::domains::compile(
+            crate::spec::domains::Fields {
+                allowed: Some(&allowed),
+                denied: None,
+                reasons: &Default::default(),
+                proxy_env: false,
+            },
+            "test",
+        )
+        .unwrap()
+        .unwrap();
+        // A stand-in for the container's init, and its pidfd.
+        let mut init = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, init.id() as libc::pid_t, 0) };
+        assert!(fd >= 0, "pidfd_open: {}", std::io::Error::last_os_error());
+        // SAFETY: the kernel just returned this fd; nothing else owns it.
+        let init_pidfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+        let plan = Plan {
+            id: "daemon-test".into(),
+            domains,
+            network: Network::default(),
+            slot,
+            resolver: None,
+            log: log.into(),
+            upstream_netns: None,
+            init_pidfd,
+            keep: Vec::new(),
+        };
+        let pid = spawn(plan, listeners).unwrap();
+        // DNS answers (the runtime runs under every restriction).
+        let mut q = Message::query();
+        q.add_query(Query::query(
+            Name::from_ascii("example.test.").unwrap(),
+            RecordType::A,
+        ));
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        sock.send_to(&q.to_vec().unwrap(), dns_at).unwrap();
+        let mut buf = [0u8; 512];
+        let n = sock.recv(&mut buf).unwrap();
+        let m = Message::from_vec(&buf[..n]).unwrap();
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        assert!(matches!(&m.answers[0].data, RData::A(a) if a.0 == slot.names().next().unwrap()));
+        let st = status(pid);
+        for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            assert_eq!(field(&st, set), "0000000000000000", "{set}\n{st}");
+        }
+        assert_eq!(field(&st, "NoNewPrivs"), "1");
+        assert_eq!(field(&st, "Seccomp"), "2");
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count();
+        assert!(fds <= 16, "{fds} fds open");
+        // VmRSS of a fork of the test harness counts the pages it shares with the harness;
+        // the private ones are what the daemon itself made (the number to watch).
+        let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
+        eprintln!(
+            "egress proxy daemon idle: VmRSS {}, Private_Dirty {}, Private_Clean {}, {fds} fds",
+            field(&st, "VmRSS"),
+            field(&rollup, "Private_Dirty"),
+            field(&rollup, "Private_Clean"),
+        );
+        // The "init" ends: the daemon exits.
+        init.kill().unwrap();
+        init.wait().unwrap();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) {
+            let st = status(pid);
+            if st.is_empty() || field(&st, "State").starts_with('Z') {
+                let _ = std::fs::remove_file(&log_path);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        panic!("the daemon did not exit after its init did");
     }
 }

@@ -12,8 +12,8 @@ use hickory_proto::rr::{RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
-use super::record::Source;
-use super::serve::{accept, Shared, HEAD_TIMEOUT};
+use super::record::{Entry, Source};
+use super::shared::{accept, Shared, HEAD_TIMEOUT};
 use crate::error::Result;
 use crate::spec::domains::{Decision, Domains, Pattern};
 
@@ -26,7 +26,7 @@ pub(super) async fn serve_udp(sh: Arc<Shared>, sock: UdpSocket) -> Result<()> {
         let (n, peer) = match sock.recv_from(&mut buf).await {
             Ok(r) => r,
             Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
-                return Err(super::serve::io_err("dns udp", e))
+                return Err(super::shared::io_err("dns udp", e))
             }
             Err(_) => continue,
         };
@@ -103,7 +103,7 @@ pub(super) fn answer(sh: &Shared, query: &[u8], udp: bool) -> Option<Vec<u8>> {
                 Some(r) => format!("NXDOMAIN: {r}"),
                 None => "NXDOMAIN".into(),
             };
-            sh.record(Source::Dns, name, 53, None, &rule, Some(&why));
+            record(sh, name, None, &rule, Some(&why));
         }
         Decision::Allow { rule } if q.query_type() == RecordType::A => {
             let key = name.to_ascii_lowercase();
@@ -116,20 +116,14 @@ pub(super) fn answer(sh: &Shared, query: &[u8], udp: bool) -> Option<Vec<u8>> {
                 Some((addr, new)) => {
                     if new {
                         let to = SocketAddr::from((addr, 0));
-                        sh.record(Source::Dns, &key, 53, Some(to), &rule, None);
+                        record(sh, &key, Some(to), &rule, None);
                     }
                     resp.add_answer(Record::from_rdata(q.name().clone(), TTL, RData::A(A(addr))));
                 }
                 None => {
                     resp.metadata.response_code = ResponseCode::ServFail;
-                    sh.record(
-                        Source::Dns,
-                        &key,
-                        53,
-                        None,
-                        &rule,
-                        Some("SERVFAIL: every address of the slot is handed out"),
-                    );
+                    let why = "SERVFAIL: every address of the slot is handed out";
+                    record(sh, &key, None, &rule, Some(why));
                 }
             }
         }
@@ -142,6 +136,18 @@ pub(super) fn answer(sh: &Shared, query: &[u8], udp: bool) -> Option<Vec<u8>> {
         return t.to_vec().ok();
     }
     Some(wire)
+}
+
+/// A DNS decision: for a name, not a port (`port` is null).
+fn record(sh: &Shared, name: &str, to: Option<SocketAddr>, rule: &str, denied: Option<&str>) {
+    sh.rec.record(&Entry {
+        source: Source::Dns,
+        name,
+        port: None,
+        destination: to,
+        rule,
+        denied,
+    });
 }
 
 /// Whether `name` is allowed on at least one port: the rules only tell the ports they name
@@ -166,4 +172,50 @@ pub fn allowed_somewhere(d: &Domains, name: &str) -> Decision {
         rule: crate::spec::domains::NOT_ALLOWED.into(),
         reason: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::domains::{compile, Fields};
+
+    fn domains(allowed: &[&str], denied: &[&str]) -> Domains {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let (a, d) = (s(allowed), s(denied));
+        compile(
+            Fields {
+                allowed: Some(&a),
+                denied: Some(&d),
+                reasons: &Default::default(),
+                proxy_env: false,
+            },
+            "test",
+        )
+        .unwrap()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_name_is_answered_when_some_port_allows_it() {
+        let allowed =
+            |d: &Domains, n: &str| matches!(allowed_somewhere(d, n), Decision::Allow { .. });
+        let d = domains(
+            &["a.test:443", "b.test", "*.c.test:8443"],
+            &["b.test:80", "x.c.test"],
+        );
+        assert!(allowed(&d, "a.test"), "only on 443, still answered");
+        assert!(allowed(&d, "b.test"), "denied on 80, allowed on the others");
+        assert!(allowed(&d, "y.c.test"));
+        assert!(!allowed(&d, "x.c.test"), "denied on every port");
+        assert!(!allowed(&d, "c.test"));
+        assert!(!allowed(&d, "other.test"));
+        // Denied on every port the allow names: not answered.
+        let d = domains(&["a.test:443"], &["*:443"]);
+        assert!(!allowed(&d, "a.test"));
+        let d = domains(&["a.test"], &["*"]);
+        let Decision::Deny { rule, .. } = allowed_somewhere(&d, "a.test") else {
+            panic!("allowed under deny-all");
+        };
+        assert_eq!(rule, "deniedDomains[0] \"*\"");
+    }
 }

@@ -11,11 +11,12 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::conn::{self, Conn, Target};
 use super::flow::{self, Mode};
 use super::http::{self, Limits, Target as HttpTarget};
 use super::record::Source;
-use super::serve::{accept, Dialled, Shared, HEAD_TIMEOUT};
-use super::session::{self, Conn, Target};
+use super::session;
+use super::shared::{accept, Dialled, Shared, HEAD_TIMEOUT};
 use super::upstream;
 use crate::error::Result;
 use crate::spec::domains::{destination, Decision, Host, NOT_ALLOWED};
@@ -54,7 +55,7 @@ async fn client(sh: Arc<Shared>, conn: TcpStream) {
                 Ok(None) => {}
                 Err(e) => return Err(e.to_string()),
             }
-            if session::read_more(&mut c.cl_r, &mut buf, limits.max_head).await == 0 {
+            if conn::read_more(&mut c.cl_r, &mut buf, limits.max_head).await == 0 {
                 return Err("the connection ended inside the request head".into());
             }
         }
@@ -66,7 +67,7 @@ async fn client(sh: Arc<Shared>, conn: TcpStream) {
         Err(why) => {
             sh.record(Source::Connect, "", 0, None, "HTTP request", Some(&why));
             let body = format!("ward: bad request: {why}\n");
-            let r = session::response("400 Bad Request", "malformed request", &body);
+            let r = conn::response("400 Bad Request", "malformed request", &body);
             return c.refuse(r.as_bytes()).await;
         }
     };
@@ -84,21 +85,21 @@ async fn client(sh: Arc<Shared>, conn: TcpStream) {
                 None => format!("by {rule}"),
             };
             sh.record(t.source, &t.name, port, None, &rule, Some(&why));
-            let body = session::denied_body(&t.name, port, &rule, reason.as_deref());
-            let r = session::response("403 Forbidden", &rule, &body);
+            let body = conn::denied_body(&t.name, port, &rule, reason.as_deref());
+            let r = conn::response("403 Forbidden", &rule, &body);
             c.refuse(r.as_bytes()).await
         }
         Decision::Allow { rule } => match sh.dial(&t.name, port).await {
             Err(e) => {
                 let (rule, why) = e.describe();
                 sh.record(t.source, &t.name, port, None, &rule, Some(&why));
-                let status = if matches!(e, super::serve::DialError::Refused(_)) {
+                let status = if matches!(e, super::shared::DialError::Refused(_)) {
                     "403 Forbidden"
                 } else {
                     "502 Bad Gateway"
                 };
                 let body = format!("ward: {}:{port} {why}\n", t.name);
-                c.refuse(session::response(status, &rule, &body).as_bytes())
+                c.refuse(conn::response(status, &rule, &body).as_bytes())
                     .await
             }
             Ok(d) => {
@@ -197,7 +198,7 @@ async fn socks(sh: Arc<Shared>, mut conn: TcpStream) {
         Err(e) => {
             let (rule, why) = e.describe();
             sh.record(t.source, &t.name, port, None, &rule, Some(&why));
-            let code = if matches!(e, super::serve::DialError::Refused(_)) {
+            let code = if matches!(e, super::shared::DialError::Refused(_)) {
                 NOT_ALLOWED_BY_RULESET
             } else {
                 HOST_UNREACHABLE

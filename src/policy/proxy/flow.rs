@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::conn::{self, read_more, same_name, Conn, Kind, Target};
 use super::http::{self, Body, HttpError, Limits, RequestHead, Target as HttpTarget};
 use super::record::Source;
-use super::serve::{Shared, HEAD_TIMEOUT};
-use super::session::{self, read_more, same_name, Conn, Kind, Target};
+use super::shared::{Shared, HEAD_TIMEOUT};
 use crate::spec::domains::Decision;
 
 pub(super) enum Mode {
@@ -38,7 +38,7 @@ pub(super) async fn run(sh: Arc<Shared>, mode: Mode, mut c: Conn, mut buf: Vec<u
                 };
                 sh.record(source, name, port, None, "HTTP request", Some(&why));
                 let body = format!("ward: bad request: {why}\n");
-                let r = session::response("400 Bad Request", "malformed request", &body);
+                let r = conn::response("400 Bad Request", "malformed request", &body);
                 return c.refuse(r.as_bytes()).await;
             }
         };
@@ -58,7 +58,7 @@ pub(super) async fn run(sh: Arc<Shared>, mode: Mode, mut c: Conn, mut buf: Vec<u
                     Some(&why),
                 );
                 let body = format!("ward: {}:{} denied: {why}\n", t.name, t.port);
-                let r = session::response("403 Forbidden", "name agreement (Host)", &body);
+                let r = conn::response("403 Forbidden", "name agreement (Host)", &body);
                 return c.refuse(r.as_bytes()).await;
             }
         };
@@ -72,8 +72,8 @@ pub(super) async fn run(sh: Arc<Shared>, mode: Mode, mut c: Conn, mut buf: Vec<u
                     None => format!("by {rule}"),
                 };
                 sh.record(t.source, &t.name, t.port, None, &rule, Some(&why));
-                let body = session::denied_body(&t.name, t.port, &rule, reason.as_deref());
-                let r = session::response("403 Forbidden", &rule, &body);
+                let body = conn::denied_body(&t.name, t.port, &rule, reason.as_deref());
+                let r = conn::response("403 Forbidden", &rule, &body);
                 return c.refuse(r.as_bytes()).await;
             }
             Decision::Allow { rule } if same => {
@@ -82,7 +82,7 @@ pub(super) async fn run(sh: Arc<Shared>, mode: Mode, mut c: Conn, mut buf: Vec<u
             }
             Decision::Allow { .. } => {
                 c.finish().await;
-                if c.cl_w.is_none() || !session::open(&sh, &t, &mut c, Kind::Http).await {
+                if c.cl_w.is_none() || !conn::open(&sh, &t, &mut c, Kind::Http).await {
                     return;
                 }
             }
@@ -94,6 +94,16 @@ pub(super) async fn run(sh: Arc<Shared>, mode: Mode, mut c: Conn, mut buf: Vec<u
         }
         if body(&mut c, &mut buf, head.body).await.is_err() {
             break;
+        }
+        if head.header("upgrade").next().is_some() {
+            // After a 101 the connection carries another protocol (WebSocket, h2c) to the
+            // server whose name was just checked: spliced from here on.
+            if let Some(up) = c.up.as_mut() {
+                if up.w.write_all(&buf).await.is_err() {
+                    break;
+                }
+            }
+            return c.splice().await;
         }
     }
     if let Some(up) = c.up.as_mut() {

@@ -1,5 +1,5 @@
-//! Decisions of the egress proxy (issues 16 and 17), pure and kernel-independent so that each is
-//! unit-tested without root: which upstream addresses may be dialed (`upstream`), the server
+//! The egress proxy (issues 16 and 17). Its decisions are pure and kernel-independent so that
+//! each is unit-tested without root: which upstream addresses may be dialed (`upstream`), the server
 //! name a TLS ClientHello asks for (`sni`), an HTTP/1.x request head (`http`) and the
 //! normalised path that method/path rules match (`path`).
 //!
@@ -15,9 +15,14 @@
 //!    `host = upstream::host_addrs()?` (fresh) and `rules = network.rules()?`; dial only an
 //!    address that got `None`, and log a `Refusal` (its `reason.as_str()` and `Display`).
 //!
-//! Nothing here is wired into create or run yet: no proxy process exists, and no config is
-//! enforced by these functions alone.
+//! The proxy process itself (issue 16's design, "The proxy process"): `daemon` (the double
+//! fork, hardening, `Plan`/`spawn` for create), `serve` (the runtime and its four listeners),
+//! `dns` (the slot's DNS and `names`, its table), `transparent` and `explicit` (the two TCP
+//! listeners), `session`/`flow`/`conn` (judging a connection's first bytes, HTTP request by
+//! request, relaying), `shared` (dialling exactly what `upstream` let through, after
+//! `resolve`), `record` (the violation log's lines). Create does not start it yet.
 
+mod conn;
 pub mod daemon;
 pub mod dns;
 mod explicit;
@@ -29,6 +34,7 @@ pub mod record;
 pub mod resolve;
 pub mod serve;
 mod session;
+mod shared;
 pub mod sni;
 mod transparent;
 pub mod upstream;

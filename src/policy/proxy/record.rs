@@ -59,11 +59,6 @@ impl Recorder {
         }
     }
 
-    /// The log's fd, which the daemon must keep open when it closes everything else.
-    pub fn raw_fd(&self) -> std::os::fd::RawFd {
-        std::os::fd::AsRawFd::as_raw_fd(&self.log)
-    }
-
     pub fn line(&self, e: &Entry<'_>) -> String {
         let decision = match e.denied {
             None => "allowed".to_string(),
@@ -77,7 +72,11 @@ impl Recorder {
             "source": e.source.as_str(),
             "name": e.name,
             "port": e.port,
-            "destination": e.destination.map(|d| d.to_string()),
+            // The DNS's records carry the address handed out, without a port.
+            "destination": e.destination.map(|d| match d.port() {
+                0 => d.ip().to_string(),
+                _ => d.to_string(),
+            }),
             "rule": e.rule,
             "decision": decision,
         });

@@ -81,12 +81,13 @@ impl Upstream {
         }
     }
 
-    /// Every address `name` has: an address literal is itself; a name in the hosts file has
-    /// its lines' addresses (and DNS is not asked); else the A then the AAAA answers of the
-    /// first server that answers. `Err` says why there is none.
-    pub async fn resolve(&self, name: &str) -> std::result::Result<Vec<IpAddr>, String> {
+    /// Every address `name` has, and for how many seconds DNS said it may be kept (0: not
+    /// from DNS). An address literal is itself; a name in the hosts file has its lines'
+    /// addresses (and DNS is not asked); else the A then the AAAA answers of the first server
+    /// that answers. `Err` says why there is none.
+    pub async fn resolve(&self, name: &str) -> std::result::Result<(Vec<IpAddr>, u32), String> {
         if let Some(Host::Ip(a)) = destination(name) {
-            return Ok(vec![a]);
+            return Ok((vec![a], 0));
         }
         let key = normal(name);
         let listed: Vec<IpAddr> = self
@@ -96,7 +97,7 @@ impl Upstream {
             .map(|(_, a)| *a)
             .collect();
         if !listed.is_empty() {
-            return Ok(listed);
+            return Ok((listed, 0));
         }
         let qname = Name::from_ascii(format!("{key}."))
             .map_err(|e| format!("{name:?} is not a DNS name: {e}"))?;
@@ -107,7 +108,7 @@ impl Upstream {
             match (v4, v6) {
                 (Err(e), Err(_)) => last = format!("{server}: {e}"),
                 (v4, v6) => {
-                    let all: Vec<IpAddr> = v4
+                    let all: Vec<(IpAddr, u32)> = v4
                         .unwrap_or_default()
                         .into_iter()
                         .chain(v6.unwrap_or_default())
@@ -115,7 +116,8 @@ impl Upstream {
                     if all.is_empty() {
                         return Err(format!("{server}: no address for {key}"));
                     }
-                    return Ok(all);
+                    let ttl = all.iter().map(|(_, t)| *t).min().unwrap_or(0);
+                    return Ok((all.into_iter().map(|(a, _)| a).collect(), ttl));
                 }
             }
         }
@@ -127,12 +129,13 @@ fn normal(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
-/// One question to one server: the addresses answered (`Ok(vec![])` for NODATA/NXDOMAIN).
+/// One question to one server: the addresses answered and their TTLs (`Ok(vec![])` for
+/// NODATA/NXDOMAIN).
 async fn query(
     server: SocketAddr,
     name: &Name,
     kind: RecordType,
-) -> std::result::Result<Vec<IpAddr>, String> {
+) -> std::result::Result<Vec<(IpAddr, u32)>, String> {
     let mut msg = Message::query();
     msg.metadata.recursion_desired = true;
     msg.add_query(Query::query(name.clone(), kind));
@@ -165,8 +168,8 @@ async fn query(
     Ok(m.answers
         .iter()
         .filter_map(|r| match &r.data {
-            RData::A(a) => Some(IpAddr::V4(a.0)),
-            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            RData::A(a) => Some((IpAddr::V4(a.0), r.ttl)),
+            RData::AAAA(a) => Some((IpAddr::V6(a.0), r.ttl)),
             _ => None,
         })
         .collect())

@@ -2,172 +2,17 @@
 //! stop fd (the container init's pidfd) becomes readable. `daemon` builds a `Config` and calls
 //! `serve` after hardening; the tests call it in a thread of their own.
 
-use std::net::{IpAddr, SocketAddr};
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use tokio::io::unix::AsyncFd;
-use tokio::net::TcpStream;
 
 use super::names::Table;
-use super::record::{Entry, Recorder, Source};
-use super::resolve::Upstream;
-use super::upstream::{self, Refusal};
+use super::record::Recorder;
+use super::shared::{io_err, Shared};
+pub use super::shared::{Config, HEAD_TIMEOUT, MAX_CLIENTS, SERVER_FIRST};
 use crate::error::{Error, Result};
-use crate::policy::egress::slot::{Listeners, Slot};
-use crate::spec::domains::{Decision, Domains};
-use crate::spec::interception::Rule;
-
-/// Client connections served at once (transparent, explicit and DNS over TCP together).
-pub const MAX_CLIENTS: usize = 1024;
-/// How long a client may take to send a request head, a ClientHello or a SOCKS greeting.
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the transparent listener waits for the client's first bytes before taking the
-/// protocol for one where the server speaks first (SMTP, SSH's banner, ...).
-pub const SERVER_FIRST: Duration = Duration::from_millis(300);
-const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What the serving core needs (the daemon's `Plan` less what hardening consumes).
-pub struct Config {
-    pub id: String,
-    pub domains: Domains,
-    /// The user's IP rules (`Network::rules()`), for upstream refusals and SOCKS addresses.
-    pub rules: Vec<Rule>,
-    pub slot: Slot,
-    pub upstream: Upstream,
-    pub log: OwnedFd,
-    pub max_clients: usize,
-    /// Tests only: their origins listen on loopback, which upstream refusals refuse.
-    #[cfg(test)]
-    pub allow_loopback: bool,
-    #[cfg(test)]
-    pub table_limit: Option<usize>,
-}
-
-/// State shared by every task.
-pub(super) struct Shared {
-    pub cfg: Config,
-    pub rec: Recorder,
-    pub names: Mutex<Table>,
-    clients: AtomicUsize,
-}
-
-/// One client connection counted against `max_clients`; released on drop.
-pub(super) struct Admitted(Arc<Shared>);
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        self.0.clients.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl Shared {
-    /// A place for one more client, or `None` (recorded, at most once a second).
-    pub fn admit(self: &Arc<Self>, source: Source) -> Option<Admitted> {
-        let n = self.clients.fetch_add(1, Ordering::Relaxed);
-        let guard = Admitted(Arc::clone(self));
-        if n >= self.cfg.max_clients {
-            drop(guard);
-            self.rec.overflow(source, self.cfg.max_clients);
-            return None;
-        }
-        Some(guard)
-    }
-
-    pub fn decide(&self, name: &str, port: u16) -> Decision {
-        self.cfg.domains.decide(name, port)
-    }
-
-    pub fn record(
-        &self,
-        source: Source,
-        name: &str,
-        port: u16,
-        destination: Option<SocketAddr>,
-        rule: &str,
-        denied: Option<&str>,
-    ) {
-        self.rec.record(&Entry {
-            source,
-            name,
-            port: Some(port),
-            destination,
-            rule,
-            denied,
-        });
-    }
-
-    /// Resolves `name`, refuses what must not be dialled, and connects to the first address
-    /// that passed: exactly the one judged, no second lookup.
-    pub async fn dial(&self, name: &str, port: u16) -> std::result::Result<Dialled, DialError> {
-        let addrs = self
-            .cfg
-            .upstream
-            .resolve(name)
-            .await
-            .map_err(DialError::Resolve)?;
-        let host = upstream::host_addrs().unwrap_or_default();
-        let mut refused = None;
-        let mut failed = None;
-        for a in addrs {
-            if let Some(r) = self.refuse(a, &host, port) {
-                refused.get_or_insert(r);
-                continue;
-            }
-            let to = SocketAddr::new(a, port);
-            match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(to)).await {
-                Ok(Ok(s)) => {
-                    let _ = s.set_nodelay(true);
-                    return Ok(Dialled { stream: s, to });
-                }
-                Ok(Err(e)) => failed = Some(format!("connect {to}: {e}")),
-                Err(_) => failed = Some(format!("connect {to}: timed out")),
-            }
-        }
-        match (failed, refused) {
-            (Some(f), _) => Err(DialError::Connect(f)),
-            (None, Some(r)) => Err(DialError::Refused(r)),
-            (None, None) => Err(DialError::Resolve("no address".into())),
-        }
-    }
-
-    fn refuse(&self, a: IpAddr, host: &upstream::HostAddrs, port: u16) -> Option<Refusal> {
-        #[cfg(test)]
-        if self.cfg.allow_loopback && a.is_loopback() {
-            return None;
-        }
-        upstream::refuse(a, host, |x| upstream::ip_verdict(&self.cfg.rules, x, port))
-    }
-}
-
-pub(super) struct Dialled {
-    pub stream: TcpStream,
-    pub to: SocketAddr,
-}
-
-#[derive(Debug)]
-pub(super) enum DialError {
-    /// Every address the name has is refused; the first refusal.
-    Refused(Refusal),
-    Resolve(String),
-    Connect(String),
-}
-
-impl DialError {
-    /// The record's rule and why.
-    pub fn describe(&self) -> (String, String) {
-        match self {
-            DialError::Refused(r) => (
-                r.to_string(),
-                format!("upstream address refused ({})", r.reason.as_str()),
-            ),
-            DialError::Resolve(e) => ("upstream".into(), format!("cannot resolve: {e}")),
-            DialError::Connect(e) => ("upstream".into(), format!("cannot connect: {e}")),
-        }
-    }
-}
+use crate::policy::egress::slot::Listeners;
 
 /// Serves until `stop` is readable (the container's init died) or a listener fails.
 pub fn serve(cfg: Config, listeners: Listeners, stop: OwnedFd) -> Result<()> {
@@ -191,12 +36,8 @@ async fn run(cfg: Config, l: Listeners, stop: OwnedFd) -> Result<()> {
         .log
         .try_clone()
         .map_err(|e| io_err("dup the violation log", e))?;
-    let shared = Arc::new(Shared {
-        rec: Recorder::new(cfg.id.clone(), log),
-        cfg,
-        names: Mutex::new(table),
-        clients: AtomicUsize::new(0),
-    });
+    let rec = Recorder::new(cfg.id.clone(), log);
+    let shared = Arc::new(Shared::new(cfg, rec, table));
     let tcp = |fd: OwnedFd, what: &str| {
         let l = std::net::TcpListener::from(fd);
         l.set_nonblocking(true).map_err(|e| io_err(what, e))?;
@@ -222,20 +63,9 @@ async fn run(cfg: Config, l: Listeners, stop: OwnedFd) -> Result<()> {
     }
 }
 
-/// Accepts forever; a failed accept (EMFILE, ...) waits a little and goes on.
-pub(super) async fn accept(l: &tokio::net::TcpListener) -> (TcpStream, SocketAddr) {
-    loop {
-        match l.accept().await {
-            Ok(c) => return c,
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-}
-
-pub(super) fn io_err(what: &str, e: std::io::Error) -> Error {
-    Error::Init(format!("egress proxy: {what}: {e}"))
-}
-
 #[cfg(test)]
 #[path = "serve_tests.rs"]
 mod tests;
+#[cfg(test)]
+#[path = "serve_tests_clients.rs"]
+mod tests_clients;

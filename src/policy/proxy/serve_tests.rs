@@ -13,13 +13,14 @@ use hickory_proto::rr::{Name, RData, RecordType};
 
 use super::*;
 use crate::policy::egress::slot::{Listeners, Slot};
+use crate::policy::proxy::resolve::Upstream;
 use crate::spec::domains::{compile, Fields};
 
-const SLOT: Slot = Slot { index: 0 };
+pub(super) const SLOT: Slot = Slot { index: 0 };
 
 /// Runs `f` in a thread inside a new network namespace with `lo` up and 198.18.0.1/15 on it.
 /// `false` when that is impossible here (not root): the caller skips.
-fn in_netns(f: impl FnOnce() + Send + 'static) -> bool {
+pub(super) fn in_netns(f: impl FnOnce() + Send + 'static) -> bool {
     let t = std::thread::spawn(move || {
         if nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_err() {
             return false;
@@ -48,22 +49,22 @@ fn in_netns(f: impl FnOnce() + Send + 'static) -> bool {
     }
 }
 
-struct Lab {
-    log: std::path::PathBuf,
-    stop: Option<OwnedFd>,
-    thread: Option<std::thread::JoinHandle<Result<()>>>,
+pub(super) struct Lab {
+    pub(super) log: std::path::PathBuf,
+    pub(super) stop: Option<OwnedFd>,
+    pub(super) thread: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
 static LOGS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-struct Setup {
-    allowed: Vec<&'static str>,
-    denied: Vec<&'static str>,
-    reasons: Vec<(&'static str, &'static str)>,
-    hosts: String,
-    transparent: SocketAddr,
-    max_clients: usize,
-    table_limit: Option<usize>,
+pub(super) struct Setup {
+    pub(super) allowed: Vec<&'static str>,
+    pub(super) denied: Vec<&'static str>,
+    pub(super) reasons: Vec<(&'static str, &'static str)>,
+    pub(super) hosts: String,
+    pub(super) transparent: SocketAddr,
+    pub(super) max_clients: usize,
+    pub(super) table_limit: Option<usize>,
 }
 
 impl Default for Setup {
@@ -81,7 +82,7 @@ impl Default for Setup {
 }
 
 impl Lab {
-    fn start(s: Setup) -> Lab {
+    pub(super) fn start(s: Setup) -> Lab {
         let strings = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let (allowed, denied) = (strings(&s.allowed), strings(&s.denied));
         let reasons = s
@@ -143,7 +144,7 @@ impl Lab {
         }
     }
 
-    fn records(&self) -> Vec<serde_json::Value> {
+    pub(super) fn records(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
@@ -152,7 +153,7 @@ impl Lab {
     }
 
     /// The records whose decision starts with `prefix` and whose name is `name`.
-    fn find(&self, name: &str, prefix: &str) -> Vec<serde_json::Value> {
+    pub(super) fn find(&self, name: &str, prefix: &str) -> Vec<serde_json::Value> {
         self.records()
             .into_iter()
             .filter(|r| r["name"] == name && r["decision"].as_str().unwrap().starts_with(prefix))
@@ -173,7 +174,7 @@ impl Drop for Lab {
     }
 }
 
-fn dns(name: &str, kind: RecordType) -> Message {
+pub(super) fn dns(name: &str, kind: RecordType) -> Message {
     let mut q = Message::query();
     q.metadata.recursion_desired = true;
     q.add_query(Query::query(Name::from_ascii(name).unwrap(), kind));
@@ -188,7 +189,7 @@ fn dns(name: &str, kind: RecordType) -> Message {
     m
 }
 
-fn a_of(name: &str) -> Ipv4Addr {
+pub(super) fn a_of(name: &str) -> Ipv4Addr {
     let m = dns(name, RecordType::A);
     assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{name}");
     match &m.answers[..] {
@@ -206,7 +207,7 @@ fn a_of(name: &str) -> Ipv4Addr {
 /// An origin on 127.0.0.1: a TLS client's first flight is answered `tls-origin <n>` (and the
 /// connection closed); HTTP requests get 200 with a body naming their request line and Host,
 /// as long as the connection lasts (keep-alive, bodies by Content-Length or chunked).
-fn origin() -> u16 {
+pub(super) fn origin() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -284,14 +285,14 @@ fn origin_conn(c: TcpStream) {
     }
 }
 
-fn connect(to: SocketAddr) -> TcpStream {
+pub(super) fn connect(to: SocketAddr) -> TcpStream {
     let c = TcpStream::connect(to).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
     c
 }
 
 /// One HTTP response: status line, headers, body by Content-Length.
-fn response(r: &mut BufReader<TcpStream>) -> (String, Vec<(String, String)>, String) {
+pub(super) fn response(r: &mut BufReader<TcpStream>) -> (String, Vec<(String, String)>, String) {
     let mut status = String::new();
     r.read_line(&mut status).unwrap();
     let mut headers = Vec::new();
@@ -317,26 +318,26 @@ fn response(r: &mut BufReader<TcpStream>) -> (String, Vec<(String, String)>, Str
     )
 }
 
-fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
     h.iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
 }
 
-fn read_all(mut c: TcpStream) -> Vec<u8> {
+pub(super) fn read_all(mut c: TcpStream) -> Vec<u8> {
     let mut out = Vec::new();
     let _ = c.read_to_end(&mut out);
     out
 }
 
-fn hello(file: &str) -> Vec<u8> {
+pub(super) fn hello(file: &str) -> Vec<u8> {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("src/policy/proxy/testdata")
         .join(file);
     std::fs::read(&p).unwrap()
 }
 
-const EXPLICIT: (Ipv4Addr, u16) = (Ipv4Addr::new(198, 18, 0, 1), 3128);
+pub(super) const EXPLICIT: (Ipv4Addr, u16) = (Ipv4Addr::new(198, 18, 0, 1), 3128);
 
 #[test]
 fn dns_answers_allowed_denied_and_other_types() {
@@ -392,122 +393,15 @@ fn dns_answers_allowed_denied_and_other_types() {
         // Allowed names are recorded once, with the address handed out.
         let first = lab.find("example.test", "allowed");
         assert_eq!(first.len(), 1, "{first:?}");
-        assert_eq!(first[0]["destination"], "198.18.0.2:0");
+        assert_eq!(first[0]["destination"], "198.18.0.2");
+        assert!(first[0]["port"].is_null());
         assert_eq!(first[0]["source"], "dns");
     });
 }
 
-/// The transparent listener bound straight to the name's address and the origin's port (the
-/// sk_lookup steering is the kernel part's).
-fn transparent_lab() -> (Lab, SocketAddr) {
-    let port = origin();
-    let at: SocketAddr = (Ipv4Addr::new(198, 18, 0, 2), port).into();
-    let lab = Lab::start(Setup {
-        transparent: at,
-        ..Setup::default()
-    });
-    assert_eq!(
-        a_of("example.test."),
-        at.ip().to_string().parse::<Ipv4Addr>().unwrap()
-    );
-    (lab, at)
-}
-
-#[test]
-fn transparent_tls_is_judged_by_its_sni() {
-    in_netns(|| {
-        let (lab, at) = transparent_lab();
-        // SNI example.test, the name the client resolved: spliced to the origin.
-        let mut c = connect(at);
-        let h = hello("openssl-s_client-tls13.bin");
-        c.write_all(&h).unwrap();
-        let got = String::from_utf8(read_all(c)).unwrap();
-        assert!(got.starts_with("tls-origin"), "{got:?}");
-        let ok = lab.find("example.test", "allowed");
-        assert!(ok.iter().any(|r| r["source"] == "transparent"
-            && r["destination"] == format!("127.0.0.1:{}", at.port())));
-        // SNI www.example.test on example.test's address: a TLS alert, recorded.
-        for (file, what) in [
-            ("openssl-s_client-tls12.bin", "www.example.test"),
-            ("openssl-s_client-noservername.bin", "names no server"),
-        ] {
-            let mut c = connect(at);
-            c.write_all(&hello(file)).unwrap();
-            let got = read_all(c);
-            assert_eq!(got, [0x15, 3, 1, 0, 2, 2, 0x31], "{file}");
-            let denied = lab.find("example.test", "denied");
-            assert!(
-                denied
-                    .iter()
-                    .any(|r| r["decision"].as_str().unwrap().contains(what)),
-                "{file}: {denied:?}"
-            );
-        }
-    });
-}
-
-#[test]
-fn transparent_http_checks_every_request_host() {
-    in_netns(|| {
-        let (lab, at) = transparent_lab();
-        let c = connect(at);
-        let mut w = c.try_clone().unwrap();
-        let mut r = BufReader::new(c);
-        // Two requests on one connection, a chunked body in the first.
-        w.write_all(
-            b"POST /a HTTP/1.1\r\nHost: example.test\r\nTransfer-Encoding: chunked\r\n\r\n\
-              3\r\nabc\r\n0\r\n\r\n",
-        )
-        .unwrap();
-        let (status, _, body) = response(&mut r);
-        assert_eq!(status, "HTTP/1.1 200 OK");
-        assert!(
-            body.contains("line=POST /a HTTP/1.1 host=example.test body=abc"),
-            "{body}"
-        );
-        let hostport = format!("example.test:{}", at.port());
-        w.write_all(
-            format!("GET /b HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 2\r\n\r\nhi")
-                .as_bytes(),
-        )
-        .unwrap();
-        let (status, _, body) = response(&mut r);
-        assert_eq!(status, "HTTP/1.1 200 OK");
-        assert!(body.contains("body=hi"), "{body}");
-        // The next request on the same connection names another host: 403, closed.
-        w.write_all(b"GET /c HTTP/1.1\r\nHost: denied.example.test\r\n\r\n")
-            .unwrap();
-        let (status, headers, body) = response(&mut r);
-        assert_eq!(status, "HTTP/1.1 403 Forbidden");
-        assert!(header(&headers, "X-Ward-Denied").is_some(), "{headers:?}");
-        assert!(body.starts_with("ward: example.test:"), "{body}");
-        let mut rest = Vec::new();
-        let _ = r.read_to_end(&mut rest);
-        assert!(rest.is_empty());
-        assert!(!lab.find("example.test", "denied: the Host").is_empty());
-        assert_eq!(
-            lab.find("example.test", "allowed")
-                .iter()
-                .filter(|r| r["source"] == "transparent")
-                .count(),
-            2,
-            "one record per request"
-        );
-        // A first request with another Host: 403 at once.
-        let c = connect(at);
-        let mut w = c.try_clone().unwrap();
-        w.write_all(b"GET / HTTP/1.1\r\nHost: evil.test\r\n\r\n")
-            .unwrap();
-        let (status, headers, _) = response(&mut BufReader::new(c));
-        assert_eq!(status, "HTTP/1.1 403 Forbidden");
-        assert_eq!(
-            header(&headers, "X-Ward-Denied"),
-            Some("name agreement (Host)")
-        );
-    });
-}
-
-fn connect_request(target: &str) -> (String, Vec<(String, String)>, BufReader<TcpStream>) {
+pub(super) fn connect_request(
+    target: &str,
+) -> (String, Vec<(String, String)>, BufReader<TcpStream>) {
     let c = connect(EXPLICIT.into());
     let mut w = c.try_clone().unwrap();
     w.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
@@ -528,104 +422,7 @@ fn connect_request(target: &str) -> (String, Vec<(String, String)>, BufReader<Tc
     (status.trim_end().to_string(), headers, r)
 }
 
-#[test]
-fn connect_allowed_denied_and_refused_upstream() {
-    in_netns(|| {
-        let port = origin();
-        let lab = Lab::start(Setup {
-            denied: vec!["denied.example.test"],
-            reasons: vec![("denied.example.test", "use the mirror")],
-            ..Setup::default()
-        });
-        // Allowed: 200, then the tunnel's ClientHello (SNI example.test) reaches the origin.
-        let (status, _, r) = connect_request(&format!("example.test:{port}"));
-        assert_eq!(status, "HTTP/1.1 200 Connection established");
-        let mut c = r.into_inner();
-        c.write_all(&hello("openssl-s_client-tls13.bin")).unwrap();
-        let got = String::from_utf8(read_all(c)).unwrap();
-        assert!(got.starts_with("tls-origin"), "{got:?}");
-        // Allowed, but the tunnel's SNI is another name: alert.
-        let (status, _, r) = connect_request(&format!("example.test:{port}"));
-        assert!(status.contains("200"));
-        let mut c = r.into_inner();
-        c.write_all(&hello("openssl-s_client-tls12.bin")).unwrap();
-        assert_eq!(read_all(c), [0x15, 3, 1, 0, 2, 2, 0x31]);
-        // Denied, with its reason in the body.
-        let (status, headers, mut r) = connect_request("denied.example.test:443");
-        assert_eq!(status, "HTTP/1.1 403 Forbidden");
-        let rule = header(&headers, "X-Ward-Denied").unwrap().to_string();
-        assert_eq!(rule, "deniedDomains[0] \"denied.example.test\"");
-        let mut body = String::new();
-        r.read_to_string(&mut body).unwrap();
-        assert_eq!(
-            body,
-            format!("ward: denied.example.test:443 denied by {rule}: use the mirror\n")
-        );
-        // Allowed name whose address is the cloud metadata service: refused, recorded.
-        let (status, headers, _) = connect_request("meta.test:80");
-        assert_eq!(status, "HTTP/1.1 403 Forbidden");
-        assert!(header(&headers, "X-Ward-Denied")
-            .unwrap()
-            .contains("cloud-metadata"));
-        let refused = lab.find(
-            "meta.test",
-            "denied: upstream address refused (cloud-metadata)",
-        );
-        assert_eq!(refused.len(), 1, "{:?}", lab.records());
-        assert_eq!(refused[0]["source"], "connect");
-        assert!(refused[0]["rule"]
-            .as_str()
-            .unwrap()
-            .starts_with("169.254.169.254"));
-        assert_eq!(lab.find("denied.example.test", "denied: by").len(), 1);
-    });
-}
-
-#[test]
-fn absolute_form_requests_are_forwarded_in_origin_form() {
-    in_netns(|| {
-        let port = origin();
-        let lab = Lab::start(Setup::default());
-        let c = connect(EXPLICIT.into());
-        let mut w = c.try_clone().unwrap();
-        let mut r = BufReader::new(c);
-        w.write_all(
-            format!(
-                "GET http://example.test:{port}/x?y=1 HTTP/1.1\r\nHost: example.test:{port}\r\n\
-                 Proxy-Connection: keep-alive\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .unwrap();
-        let (status, _, body) = response(&mut r);
-        assert_eq!(status, "HTTP/1.1 200 OK");
-        assert!(
-            body.starts_with(&format!(
-                "line=GET /x?y=1 HTTP/1.1 host=example.test:{port}"
-            )),
-            "{body}"
-        );
-        // The next request on the connection is for a denied name: 403.
-        w.write_all(b"GET http://other.test/ HTTP/1.1\r\nHost: other.test\r\n\r\n")
-            .unwrap();
-        let (status, headers, body) = response(&mut r);
-        assert_eq!(status, "HTTP/1.1 403 Forbidden");
-        assert_eq!(
-            header(&headers, "X-Ward-Denied"),
-            Some("not in allowedDomains")
-        );
-        assert_eq!(
-            body,
-            "ward: other.test:80 denied by not in allowedDomains\n"
-        );
-        assert_eq!(
-            lab.find("example.test", "allowed")[0]["source"],
-            "http-proxy"
-        );
-    });
-}
-
-fn socks(atyp_domain: &str, port: u16) -> (u8, TcpStream) {
+pub(super) fn socks(atyp_domain: &str, port: u16) -> (u8, TcpStream) {
     let mut c = connect(EXPLICIT.into());
     c.write_all(&[5, 1, 0]).unwrap();
     let mut m = [0u8; 2];
@@ -639,35 +436,6 @@ fn socks(atyp_domain: &str, port: u16) -> (u8, TcpStream) {
     c.read_exact(&mut rep).unwrap();
     assert_eq!(rep[0], 5);
     (rep[1], c)
-}
-
-#[test]
-fn socks5_by_domain() {
-    in_netns(|| {
-        let port = origin();
-        let lab = Lab::start(Setup::default());
-        let (code, c) = socks("example.test", port);
-        assert_eq!(code, 0);
-        let mut w = c.try_clone().unwrap();
-        w.write_all(b"GET /s HTTP/1.1\r\nHost: example.test\r\n\r\n")
-            .unwrap();
-        let (status, _, body) = response(&mut BufReader::new(c));
-        assert_eq!(status, "HTTP/1.1 200 OK");
-        assert!(body.contains("line=GET /s"), "{body}");
-        let (code, _) = socks("other.test", port);
-        assert_eq!(code, 2, "connection not allowed by ruleset");
-        assert_eq!(lab.find("other.test", "denied")[0]["source"], "socks");
-        // A SOCKS address (not a name) that no IP rule allows: refused.
-        let mut c = connect(EXPLICIT.into());
-        c.write_all(&[5, 1, 0]).unwrap();
-        let mut m = [0u8; 2];
-        c.read_exact(&mut m).unwrap();
-        c.write_all(&[5, 1, 0, 1, 127, 0, 0, 1]).unwrap();
-        c.write_all(&port.to_be_bytes()).unwrap();
-        let mut rep = [0u8; 10];
-        c.read_exact(&mut rep).unwrap();
-        assert_eq!(rep[1], 2);
-    });
 }
 
 #[test]

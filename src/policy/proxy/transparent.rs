@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use super::conn::Target;
 use super::record::{Entry, Source};
-use super::serve::{accept, Shared};
-use super::session::{self, Target};
+use super::session;
+use super::shared::{accept, Shared};
 use crate::error::Result;
 
 pub(super) async fn serve(sh: Arc<Shared>, l: TcpListener) -> Result<()> {
