@@ -1,0 +1,162 @@
+//! Egress by domain name, read as an attacker inside the container would (issue 16 review):
+//! each test runs a real container with a domain policy under `ward run`, makes the attack and
+//! asserts it fails. ward-only (runc has no egress policy).
+
+use crate::harness::{runtime_is_runc, Env, Out};
+use serde_json::{json, Value};
+use std::process::Command;
+
+fn skip() -> bool {
+    if runtime_is_runc() {
+        eprintln!("skipped: runc has no egress policy");
+    }
+    runtime_is_runc()
+}
+
+fn policy() -> Value {
+    json!({"network": {"allowedDomains": ["allowed.example"], "proxyEnv": true}})
+}
+
+/// A container with the egress probe, `caps` added to the defaults, the domain policy, `script`.
+fn attack_env(extra_caps: &[&str], script: &str) -> Env {
+    let mut env = Env::new();
+    let probe = crate::harness::static_binary("egress-probe", "egress_probe.c");
+    std::fs::copy(probe, env.rootfs().join("probe")).unwrap();
+    let mut caps = vec!["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+    caps.extend_from_slice(extra_caps);
+    env.config["process"]["capabilities"] =
+        json!({"bounding": caps, "effective": caps, "permitted": caps});
+    env.config["process"]["interception"] = policy();
+    env.args(&["sh", "-c", script]);
+    env
+}
+
+fn text(out: &Out) -> String {
+    format!("{}{}", out.stdout, out.stderr)
+}
+
+/// The lines of `out` starting with `tag=`: what the probe printed after each tag.
+fn tagged(out: &Out, tag: &str) -> String {
+    let t = text(out);
+    t.lines()
+        .skip_while(|l| !l.starts_with(&format!("{tag}:")))
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A network namespace of the test's own, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let name = format!("ward-t-attack-{tag}-{}", std::process::id());
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .expect("ip netns add");
+        assert!(ok.success(), "ip netns add {name}");
+        Netns(name)
+    }
+
+    fn path(&self) -> String {
+        format!("/run/netns/{}", self.0)
+    }
+
+    fn join(&self, env: &mut Env) {
+        for ns in env.config["linux"]["namespaces"].as_array_mut().unwrap() {
+            if ns["type"] == "network" {
+                ns["path"] = json!(self.path());
+            }
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "delete", &self.0]).status();
+    }
+}
+
+/// With CAP_NET_RAW: packet and raw sockets are refused by the families filter; UDP and TCP to a
+/// denied address, IPv6 anywhere, v4-mapped denied addresses, UDP to the proxy's address on
+/// ports that are not DNS: all refused by the wall (EPERM, not just "no route").
+#[test]
+fn raw_sockets_and_other_paths_around_the_proxy_are_refused() {
+    if skip() {
+        return;
+    }
+    let env = attack_env(
+        &["CAP_NET_RAW"],
+        "echo packet:; /probe socket 17 3; echo raw:; /probe socket 2 3; \
+         echo raw6:; /probe socket 10 3; \
+         echo udp:; /probe sendto 192.0.2.80 443; echo tcp:; /probe tcp 192.0.2.80 443; \
+         echo tcp6:; /probe tcp 2001:db8::1 443; echo udp6:; /probe sendto 2001:db8::1 443; \
+         echo mapped:; /probe tcp ::ffff:192.0.2.80 443; \
+         echo dot:; /probe tcp 192.0.2.53 853; echo mdns:; /probe sendto 192.0.2.53 5353",
+    );
+    let out = env.run(&env.id());
+    assert_eq!(out.code, 0, "{out:?}");
+    for (tag, want) in [
+        ("packet", "errno=97"),
+        ("raw", "errno=1"),
+        ("raw6", "errno=1"),
+        ("udp", "errno=1"),
+        ("tcp", "errno=1"),
+        ("tcp6", "errno=1"),
+        ("udp6", "errno=1"),
+        ("mapped", "errno=1"),
+        ("dot", "errno=1"),
+        ("mdns", "errno=1"),
+    ] {
+        assert_eq!(tagged(&out, tag), want, "{tag}: {}", text(&out));
+    }
+}
+
+/// A pod: a sidecar without domain rules listens on every address (0.0.0.0:8080, tcp and
+/// its TCP port) of the network namespace both share. The walled container must not reach it through
+/// the proxy's range, which is local on `lo` (the proxy's own address on another port, or a
+/// name address over UDP), any more than through 127.0.0.1.
+#[test]
+fn a_pod_neighbours_wildcard_listener_is_not_reachable_through_the_range() {
+    if skip() {
+        return;
+    }
+    let netns = Netns::new("pod");
+    let mut sidecar = Env::new();
+    netns.join(&mut sidecar);
+    sidecar.args(&[
+        "sh",
+        "-c",
+        "ip link set lo up 2>/dev/null; nc -ll -p 8080 -e echo SIDECAR & sleep 60",
+    ]);
+    let caps = json!(["CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE", "CAP_KILL"]);
+    sidecar.config["process"]["capabilities"] =
+        json!({"bounding": caps, "effective": caps, "permitted": caps});
+    let sid = sidecar.id();
+    sidecar.write_config();
+    let b = sidecar.bundle.to_str().unwrap().to_string();
+    sidecar.rt(&["run", "-d", "--bundle", &b, &sid]).ok();
+    struct Stop<'a>(&'a Env, String);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.kill(&self.1, "KILL");
+            let _ = self.0.rt(&["delete", "-f", &self.1]);
+        }
+    }
+    let _stop = Stop(&sidecar, sid);
+    let mut env = attack_env(
+        &[],
+        "sleep 0.5; echo lo:; nc -w 2 127.0.0.1 8080 </dev/null; \
+         echo proxy:; nc -w 2 198.18.0.1 8080 </dev/null; echo rc=$?; \
+         echo name:; nc -w 2 198.18.0.9 8080 </dev/null; echo rc=$?",
+    );
+    netns.join(&mut env);
+    let out = env.run(&env.id());
+    let t = text(&out);
+    assert!(t.contains("not permitted"), "the control: {t}");
+    assert!(
+        !t.contains("SIDECAR"),
+        "the walled container reached the sidecar's listener through the proxy's range: {t}"
+    );
+}
