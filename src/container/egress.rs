@@ -17,7 +17,7 @@ use std::path::Path;
 use oci_spec::runtime::LinuxNamespaceType as Ns;
 
 use crate::error::{Error, Result};
-use crate::policy::egress::slot::{Listeners, Slot, SLOT_PREFIX};
+use crate::policy::egress::slot::{Listeners, Slot, DNS_PORT, EXPLICIT_PORT, SLOT_PREFIX};
 use crate::spec::domains::Domains;
 use crate::spec::interception::{Network, Verdict};
 use crate::spec::Bundle;
@@ -125,11 +125,18 @@ fn same_netns(fd: BorrowedFd, other: &Path) -> Result<bool> {
 }
 
 /// The wall on the container's cgroup: everything denied but the slot (where the proxy
-/// listens) and what the user's IP rules allow.
+/// listens) and what the user's IP rules allow. The proxy's own address only on its DNS and
+/// explicit ports: the whole range is local on `lo`, so its other ports reach whatever else
+/// listens on every address of the namespace (a pod's sidecar on 0.0.0.0), around the proxy.
 pub fn wall(p: &Prepared) -> Network {
     let mut n = p.network.clone();
     n.default = Verdict::Deny;
     n.allow.push(format!("{}/{SLOT_PREFIX}", p.slot.base()));
+    let proxy = p.slot.proxy();
+    let (dns, explicit) = (DNS_PORT, EXPLICIT_PORT);
+    n.deny.push(format!("{proxy}:0-{}", dns - 1));
+    n.deny.push(format!("{proxy}:{}-{}", dns + 1, explicit - 1));
+    n.deny.push(format!("{proxy}:{}-65535", explicit + 1));
     n
 }
 
