@@ -160,3 +160,62 @@ fn a_pod_neighbours_wildcard_listener_is_not_reachable_through_the_range() {
         "the walled container reached the sidecar's listener through the proxy's range: {t}"
     );
 }
+
+/// The same pod: a sidecar's UDP socket on 0.0.0.0:5300. The walled container's datagrams to
+/// the proxy's range (a name address, the proxy's own address on another port) must not reach
+/// it: only the proxy's DNS takes UDP there.
+#[test]
+fn a_pod_neighbours_udp_socket_is_not_reachable_through_the_range() {
+    if skip() {
+        return;
+    }
+    let netns = Netns::new("podu");
+    let mut sidecar = Env::new();
+    netns.join(&mut sidecar);
+    let marks = sidecar.shared_dir("marks", "/marks");
+    let mark = crate::harness::static_binary("udp-mark", "udp_mark.c");
+    std::fs::copy(mark, sidecar.rootfs().join("udp_mark")).unwrap();
+    sidecar.args(&[
+        "sh",
+        "-c",
+        "ip link set lo up; /udp_mark 5300 /marks/got & sleep 60",
+    ]);
+    let caps = json!(["CAP_NET_ADMIN", "CAP_KILL"]);
+    sidecar.config["process"]["capabilities"] =
+        json!({"bounding": caps, "effective": caps, "permitted": caps});
+    let sid = sidecar.id();
+    sidecar.write_config();
+    let b = sidecar.bundle.to_str().unwrap().to_string();
+    sidecar.rt(&["run", "-d", "--bundle", &b, &sid]).ok();
+    struct Stop<'a>(&'a Env, String);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.kill(&self.1, "KILL");
+            let _ = self.0.rt(&["delete", "-f", &self.1]);
+        }
+    }
+    let _stop = Stop(&sidecar, sid);
+    let got = marks.join("got");
+    // The control: the sidecar's socket takes datagrams from a neighbour without walls.
+    let mut control = Env::new();
+    netns.join(&mut control);
+    let probe = crate::harness::static_binary("egress-probe", "egress_probe.c");
+    std::fs::copy(&probe, control.rootfs().join("probe")).unwrap();
+    control.args(&["sh", "-c", "sleep 0.3; /probe sendto 127.0.0.1 5300"]);
+    let out = control.run(&control.id());
+    crate::harness::wait_for("the control datagram", || got.exists());
+    std::fs::remove_file(&got).unwrap();
+    let mut env = attack_env(
+        &[],
+        "echo name:; /probe sendto 198.18.0.9 5300; echo mapped:; /probe sendto ::ffff:198.18.0.9 5300; echo proxy:; /probe sendto 198.18.0.1 5300; \
+         echo lo:; /probe sendto 127.0.0.1 5300",
+    );
+    netns.join(&mut env);
+    let out2 = env.run(&env.id());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(tagged(&out2, "lo"), "errno=1", "{out:?} {out2:?}");
+    assert!(
+        !got.exists(),
+        "a datagram reached the sidecar through the proxy's range: {out2:?}"
+    );
+}
