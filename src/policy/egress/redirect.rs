@@ -39,11 +39,11 @@
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use super::slot::{Slot, DNS_PORT};
+use super::slot::{Slot, DNS_PORT, SLOT_PREFIX};
 use crate::error::{Error, Result};
 use crate::sys::ebpf::{
     self, bpf, insn, owned, Insn, CALL, END_BE, EXIT, JEQ32_K, JEQ_K, JNE32_K, JNE_K, LDX_DW,
-    LDX_W, LD_IMM64, MOV32_K, MOV64_K, MOV64_X, STX_W,
+    LDX_W, LD_IMM64, MOV32_K, MOV64_K, MOV64_X, RSH64_K, STX_W,
 };
 
 const PROG_TYPE_CGROUP_SOCK_ADDR: u32 = 18;
@@ -65,6 +65,8 @@ const SK_STORAGE_GET_F_CREATE: i32 = 1;
 pub const CTX_USER_IP4: i16 = 4;
 pub const CTX_USER_IP6: i16 = 8;
 pub const CTX_USER_PORT: i16 = 24;
+pub const CTX_PROTOCOL: i16 = 36;
+const IPPROTO_UDP: i32 = 17;
 pub const CTX_SK: i16 = 64;
 
 /// The kept original, per socket: ip4 (network order), port (as user_port), ip6[4].
@@ -111,6 +113,9 @@ pub fn program(map: RawFd, slot: Slot, v6: bool, hook: Hook) -> Vec<Insn> {
     let proxy_words = mapped(proxy);
     let mut to_out = Vec::new();
     let mut p = vec![insn(MOV64_X, 6, 1, 0, 0)]; // r6 = ctx
+    if hook == Hook::Out {
+        refuse_udp_to_the_slot(&mut p, slot, v6);
+    }
     p.push(insn(LDX_W, 2, 6, CTX_USER_PORT, 0));
     p.push(insn(END_BE, 2, 0, 0, 16)); // host order
     to_out.push(p.len());
@@ -211,6 +216,45 @@ pub fn program(map: RawFd, slot: Slot, v6: bool, hook: Hook) -> Vec<Insn> {
         p[at].off = (out - at - 1) as i16;
     }
     p
+}
+
+/// UDP to any address of the slot but on port 53 (which the rest of the program sends to the
+/// proxy's DNS) -> EPERM. The range is local on `lo` and nothing of the proxy's takes other
+/// UDP there, so such a datagram would land on whatever else listens on every address of the
+/// namespace (a pod neighbour's 0.0.0.0 socket), around the proxy; the steering only takes TCP.
+fn refuse_udp_to_the_slot(p: &mut Vec<Insn>, slot: Slot, v6: bool) {
+    let host_bits = 32 - SLOT_PREFIX as i32;
+    let slot_net = (u32::from(slot.base()) >> host_bits) as i32;
+    let mut to_rest = Vec::new();
+    p.push(insn(LDX_W, 2, 6, CTX_PROTOCOL, 0));
+    to_rest.push(p.len());
+    p.push(insn(JNE_K, 2, 0, 0, IPPROTO_UDP));
+    let ip4_at = if v6 {
+        let prefix = mapped(Ipv4Addr::UNSPECIFIED);
+        for w in 0..3 {
+            p.push(insn(LDX_W, 2, 6, CTX_USER_IP6 + 4 * w as i16, 0));
+            to_rest.push(p.len());
+            p.push(insn(JNE32_K, 2, 0, 0, prefix[w]));
+        }
+        CTX_USER_IP6 + 12
+    } else {
+        CTX_USER_IP4
+    };
+    p.push(insn(LDX_W, 2, 6, ip4_at, 0));
+    p.push(insn(END_BE, 2, 0, 0, 32)); // host order, upper half zero
+    p.push(insn(RSH64_K, 2, 0, 0, host_bits));
+    to_rest.push(p.len());
+    p.push(insn(JNE_K, 2, 0, 0, slot_net));
+    p.push(insn(LDX_W, 2, 6, CTX_USER_PORT, 0));
+    p.push(insn(END_BE, 2, 0, 0, 16));
+    to_rest.push(p.len());
+    p.push(insn(JEQ_K, 2, 0, 0, DNS_PORT as i32));
+    p.push(insn(MOV64_K, 0, 0, 0, 0)); // EPERM
+    p.push(insn(EXIT, 0, 0, 0, 0));
+    let rest = p.len();
+    for at in to_rest {
+        p[at].off = (rest - at - 1) as i16;
+    }
 }
 
 /// The BTF the kernel needs for an sk_storage map: [1] int, [2] int[6] (the kept original).
