@@ -219,3 +219,59 @@ fn a_pod_neighbours_udp_socket_is_not_reachable_through_the_range() {
         "a datagram reached the sidecar through the proxy's range: {out2:?}"
     );
 }
+
+/// With CAP_SYS_ADMIN: a fresh cgroup2 mount and a write of its own pid to a cgroup.procs
+/// outside the walled cgroup would leave the wall (and the DNS redirect) behind.
+#[test]
+fn cap_sys_admin_cannot_leave_the_walled_cgroup() {
+    if skip() {
+        return;
+    }
+    for cgroupns in [true, false] {
+        let mut env = attack_env(
+            &["CAP_SYS_ADMIN"],
+            "mkdir -p /dev/shm/cg; mount -t cgroup2 none /dev/shm/cg; echo mount=$?; \
+             cat /proc/self/cgroup; echo $$ > /dev/shm/cg/cgroup.procs; echo move=$?; \
+             cat /proc/self/cgroup; echo tcp:; /probe tcp 192.0.2.80 443",
+        );
+        if cgroupns {
+            env.config["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "cgroup"}));
+        }
+        let out = env.run(&env.id());
+        eprintln!("cgroupns={cgroupns}: {}", text(&out));
+        assert_eq!(
+            tagged(&out, "tcp"),
+            "errno=1",
+            "cgroupns={cgroupns}: left the wall: {}",
+            text(&out)
+        );
+    }
+}
+
+/// With CAP_SYS_ADMIN (and a cgroup namespace, so the cgroup it mounts is its own, walled
+/// one): bpf(2) could find the wall's programs by id and detach them.
+#[test]
+fn cap_sys_admin_cannot_detach_the_wall() {
+    if skip() {
+        return;
+    }
+    let mut env = attack_env(
+        &["CAP_SYS_ADMIN"],
+        "mkdir -p /dev/shm/cg; mount -t cgroup2 none /dev/shm/cg; echo mount=$?; \
+         /bpf_detach /dev/shm/cg; echo tcp:; /probe tcp 192.0.2.80 443",
+    );
+    let detach = crate::harness::static_binary("bpf-detach", "bpf_detach.c");
+    std::fs::copy(detach, env.rootfs().join("bpf_detach")).unwrap();
+    env.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "cgroup"}));
+    let out = env.run(&env.id());
+    let t = text(&out);
+    assert!(t.contains("mount=0"), "the control: {t}");
+    assert!(!t.contains("detached="), "bpf(2) reached the wall: {t}");
+    assert_eq!(tagged(&out, "tcp"), "errno=1", "the wall is gone: {t}");
+}
