@@ -103,6 +103,26 @@ pub fn release(netns: &Path) {
     }
 }
 
+/// A container with walls (any `interception.network`) gets a cgroup namespace of its own
+/// when the config has none: otherwise CAP_SYS_ADMIN mounts cgroup2, sees the host's whole
+/// tree and writes its pid to a cgroup.procs outside the walled cgroup, leaving the walls (and
+/// the DNS redirect) behind. In its own namespace the walled cgroup is the root it can see.
+/// `ward exec` joins it like every namespace of init's that differs from ward's.
+pub fn own_cgroup_namespace(bundle: &mut Bundle) {
+    if bundle.has_namespace(Ns::Cgroup) {
+        return;
+    }
+    let Some(mut linux) = bundle.spec.linux().clone() else {
+        return;
+    };
+    let mut namespaces = linux.namespaces().clone().unwrap_or_default();
+    let mut cgroup = oci_spec::runtime::LinuxNamespace::default();
+    cgroup.set_typ(Ns::Cgroup);
+    namespaces.push(cgroup);
+    linux.set_namespaces(Some(namespaces));
+    bundle.spec.set_linux(Some(linux));
+}
+
 fn host_netns() -> Error {
     Error::spec(
         "linux.namespaces",
