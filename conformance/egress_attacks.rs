@@ -275,3 +275,55 @@ fn cap_sys_admin_cannot_detach_the_wall() {
     assert!(!t.contains("detached="), "bpf(2) reached the wall: {t}");
     assert_eq!(tagged(&out, "tcp"), "errno=1", "the wall is gone: {t}");
 }
+
+/// Forged requests at the proxy's listeners, none of which may reach a denied name or an IP
+/// literal: each answer must be a refusal (403 / 400 / SOCKS 0x02) and the log must name it.
+#[test]
+fn forged_requests_at_the_proxy_are_refused() {
+    if skip() {
+        return;
+    }
+    let attacks: &[(&str, &str, &str)] = &[
+        ("connect-ip", "198.18.0.1 3128", "CONNECT 192.0.2.80:443 HTTP/1.1\\r\\nHost: 192.0.2.80:443\\r\\n\\r\\n"),
+        ("connect-userinfo", "198.18.0.1 3128", "CONNECT allowed.example@evil.example:443 HTTP/1.1\\r\\n\\r\\n"),
+        ("connect-suffix", "198.18.0.1 3128", "CONNECT allowed.example.evil.example:443 HTTP/1.1\\r\\n\\r\\n"),
+        ("absolute-ip", "198.18.0.1 3128", "GET http://192.0.2.80/ HTTP/1.1\\r\\nHost: 192.0.2.80\\r\\n\\r\\n"),
+        ("absolute-https", "198.18.0.1 3128", "GET https://evil.example/ HTTP/1.1\\r\\nHost: allowed.example\\r\\n\\r\\n"),
+        ("t-absolute", "198.18.0.2 80", "GET http://evil.example/ HTTP/1.1\\r\\nHost: allowed.example\\r\\n\\r\\n"),
+        ("t-suffix", "198.18.0.2 80", "GET / HTTP/1.1\\r\\nHost: allowed.example.evil.example\\r\\n\\r\\n"),
+        ("t-no-host", "198.18.0.2 80", "GET / HTTP/1.0\\r\\n\\r\\n"),
+        ("t-two-hosts", "198.18.0.2 80", "GET / HTTP/1.1\\r\\nHost: allowed.example\\r\\nHost: evil.example\\r\\n\\r\\n"),
+        ("t-other-port", "198.18.0.2 80", "GET / HTTP/1.1\\r\\nHost: allowed.example:8080\\r\\n\\r\\n"),
+        ("t-smuggle", "198.18.0.2 80", "POST / HTTP/1.1\\r\\nHost: allowed.example\\r\\nContent-Length: 4\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n0\\r\\n\\r\\nGET / HTTP/1.1\\r\\nHost: evil.example\\r\\n\\r\\n"),
+        ("t-proxy-addr", "198.18.0.1 3129", "GET / HTTP/1.1\\r\\nHost: allowed.example\\r\\n\\r\\n"),
+    ];
+    let mut script = String::from("nslookup allowed.example 192.0.2.53 >/dev/null; ");
+    for (tag, to, bytes) in attacks {
+        script.push_str(&format!(
+            "echo {tag}:; printf '{bytes}' | nc -w 3 {to} | head -c 200 | tr -d '\\r' | head -1; echo; "
+        ));
+    }
+    // SOCKS5: no-auth, then CONNECT to an IPv4 literal, then to an IPv6 literal.
+    script.push_str(
+        "echo socks4:; printf '\\005\\001\\000\\005\\001\\000\\001\\300\\000\\002\\120\\001\\273' \
+         | nc -w 3 198.18.0.1 3128 | od -An -tx1 | head -1; \
+         echo socks6:; printf '\\005\\001\\000\\005\\001\\000\\004\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\001\\000\\120' \
+         | nc -w 3 198.18.0.1 3128 | od -An -tx1 | head -1",
+    );
+    let env = attack_env(&[], &script);
+    let id = env.id();
+    let out = env.run(&id);
+    eprintln!("{}", text(&out));
+    for (tag, _, _) in attacks {
+        let got = tagged(&out, tag);
+        assert!(
+            got.starts_with("HTTP/1.1 403") || got.starts_with("HTTP/1.1 400") || got.is_empty(),
+            "{tag}: {got:?}: {}",
+            text(&out)
+        );
+    }
+    for tag in ["socks4", "socks6"] {
+        let got = tagged(&out, tag);
+        assert!(got.trim().starts_with("05 00 05 02"), "{tag}: {got:?}");
+    }
+}
