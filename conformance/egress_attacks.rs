@@ -327,3 +327,38 @@ fn forged_requests_at_the_proxy_are_refused() {
         assert!(got.trim().starts_with("05 00 05 02"), "{tag}: {got:?}");
     }
 }
+
+/// ward's DNS under abuse: malformed queries (a compression loop, a short header, junk), a TCP
+/// length prefix that lies, then more distinct names under an allowed wildcard than the slot
+/// has addresses. The table fills up (SERVFAIL, never a crash or a recycled address), and the
+/// proxy still answers the name it handed out first.
+#[test]
+fn dns_abuse_fills_the_table_without_taking_the_proxy_down() {
+    if skip() {
+        return;
+    }
+    let mut env = attack_env(
+        &[],
+        "nslookup allowed.example 192.0.2.53 | grep -c 198.18.0.2; /dns_flood 192.0.2.53 4200",
+    );
+    env.config["process"]["interception"] =
+        json!({"network": {"allowedDomains": ["allowed.example", "*.wild.example"]}});
+    let flood = crate::harness::static_binary("dns-flood", "dns_flood.c");
+    std::fs::copy(flood, env.rootfs().join("dns_flood")).unwrap();
+    let out = env.run(&env.id());
+    let t = text(&out);
+    eprintln!("{t}");
+    assert!(t.contains("final=0"), "the proxy stopped answering: {t}");
+    let counts = t.lines().find(|l| l.starts_with("noerror=")).unwrap_or_default();
+    let get = |k: &str| -> i64 {
+        counts
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1)
+    };
+    assert!(get("servfail") > 0, "the table never filled: {t}");
+    assert_eq!(get("timeout"), 0, "{t}");
+    assert_eq!(get("other"), 0, "{t}");
+    assert!(get("noerror") + get("servfail") == 4200, "{t}");
+}
