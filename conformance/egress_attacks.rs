@@ -362,3 +362,59 @@ fn dns_abuse_fills_the_table_without_taking_the_proxy_down() {
     assert_eq!(get("other"), 0, "{t}");
     assert!(get("noerror") + get("servfail") == 4200, "{t}");
 }
+
+/// A pod of two walled containers in one network namespace, different policies: B gets its
+/// own slot, its DNS goes to its own proxy, and A's slot (A's names, A's explicit proxy) is
+/// outside B's wall. Neither sees the other's proxy process or holds its sockets.
+#[test]
+fn a_pod_neighbour_cannot_use_the_other_containers_slot() {
+    if skip() {
+        return;
+    }
+    let netns = Netns::new("pod2");
+    let mut a = attack_env(&[], "sleep 60");
+    a.config["process"]["interception"] =
+        json!({"network": {"allowedDomains": ["a.example"]}});
+    netns.join(&mut a);
+    let aid = a.id();
+    a.write_config();
+    let bundle = a.bundle.to_str().unwrap().to_string();
+    let started = a.rt(&["run", "-d", "--bundle", &bundle, &aid]);
+    assert_eq!(started.code, 0, "{started:?}");
+    struct Stop<'a>(&'a Env, String);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.kill(&self.1, "KILL");
+            let _ = self.0.rt(&["delete", "-f", &self.1]);
+        }
+    }
+    let _stop = Stop(&a, aid.clone());
+    let out = a.rt(&["exec", &aid, "nslookup", "a.example", "192.0.2.53"]);
+    assert!(out.stdout.contains("198.18.0.2"), "the control: {out:?}");
+    let mut b = attack_env(
+        &[],
+        "echo dns-a:; nslookup a.example 192.0.2.53 >/dev/null 2>&1; echo $?; \
+         echo dns-b:; nslookup b.example 192.0.2.53 | grep -c 198.18.16.2; \
+         echo name-a:; /probe tcp 198.18.0.2 443; echo proxy-a:; /probe tcp 198.18.0.1 3128; \
+         echo dns-a-direct:; /probe sendto 198.18.0.1 53; \
+         echo procs:; cat /proc/[0-9]*/comm 2>/dev/null | grep -c ward; \
+         echo sockets:; ls -l /proc/1/fd | grep -c socket",
+    );
+    b.config["process"]["interception"] =
+        json!({"network": {"allowedDomains": ["b.example"]}});
+    netns.join(&mut b);
+    let out = b.run(&b.id());
+    let t = text(&out);
+    for (tag, want) in [
+        ("dns-a", "1"),
+        ("dns-b", "1"),
+        ("name-a", "errno=1"),
+        ("proxy-a", "errno=1"),
+        ("procs", "0"),
+        ("sockets", "0"),
+    ] {
+        assert_eq!(tagged(&out, tag), want, "{tag}: {t}");
+    }
+    // A datagram to A's DNS is rewritten to B's own proxy (port 53, any server): allowed.
+    assert_eq!(tagged(&out, "dns-a-direct"), "ok", "{t}");
+}
