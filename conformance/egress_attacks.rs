@@ -418,3 +418,55 @@ fn a_pod_neighbour_cannot_use_the_other_containers_slot() {
     // A datagram to A's DNS is rewritten to B's own proxy (port 53, any server): allowed.
     assert_eq!(tagged(&out, "dns-a-direct"), "ok", "{t}");
 }
+
+/// A joined network namespace with a route out (a pod's, a CNI's): a server behind a veth at
+/// 192.0.2.80, which the wall refuses. With CAP_NET_ADMIN the container could take the proxy's
+/// range off `lo` and route one of its addresses (which the wall allows) to that server (NAT,
+/// tc and tunnels would do the same: the cgroup hooks see the address before the network
+/// stack rewrites or reroutes it). ward must not run a walled process that way.
+#[test]
+fn cap_net_admin_in_a_routed_namespace_cannot_route_past_the_wall() {
+    if skip() {
+        return;
+    }
+    let pod = Netns::new("rt");
+    let out = Netns::new("out");
+    let pid = std::process::id();
+    let (a, b) = (format!("wa{pid}"), format!("wb{pid}"));
+    let sh = |cmd: &str| {
+        let ok = Command::new("sh").args(["-c", cmd]).status().expect("sh");
+        assert!(ok.success(), "{cmd}");
+    };
+    sh(&format!(
+        "ip link add {a} type veth peer name {b} && ip link set {a} netns {p} && \
+         ip link set {b} netns {o} && ip -n {p} addr add 192.0.2.1/24 dev {a} && \
+         ip -n {p} link set {a} up && ip -n {p} link set lo up && \
+         ip -n {o} addr add 192.0.2.80/24 dev {b} && ip -n {o} link set {b} up && \
+         ip -n {o} link set lo up && ip -n {o} addr add 198.18.0.5/32 dev lo",
+        p = pod.0,
+        o = out.0
+    ));
+    let mut listener = Command::new("ip")
+        .args([
+            "netns", "exec", &out.0, "busybox", "nc", "-ll", "-p", "443", "-e", "echo",
+            "REACHED",
+        ])
+        .spawn()
+        .expect("listener");
+    let mut env = attack_env(
+        &["CAP_NET_ADMIN"],
+        "sleep 0.3; echo direct:; nc -w 2 192.0.2.80 443 </dev/null; \
+         /route_around; echo via:; nc -w 2 198.18.0.5 443 </dev/null",
+    );
+    let tool = crate::harness::static_binary("route-around", "route_around.c");
+    std::fs::copy(tool, env.rootfs().join("route_around")).unwrap();
+    pod.join(&mut env);
+    let run = env.run(&env.id());
+    let _ = listener.kill();
+    let _ = listener.wait();
+    let t = text(&run);
+    assert!(!t.contains("REACHED"), "the container reached 192.0.2.80: {t}");
+    env.assert_run_refused(
+        "process.capabilities.bounding: CAP_NET_ADMIN beside process.interception.network in a joined network namespace",
+    );
+}
