@@ -123,6 +123,32 @@ pub fn own_cgroup_namespace(bundle: &mut Bundle) {
     bundle.spec.set_linux(Some(linux));
 }
 
+/// A walled process with CAP_NET_ADMIN (no user namespace) in a network namespace it joins
+/// (a pod's, a CNI's: one that may route out) could take the proxy's range off `lo` and route
+/// an address the wall allows to any host, or rewrite it with NAT, tc or a tunnel: the cgroup
+/// hooks see the address before the network stack does that. Refused; in a namespace ward
+/// makes, only `lo` exists and nothing leads out.
+pub fn refuse_net_admin_in_joined_netns(bundle: &Bundle) -> Result<()> {
+    if joined_path(bundle).is_none() || bundle.has_namespace(Ns::User) {
+        return Ok(());
+    }
+    let net_admin = bundle
+        .process()?
+        .capabilities()
+        .as_ref()
+        .and_then(|c| c.bounding().as_ref())
+        .is_some_and(|b| b.contains(&oci_spec::runtime::Capability::NetAdmin));
+    if net_admin {
+        return Err(Error::spec(
+            "process.capabilities.bounding",
+            "CAP_NET_ADMIN beside process.interception.network in a joined network namespace: \
+             the container could route or rewrite addresses past the wall (drop the \
+             capability, use a user namespace, or let ward make the network namespace)",
+        ));
+    }
+    Ok(())
+}
+
 fn host_netns() -> Error {
     Error::spec(
         "linux.namespaces",
