@@ -74,7 +74,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "delete", &self.0]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
     }
 }
 
@@ -349,7 +351,10 @@ fn dns_abuse_fills_the_table_without_taking_the_proxy_down() {
     let t = text(&out);
     eprintln!("{t}");
     assert!(t.contains("final=0"), "the proxy stopped answering: {t}");
-    let counts = t.lines().find(|l| l.starts_with("noerror=")).unwrap_or_default();
+    let counts = t
+        .lines()
+        .find(|l| l.starts_with("noerror="))
+        .unwrap_or_default();
     let get = |k: &str| -> i64 {
         counts
             .split_whitespace()
@@ -373,8 +378,7 @@ fn a_pod_neighbour_cannot_use_the_other_containers_slot() {
     }
     let netns = Netns::new("pod2");
     let mut a = attack_env(&[], "sleep 60");
-    a.config["process"]["interception"] =
-        json!({"network": {"allowedDomains": ["a.example"]}});
+    a.config["process"]["interception"] = json!({"network": {"allowedDomains": ["a.example"]}});
     netns.join(&mut a);
     let aid = a.id();
     a.write_config();
@@ -400,8 +404,7 @@ fn a_pod_neighbour_cannot_use_the_other_containers_slot() {
          echo procs:; cat /proc/[0-9]*/comm 2>/dev/null | grep -c ward; \
          echo sockets:; ls -l /proc/1/fd | grep -c socket",
     );
-    b.config["process"]["interception"] =
-        json!({"network": {"allowedDomains": ["b.example"]}});
+    b.config["process"]["interception"] = json!({"network": {"allowedDomains": ["b.example"]}});
     netns.join(&mut b);
     let out = b.run(&b.id());
     let t = text(&out);
@@ -448,8 +451,7 @@ fn cap_net_admin_in_a_routed_namespace_cannot_route_past_the_wall() {
     ));
     let mut listener = Command::new("ip")
         .args([
-            "netns", "exec", &out.0, "busybox", "nc", "-ll", "-p", "443", "-e", "echo",
-            "REACHED",
+            "netns", "exec", &out.0, "busybox", "nc", "-ll", "-p", "443", "-e", "echo", "REACHED",
         ])
         .spawn()
         .expect("listener");
@@ -465,7 +467,10 @@ fn cap_net_admin_in_a_routed_namespace_cannot_route_past_the_wall() {
     let _ = listener.kill();
     let _ = listener.wait();
     let t = text(&run);
-    assert!(!t.contains("REACHED"), "the container reached 192.0.2.80: {t}");
+    assert!(
+        !t.contains("REACHED"),
+        "the container reached 192.0.2.80: {t}"
+    );
     env.assert_run_refused(
         "process.capabilities.bounding: CAP_NET_ADMIN beside process.interception.network in a joined network namespace",
     );

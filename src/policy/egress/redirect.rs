@@ -231,10 +231,10 @@ fn refuse_udp_to_the_slot(p: &mut Vec<Insn>, slot: Slot, v6: bool) {
     p.push(insn(JNE_K, 2, 0, 0, IPPROTO_UDP));
     let ip4_at = if v6 {
         let prefix = mapped(Ipv4Addr::UNSPECIFIED);
-        for w in 0..3 {
+        for (w, word) in prefix.iter().enumerate().take(3) {
             p.push(insn(LDX_W, 2, 6, CTX_USER_IP6 + 4 * w as i16, 0));
             to_rest.push(p.len());
-            p.push(insn(JNE32_K, 2, 0, 0, prefix[w]));
+            p.push(insn(JNE32_K, 2, 0, 0, *word));
         }
         CTX_USER_IP6 + 12
     } else {
