@@ -475,3 +475,63 @@ fn cap_net_admin_in_a_routed_namespace_cannot_route_past_the_wall() {
         "process.capabilities.bounding: CAP_NET_ADMIN beside process.interception.network in a joined network namespace",
     );
 }
+
+/// A pod again, and the walled container's proxy killed: the steering goes with it, and a
+/// name address must then refuse (fail closed), not fall through to the sidecar's listener
+/// on 0.0.0.0.
+#[test]
+fn a_dead_proxy_does_not_open_the_range_to_a_pod_neighbour() {
+    if skip() {
+        return;
+    }
+    let netns = Netns::new("podd");
+    let mut sidecar = Env::new();
+    netns.join(&mut sidecar);
+    sidecar.args(&[
+        "sh",
+        "-c",
+        "ip link set lo up 2>/dev/null; nc -ll -p 8080 -e echo SIDECAR & sleep 60",
+    ]);
+    let caps = json!(["CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE", "CAP_KILL"]);
+    sidecar.config["process"]["capabilities"] =
+        json!({"bounding": caps, "effective": caps, "permitted": caps});
+    let sid = sidecar.id();
+    sidecar.write_config();
+    let b = sidecar.bundle.to_str().unwrap().to_string();
+    sidecar.rt(&["run", "-d", "--bundle", &b, &sid]).ok();
+    struct Stop<'a>(&'a Env, String);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.kill(&self.1, "KILL");
+            let _ = self.0.rt(&["delete", "-f", &self.1]);
+        }
+    }
+    let _stop = Stop(&sidecar, sid);
+    let mut env = attack_env(&[], "sleep 60");
+    netns.join(&mut env);
+    let id = env.id();
+    env.write_config();
+    let b = env.bundle.to_str().unwrap().to_string();
+    let started = env.rt(&["run", "-d", "--bundle", &b, &id]);
+    assert_eq!(started.code, 0, "{started:?}");
+    let _stop2 = Stop(&env, id.clone());
+    let probe = "nc -w 2 198.18.0.9 8080 </dev/null; echo rc=$?";
+    let out = env.rt(&["exec", &id, "sh", "-c", probe]);
+    assert!(!out.stdout.contains("SIDECAR"), "the control: {out:?}");
+    let state: Value = serde_json::from_str(&crate::harness::read(
+        &env.root.join(&id).join("state.json"),
+    ))
+    .expect("state.json");
+    let proxy = state["proxy"][0].as_i64().expect("proxy pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(proxy as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    crate::harness::wait_for("the proxy to die", || !crate::harness::alive(proxy));
+    let out = env.rt(&["exec", &id, "sh", "-c", probe]);
+    assert!(
+        !out.stdout.contains("SIDECAR"),
+        "with its proxy dead the container reached the sidecar through a name address: {out:?}"
+    );
+}
