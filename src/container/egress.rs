@@ -30,6 +30,9 @@ pub struct Prepared {
     pub slot: Slot,
     /// The joined network namespace and its listeners (`None`: a new one, made by init's clone).
     pub joined: Option<(OwnedFd, Listeners)>,
+    /// The SOCKMAP the transparent listener goes in: the steering reads it, and the DNS
+    /// redirect's connect programs refuse the name addresses while it is empty (proxy dead).
+    pub listener_map: OwnedFd,
 }
 
 /// `None` when the policy names no domains (then nothing here runs: no proxy, no cost).
@@ -52,6 +55,7 @@ pub fn prepare(bundle: &Bundle) -> Result<Option<Prepared>> {
             network,
             slot: Slot { index: 0 },
             joined: None,
+            listener_map: crate::policy::egress::steer::create_sockmap()?,
         })),
         Some((_, Some(path))) => joined(domains, network, open_netns(&path)?).map(Some),
     }
@@ -69,13 +73,14 @@ pub fn joined(domains: Domains, network: Network, netns: OwnedFd) -> Result<Prep
         network,
         slot: listeners.slot,
         joined: Some((netns, listeners)),
+        listener_map: crate::policy::egress::steer::create_sockmap()?,
     })
 }
 
 /// The DNS redirect, then the wall (the redirected address must be what the wall sees).
 /// Returns the wall, whose rules the supervisor's records name.
 pub fn install_walls(cgroup: BorrowedFd, p: &Prepared, ring: BorrowedFd) -> Result<Network> {
-    crate::policy::egress::redirect::install(cgroup, p.slot)?;
+    crate::policy::egress::redirect::install(cgroup, p.slot, p.listener_map.as_fd())?;
     let wall = wall(p);
     crate::policy::egress::programs::install(cgroup, &wall, ring)?;
     Ok(wall)
@@ -244,6 +249,7 @@ pub fn start(
     let link = crate::policy::egress::steer::attach(
         netns.as_fd(),
         listeners.slot,
+        p.listener_map.as_fd(),
         listeners.transparent.as_fd(),
     )?;
     let log_path = state_dir.join(crate::policy::supervisor::LOG);
