@@ -474,6 +474,46 @@ fn cap_net_admin_in_a_routed_namespace_cannot_route_past_the_wall() {
     env.assert_run_refused(
         "process.capabilities.bounding: CAP_NET_ADMIN beside process.interception.network in a joined network namespace",
     );
+    // Nor may `exec --cap CAP_NET_ADMIN` add it to a walled container that runs without it.
+    let mut listener = Command::new("ip")
+        .args([
+            "netns", "exec", &out.0, "busybox", "nc", "-ll", "-p", "443", "-e", "echo", "REACHED",
+        ])
+        .spawn()
+        .expect("listener");
+    let mut calm = attack_env(&[], "sleep 60");
+    pod.join(&mut calm);
+    std::fs::copy(
+        crate::harness::static_binary("route-around", "route_around.c"),
+        calm.rootfs().join("route_around"),
+    )
+    .unwrap();
+    let id = calm.id();
+    calm.write_config();
+    let b = calm.bundle.to_str().unwrap().to_string();
+    let started = calm.rt(&["run", "-d", "--bundle", &b, &id]);
+    assert_eq!(started.code, 0, "{started:?}");
+    let execed = calm.rt(&[
+        "exec",
+        "--cap",
+        "CAP_NET_ADMIN",
+        &id,
+        "sh",
+        "-c",
+        "/route_around; nc -w 2 198.18.0.5 443 </dev/null",
+    ]);
+    calm.kill(&id, "KILL");
+    let _ = calm.rt(&["delete", "-f", &id]);
+    let _ = listener.kill();
+    let _ = listener.wait();
+    assert!(
+        !execed.stdout.contains("REACHED"),
+        "exec --cap CAP_NET_ADMIN routed past the wall: {execed:?}"
+    );
+    assert!(
+        execed.code != 0 && execed.stderr.contains("CAP_NET_ADMIN beside"),
+        "{execed:?}"
+    );
 }
 
 /// A pod again, and the walled container's proxy killed: the steering goes with it, and a
