@@ -134,11 +134,23 @@ pub fn own_cgroup_namespace(bundle: &mut Bundle) {
 /// hooks see the address before the network stack does that. Refused; in a namespace ward
 /// makes, only `lo` exists and nothing leads out.
 pub fn refuse_net_admin_in_joined_netns(bundle: &Bundle) -> Result<()> {
-    if joined_path(bundle).is_none() || bundle.has_namespace(Ns::User) {
+    refuse_net_admin(
+        joined_path(bundle).is_some(),
+        bundle.has_namespace(Ns::User),
+        bundle.process()?,
+    )
+}
+
+/// The same rule for a process of a container: `ward exec --cap CAP_NET_ADMIN` too.
+pub fn refuse_net_admin(
+    joined: bool,
+    userns: bool,
+    process: &oci_spec::runtime::Process,
+) -> Result<()> {
+    if !joined || userns {
         return Ok(());
     }
-    let net_admin = bundle
-        .process()?
+    let net_admin = process
         .capabilities()
         .as_ref()
         .and_then(|c| c.bounding().as_ref())
