@@ -243,7 +243,6 @@ fn cap_sys_admin_cannot_leave_the_walled_cgroup() {
                 .push(json!({"type": "cgroup"}));
         }
         let out = env.run(&env.id());
-        eprintln!("cgroupns={cgroupns}: {}", text(&out));
         assert_eq!(
             tagged(&out, "tcp"),
             "errno=1",
@@ -573,5 +572,56 @@ fn a_dead_proxy_does_not_open_the_range_to_a_pod_neighbour() {
     assert!(
         !out.stdout.contains("SIDECAR"),
         "with its proxy dead the container reached the sidecar through a name address: {out:?}"
+    );
+}
+
+/// 6,000 connections held open at the proxy's listeners (explicit and transparent): the
+/// proxy stays within its bounds (at most 1024 clients, NOFILE 4096), stays alive, and still
+/// answers DNS while they are open.
+#[test]
+fn a_connection_flood_stays_within_the_proxys_bounds() {
+    if skip() {
+        return;
+    }
+    let mut env = attack_env(&[], "sleep 60");
+    env.config["process"]["rlimits"] =
+        json!([{"type": "RLIMIT_NOFILE", "hard": 20000, "soft": 20000}]);
+    let flood = crate::harness::static_binary("conn-flood", "conn_flood.c");
+    std::fs::copy(flood, env.rootfs().join("conn_flood")).unwrap();
+    let id = env.id();
+    env.write_config();
+    let b = env.bundle.to_str().unwrap().to_string();
+    let started = env.rt(&["run", "-d", "--bundle", &b, &id]);
+    assert_eq!(started.code, 0, "{started:?}");
+    struct Stop<'a>(&'a Env, String);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.kill(&self.1, "KILL");
+            let _ = self.0.rt(&["delete", "-f", &self.1]);
+        }
+    }
+    let _stop = Stop(&env, id.clone());
+    let state: Value = serde_json::from_str(&crate::harness::read(
+        &env.root.join(&id).join("state.json"),
+    ))
+    .expect("state.json");
+    let proxy = state["proxy"][0].as_i64().expect("proxy pid");
+    let out = env.rt(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "nslookup allowed.example 192.0.2.53 >/dev/null; \
+         /conn_flood 198.18.0.1 3128 3000 20 & /conn_flood 198.18.0.2 443 3000 20 & \
+         sleep 6; nslookup allowed.example 192.0.2.53 | grep -c 198.18.0.2; echo dns=$?",
+    ]);
+    let fds = std::fs::read_dir(format!("/proc/{proxy}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert!(crate::harness::alive(proxy), "the proxy died: {out:?}");
+    assert!(fds > 0 && fds <= 4096, "the proxy holds {fds} fds: {out:?}");
+    assert!(
+        out.stdout.contains("dns=0"),
+        "no DNS during the flood: {out:?}"
     );
 }
