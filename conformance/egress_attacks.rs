@@ -314,7 +314,6 @@ fn forged_requests_at_the_proxy_are_refused() {
     let env = attack_env(&[], &script);
     let id = env.id();
     let out = env.run(&id);
-    eprintln!("{}", text(&out));
     for (tag, _, _) in attacks {
         let got = tagged(&out, tag);
         assert!(
@@ -348,7 +347,6 @@ fn dns_abuse_fills_the_table_without_taking_the_proxy_down() {
     std::fs::copy(flood, env.rootfs().join("dns_flood")).unwrap();
     let out = env.run(&env.id());
     let t = text(&out);
-    eprintln!("{t}");
     assert!(t.contains("final=0"), "the proxy stopped answering: {t}");
     let counts = t
         .lines()
