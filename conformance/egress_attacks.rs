@@ -623,3 +623,41 @@ fn a_connection_flood_stays_within_the_proxys_bounds() {
         "no DNS during the flood: {out:?}"
     );
 }
+
+/// runc with `ward hook egress`: runc installs no families filter of ward's, so bpf(2) is open
+/// to a container with CAP_SYS_ADMIN, which would detach the wall the hook attached. Runs
+/// under either WARD_RUNTIME: the runtime here is always runc, the hook always this ward.
+#[test]
+fn under_runc_the_hook_refuses_what_would_lift_its_wall() {
+    let ward = env!("CARGO_BIN_EXE_ward");
+    let mut env = attack_env(
+        &["CAP_SYS_ADMIN"],
+        "mkdir -p /dev/shm/cg; mount -t cgroup2 none /dev/shm/cg; \
+         /bpf_detach /dev/shm/cg; echo tcp:; /probe tcp 192.0.2.80 443",
+    );
+    let detach = crate::harness::static_binary("bpf-detach", "bpf_detach.c");
+    std::fs::copy(detach, env.rootfs().join("bpf_detach")).unwrap();
+    env.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "cgroup"}));
+    env.binary = "runc".into();
+    let hook_root = env.dir.join("hook-root");
+    let hook = json!({"path": ward, "args": ["ward", "--root", hook_root, "hook", "egress"]});
+    env.config["hooks"] = json!({"createRuntime": [hook], "poststop": [hook]});
+    env.config["process"]
+        .as_object_mut()
+        .unwrap()
+        .remove("interception");
+    env.config["annotations"] = json!({"org.ward.interception": policy().to_string()});
+    let out = env.run(&env.id());
+    let t = text(&out);
+    assert!(
+        !t.contains("detached="),
+        "the container detached the hook's wall: {t}"
+    );
+    assert!(
+        out.code != 0 && t.contains("CAP_SYS_ADMIN"),
+        "runc ran it: {t}"
+    );
+}
