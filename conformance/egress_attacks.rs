@@ -661,3 +661,28 @@ fn under_runc_the_hook_refuses_what_would_lift_its_wall() {
         "runc ran it: {t}"
     );
 }
+
+/// io_uring's IORING_OP_SOCKET makes sockets without socket(2), where the families filter
+/// looks: with CAP_NET_RAW a walled container must not get a packet or raw socket that way
+/// (they go around the cgroup hooks wherever a route leads out).
+#[test]
+fn io_uring_cannot_make_the_sockets_the_families_filter_refuses() {
+    if skip() {
+        return;
+    }
+    let mut env = attack_env(
+        &["CAP_NET_RAW"],
+        "echo packet:; /uring_socket 17 3 768; echo raw:; /uring_socket 2 3 17",
+    );
+    let tool = crate::harness::static_binary("uring-socket", "uring_socket.c");
+    std::fs::copy(tool, env.rootfs().join("uring_socket")).unwrap();
+    let out = env.run(&env.id());
+    let t = text(&out);
+    for tag in ["packet", "raw"] {
+        let got = tagged(&out, tag);
+        assert!(
+            got.starts_with("setup errno=1") || got.starts_with("socket=-"),
+            "{tag}: io_uring made the socket: {t}"
+        );
+    }
+}
