@@ -3,7 +3,9 @@
 //! a deny policy raw sockets fail with EPERM too; the 32-bit `socketcall` (its arguments are in
 //! memory, which seccomp cannot read) is denied outright. So is bpf(2): with CAP_SYS_ADMIN (or
 //! CAP_BPF and CAP_NET_ADMIN) it could find the walls' programs on the container's own cgroup
-//! and detach them, or attach one after them that rewrites an address they allowed.
+//! and detach them, or attach one after them that rewrites an address they allowed. And
+//! io_uring_setup(2): IORING_OP_SOCKET makes sockets (packet, raw) without socket(2), out of
+//! this filter's sight.
 
 use crate::error::Result;
 use crate::policy::seccomp::bpf::{Asm, JEQ};
@@ -22,6 +24,7 @@ pub fn filter(n: &Network) -> Result<Program> {
     const I386_SOCKETPAIR: u32 = 360;
     const BPF: u32 = 321;
     const I386_BPF: u32 = 357;
+    const IO_URING_SETUP: u32 = 425; // the same number on x86_64, x32 and i386
     let fams = numbers(n)?;
     let mut asm = Asm::default();
     let allow = asm.label();
@@ -34,6 +37,8 @@ pub fn filter(n: &Network) -> Result<Program> {
     asm.load(0);
     asm.jump_if(JEQ, BPF, eperm);
     asm.jump_if(JEQ, BPF | X32_SYSCALL_BIT, eperm);
+    asm.jump_if(JEQ, IO_URING_SETUP, eperm);
+    asm.jump_if(JEQ, IO_URING_SETUP | X32_SYSCALL_BIT, eperm);
     for nr in [
         SOCKET,
         SOCKETPAIR,
@@ -49,6 +54,7 @@ pub fn filter(n: &Network) -> Result<Program> {
     asm.load(0);
     asm.jump_if(JEQ, I386_SOCKETCALL, eperm);
     asm.jump_if(JEQ, I386_BPF, eperm);
+    asm.jump_if(JEQ, IO_URING_SETUP, eperm);
     asm.jump_if(JEQ, I386_SOCKET, check);
     asm.jump_if(JEQ, I386_SOCKETPAIR, check);
     asm.goto(allow);
@@ -109,11 +115,14 @@ mod tests {
             (321, AUDIT_ARCH_X86_64),
             (321 | X32_SYSCALL_BIT, AUDIT_ARCH_X86_64),
             (357, AUDIT_ARCH_I386),
+            (425, AUDIT_ARCH_X86_64),
+            (425 | X32_SYSCALL_BIT, AUDIT_ARCH_X86_64),
+            (425, AUDIT_ARCH_I386),
         ] {
             assert_eq!(
                 emulate(&p.insns, nr, arch, [0; 6]),
                 RET_ERRNO | libc::EPERM as u32,
-                "bpf {nr:#x}"
+                "bpf or io_uring_setup {nr:#x}"
             );
         }
         assert_eq!(
