@@ -151,6 +151,7 @@ fn a_pod_neighbours_wildcard_listener_is_not_reachable_through_the_range() {
         &[],
         "sleep 0.5; echo lo:; nc -w 2 127.0.0.1 8080 </dev/null; \
          echo proxy:; nc -w 2 198.18.0.1 8080 </dev/null; echo rc=$?; \
+         echo mapped:; /probe tcp ::ffff:198.18.0.1 8080; \
          echo name:; nc -w 2 198.18.0.9 8080 </dev/null; echo rc=$?",
     );
     netns.join(&mut env);
@@ -161,6 +162,7 @@ fn a_pod_neighbours_wildcard_listener_is_not_reachable_through_the_range() {
         !t.contains("SIDECAR"),
         "the walled container reached the sidecar's listener through the proxy's range: {t}"
     );
+    assert_eq!(tagged(&out, "mapped"), "errno=1", "{t}");
 }
 
 /// The same pod: a sidecar's UDP socket on 0.0.0.0:5300. The walled container's datagrams to
