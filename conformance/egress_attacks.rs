@@ -672,7 +672,7 @@ fn io_uring_cannot_make_the_sockets_the_families_filter_refuses() {
     if skip() {
         return;
     }
-    let mut env = attack_env(
+    let env = attack_env(
         &["CAP_NET_RAW"],
         "echo packet:; /uring_socket 17 3 768; echo raw:; /uring_socket 2 3 17",
     );
