@@ -664,6 +664,33 @@ fn under_runc_the_hook_refuses_what_would_lift_its_wall() {
     );
 }
 
+/// runc with `ward hook egress`: without ward's families filter, CAP_NET_RAW (one of Docker's
+/// defaults) makes raw and packet sockets that send past the cgroup wall: refused by the hook
+/// (the container does not start), and the same container without it runs (the control).
+#[test]
+fn under_runc_the_hook_refuses_cap_net_raw() {
+    let ward = env!("CARGO_BIN_EXE_ward");
+    let mut env = attack_env(&["CAP_NET_RAW"], "echo started");
+    if let Some(n) = env.config["process"]["interception"]["network"].as_object_mut() {
+        n.remove("proxyEnv"); // a hook refuses it for another reason
+    }
+    env.binary = "runc".into();
+    let hook_root = env.dir.join("hook-root");
+    let hook = json!({"path": ward, "args": ["ward", "--root", hook_root, "hook", "egress"]});
+    env.config["hooks"] = json!({"createRuntime": [hook], "poststop": [hook]});
+    let out = env.run(&env.id());
+    let t = text(&out);
+    assert!(
+        out.code != 0 && t.contains("CAP_NET_RAW") && !t.contains("started"),
+        "runc ran it: {t}"
+    );
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    env.config["process"]["capabilities"] =
+        json!({"bounding": caps, "effective": caps, "permitted": caps});
+    let out = env.run(&env.id());
+    assert!(text(&out).contains("started"), "{out:?}");
+}
+
 /// io_uring's IORING_OP_SOCKET makes sockets without socket(2), where the families filter
 /// looks: with CAP_NET_RAW a walled container must not get a packet or raw socket that way
 /// (they go around the cgroup hooks wherever a route leads out).

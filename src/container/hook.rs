@@ -133,6 +133,16 @@ fn refuse_caps_that_lift_the_wall(raw: &serde_json::Value) -> Result<()> {
             ));
         }
     }
+    // Raw and packet sockets send past the cgroup wall's connect/sendmsg hooks; ward's own
+    // runtime refuses them with its families filter (seccomp), which a hook cannot install.
+    if bounding.contains(&Capability::NetRaw) && !userns {
+        return Err(Error::spec(
+            "process.capabilities.bounding",
+            "CAP_NET_RAW beside an egress policy under `ward hook egress`: raw and packet \
+             sockets would send past the wall (ward as the runtime refuses them itself); drop \
+             it (docker run --cap-drop NET_RAW) or run the container with ward",
+        ));
+    }
     crate::container::egress::refuse_net_admin(
         ns.iter()
             .any(|n| n.typ() == Ns::Network && n.path().is_some()),
