@@ -232,7 +232,13 @@ fn steering_hands_name_addresses_to_the_transparent_listener() {
     let name = |port| SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 77), port);
     // Without the program nothing listens on a name address.
     assert!(connect_in(&ns, name(443)).is_err());
-    let link = steer::attach(ns.fd.as_fd(), l.slot, transparent.as_fd()).expect("attach");
+    let link = steer::attach(
+        ns.fd.as_fd(),
+        l.slot,
+        steer::create_sockmap().unwrap().as_fd(),
+        transparent.as_fd(),
+    )
+    .expect("attach");
     for port in [443, 8443] {
         let _client = connect_in(&ns, name(port)).expect("connect to a name address");
         let accepted = accept(&transparent).expect("accepted on the transparent listener");
@@ -340,7 +346,12 @@ fn dns_queries_from_the_cgroup_reach_the_proxy_and_answers_keep_the_servers_addr
     let cg = Cgroup::new("redirect");
     let l = listeners::open(ns.fd.as_fd()).unwrap();
     let slot = l.slot;
-    redirect::install(cg.fd.as_fd(), slot).expect("install the redirect");
+    redirect::install(
+        cg.fd.as_fd(),
+        slot,
+        steer::create_sockmap().unwrap().as_fd(),
+    )
+    .expect("install the redirect");
     let server = dns_server(dns_sockets(l), 8);
     let script = format!(
         "{CLIENT}
@@ -411,7 +422,12 @@ fn processes_outside_the_cgroup_are_not_redirected() {
     let ns = Netns::new("noredir");
     let cg = Cgroup::new("noredir");
     let l = listeners::open(ns.fd.as_fd()).unwrap();
-    redirect::install(cg.fd.as_fd(), l.slot).expect("install the redirect");
+    redirect::install(
+        cg.fd.as_fd(),
+        l.slot,
+        steer::create_sockmap().unwrap().as_fd(),
+    )
+    .expect("install the redirect");
     let server = dns_server(dns_sockets(l), 1);
     let script = format!(
         "{CLIENT}
@@ -456,11 +472,21 @@ fn the_redirect_attached_before_the_wall_gets_dns_through_it() {
     };
     let ringbuf = programs::create_ringbuf().unwrap();
     let before = Cgroup::new("wall-before");
-    redirect::install(before.fd.as_fd(), slot).unwrap();
+    redirect::install(
+        before.fd.as_fd(),
+        slot,
+        steer::create_sockmap().unwrap().as_fd(),
+    )
+    .unwrap();
     programs::install(before.fd.as_fd(), &wall, ringbuf.as_fd()).unwrap();
     let after = Cgroup::new("wall-after");
     programs::install(after.fd.as_fd(), &wall, ringbuf.as_fd()).unwrap();
-    redirect::install(after.fd.as_fd(), slot).unwrap();
+    redirect::install(
+        after.fd.as_fd(),
+        slot,
+        steer::create_sockmap().unwrap().as_fd(),
+    )
+    .unwrap();
     let server = dns_server(dns_sockets(l), 3);
     let script = format!(
         "{CLIENT}
@@ -525,7 +551,13 @@ fn steering_drops_the_slot_for_traffic_from_outside() {
     let name = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 77), 443);
     // The control, before the program: the neighbour reaches the proxy's own address.
     let _reached = connect_in(&peer, explicit).expect("the neighbour reaches 3128 unsteered");
-    let link = steer::attach(ns.fd.as_fd(), l.slot, transparent.as_fd()).unwrap();
+    let link = steer::attach(
+        ns.fd.as_fd(),
+        l.slot,
+        steer::create_sockmap().unwrap().as_fd(),
+        transparent.as_fd(),
+    )
+    .unwrap();
     let fd = peer.fd.try_clone().unwrap();
     let outside = |to: SocketAddrV4| {
         let fd = fd.try_clone().unwrap();

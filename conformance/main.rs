@@ -14,6 +14,7 @@ mod cli_output;
 mod console;
 mod drop_in;
 mod egress;
+mod egress_attacks;
 mod egress_domains;
 mod egress_kernel;
 mod exec;

@@ -102,6 +102,10 @@ def main():
         else:
             config["annotations"] = {"org.ward.interception": json.dumps(policy)}
     if a.hook_json:
+        # ward hook egress refuses CAP_NET_RAW (raw/packet sockets pass the cgroup wall; only
+        # ward's own runtime can close them): the runc column drops it, as hooks/README.md says.
+        for k in ("bounding", "effective", "permitted"):
+            process["capabilities"][k] = [c for c in process["capabilities"][k] if c != "CAP_NET_RAW"]
         with open(a.hook_json) as f:
             hd = json.load(f)
         hook = dict(hd["hook"])

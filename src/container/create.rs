@@ -270,6 +270,10 @@ fn create_in(
         .transpose()?;
     // Egress walls on the cgroup before init exists: nothing in it ever runs unwalled.
     let interception = bundle.interception.clone().unwrap_or_default();
+    if interception.network.is_some() {
+        crate::container::egress::refuse_net_admin_in_joined_netns(&bundle)?;
+        crate::container::egress::own_cgroup_namespace(&mut bundle);
+    }
     // Egress by domain name: the proxy's slot, the DNS redirect before the wall, the wall
     // around the slot (`container::egress`).
     let mut egress = crate::container::egress::prepare(&bundle)?;

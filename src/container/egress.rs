@@ -17,7 +17,7 @@ use std::path::Path;
 use oci_spec::runtime::LinuxNamespaceType as Ns;
 
 use crate::error::{Error, Result};
-use crate::policy::egress::slot::{Listeners, Slot, SLOT_PREFIX};
+use crate::policy::egress::slot::{Listeners, Slot, DNS_PORT, EXPLICIT_PORT, SLOT_PREFIX};
 use crate::spec::domains::Domains;
 use crate::spec::interception::{Network, Verdict};
 use crate::spec::Bundle;
@@ -30,6 +30,9 @@ pub struct Prepared {
     pub slot: Slot,
     /// The joined network namespace and its listeners (`None`: a new one, made by init's clone).
     pub joined: Option<(OwnedFd, Listeners)>,
+    /// The SOCKMAP the transparent listener goes in: the steering reads it, and the DNS
+    /// redirect's connect programs refuse the name addresses while it is empty (proxy dead).
+    pub listener_map: OwnedFd,
 }
 
 /// `None` when the policy names no domains (then nothing here runs: no proxy, no cost).
@@ -52,6 +55,7 @@ pub fn prepare(bundle: &Bundle) -> Result<Option<Prepared>> {
             network,
             slot: Slot { index: 0 },
             joined: None,
+            listener_map: crate::policy::egress::steer::create_sockmap()?,
         })),
         Some((_, Some(path))) => joined(domains, network, open_netns(&path)?).map(Some),
     }
@@ -69,13 +73,14 @@ pub fn joined(domains: Domains, network: Network, netns: OwnedFd) -> Result<Prep
         network,
         slot: listeners.slot,
         joined: Some((netns, listeners)),
+        listener_map: crate::policy::egress::steer::create_sockmap()?,
     })
 }
 
 /// The DNS redirect, then the wall (the redirected address must be what the wall sees).
 /// Returns the wall, whose rules the supervisor's records name.
 pub fn install_walls(cgroup: BorrowedFd, p: &Prepared, ring: BorrowedFd) -> Result<Network> {
-    crate::policy::egress::redirect::install(cgroup, p.slot)?;
+    crate::policy::egress::redirect::install(cgroup, p.slot, p.listener_map.as_fd())?;
     let wall = wall(p);
     crate::policy::egress::programs::install(cgroup, &wall, ring)?;
     Ok(wall)
@@ -103,6 +108,64 @@ pub fn release(netns: &Path) {
     }
 }
 
+/// A container with walls (any `interception.network`) gets a cgroup namespace of its own
+/// when the config has none: otherwise CAP_SYS_ADMIN mounts cgroup2, sees the host's whole
+/// tree and writes its pid to a cgroup.procs outside the walled cgroup, leaving the walls (and
+/// the DNS redirect) behind. In its own namespace the walled cgroup is the root it can see.
+/// `ward exec` joins it like every namespace of init's that differs from ward's.
+pub fn own_cgroup_namespace(bundle: &mut Bundle) {
+    if bundle.has_namespace(Ns::Cgroup) {
+        return;
+    }
+    let Some(mut linux) = bundle.spec.linux().clone() else {
+        return;
+    };
+    let mut namespaces = linux.namespaces().clone().unwrap_or_default();
+    let mut cgroup = oci_spec::runtime::LinuxNamespace::default();
+    cgroup.set_typ(Ns::Cgroup);
+    namespaces.push(cgroup);
+    linux.set_namespaces(Some(namespaces));
+    bundle.spec.set_linux(Some(linux));
+}
+
+/// A walled process with CAP_NET_ADMIN (no user namespace) in a network namespace it joins
+/// (a pod's, a CNI's: one that may route out) could take the proxy's range off `lo` and route
+/// an address the wall allows to any host, or rewrite it with NAT, tc or a tunnel: the cgroup
+/// hooks see the address before the network stack does that. Refused; in a namespace ward
+/// makes, only `lo` exists and nothing leads out.
+pub fn refuse_net_admin_in_joined_netns(bundle: &Bundle) -> Result<()> {
+    refuse_net_admin(
+        joined_path(bundle).is_some(),
+        bundle.has_namespace(Ns::User),
+        bundle.process()?,
+    )
+}
+
+/// The same rule for a process of a container: `ward exec --cap CAP_NET_ADMIN` too.
+pub fn refuse_net_admin(
+    joined: bool,
+    userns: bool,
+    process: &oci_spec::runtime::Process,
+) -> Result<()> {
+    if !joined || userns {
+        return Ok(());
+    }
+    let net_admin = process
+        .capabilities()
+        .as_ref()
+        .and_then(|c| c.bounding().as_ref())
+        .is_some_and(|b| b.contains(&oci_spec::runtime::Capability::NetAdmin));
+    if net_admin {
+        return Err(Error::spec(
+            "process.capabilities.bounding",
+            "CAP_NET_ADMIN beside process.interception.network in a joined network namespace: \
+             the container could route or rewrite addresses past the wall (drop the \
+             capability, use a user namespace, or let ward make the network namespace)",
+        ));
+    }
+    Ok(())
+}
+
 fn host_netns() -> Error {
     Error::spec(
         "linux.namespaces",
@@ -125,11 +188,18 @@ fn same_netns(fd: BorrowedFd, other: &Path) -> Result<bool> {
 }
 
 /// The wall on the container's cgroup: everything denied but the slot (where the proxy
-/// listens) and what the user's IP rules allow.
+/// listens) and what the user's IP rules allow. The proxy's own address only on its DNS and
+/// explicit ports: the whole range is local on `lo`, so its other ports reach whatever else
+/// listens on every address of the namespace (a pod's sidecar on 0.0.0.0), around the proxy.
 pub fn wall(p: &Prepared) -> Network {
     let mut n = p.network.clone();
     n.default = Verdict::Deny;
     n.allow.push(format!("{}/{SLOT_PREFIX}", p.slot.base()));
+    let proxy = p.slot.proxy();
+    let (dns, explicit) = (DNS_PORT, EXPLICIT_PORT);
+    n.deny.push(format!("{proxy}:0-{}", dns - 1));
+    n.deny.push(format!("{proxy}:{}-{}", dns + 1, explicit - 1));
+    n.deny.push(format!("{proxy}:{}-65535", explicit + 1));
     n
 }
 
@@ -191,6 +261,7 @@ pub fn start(
     let link = crate::policy::egress::steer::attach(
         netns.as_fd(),
         listeners.slot,
+        p.listener_map.as_fd(),
         listeners.transparent.as_fd(),
     )?;
     let log_path = state_dir.join(crate::policy::supervisor::LOG);

@@ -103,6 +103,15 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
         ));
     }
     let linux = config.linux().clone().unwrap_or_default();
+    if interception.as_ref().is_some_and(|i| i.network.is_some()) {
+        let ns = linux.namespaces().clone().unwrap_or_default();
+        crate::container::egress::refuse_net_admin(
+            ns.iter()
+                .any(|n| n.typ() == Ns::Network && n.path().is_some()),
+            ns.iter().any(|n| n.typ() == Ns::User),
+            &o.process,
+        )?;
+    }
     let seccomp_spec = linux.seccomp().clone();
     let program = match &seccomp_spec {
         Some(s) => Some(seccomp::prepare(&o.root, s)?),

@@ -81,6 +81,7 @@ fn setup(dir: &Path, resolver: Option<std::net::SocketAddr>, state: &HookState) 
     if state.pid <= 0 {
         return Err(Error::spec("state.pid", "the container has no process yet"));
     }
+    refuse_caps_that_lift_the_wall(&raw)?;
     std::fs::create_dir_all(dir.parent().unwrap_or(dir)).map_err(|e| Error::io("mkdir", dir, e))?;
     std::fs::DirBuilder::new()
         .mode(0o700)
@@ -98,6 +99,56 @@ fn setup(dir: &Path, resolver: Option<std::net::SocketAddr>, state: &HookState) 
         let _ = std::fs::remove_dir_all(dir);
     }
     made
+}
+
+/// Under another runtime ward's families filter is not there to close bpf(2): a process with
+/// CAP_SYS_ADMIN or CAP_BPF could find the wall's programs on its cgroup and detach them (or
+/// attach one after them that rewrites what they allowed). Refused, like CAP_NET_ADMIN in a
+/// joined network namespace (`egress::refuse_net_admin`).
+fn refuse_caps_that_lift_the_wall(raw: &serde_json::Value) -> Result<()> {
+    use oci_spec::runtime::{Capability, LinuxNamespaceType as Ns};
+    let spec: oci_spec::runtime::Spec = crate::spec::from_value(raw, "config.json")?;
+    let Some(process) = spec.process() else {
+        return Ok(());
+    };
+    let ns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let userns = ns.iter().any(|n| n.typ() == Ns::User);
+    let bounding = process
+        .capabilities()
+        .as_ref()
+        .and_then(|c| c.bounding().clone())
+        .unwrap_or_default();
+    for cap in [Capability::SysAdmin, Capability::Bpf] {
+        if bounding.contains(&cap) && !userns {
+            return Err(Error::spec(
+                "process.capabilities.bounding",
+                format!(
+                    "CAP_{cap} beside an egress policy under `ward hook egress`: the container could \
+                     detach the walls with bpf(2), which only ward itself closes"
+                ),
+            ));
+        }
+    }
+    // Raw and packet sockets send past the cgroup wall's connect/sendmsg hooks; ward's own
+    // runtime refuses them with its families filter (seccomp), which a hook cannot install.
+    if bounding.contains(&Capability::NetRaw) && !userns {
+        return Err(Error::spec(
+            "process.capabilities.bounding",
+            "CAP_NET_RAW beside an egress policy under `ward hook egress`: raw and packet \
+             sockets would send past the wall (ward as the runtime refuses them itself); drop \
+             it (docker run --cap-drop NET_RAW) or run the container with ward",
+        ));
+    }
+    crate::container::egress::refuse_net_admin(
+        ns.iter()
+            .any(|n| n.typ() == Ns::Network && n.path().is_some()),
+        userns,
+        process,
+    )
 }
 
 fn setup_in(

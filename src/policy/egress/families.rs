@@ -1,7 +1,11 @@
 //! Which sockets a container may create: a seccomp filter on socket()/socketpair()'s domain and
 //! type arguments (registers, so race-free). Families not listed fail with EAFNOSUPPORT; under
 //! a deny policy raw sockets fail with EPERM too; the 32-bit `socketcall` (its arguments are in
-//! memory, which seccomp cannot read) is denied outright.
+//! memory, which seccomp cannot read) is denied outright. So is bpf(2): with CAP_SYS_ADMIN (or
+//! CAP_BPF and CAP_NET_ADMIN) it could find the walls' programs on the container's own cgroup
+//! and detach them, or attach one after them that rewrites an address they allowed. And
+//! io_uring_setup(2): IORING_OP_SOCKET makes sockets (packet, raw) without socket(2), out of
+//! this filter's sight.
 
 use crate::error::Result;
 use crate::policy::seccomp::bpf::{Asm, JEQ};
@@ -18,6 +22,9 @@ pub fn filter(n: &Network) -> Result<Program> {
     const I386_SOCKETCALL: u32 = 102;
     const I386_SOCKET: u32 = 359;
     const I386_SOCKETPAIR: u32 = 360;
+    const BPF: u32 = 321;
+    const I386_BPF: u32 = 357;
+    const IO_URING_SETUP: u32 = 425; // the same number on x86_64, x32 and i386
     let fams = numbers(n)?;
     let mut asm = Asm::default();
     let allow = asm.label();
@@ -28,6 +35,10 @@ pub fn filter(n: &Network) -> Result<Program> {
     asm.load(4);
     asm.jump_unless(JEQ, AUDIT_ARCH_X86_64, i386);
     asm.load(0);
+    asm.jump_if(JEQ, BPF, eperm);
+    asm.jump_if(JEQ, BPF | X32_SYSCALL_BIT, eperm);
+    asm.jump_if(JEQ, IO_URING_SETUP, eperm);
+    asm.jump_if(JEQ, IO_URING_SETUP | X32_SYSCALL_BIT, eperm);
     for nr in [
         SOCKET,
         SOCKETPAIR,
@@ -42,6 +53,8 @@ pub fn filter(n: &Network) -> Result<Program> {
     asm.jump_unless(JEQ, AUDIT_ARCH_I386, allow);
     asm.load(0);
     asm.jump_if(JEQ, I386_SOCKETCALL, eperm);
+    asm.jump_if(JEQ, I386_BPF, eperm);
+    asm.jump_if(JEQ, IO_URING_SETUP, eperm);
     asm.jump_if(JEQ, I386_SOCKET, check);
     asm.jump_if(JEQ, I386_SOCKETPAIR, check);
     asm.goto(allow);
@@ -98,6 +111,20 @@ mod tests {
             RET_ERRNO | libc::EPERM as u32,
             "socketcall"
         );
+        for (nr, arch) in [
+            (321, AUDIT_ARCH_X86_64),
+            (321 | X32_SYSCALL_BIT, AUDIT_ARCH_X86_64),
+            (357, AUDIT_ARCH_I386),
+            (425, AUDIT_ARCH_X86_64),
+            (425 | X32_SYSCALL_BIT, AUDIT_ARCH_X86_64),
+            (425, AUDIT_ARCH_I386),
+        ] {
+            assert_eq!(
+                emulate(&p.insns, nr, arch, [0; 6]),
+                RET_ERRNO | libc::EPERM as u32,
+                "bpf or io_uring_setup {nr:#x}"
+            );
+        }
         assert_eq!(
             emulate(&p.insns, 39, AUDIT_ARCH_X86_64, [0; 6]),
             RET_ALLOW,

@@ -39,11 +39,11 @@
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use super::slot::{Slot, DNS_PORT};
+use super::slot::{Slot, DNS_PORT, SLOT_PREFIX};
 use crate::error::{Error, Result};
 use crate::sys::ebpf::{
-    self, bpf, insn, owned, Insn, CALL, END_BE, EXIT, JEQ32_K, JEQ_K, JNE32_K, JNE_K, LDX_DW,
-    LDX_W, LD_IMM64, MOV32_K, MOV64_K, MOV64_X, STX_W,
+    self, bpf, insn, owned, Insn, ADD64_K, AND64_K, CALL, END_BE, EXIT, JA, JEQ32_K, JEQ_K,
+    JNE32_K, JNE_K, LDX_DW, LDX_W, LD_IMM64, MOV32_K, MOV64_K, MOV64_X, RSH64_K, STX_W, ST_W,
 };
 
 const PROG_TYPE_CGROUP_SOCK_ADDR: u32 = 18;
@@ -65,6 +65,10 @@ const SK_STORAGE_GET_F_CREATE: i32 = 1;
 pub const CTX_USER_IP4: i16 = 4;
 pub const CTX_USER_IP6: i16 = 8;
 pub const CTX_USER_PORT: i16 = 24;
+pub const CTX_PROTOCOL: i16 = 36;
+const IPPROTO_UDP: i32 = 17;
+const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
+const HELPER_SK_RELEASE: i32 = 86;
 pub const CTX_SK: i16 = 64;
 
 /// The kept original, per socket: ip4 (network order), port (as user_port), ip6[4].
@@ -106,11 +110,15 @@ fn storage(p: &mut Vec<Insn>, map: RawFd, create: bool) {
 }
 
 /// The program for one family and hook, the storage in `map`, the proxy of `slot`.
-pub fn program(map: RawFd, slot: Slot, v6: bool, hook: Hook) -> Vec<Insn> {
+/// `listener`: the SOCKMAP holding the proxy's transparent listener (`steer::create_sockmap`).
+pub fn program(map: RawFd, listener: RawFd, slot: Slot, v6: bool, hook: Hook) -> Vec<Insn> {
     let proxy = slot.proxy();
     let proxy_words = mapped(proxy);
     let mut to_out = Vec::new();
     let mut p = vec![insn(MOV64_X, 6, 1, 0, 0)]; // r6 = ctx
+    if hook == Hook::Out {
+        guard_the_slot(&mut p, listener, slot, v6);
+    }
     p.push(insn(LDX_W, 2, 6, CTX_USER_PORT, 0));
     p.push(insn(END_BE, 2, 0, 0, 16)); // host order
     to_out.push(p.len());
@@ -213,6 +221,72 @@ pub fn program(map: RawFd, slot: Slot, v6: bool, hook: Hook) -> Vec<Insn> {
     p
 }
 
+/// The slot's addresses are local on `lo`, so what the proxy does not take there lands on
+/// whatever else listens on every address of the namespace (a pod neighbour's 0.0.0.0
+/// socket), around the proxy. Hence, to any address of the slot:
+/// - UDP but on port 53 (which the rest of the program sends to the proxy's DNS) -> EPERM;
+/// - TCP to a name address while the proxy's transparent listener is gone from `listener`
+///   (the proxy died: its steering went with it) -> EPERM, so a dead proxy fails closed.
+fn guard_the_slot(p: &mut Vec<Insn>, listener: RawFd, slot: Slot, v6: bool) {
+    let host_bits = 32 - SLOT_PREFIX as i32;
+    let slot_net = (u32::from(slot.base()) >> host_bits) as i32;
+    let proxy_host = (u32::from(slot.proxy()) & ((1 << host_bits) - 1)) as i32;
+    let mut to_rest = Vec::new();
+    let ip4_at = if v6 {
+        let prefix = mapped(Ipv4Addr::UNSPECIFIED);
+        for (w, word) in prefix.iter().enumerate().take(3) {
+            p.push(insn(LDX_W, 2, 6, CTX_USER_IP6 + 4 * w as i16, 0));
+            to_rest.push(p.len());
+            p.push(insn(JNE32_K, 2, 0, 0, *word));
+        }
+        CTX_USER_IP6 + 12
+    } else {
+        CTX_USER_IP4
+    };
+    p.push(insn(LDX_W, 7, 6, ip4_at, 0));
+    p.push(insn(END_BE, 7, 0, 0, 32)); // host order, upper half zero
+    p.push(insn(MOV64_X, 2, 7, 0, 0));
+    p.push(insn(RSH64_K, 2, 0, 0, host_bits));
+    to_rest.push(p.len());
+    p.push(insn(JNE_K, 2, 0, 0, slot_net));
+    p.push(insn(LDX_W, 2, 6, CTX_PROTOCOL, 0));
+    let to_tcp = p.len();
+    p.push(insn(JNE_K, 2, 0, 0, IPPROTO_UDP));
+    p.push(insn(LDX_W, 2, 6, CTX_USER_PORT, 0));
+    p.push(insn(END_BE, 2, 0, 0, 16));
+    to_rest.push(p.len());
+    p.push(insn(JEQ_K, 2, 0, 0, DNS_PORT as i32));
+    let to_refuse_udp = p.len();
+    p.push(insn(JA, 0, 0, 0, 0));
+    let tcp = p.len();
+    p[to_tcp].off = (tcp - to_tcp - 1) as i16;
+    // Not UDP: a name address (not the proxy's own) needs the listener alive.
+    p.push(insn(AND64_K, 7, 0, 0, (1 << host_bits) - 1));
+    to_rest.push(p.len());
+    p.push(insn(JEQ_K, 7, 0, 0, proxy_host));
+    p.push(insn(ST_W, 10, 0, -4, 0)); // key 0
+    p.push(insn(LD_IMM64, 1, 1, 0, listener)); // BPF_PSEUDO_MAP_FD
+    p.push(insn(0, 0, 0, 0, 0));
+    p.push(insn(MOV64_X, 2, 10, 0, 0));
+    p.push(insn(ADD64_K, 2, 0, 0, -4));
+    p.push(insn(CALL, 0, 0, 0, HELPER_MAP_LOOKUP_ELEM)); // a reference to the listener
+    let to_refuse = p.len();
+    p.push(insn(JEQ_K, 0, 0, 0, 0));
+    p.push(insn(MOV64_X, 1, 0, 0, 0));
+    p.push(insn(CALL, 0, 0, 0, HELPER_SK_RELEASE));
+    to_rest.push(p.len());
+    p.push(insn(JA, 0, 0, 0, 0));
+    let refuse = p.len();
+    p[to_refuse].off = (refuse - to_refuse - 1) as i16;
+    p[to_refuse_udp].off = (refuse - to_refuse_udp - 1) as i16;
+    p.push(insn(MOV64_K, 0, 0, 0, 0)); // EPERM
+    p.push(insn(EXIT, 0, 0, 0, 0));
+    let rest = p.len();
+    for at in to_rest {
+        p[at].off = (rest - at - 1) as i16;
+    }
+}
+
 /// The BTF the kernel needs for an sk_storage map: [1] int, [2] int[6] (the kept original).
 fn btf_blob() -> Vec<u8> {
     let strings = b"\0int\0";
@@ -262,7 +336,8 @@ fn create_storage() -> Result<OwnedFd> {
 /// Call it BEFORE `programs::install` on the same cgroup (see the module doc). The attachment
 /// keeps the programs alive until the cgroup is removed; on an error part of them may stay
 /// attached until then (create removes the cgroup of a failed container).
-pub fn install(cgroup: BorrowedFd, slot: Slot) -> Result<()> {
+/// `listener`: the SOCKMAP the proxy's transparent listener is put in (see `guard_the_slot`).
+pub fn install(cgroup: BorrowedFd, slot: Slot, listener: BorrowedFd) -> Result<()> {
     let map = create_storage()?;
     let hooks = [
         (false, Hook::Out, INET4_CONNECT),
@@ -276,7 +351,7 @@ pub fn install(cgroup: BorrowedFd, slot: Slot) -> Result<()> {
     ];
     for (v6, hook, attach_type) in hooks {
         let prog = ebpf::load(
-            &program(map.as_raw_fd(), slot, v6, hook),
+            &program(map.as_raw_fd(), listener.as_raw_fd(), slot, v6, hook),
             PROG_TYPE_CGROUP_SOCK_ADDR,
             attach_type,
             "the DNS redirect program",
@@ -300,7 +375,7 @@ mod tests {
     fn programs_have_jumps_inside_and_end_in_allow() {
         for v6 in [false, true] {
             for hook in [Hook::Out, Hook::Back, Hook::Refuse] {
-                let p = program(3, Slot { index: 1 }, v6, hook);
+                let p = program(3, 4, Slot { index: 1 }, v6, hook);
                 let n = p.len();
                 assert_eq!(p[n - 1].code, EXIT);
                 assert_eq!((p[n - 2].code, p[n - 2].imm), (MOV64_K, 1));
@@ -316,7 +391,7 @@ mod tests {
 
     #[test]
     fn the_proxy_is_written_in_network_order() {
-        let p = program(3, Slot { index: 1 }, false, Hook::Out);
+        let p = program(3, 4, Slot { index: 1 }, false, Hook::Out);
         let want = i32::from_ne_bytes([198, 18, 16, 1]);
         assert!(p.iter().any(|i| i.code == MOV32_K && i.imm == want));
         assert_eq!(mapped(Ipv4Addr::new(198, 18, 16, 1))[3], want);
@@ -373,6 +448,7 @@ mod tests {
             return;
         }
         let map = create_storage().expect("an sk_storage map with its BTF");
+        let listener = super::super::steer::create_sockmap().expect("a SOCKMAP");
         for (v6, hook, t) in [
             (false, Hook::Out, INET4_CONNECT),
             (false, Hook::Out, UDP4_SENDMSG),
@@ -383,7 +459,13 @@ mod tests {
             (true, Hook::Back, UDP6_RECVMSG),
             (true, Hook::Back, INET6_GETPEERNAME),
         ] {
-            let prog = program(map.as_raw_fd(), Slot { index: 5 }, v6, hook);
+            let prog = program(
+                map.as_raw_fd(),
+                listener.as_raw_fd(),
+                Slot { index: 5 },
+                v6,
+                hook,
+            );
             ebpf::load(&prog, PROG_TYPE_CGROUP_SOCK_ADDR, t, "test").unwrap();
         }
     }

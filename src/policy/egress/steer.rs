@@ -103,7 +103,10 @@ pub fn program(map: RawFd, slot: Slot) -> Vec<Insn> {
     p
 }
 
-fn create_sockmap() -> Result<OwnedFd> {
+/// The one-entry SOCKMAP that holds the transparent listener (key 0). The DNS redirect's
+/// connect programs read it too: an empty map (the proxy died, its listener closed) refuses
+/// connections to the name addresses.
+pub fn create_sockmap() -> Result<OwnedFd> {
     let mut attr = [0u8; 128];
     attr[0..4].copy_from_slice(&MAP_TYPE_SOCKMAP.to_ne_bytes());
     attr[4..8].copy_from_slice(&4u32.to_ne_bytes()); // key: u32 index
@@ -117,11 +120,15 @@ fn create_sockmap() -> Result<OwnedFd> {
 
 /// Steers the name addresses of `slot` in the network namespace `netns` to the listening
 /// socket `transparent`. Returns the link: closing it (every copy) detaches the program.
-pub fn attach(netns: BorrowedFd, slot: Slot, transparent: BorrowedFd) -> Result<OwnedFd> {
-    let map = create_sockmap()?;
+pub fn attach(
+    netns: BorrowedFd,
+    slot: Slot,
+    map: BorrowedFd,
+    transparent: BorrowedFd,
+) -> Result<OwnedFd> {
     let fd = transparent.as_raw_fd() as u32;
     ebpf::update_elem(
-        map.as_fd(),
+        map,
         &0u32.to_ne_bytes(),
         &fd.to_ne_bytes(),
         "the egress steering SOCKMAP with the transparent listener",
