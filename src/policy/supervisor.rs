@@ -101,6 +101,10 @@ fn run(
     // for this thread, which formats and writes them in batches, off the targets' path.
     let observed: Arc<Mutex<Vec<observe::Observed>>> = Arc::default();
     let mut serving = 0usize;
+    // cgroup.events wakes poll (POLLPRI) when "populated" changes: the supervisor leaves as
+    // soon as the container is empty, not at its next quiet round (which cost every run of a
+    // container with a policy half a second in `delete`'s wait).
+    let events = std::fs::File::open(plan.cgroup_dir.join("cgroup.events")).ok();
     loop {
         let mut fds = vec![nix::poll::PollFd::new(
             listener.as_fd(),
@@ -112,15 +116,35 @@ fn run(
                 nix::poll::PollFlags::POLLIN,
             ));
         }
+        let events_at = fds.len();
+        if let Some(e) = &events {
+            fds.push(nix::poll::PollFd::new(
+                e.as_fd(),
+                nix::poll::PollFlags::POLLPRI,
+            ));
+        }
         // Observed records reach the log within FLUSH_MS; a quiet supervisor sleeps longer.
         let timeout: u16 = if serving > 0 { FLUSH_MS } else { 500 };
         let woke = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(timeout)).unwrap_or(0);
         let new_listener = fds[0]
             .revents()
             .is_some_and(|r| r.contains(nix::poll::PollFlags::POLLIN));
+        let changed = fds
+            .get(events_at)
+            .and_then(|f| f.revents())
+            .is_some_and(|r| {
+                r.intersects(nix::poll::PollFlags::POLLPRI | nix::poll::PollFlags::POLLERR)
+            });
         drop(fds);
-        // Reading cgroup.events costs three syscalls: only on a quiet round.
-        let empty = woke == 0 && !populated(&plan.cgroup_dir);
+        if changed {
+            // Reading the open file re-arms its notification.
+            if let Some(e) = &events {
+                let mut buf = [0u8; 128];
+                let _ = nix::sys::uio::pread(e, &mut buf, 0);
+            }
+        }
+        // Reading cgroup.events costs three syscalls: on a quiet round or when it changed.
+        let empty = (woke == 0 || changed) && !populated(&plan.cgroup_dir);
         // A new listener from create or exec.
         if new_listener {
             if let Ok((conn, _)) = listener.accept() {
