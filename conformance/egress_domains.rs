@@ -227,7 +227,7 @@ fn the_proxy_lives_and_dies_with_its_container() {
     }
     let mut env = Env::new();
     env.config["process"]["interception"] =
-        json!({"network": {"allowedDomains": ["allowed.example"]}});
+        json!({"network": {"allowedDomains": ["allowed.example"], "proxyEnv": true}});
     let id = env.run_sleeping();
     let state: Value = serde_json::from_str(&crate::harness::read(
         &env.root.join(&id).join("state.json"),
@@ -248,6 +248,12 @@ fn the_proxy_lives_and_dies_with_its_container() {
         assert!(line.ends_with("0000000000000000"), "proxy {line}");
     }
     env.rt(&["exec", &id, "nslookup", "denied.example", "192.0.2.53"]);
+    // `exec` starts from the container's process: the proxy variables are there too.
+    let out = env.rt(&["exec", &id, "env"]);
+    assert!(
+        out.stdout.contains("HTTPS_PROXY=http://198.18.0.1:3128"),
+        "{out:?}"
+    );
     let log = crate::harness::read(&env.root.join(&id).join("violations.jsonl"));
     let denied = log
         .lines()

@@ -228,6 +228,14 @@ pub fn proxy_env(bundle: &mut Bundle, p: &Prepared) -> Result<()> {
         env.push(format!("{name}={value}"));
         env.push(format!("{}={value}", name.to_lowercase()));
     }
+    // The stored config gets them too: `ward exec` without --process starts from it.
+    if let Some(p) = bundle
+        .raw
+        .get_mut("process")
+        .and_then(|p| p.as_object_mut())
+    {
+        p.insert("env".into(), serde_json::json!(env));
+    }
     process.set_env(Some(env));
     bundle.spec.set_process(Some(process));
     Ok(())
