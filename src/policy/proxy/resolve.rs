@@ -103,8 +103,11 @@ impl Upstream {
             .map_err(|e| format!("{name:?} is not a DNS name: {e}"))?;
         let mut last = String::from("no nameserver");
         for server in &self.servers {
-            let v4 = query(*server, &qname, RecordType::A).await;
-            let v6 = query(*server, &qname, RecordType::AAAA).await;
+            // Both questions at once (as glibc asks them): one round trip per new name.
+            let (v4, v6) = tokio::join!(
+                query(*server, &qname, RecordType::A),
+                query(*server, &qname, RecordType::AAAA)
+            );
             match (v4, v6) {
                 (Err(e), Err(_)) => last = format!("{server}: {e}"),
                 (v4, v6) => {
