@@ -308,3 +308,35 @@ fn path_patterns_in_normal_form_are_accepted() {
         assert_eq!(parse_path(p), Ok(want), "{p}");
     }
 }
+
+#[test]
+fn the_http_example_is_accepted_and_decides_as_documented() {
+    let example: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../spec/examples/interception-http.json"
+    ))
+    .unwrap();
+    let raw = json!({"process": {"interception": example}});
+    let n = from_config(&raw).unwrap().unwrap().network.unwrap();
+    let r = n.domains(FIELD).unwrap().unwrap().http;
+    let at = |m: &str, p: &str| r.decide("api.example.com", 443, m, Some(&path::normalize(p)));
+    assert!(matches!(
+        at("POST", "/v1/messages"),
+        Some(RequestDecision::Allow { .. })
+    ));
+    assert!(matches!(
+        at("HEAD", "/v1/models/x"),
+        Some(RequestDecision::Allow { .. })
+    ));
+    assert!(matches!(
+        at("POST", "/v1/%66iles"),
+        Some(RequestDecision::Deny { .. })
+    ));
+    assert!(matches!(
+        at("GET", "/v1/files/1"),
+        Some(RequestDecision::Deny { .. })
+    ));
+    assert_eq!(
+        r.decide("pypi.org", 443, "GET", Some(&path::normalize("/"))),
+        None
+    );
+}
