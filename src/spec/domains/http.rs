@@ -426,5 +426,4 @@ fn overlaps(a: &Pattern, b: &Pattern) -> bool {
 }
 
 #[cfg(test)]
-#[path = "http_tests.rs"]
 mod tests;

@@ -312,7 +312,7 @@ fn path_patterns_in_normal_form_are_accepted() {
 #[test]
 fn the_http_example_is_accepted_and_decides_as_documented() {
     let example: serde_json::Value = serde_json::from_str(include_str!(
-        "../../../spec/examples/interception-http.json"
+        "../../../../spec/examples/interception-http.json"
     ))
     .unwrap();
     let raw = json!({"process": {"interception": example}});
