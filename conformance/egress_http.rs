@@ -135,3 +135,34 @@ fn requests_from_the_container_are_judged_by_path() {
     env.wait_status(&id, "stopped");
     env.delete(&id).ok();
 }
+
+/// hooks/: runc with `ward hook egress` gets the same path rules (the hook reads the policy
+/// from the annotation and starts the same proxy). Runs under either WARD_RUNTIME: the runtime
+/// here is always runc, the hook always the ward under test.
+#[test]
+fn runc_with_the_hook_gets_the_same_path_rules() {
+    let ward = env!("CARGO_BIN_EXE_ward");
+    let mut env = Env::new();
+    env.binary = "runc".into();
+    let hook_root = env.dir.join("hook-root");
+    let hook = json!({"path": ward, "args": ["ward", "--root", hook_root, "hook", "egress"]});
+    env.config["hooks"] = json!({"createRuntime": [hook], "poststop": [hook]});
+    env.config["annotations"] = json!({"org.ward.interception": json!({"network": {
+        "allowedDomains": ["api.example"],
+        "http": [{"host": "api.example", "deny": [{"methods": ["DELETE"]}]}]}})
+    .to_string()});
+    env.args(&[
+        "sh",
+        "-c",
+        "printf 'DELETE /v1/x HTTP/1.1\\r\\nHost: api.example\\r\\n\\r\\n' \
+         | nc -w 5 api.example 80",
+    ]);
+    let out = env.run(&env.id());
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(text.contains("HTTP/1.1 403 Forbidden"), "{text}");
+    assert!(text.contains("X-Ward-Denied: http[0].deny[0]"), "{text}");
+    let left = std::fs::read_dir(hook_root.join("@egress-hook"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "the hook left a record behind");
+}
