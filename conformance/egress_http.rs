@@ -4,7 +4,7 @@
 //! origin: they are answered before any upstream is dialled). The proof against real origins
 //! is integration/egress/e2e.sh. ward-only (runc has no egress policy).
 
-use crate::harness::{runtime_is_runc, Env};
+use crate::harness::{runtime, runtime_is_runc, Env};
 use serde_json::{json, Value};
 
 fn skip() -> bool {
@@ -165,4 +165,21 @@ fn runc_with_the_hook_gets_the_same_path_rules() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(left, 0, "the hook left a record behind");
+}
+
+#[test]
+fn features_claim_http_rules() {
+    if skip() {
+        return;
+    }
+    let out = std::process::Command::new(runtime())
+        .arg("features")
+        .output()
+        .expect("run features");
+    assert!(out.status.success(), "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("features JSON");
+    assert_eq!(
+        doc["annotations"]["org.ward.interception.http"], "true",
+        "{doc}"
+    );
 }
