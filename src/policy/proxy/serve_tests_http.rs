@@ -285,3 +285,27 @@ fn absolute_form_requests_are_judged_by_path() {
         assert_eq!(denied[0]["path"], "/v1/files");
     });
 }
+
+/// A client that says nothing at first (a server-first protocol, or a slow one): for a host
+/// without rules the proxy dials after `SERVER_FIRST`; for one with rules nothing is dialled
+/// until a request has been judged.
+#[test]
+fn nothing_is_dialled_for_a_silent_client_of_a_host_with_rules() {
+    in_netns(|| {
+        let (lab, at) = http_lab();
+        let c = connect(at);
+        std::thread::sleep(super::SERVER_FIRST * 3);
+        let dialled = |lab: &Lab| {
+            lab.records()
+                .into_iter()
+                .filter(|r| r["source"] == "transparent" && r["decision"] == "allowed")
+                .count()
+        };
+        assert_eq!(dialled(&lab), 0, "{:?}", lab.records());
+        // The request, when it comes, is judged and then dialled.
+        let mut w = c.try_clone().unwrap();
+        w.write_all(&request("POST", "/v1/messages", "")).unwrap();
+        assert_eq!(response(&mut BufReader::new(c)).0, "HTTP/1.1 200 OK");
+        assert_eq!(dialled(&lab), 1, "{:?}", lab.records());
+    });
+}
