@@ -16,6 +16,7 @@ mod drop_in;
 mod egress;
 mod egress_attacks;
 mod egress_domains;
+mod egress_http;
 mod egress_kernel;
 mod exec;
 mod features;

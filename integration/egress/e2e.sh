@@ -10,7 +10,7 @@
 #   runc  runc 1.1.5 with the egress hook from hooks/ (a FAILURE line while hooks/ is missing)
 # Containers: A joins the lab's client netns (field policy, proxyEnv), B joins it (annotation,
 # wildcards, deny-wins), C has a NEW netns (lo only: the proxy dials from the host's netns),
-# D (ward column) has IP rules only and must start no proxy.
+# D (ward column) has IP rules only and must start no proxy; E has HTTP method/path rules.
 #
 # Prints `ok CASE [COL]: got` / `FAIL CASE [COL]: want W, got G` per check, then a table and
 # `N passed, M failed`; exits non-zero when anything failed. Everything it made (containers,
@@ -162,6 +162,14 @@ cat >"$W/policy-B.json" <<'EOF'
 EOF
 cat >"$W/policy-C.json" <<'EOF'
 {"network": {"default": "deny", "allowedDomains": ["allowed.test"]}}
+EOF
+cat >"$W/policy-E.json" <<'EOF'
+{"network": {"default": "deny",
+  "allowedDomains": ["allowed.test", "upload.allowed.test"],
+  "http": [{"host": "allowed.test",
+    "allow": [{"methods": ["POST"], "paths": ["/echo/v1/messages", "/echo/v1/messages/*"]},
+              {"methods": ["GET"], "paths": ["/*"]}],
+    "deny": [{"paths": ["/echo/v1/files", "/echo/v1/files/*"]}]}]}}
 EOF
 cat >"$W/policy-D.json" <<EOF
 {"network": {"default": "allow", "deny": ["$WARD_LAB_ADDR_EVIL_TEST/32"]}}
@@ -493,6 +501,42 @@ set_ip_only() {
     expect D-ip-wall EPERM "$(inside -- connect "$WARD_LAB_ADDR_EVIL_TEST" 443 | conn)"
 }
 
+# ---------------------------------------------------------------- set E: HTTP method/path rules
+# Container E joins the client netns; policy E (issue 17): allowed.test takes POST to
+# /echo/v1/messages(/*) and GET anywhere, /echo/v1/files(/*) denied; upload.allowed.test has no
+# rules. Plain HTTP is judged request by request on the normalised path; TLS to allowed.test is
+# refused (no TLS inspection yet).
+set_http() {
+    local g p
+    local cases=(E-post-allowed E-post-denied E-path-tricks-denied E-get-other-rule E-put-not-allowed
+        E-denied-logged E-tls-refused E-tls-logged E-no-rules-host-tls)
+    [ -n "$UP" ] || { not_up "${cases[@]}"; return; }
+    expect E-post-allowed 'rc=0 code=200 body=*"request_line": "POST /echo/v1/messages HTTP/1.1"*' \
+        "$(inside -- curl -X POST -d x http://allowed.test/echo/v1/messages | csum)"
+    g=$(inside -- curl -X POST -d x http://allowed.test/echo/v1/files | csum)
+    if P; then expect E-post-denied 'rc=0 code=403 X-Ward-Denied *POST /echo/v1/files denied by http[[]0].deny[[]0]*' "$g"
+    else expect E-post-denied 'rc=0 code=200 *' "$g"; fi
+    local tricks=""
+    for p in /echo/v1/./files /echo/v1//files /echo/v1/%66iles /echo/v1/messages/%2e%2e/files /echo/V1/Files; do
+        g=$(inside -- curl --path-as-is -X POST -d x "http://allowed.test$p" | csum)
+        tricks+="${g%% body=*} "
+    done
+    if P; then expect E-path-tricks-denied '*code=403 X-Ward-Denied *code=403 X-Ward-Denied *code=403 X-Ward-Denied *code=403 X-Ward-Denied *code=403 X-Ward-Denied ' "$tricks"
+    else expect E-path-tricks-denied '*code=200 *code=200 *code=200 *code=200 *code=200 ' "$tricks"; fi
+    expect E-get-other-rule 'rc=0 code=200 body=*"request_line": "GET /echo/anything HTTP/1.1"*' "$(inside -- curl http://allowed.test/echo/anything | csum)"
+    g=$(inside -- curl -X PUT -d x http://allowed.test/echo/v1/messages | csum)
+    if P; then expect E-put-not-allowed 'rc=0 code=403 X-Ward-Denied *' "$g"
+    else expect E-put-not-allowed 'rc=0 code=200 *' "$g"; fi
+    if P; then expect E-denied-logged 'method=POST path=/echo/v1/files rule=http[[]0].deny[[]0] decision=denied*' \
+        "$(vrecs allowed.test | jq -r 'select(.path == "/echo/v1/files") | "method=\(.method) path=\(.path) rule=\(.rule) decision=\(.decision)"' | head -1)"
+    else expect E-denied-logged 'egress-records=0' "egress-records=$(egress_count)"; fi
+    g=$(inside -- curl "${CURL_CA[@]}" https://allowed.test/echo | csum)
+    if P; then expect E-tls-refused 'rc=[1-9]* code=000 *' "$g"
+        expect E-tls-logged '*decision=denied: host has http rules; TLS inspection not available yet*' "$(rsum allowed.test 'denied: host has http rules')"
+    else expect E-tls-refused 'rc=0 code=200 *' "$g"; expect E-tls-logged 'egress-records=0' "egress-records=$(egress_count)"; fi
+    expect E-no-rules-host-tls 'rc=0 code=200 body=hello from upload.allowed.test' "$(inside -- curl "${CURL_CA[@]}" https://upload.allowed.test/ | csum)"
+}
+
 # ---------------------------------------------------------------- lifecycle: proxy up, then gone
 # proxy_check PFX NSKIND(ns|pid) NSARG: before delete (policy columns): a proxy listens in the
 # container's netns, outside the container's cgroup. Then delete and count what is left.
@@ -558,6 +602,9 @@ col_none() {
     else not_up harness-exec-python harness-resolv-conf; fi
     set_main; set_wild
     [ -n "$UP" ] && { proxy_check A- ns "$CNS"; delete_check A- ns; }
+    start_ctr ward n-http "/run/netns/$CNS" "" field
+    set_http
+    [ -n "$UP" ] && rtc ward delete -f "$ID" >/dev/null 2>&1
     start_ctr ward n-new new "" field
     set_newns
     [ -n "$UP" ] && { proxy_check C- pid ""; init_kill_check C-; delete_check C- pid; }
@@ -586,6 +633,10 @@ col_policy() { # col_policy RT
     else not_up B-own-slot-beside-A; fi
     ID=$a_id; UP=$a_up
     if [ -n "$a_up" ]; then delete_check A- ns; else not_up A-delete-leaves-nothing A-lo-range-removed; fi
+    start_ctr "$rt" "${rt:0:1}-e" "/run/netns/$CNS" "$W/policy-E.json" "$via"
+    set_http
+    if [ -n "$UP" ]; then proxy_check E- ns "$CNS"; delete_check E- ns
+    else not_up E-proxy-running E-delete-leaves-nothing E-lo-range-removed; fi
     start_ctr "$rt" "${rt:0:1}-c" new "$W/policy-C.json" "$via"
     set_newns
     if [ -n "$UP" ]; then proxy_check C- pid ""; init_kill_check C-; delete_check C- pid

@@ -21,6 +21,9 @@ use psl::Psl;
 
 use crate::error::{Error, Result};
 
+pub mod http;
+pub mod path;
+
 /// Where the network policy's fields are named in errors when it came from the config field.
 pub const FIELD: &str = "process.interception.network";
 
@@ -88,6 +91,8 @@ pub struct Domains {
     /// Keyed by a deniedDomains entry as written.
     pub reasons: BTreeMap<String, String>,
     pub proxy_env: bool,
+    /// Method/path rules per host (`http`), set by `Network::domains`.
+    pub http: http::HttpRules,
 }
 
 /// The rule of a denial that no entry made: with any domain rule, names default to deny.
@@ -135,7 +140,7 @@ impl Domains {
 
 impl Pattern {
     /// Whether the normalised destination `host` (a `Name` or an `Ip`) and `port` match.
-    fn matches(&self, host: &Host, port: u16) -> bool {
+    pub(crate) fn matches(&self, host: &Host, port: u16) -> bool {
         if self.port.is_some_and(|p| p != port) {
             return false;
         }
@@ -223,6 +228,7 @@ pub fn compile(f: Fields<'_>, at: &str) -> Result<Option<Domains>> {
         denied,
         reasons: f.reasons.clone(),
         proxy_env: f.proxy_env,
+        http: Default::default(),
     }))
 }
 

@@ -41,6 +41,9 @@ pub struct Network {
     pub denied_domain_reasons: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub proxy_env: bool,
+    /// Method/path rules per host (`spec::domains::http`), enforced by ward's proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<Vec<crate::spec::domains::http::HttpEntry>>,
 }
 
 /// `process.interception`.
@@ -241,7 +244,19 @@ impl Network {
 
     /// The validated domain policy (errors named under `at`), `None` without domain fields.
     pub fn domains(&self, at: &str) -> Result<Option<crate::spec::domains::Domains>> {
-        crate::spec::domains::compile(self.domain_fields(), at)
+        let Some(mut d) = crate::spec::domains::compile(self.domain_fields(), at)? else {
+            if self.http.is_some() {
+                return Err(Error::spec(
+                    format!("{at}.http"),
+                    "needs allowedDomains (http rules narrow the hosts it allows)",
+                ));
+            }
+            return Ok(None);
+        };
+        if let Some(entries) = &self.http {
+            d.http = crate::spec::domains::http::compile(entries, &d, at)?;
+        }
+        Ok(Some(d))
     }
 }
 

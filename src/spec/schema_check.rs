@@ -5,7 +5,8 @@ use serde_json::Value;
 
 /// Validates `v` against `schema` (a part of `root`, for `$ref`), for the subset of JSON Schema
 /// ward's schema files use: type, required, properties, additionalProperties (bool or schema),
-/// enum, items, uniqueItems, minimum, maximum, pattern, minLength, maxLength, $ref. Errors
+/// enum, items, uniqueItems, minItems, minProperties, minimum, maximum, pattern, minLength,
+/// maxLength, $ref. Errors
 /// carry the JSON path (`$.network.allowedDomains[2]: ...`).
 pub fn validate(root: &Value, schema: &Value, v: &Value, at: &str) -> Vec<String> {
     let mut errs = Vec::new();
@@ -80,6 +81,13 @@ pub fn validate(root: &Value, schema: &Value, v: &Value, at: &str) -> Vec<String
         if unique && (1..arr.len()).any(|i| arr[..i].contains(&arr[i])) {
             errs.push(format!("{at}: items are not unique"));
         }
+        if schema
+            .get("minItems")
+            .and_then(Value::as_u64)
+            .is_some_and(|m| (arr.len() as u64) < m)
+        {
+            errs.push(format!("{at}: fewer than minItems"));
+        }
     }
     if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
         for (i, x) in arr.iter().enumerate() {
@@ -87,6 +95,13 @@ pub fn validate(root: &Value, schema: &Value, v: &Value, at: &str) -> Vec<String
         }
     }
     if let Some(obj) = v.as_object() {
+        if schema
+            .get("minProperties")
+            .and_then(Value::as_u64)
+            .is_some_and(|m| (obj.len() as u64) < m)
+        {
+            errs.push(format!("{at}: fewer than minProperties"));
+        }
         for req in schema
             .get("required")
             .and_then(Value::as_array)

@@ -193,19 +193,59 @@ pub(super) async fn read_more(r: &mut OwnedReadHalf, buf: &mut Vec<u8>, max: usi
     (&mut *r).take(room as u64).read_buf(buf).await.unwrap_or(0)
 }
 
-/// Decides `t`, dials, records, and starts relaying; `false` when the connection ended
-/// (denied or failed, the client told as `kind` allows).
-pub(super) async fn open(sh: &Shared, t: &Target, c: &mut Conn, kind: Kind) -> bool {
+/// An HTTP request's part of its record: the method, the normalised path, and the http rule
+/// that allowed it (on a host with http rules).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Request<'a> {
+    pub method: &'a str,
+    pub path: Option<&'a str>,
+    pub rule: Option<&'a str>,
+}
+
+/// Records a decision, with the request's method and path when there is one (the rule then
+/// also names the http rule that allowed it).
+pub(super) fn record(
+    sh: &Shared,
+    t: &Target,
+    req: Option<Request<'_>>,
+    to: Option<SocketAddr>,
+    rule: &str,
+    denied: Option<&str>,
+) {
+    match req {
+        None => sh.record(t.source, &t.name, t.port, to, rule, denied),
+        Some(r) => {
+            let rule = match (r.rule, denied) {
+                (Some(h), None) => format!("{rule}; {h}"),
+                _ => rule.to_string(),
+            };
+            sh.record_request(
+                t.source, &t.name, t.port, to, &rule, denied, r.method, r.path,
+            )
+        }
+    }
+}
+
+/// Decides `t`, dials, records (with `req`, the HTTP request that asked for it), and starts
+/// relaying; `false` when the connection ended (denied or failed, the client told as `kind`
+/// allows).
+pub(super) async fn open(
+    sh: &Shared,
+    t: &Target,
+    c: &mut Conn,
+    kind: Kind,
+    req: Option<Request<'_>>,
+) -> bool {
     let (rule, reason) = match sh.decide(&t.name, t.port) {
         Decision::Allow { rule } => match sh.dial(&t.name, t.port).await {
             Ok(d) => {
-                sh.record(t.source, &t.name, t.port, Some(d.to), &rule, None);
+                record(sh, t, req, Some(d.to), &rule, None);
                 c.start(&t.name, t.port, d);
                 return true;
             }
             Err(e) => {
                 let (rule, why) = e.describe();
-                sh.record(t.source, &t.name, t.port, None, &rule, Some(&why));
+                record(sh, t, req, None, &rule, Some(&why));
                 if kind == Kind::Http {
                     let status = if matches!(e, DialError::Refused(_)) {
                         "403 Forbidden"
@@ -227,7 +267,7 @@ pub(super) async fn open(sh: &Shared, t: &Target, c: &mut Conn, kind: Kind) -> b
         Some(r) => format!("by {rule}: {r}"),
         None => format!("by {rule}"),
     };
-    sh.record(t.source, &t.name, t.port, None, &rule, Some(&why));
+    record(sh, t, req, None, &rule, Some(&why));
     if kind == Kind::Http {
         let body = denied_body(&t.name, t.port, &rule, reason.as_deref());
         c.finish().await;

@@ -147,6 +147,8 @@ fn record(sh: &Shared, name: &str, to: Option<SocketAddr>, rule: &str, denied: O
         destination: to,
         rule,
         denied,
+        method: None,
+        path: None,
     });
 }
 

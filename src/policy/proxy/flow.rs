@@ -3,16 +3,20 @@
 //! explicit proxy's: the absolute-form target decides, and is forwarded in origin form), its
 //! body forwarded by its framing (Content-Length or chunked) and nothing more, then the next
 //! head. Responses are relayed as they come. A denied request ends the connection with a 403
-//! once the responses to the requests before it are through.
+//! once the responses to the requests before it are through. On a host with `http` rules each
+//! request is also judged by method and normalised path (`spec::domains::http`), and an
+//! `Upgrade` is refused.
 
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::conn::{self, read_more, same_name, Conn, Kind, Target};
+use super::conn::{self, read_more, same_name, Conn, Kind, Request, Target};
 use super::http::{self, Body, HttpError, Limits, RequestHead, Target as HttpTarget};
 use super::record::Source;
 use super::shared::{Shared, HEAD_TIMEOUT};
+use crate::spec::domains::http::{RequestDecision, NOT_INSPECTABLE};
+use crate::spec::domains::path::Normalized;
 use crate::spec::domains::Decision;
 
 pub(super) enum Mode {
@@ -65,26 +69,62 @@ pub(super) async fn run(sh: Arc<Shared>, mode: Mode, mut c: Conn, mut buf: Vec<u
         let same =
             c.up.as_ref()
                 .is_some_and(|u| u.name == t.name && u.port == t.port);
-        match sh.decide(&t.name, t.port) {
+        let normalized = head.normalized_path();
+        let path = normalized.as_ref().map(|n| n.path.as_str());
+        let rule = match sh.decide(&t.name, t.port) {
             Decision::Deny { rule, reason } => {
                 let why = match &reason {
                     Some(r) => format!("by {rule}: {r}"),
                     None => format!("by {rule}"),
                 };
-                sh.record(t.source, &t.name, t.port, None, &rule, Some(&why));
+                sh.record_request(
+                    t.source,
+                    &t.name,
+                    t.port,
+                    None,
+                    &rule,
+                    Some(&why),
+                    &head.method,
+                    path,
+                );
                 let body = conn::denied_body(&t.name, t.port, &rule, reason.as_deref());
                 let r = conn::response("403 Forbidden", &rule, &body);
                 return c.refuse(r.as_bytes()).await;
             }
-            Decision::Allow { rule } if same => {
-                let to = c.up.as_ref().map(|u| u.to);
-                sh.record(t.source, &t.name, t.port, to, &rule, None);
+            Decision::Allow { rule } => rule,
+        };
+        let http_rule = match judge_request(&sh, &t, &head, normalized.as_ref()) {
+            None => None,
+            Some(RequestDecision::Allow { rule }) => Some(rule),
+            Some(RequestDecision::Deny { rule, why }) => {
+                let dest = c.up.as_ref().filter(|_| same).map(|u| u.to);
+                sh.record_request(
+                    t.source,
+                    &t.name,
+                    t.port,
+                    dest,
+                    &rule,
+                    Some(&why),
+                    &head.method,
+                    path,
+                );
+                let body = format!("ward: {}:{} {why}\n", t.name, t.port);
+                let r = conn::response("403 Forbidden", &rule, &body);
+                return c.refuse(r.as_bytes()).await;
             }
-            Decision::Allow { .. } => {
-                c.finish().await;
-                if c.cl_w.is_none() || !conn::open(&sh, &t, &mut c, Kind::Http).await {
-                    return;
-                }
+        };
+        let req = Request {
+            method: &head.method,
+            path,
+            rule: http_rule.as_deref(),
+        };
+        if same {
+            let to = c.up.as_ref().map(|u| u.to);
+            conn::record(&sh, &t, Some(req), to, &rule, None);
+        } else {
+            c.finish().await;
+            if c.cl_w.is_none() || !conn::open(&sh, &t, &mut c, Kind::Http, Some(req)).await {
+                return;
             }
         }
         buf.drain(..head.len);
@@ -110,6 +150,33 @@ pub(super) async fn run(sh: Arc<Shared>, mode: Mode, mut c: Conn, mut buf: Vec<u
         let _ = up.w.shutdown().await;
     }
     c.splice().await
+}
+
+/// The http rules' decision on a request (`None`: its host has none). On a host with rules an
+/// `Upgrade` is refused: what follows a 101 could not be inspected.
+fn judge_request(
+    sh: &Shared,
+    t: &Target,
+    head: &RequestHead,
+    normalized: Option<&Normalized>,
+) -> Option<RequestDecision> {
+    let d = sh
+        .cfg
+        .domains
+        .http
+        .decide(&t.name, t.port, &head.method, normalized)?;
+    if matches!(d, RequestDecision::Allow { .. }) && head.header("upgrade").next().is_some() {
+        let path = normalized.map_or("", |n| n.path.as_str());
+        return Some(RequestDecision::Deny {
+            rule: NOT_INSPECTABLE.into(),
+            why: format!(
+                "{} {path}: an Upgrade on a host with http rules (the protocol after it \
+                 cannot be inspected)",
+                head.method
+            ),
+        });
+    }
+    Some(d)
 }
 
 /// The next head; `Ok(None)` at the client's EOF between requests. An idle keep-alive

@@ -41,6 +41,10 @@ pub struct Entry<'a> {
     pub rule: &'a str,
     /// `None`: allowed; `Some(why)`: denied.
     pub denied: Option<&'a str>,
+    /// An HTTP request's method and normalised path (never its query, which may carry
+    /// secrets); only in the lines of HTTP requests.
+    pub method: Option<&'a str>,
+    pub path: Option<&'a str>,
 }
 
 pub struct Recorder {
@@ -80,6 +84,11 @@ impl Recorder {
             "rule": e.rule,
             "decision": decision,
         });
+        let mut v = v;
+        if let Some(m) = e.method {
+            v["method"] = m.into();
+            v["path"] = e.path.into();
+        }
         let mut s = v.to_string();
         s.push('\n');
         s
@@ -107,6 +116,8 @@ impl Recorder {
             destination: None,
             rule: "connection bound",
             denied: Some(&why),
+            method: None,
+            path: None,
         });
     }
 

@@ -69,3 +69,6 @@ mod tests;
 #[cfg(test)]
 #[path = "serve_tests_clients.rs"]
 mod tests_clients;
+#[cfg(test)]
+#[path = "serve_tests_http.rs"]
+mod tests_http;

@@ -65,6 +65,8 @@ pub(super) struct Setup {
     pub(super) transparent: SocketAddr,
     pub(super) max_clients: usize,
     pub(super) table_limit: Option<usize>,
+    /// `http` rules (issue 17), as the config writes them.
+    pub(super) http: Option<serde_json::Value>,
 }
 
 impl Default for Setup {
@@ -77,6 +79,7 @@ impl Default for Setup {
             transparent: "198.18.0.1:3129".parse().unwrap(),
             max_clients: MAX_CLIENTS,
             table_limit: None,
+            http: None,
         }
     }
 }
@@ -90,7 +93,7 @@ impl Lab {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let domains = compile(
+        let mut domains = compile(
             Fields {
                 allowed: Some(&allowed),
                 denied: Some(&denied),
@@ -101,6 +104,10 @@ impl Lab {
         )
         .unwrap()
         .unwrap();
+        if let Some(h) = s.http {
+            let entries = serde_json::from_value::<Vec<_>>(h).unwrap();
+            domains.http = crate::spec::domains::http::compile(&entries, &domains, "test").unwrap();
+        }
         let n = LOGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log =
             std::env::temp_dir().join(format!("ward-proxy-test-{}-{n}.jsonl", std::process::id()));

@@ -3,7 +3,9 @@
 //! must be the name), HTTP (every request's Host must be the name: `flow`) or anything else
 //! (spliced as it is). A client that sends nothing for `SERVER_FIRST` is taken for a protocol
 //! where the server speaks first: the upstream is dialled and its bytes relayed, and the
-//! client's first bytes are still judged when they come.
+//! client's first bytes are still judged when they come. A name with `http` rules takes plain
+//! HTTP only (each request judged by `flow`): TLS (until the proxy can terminate it), opaque
+//! bytes and a silent client are refused and recorded.
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use super::conn::{
 };
 use super::shared::{Dialled, Shared, HEAD_TIMEOUT, SERVER_FIRST};
 use super::sni;
+use crate::spec::domains::http::{NOT_INSPECTABLE, TLS_REFUSED};
 
 /// Judges `client` against `t` and relays it. `up`: already dialled (a CONNECT or SOCKS
 /// tunnel, whose decision is recorded); `None`: the transparent listener's, decided here.
@@ -30,14 +33,28 @@ pub(super) async fn judge(
     if let Some(d) = up {
         c.start(&t.name, t.port, d);
     }
+    // A host with http rules gets only plain HTTP requests, each judged: nothing is dialled
+    // before one is, and anything else is refused.
+    let inspect = sh.cfg.domains.http.applies(&t.name, t.port);
     if buf.is_empty() {
         match tokio::time::timeout(SERVER_FIRST, read_more(&mut c.cl_r, &mut buf, 1)).await {
             Ok(0) => return c.finish().await,
             Ok(_) => {}
+            Err(_) if inspect && !tunnel => {
+                let more = tokio::time::timeout(
+                    HEAD_TIMEOUT.saturating_sub(SERVER_FIRST),
+                    read_more(&mut c.cl_r, &mut buf, 1),
+                );
+                if !matches!(more.await, Ok(n) if n > 0) {
+                    let why = "host has http rules; the client sent no request within 10 s";
+                    sh.record(t.source, &t.name, t.port, None, NOT_INSPECTABLE, Some(why));
+                    return c.finish().await;
+                }
+            }
             Err(_) => {
                 // The server speaks first (or the client is slow): dial, then judge the
                 // client's first bytes whenever they come.
-                if !tunnel && !open(&sh, &t, &mut c, Kind::Opaque).await {
+                if !tunnel && !open(&sh, &t, &mut c, Kind::Opaque, None).await {
                     return;
                 }
                 if read_more(&mut c.cl_r, &mut buf, 1).await == 0 {
@@ -108,7 +125,25 @@ pub(super) async fn judge(
                 );
                 return c.refuse(&ALERT_ACCESS_DENIED).await;
             }
+            if inspect {
+                let dest = c.up.as_ref().map(|u| u.to);
+                sh.record(
+                    t.source,
+                    &t.name,
+                    t.port,
+                    dest,
+                    NOT_INSPECTABLE,
+                    Some(TLS_REFUSED),
+                );
+                return c.refuse(&ALERT_ACCESS_DENIED).await;
+            }
             forward(sh, t, c, buf).await
+        }
+        Kind::Opaque if inspect => {
+            let dest = c.up.as_ref().map(|u| u.to);
+            let why = "host has http rules; only plain HTTP requests can be inspected there";
+            sh.record(t.source, &t.name, t.port, dest, NOT_INSPECTABLE, Some(why));
+            c.finish().await
         }
         Kind::Opaque => forward(sh, t, c, buf).await,
     }
@@ -116,7 +151,7 @@ pub(super) async fn judge(
 
 /// Dials (when not yet) and splices, the first bytes in `buf` sent first.
 async fn forward(sh: Arc<Shared>, t: Target, mut c: Conn, buf: Vec<u8>) {
-    if c.up.is_none() && !open(&sh, &t, &mut c, Kind::Opaque).await {
+    if c.up.is_none() && !open(&sh, &t, &mut c, Kind::Opaque, None).await {
         return;
     }
     if let Some(up) = c.up.as_mut() {

@@ -112,6 +112,33 @@ impl Shared {
             destination,
             rule,
             denied,
+            method: None,
+            path: None,
+        });
+    }
+
+    /// `record` for an HTTP request: its method and normalised path too.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_request(
+        &self,
+        source: Source,
+        name: &str,
+        port: u16,
+        destination: Option<SocketAddr>,
+        rule: &str,
+        denied: Option<&str>,
+        method: &str,
+        path: Option<&str>,
+    ) {
+        self.rec.record(&Entry {
+            source,
+            name,
+            port: Some(port),
+            destination,
+            rule,
+            denied,
+            method: Some(method),
+            path,
         });
     }
 

@@ -30,6 +30,8 @@ pub(super) async fn serve(sh: Arc<Shared>, l: TcpListener) -> Result<()> {
                 destination: Some(local),
                 rule: "name table",
                 denied: Some("an address the proxy's DNS never handed out"),
+                method: None,
+                path: None,
             });
             continue;
         };

@@ -30,6 +30,10 @@ fn both_examples_validate() {
             "interception-domains.json",
             include_str!("../../../spec/examples/interception-domains.json"),
         ),
+        (
+            "interception-http.json",
+            include_str!("../../../spec/examples/interception-http.json"),
+        ),
     ] {
         let doc: Value = serde_json::from_str(text).expect("example is JSON");
         let errors = check(&doc);
@@ -121,4 +125,71 @@ fn the_schema_accepts_every_entry_the_parser_accepts() {
         }
     }
     assert!(seen > 1000, "only {seen} accepted entries generated");
+}
+
+#[test]
+fn the_schema_refuses_bad_http_rules_and_accepts_what_the_parser_does() {
+    let entry = |rule: Value| {
+        json!({"network": {"allowedDomains": ["a.example"],
+        "http": [{"host": "a.example", "allow": [rule]}]}})
+    };
+    for (doc, word) in [
+        (entry(json!({})), "allow[0]: fewer than minProperties"),
+        (
+            entry(json!({"methods": []})),
+            "methods: fewer than minItems",
+        ),
+        (entry(json!({"methods": ["get"]})), "methods[0]"),
+        (entry(json!({"paths": ["v1"]})), "paths[0]"),
+        (entry(json!({"paths": ["/v1/*/x"]})), "paths[0]"),
+        (entry(json!({"paths": ["/v1?x"]})), "paths[0]"),
+        (entry(json!({"path": ["/v1"]})), "unexpected path"),
+        (
+            json!({"network": {"http": [{"allow": []}]}}),
+            "http[0]: missing host",
+        ),
+        (
+            json!({"network": {"http": [{"host": "*"}]}}),
+            "http[0].host",
+        ),
+    ] {
+        let errors = check(&doc);
+        assert!(errors.iter().any(|e| e.contains(word)), "{doc}: {errors:?}");
+    }
+    let s = schema();
+    let rule = &s["$defs"]["httpRule"]["properties"];
+    let path = Regex::new(rule["paths"]["items"]["pattern"].as_str().unwrap()).unwrap();
+    let method = Regex::new(rule["methods"]["items"]["pattern"].as_str().unwrap()).unwrap();
+    let pieces = [
+        "/", "*", "/*", "a", "Z", "0", ".", "..", "%2F", "%66", "%20", "?", ";", "~", "-", "é",
+        "\\", " ", "GET", "get", "!", "|",
+    ];
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let (mut paths, mut methods) = (0, 0);
+    for _ in 0..50_000 {
+        let text: String = (0..1 + next(6))
+            .map(|_| pieces[next(pieces.len())])
+            .collect();
+        if super::http::parse_path(&text).is_ok() {
+            paths += 1;
+            assert!(path.is_match(&text), "path {text:?}");
+        }
+        let doc = entry(json!({"methods": [text.clone()]}));
+        let n: crate::spec::interception::Network =
+            serde_json::from_value(doc["network"].clone()).unwrap();
+        if n.domains("t").is_ok() {
+            methods += 1;
+            assert!(method.is_match(&text) || text == "*", "method {text:?}");
+        }
+    }
+    assert!(
+        paths > 500 && methods > 100,
+        "{paths} paths, {methods} methods"
+    );
 }
