@@ -514,3 +514,43 @@ fn the_runtime_flag_imposes_a_policy() {
     );
     env.assert_nothing_left(&id, &before);
 }
+
+/// An engine that wires the container's network in a createRuntime/prestart hook (Docker's
+/// libnetwork) has done so before ward's proxy starts: the proxy's upstream sockets then
+/// leave from the container's namespace, where the engine's network policy applies.
+#[test]
+fn the_proxy_dials_from_a_namespace_a_hook_wired() {
+    if skip() {
+        return;
+    }
+    let mut env = Env::new();
+    env.config["process"]["interception"] =
+        json!({"network": {"allowedDomains": ["allowed.example"]}});
+    let script = env.dir.join("wire.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\npid=$(sed -n 's/.*\"pid\": *\\([0-9]*\\).*/\\1/p')\n\
+         nsenter -t \"$pid\" -n sh -c 'ip link add d0 type veth peer name d1 && ip link set d0 up && \
+         ip addr add 192.0.2.1/24 dev d0'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    env.config["hooks"] = json!({"createRuntime": [{"path": script}]});
+    let id = env.run_sleeping();
+    let state: Value = serde_json::from_str(&crate::harness::read(
+        &env.root.join(&id).join("state.json"),
+    ))
+    .expect("state.json");
+    let proxy = state["proxy"][0].as_i64().expect("proxy pid");
+    let init = state["pid"].as_i64().unwrap();
+    let ns = |pid: i64| std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert!(
+        ns(init) != ns(std::process::id() as i64),
+        "the container has no namespace of its own"
+    );
+    assert_eq!(
+        ns(proxy),
+        ns(init),
+        "the proxy dials from another namespace"
+    );
+}

@@ -366,24 +366,15 @@ fn create_in(
         made.supervisor = supervisor;
         dir.save_leftovers(&made)?;
     }
-    let mut proxy = None;
-    let mut proxy_netns = None;
-    if let Some(p) = egress.take() {
-        proxy_netns = crate::container::egress::joined_path(&bundle);
+    // The proxy starts after the prestart and createRuntime hooks (below): an engine that
+    // wires the network namespace in one (Docker's libnetwork) has done so by then, so the
+    // proxy sees whether the namespace has a way out for its upstream sockets.
+    let proxy_netns = egress
+        .as_ref()
+        .and_then(|_| crate::container::egress::joined_path(&bundle));
+    if proxy_netns.is_some() {
         made.proxy_netns.clone_from(&proxy_netns);
-        let ppid = crate::container::egress::start(
-            p,
-            &opts.id,
-            &dir.path,
-            pid,
-            pidfd.as_fd(),
-            opts.egress_resolver,
-        )?;
-        guard.proxy = Some(ppid);
-        proxy = crate::container::state::proc_stat(ppid).map(|(_, t)| (ppid, t));
-        made.proxy = proxy;
         dir.save_leftovers(&made)?;
-        tracing::debug!(pid = ppid, "create: egress proxy started");
     }
     if bundle.has_new_namespace(Ns::User) {
         namespaces::write_id_maps(pid, &bundle)?;
@@ -413,7 +404,7 @@ fn create_in(
         cgroup: Some(cgroup),
         tier: crate::container::tier::Tier::Native,
         supervisor,
-        proxy,
+        proxy: None,
         proxy_netns,
     };
     let creating = String::from_utf8_lossy(&hook_state(&stored, Status::Creating)).into_owned();
@@ -427,6 +418,21 @@ fn create_in(
                 tracing::debug!("create: running prestart and createRuntime hooks");
                 run_spec_hooks(&bundle, HookKind::Prestart, creating.as_bytes())?;
                 run_spec_hooks(&bundle, HookKind::CreateRuntime, creating.as_bytes())?;
+                if let Some(p) = egress.take() {
+                    let ppid = crate::container::egress::start(
+                        p,
+                        &opts.id,
+                        &dir.path,
+                        pid,
+                        pidfd.as_fd(),
+                        opts.egress_resolver,
+                    )?;
+                    guard.proxy = Some(ppid);
+                    stored.proxy = crate::container::state::proc_stat(ppid).map(|(_, t)| (ppid, t));
+                    made.proxy = stored.proxy;
+                    dir.save_leftovers(&made)?;
+                    tracing::debug!(pid = ppid, "create: egress proxy started");
+                }
                 chan_parent.send(&Msg::HooksDone)?;
             }
             Some(Msg::SeccompFd) => {
