@@ -554,3 +554,25 @@ fn the_proxy_dials_from_a_namespace_a_hook_wired() {
         "the proxy dials from another namespace"
     );
 }
+
+/// Engines keep state under long roots (Docker: /run/docker/runtime-runc/moby/<64 hex>/): the
+/// supervisor's socket there is longer than a sockaddr_un holds. A container with a network
+/// policy must still run.
+#[test]
+fn a_policy_works_under_a_long_state_root() {
+    if skip() {
+        return;
+    }
+    let mut env = Env::new();
+    env.root = env
+        .dir
+        .join(format!("runtime-runc/moby/{}", "b".repeat(64)));
+    std::fs::create_dir_all(&env.root).unwrap();
+    env.config["process"]["interception"] =
+        json!({"network": {"allowedDomains": ["allowed.example"]}});
+    env.args(&["sh", "-c", "nslookup allowed.example 192.0.2.53"]);
+    let id = format!("{}-{}", "c".repeat(40), std::process::id());
+    let out = env.run(&id);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("198.18.0.2"), "{out:?}");
+}

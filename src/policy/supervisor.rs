@@ -41,8 +41,10 @@ pub struct Plan {
 /// returns its pid. Its socket exists when this returns.
 pub fn spawn(plan: Plan, ringbuf: Option<OwnedFd>) -> Result<i32> {
     let sock_path = plan.state_dir.join(SOCKET);
-    let listener = std::os::unix::net::UnixListener::bind(&sock_path)
-        .map_err(|e| Error::io("bind", &sock_path, e))?;
+    let listener = in_dir(&plan.state_dir, |short| {
+        std::os::unix::net::UnixListener::bind(short)
+    })
+    .map_err(|e| Error::io("bind", &sock_path, e))?;
     let (r, w) = nix::unistd::pipe().sys("pipe", "supervisor")?;
     // SAFETY: ward create is single-threaded; the child only calls async-signal-safe
     // functions until it forks again, and the grandchild runs ward's own code from here on.
@@ -198,10 +200,21 @@ fn run(
 /// Hands a listener fd to the container's supervisor.
 pub fn hand_over(state_dir: &Path, fd: std::os::fd::BorrowedFd) -> Result<()> {
     let path = state_dir.join(SOCKET);
-    let conn = std::os::unix::net::UnixStream::connect(&path)
-        .map_err(|e| Error::io("connect", &path, e))?;
+    let conn = in_dir(state_dir, |short| {
+        std::os::unix::net::UnixStream::connect(short)
+    })
+    .map_err(|e| Error::io("connect", &path, e))?;
     crate::sys::console::send_master(std::os::fd::AsFd::as_fd(&conn), fd, "listener")?;
     Ok(())
+}
+
+/// Runs `f` with a short path to `dir`'s socket: engines keep state under long roots (Docker:
+/// `/run/docker/runtime-runc/moby/<64 hex>/`), where the full path exceeds what a
+/// sockaddr_un holds (108 bytes). `/proc/self/fd/N/` reaches the same directory in a few bytes.
+fn in_dir<T>(dir: &Path, f: impl FnOnce(&Path) -> std::io::Result<T>) -> std::io::Result<T> {
+    let d = std::fs::File::open(dir)?;
+    let short = PathBuf::from(format!("/proc/self/fd/{}/{SOCKET}", d.as_raw_fd()));
+    f(&short)
 }
 
 /// Closes every fd but stdio (pointed at /dev/null) and `keep`.
