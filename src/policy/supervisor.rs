@@ -11,7 +11,7 @@
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::policy::observe::{self, Served};
 
-use crate::error::{Error, Result, SysContext};
+use crate::error::{Error, Result};
 use crate::policy::egress::programs::{DEFAULT_RULE, KIND_CONNECT, RECORD};
 
 pub const LOG: &str = "violations.jsonl";
@@ -45,46 +45,14 @@ pub fn spawn(plan: Plan, ringbuf: Option<OwnedFd>) -> Result<i32> {
         std::os::unix::net::UnixListener::bind(short)
     })
     .map_err(|e| Error::io("bind", &sock_path, e))?;
-    let (r, w) = nix::unistd::pipe().sys("pipe", "supervisor")?;
-    // SAFETY: ward create is single-threaded; the child only calls async-signal-safe
-    // functions until it forks again, and the grandchild runs ward's own code from here on.
-    match unsafe { nix::unistd::fork() }.sys("fork", "supervisor")? {
-        nix::unistd::ForkResult::Parent { child } => {
-            drop(w);
-            drop(listener);
-            let _ = nix::sys::wait::waitpid(child, None);
-            let mut buf = [0u8; 4];
-            let n = nix::unistd::read(r.as_raw_fd(), &mut buf).sys("read", "supervisor pid")?;
-            if n != 4 {
-                return Err(Error::Init("the supervisor did not start".into()));
-            }
-            Ok(i32::from_ne_bytes(buf))
-        }
-        nix::unistd::ForkResult::Child => {
-            drop(r);
-            let _ = nix::unistd::setsid();
-            // SAFETY: as above; the grandchild continues as the supervisor.
-            if let Ok(nix::unistd::ForkResult::Child) = unsafe { nix::unistd::fork() } {
-                let _ = nix::unistd::write(&w, &nix::unistd::getpid().as_raw().to_ne_bytes());
-                run(plan, ringbuf, listener, w)
-            }
-            // SAFETY: _exit ends the intermediate child without running inherited handlers.
-            unsafe { libc::_exit(0) }
-        }
-    }
+    crate::sys::daemon::spawn("supervisor", move || run(plan, ringbuf, listener))
 }
 
-fn run(
-    plan: Plan,
-    ringbuf: Option<OwnedFd>,
-    listener: std::os::unix::net::UnixListener,
-    report: OwnedFd,
-) -> ! {
+fn run(plan: Plan, ringbuf: Option<OwnedFd>, listener: std::os::unix::net::UnixListener) -> i32 {
     use std::os::fd::AsFd;
-    drop(report);
     let mut keep = vec![listener.as_raw_fd()];
     keep.extend(ringbuf.as_ref().map(|r| r.as_raw_fd()));
-    keep_only(&keep);
+    crate::sys::daemon::keep_only(&keep);
     let log = plan.state_dir.join(LOG);
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -93,8 +61,7 @@ fn run(
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&log);
     let Ok(mut file) = file else {
-        // SAFETY: _exit is the end of this process; nothing inherited may run.
-        unsafe { libc::_exit(1) }
+        return 1;
     };
     let mut ring = ringbuf.and_then(|r| Ring::map(r).ok());
     // Each listener is served by a thread of its own blocked in the kernel's RECV: the target
@@ -193,8 +160,7 @@ fn run(
         }
     }
     let _ = std::fs::remove_file(plan.state_dir.join(SOCKET));
-    // SAFETY: _exit is the end of this process; nothing inherited may run.
-    unsafe { libc::_exit(0) }
+    0
 }
 
 /// Hands a listener fd to the container's supervisor.
@@ -215,30 +181,6 @@ fn in_dir<T>(dir: &Path, f: impl FnOnce(&Path) -> std::io::Result<T>) -> std::io
     let d = std::fs::File::open(dir)?;
     let short = PathBuf::from(format!("/proc/self/fd/{}/{SOCKET}", d.as_raw_fd()));
     f(&short)
-}
-
-/// Closes every fd but stdio (pointed at /dev/null) and `keep`.
-fn keep_only(keep: &[RawFd]) {
-    if let Ok(null) = nix::fcntl::open(
-        "/dev/null",
-        nix::fcntl::OFlag::O_RDWR,
-        nix::sys::stat::Mode::empty(),
-    ) {
-        for fd in 0..3 {
-            let _ = nix::unistd::dup2(null, fd);
-        }
-    }
-    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
-        let fds: Vec<RawFd> = dir
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse().ok())
-            .collect();
-        for fd in fds {
-            if fd > 2 && !keep.contains(&fd) {
-                let _ = nix::unistd::close(fd);
-            }
-        }
-    }
 }
 
 fn populated(cgroup_dir: &Path) -> bool {

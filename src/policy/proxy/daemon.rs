@@ -126,40 +126,10 @@ pub const REFUSED: &[&str] = &[
 /// Starts the daemon and returns its pid. `create` must be single-threaded (it is): the
 /// children call only ward's own code, and the runtime is built after the second fork.
 pub fn spawn(plan: Plan, listeners: Listeners) -> Result<i32> {
-    let (r, w) = nix::unistd::pipe().sys("pipe", "egress proxy")?;
-    // SAFETY: ward create is single-threaded; the child forks again at once and the
-    // grandchild runs ward's own code from here on, as the supervisor does.
-    match unsafe { nix::unistd::fork() }.sys("fork", "egress proxy")? {
-        nix::unistd::ForkResult::Parent { child } => {
-            drop(w);
-            drop(listeners);
-            drop(plan);
-            let _ = nix::sys::wait::waitpid(child, None);
-            let mut buf = [0u8; 4];
-            let n = nix::unistd::read(r.as_raw_fd(), &mut buf).sys("read", "egress proxy pid")?;
-            if n != 4 {
-                return Err(Error::Init("the egress proxy did not start".into()));
-            }
-            Ok(i32::from_ne_bytes(buf))
-        }
-        nix::unistd::ForkResult::Child => {
-            drop(r);
-            let _ = nix::unistd::setsid();
-            // SAFETY: as above; the grandchild continues as the proxy.
-            if let Ok(nix::unistd::ForkResult::Child) = unsafe { nix::unistd::fork() } {
-                let _ = nix::unistd::write(&w, &nix::unistd::getpid().as_raw().to_ne_bytes());
-                drop(w);
-                let code = match run(plan, listeners) {
-                    Ok(()) => 0,
-                    Err(_) => 1,
-                };
-                // SAFETY: _exit ends the daemon without running inherited handlers.
-                unsafe { libc::_exit(code) }
-            }
-            // SAFETY: _exit ends the intermediate child without running inherited handlers.
-            unsafe { libc::_exit(0) }
-        }
-    }
+    crate::sys::daemon::spawn("egress proxy", move || match run(plan, listeners) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    })
 }
 
 /// Hardens the calling process, then serves. Errors before serving are written to the log.
@@ -174,7 +144,7 @@ fn run(plan: Plan, listeners: Listeners) -> Result<()> {
     ];
     keep.extend(plan.keep.iter().map(|f| f.as_raw_fd()));
     keep.extend(plan.upstream_netns.iter().map(|f| f.as_raw_fd()));
-    keep_only(&keep);
+    crate::sys::daemon::keep_only(&keep);
     let rec = Recorder::new(
         plan.id.clone(),
         plan.log
@@ -305,34 +275,6 @@ fn filter() -> Result<oci_spec::runtime::LinuxSeccomp> {
         .syscalls(vec![rule])
         .build()
         .map_err(err)
-}
-
-/// Closes every fd but stdio (pointed at /dev/null) and `keep`.
-fn keep_only(keep: &[RawFd]) {
-    if let Ok(null) = nix::fcntl::open(
-        "/dev/null",
-        nix::fcntl::OFlag::O_RDWR,
-        nix::sys::stat::Mode::empty(),
-    ) {
-        for fd in 0..3 {
-            let _ = nix::unistd::dup2(null, fd);
-        }
-        if null > 2 {
-            let _ = nix::unistd::close(null);
-        }
-    }
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return;
-    };
-    let fds: Vec<RawFd> = dir
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect();
-    for fd in fds {
-        if fd > 2 && !keep.contains(&fd) {
-            let _ = nix::unistd::close(fd);
-        }
-    }
 }
 
 #[cfg(test)]
