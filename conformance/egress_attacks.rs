@@ -631,7 +631,6 @@ fn a_connection_flood_stays_within_the_proxys_bounds() {
 /// under either WARD_RUNTIME: the runtime here is always runc, the hook always this ward.
 #[test]
 fn under_runc_the_hook_refuses_what_would_lift_its_wall() {
-    let ward = env!("CARGO_BIN_EXE_ward");
     let mut env = attack_env(
         &["CAP_SYS_ADMIN"],
         "mkdir -p /dev/shm/cg; mount -t cgroup2 none /dev/shm/cg; \
@@ -643,10 +642,7 @@ fn under_runc_the_hook_refuses_what_would_lift_its_wall() {
         .as_array_mut()
         .unwrap()
         .push(json!({"type": "cgroup"}));
-    env.binary = "runc".into();
-    let hook_root = env.dir.join("hook-root");
-    let hook = json!({"path": ward, "args": ["ward", "--root", hook_root, "hook", "egress"]});
-    env.config["hooks"] = json!({"createRuntime": [hook], "poststop": [hook]});
+    crate::egress_domains::under_runc_with_the_hook(&mut env);
     env.config["process"]
         .as_object_mut()
         .unwrap()
@@ -669,15 +665,11 @@ fn under_runc_the_hook_refuses_what_would_lift_its_wall() {
 /// (the container does not start), and the same container without it runs (the control).
 #[test]
 fn under_runc_the_hook_refuses_cap_net_raw() {
-    let ward = env!("CARGO_BIN_EXE_ward");
     let mut env = attack_env(&["CAP_NET_RAW"], "echo started");
     if let Some(n) = env.config["process"]["interception"]["network"].as_object_mut() {
         n.remove("proxyEnv"); // a hook refuses it for another reason
     }
-    env.binary = "runc".into();
-    let hook_root = env.dir.join("hook-root");
-    let hook = json!({"path": ward, "args": ["ward", "--root", hook_root, "hook", "egress"]});
-    env.config["hooks"] = json!({"createRuntime": [hook], "poststop": [hook]});
+    crate::egress_domains::under_runc_with_the_hook(&mut env);
     let out = env.run(&env.id());
     let t = text(&out);
     assert!(

@@ -90,6 +90,25 @@ fn an_explicit_default_allow_beside_domain_rules_is_refused() {
     }
 }
 
+/// Makes `env` run under runc with this ward as its `ward hook egress` at createRuntime and
+/// poststop; returns the hook's state root.
+pub fn under_runc_with_the_hook(env: &mut Env) -> std::path::PathBuf {
+    env.binary = "runc".into();
+    let hook_root = env.dir.join("hook-root");
+    let hook = json!({"path": env!("CARGO_BIN_EXE_ward"),
+        "args": ["ward", "--root", hook_root, "hook", "egress"]});
+    env.config["hooks"] = json!({"createRuntime": [hook], "poststop": [hook]});
+    hook_root
+}
+
+/// The hook's record directory under `hook_root` holds no container.
+pub fn assert_hook_left_nothing(hook_root: &std::path::Path) {
+    let left = std::fs::read_dir(hook_root.join("@egress-hook"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "the hook left a record behind");
+}
+
 fn host_network(env: &mut Env) {
     let ns = env.config["linux"]["namespaces"].as_array_mut().unwrap();
     ns.retain(|n| n["type"] != "network");
@@ -277,12 +296,8 @@ fn the_proxy_lives_and_dies_with_its_container() {
 /// is always runc, the hook always the ward under test.
 #[test]
 fn runc_with_the_hook_gets_the_same_walls() {
-    let ward = env!("CARGO_BIN_EXE_ward");
     let mut env = Env::new();
-    env.binary = "runc".into();
-    let hook_root = env.dir.join("hook-root");
-    let hook = json!({"path": ward, "args": ["ward", "--root", hook_root, "hook", "egress"]});
-    env.config["hooks"] = json!({"createRuntime": [hook], "poststop": [hook]});
+    let hook_root = under_runc_with_the_hook(&mut env);
     env.config["annotations"] = json!({"org.ward.interception":
         json!({"network": {"allowedDomains": ["allowed.example"]}}).to_string()});
     env.args(&[
@@ -305,10 +320,7 @@ fn runc_with_the_hook_gets_the_same_walls() {
         text.contains("nc=1") && text.contains("not permitted"),
         "{text}"
     );
-    let left = std::fs::read_dir(hook_root.join("@egress-hook"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    assert_eq!(left, 0, "the hook left a record behind");
+    assert_hook_left_nothing(&hook_root);
     // Without the hook, the same container under runc has no walls: the test can tell.
     env.config["hooks"] = json!({});
     let out = env.run(&env.id());
@@ -419,13 +431,9 @@ fn a_dead_proxy_fails_closed() {
 /// (the container does not start), never silently dropped.
 #[test]
 fn the_hook_refuses_proxy_env() {
-    let ward = env!("CARGO_BIN_EXE_ward");
     let mut env = Env::new();
-    env.binary = "runc".into();
     let shared = env.shared_dir("mark", "/mark");
-    let hook_root = env.dir.join("hook-root");
-    let hook = json!({"path": ward, "args": ["ward", "--root", hook_root, "hook", "egress"]});
-    env.config["hooks"] = json!({"createRuntime": [hook], "poststop": [hook]});
+    let hook_root = under_runc_with_the_hook(&mut env);
     env.config["process"]["interception"] =
         json!({"network": {"allowedDomains": ["allowed.example"], "proxyEnv": true}});
     env.args(&["sh", "-c", "echo ran > /mark/ran"]);
@@ -436,10 +444,7 @@ fn the_hook_refuses_proxy_env() {
         "{out:?}"
     );
     assert!(!shared.join("ran").exists(), "the container ran");
-    let left = std::fs::read_dir(hook_root.join("@egress-hook"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    assert_eq!(left, 0, "the hook left a record behind");
+    assert_hook_left_nothing(&hook_root);
 }
 
 /// `--interception FILE` (engines that cannot pass the annotation, e.g. Docker 20.10 through a

@@ -141,12 +141,8 @@ fn requests_from_the_container_are_judged_by_path() {
 /// here is always runc, the hook always the ward under test.
 #[test]
 fn runc_with_the_hook_gets_the_same_path_rules() {
-    let ward = env!("CARGO_BIN_EXE_ward");
     let mut env = Env::new();
-    env.binary = "runc".into();
-    let hook_root = env.dir.join("hook-root");
-    let hook = json!({"path": ward, "args": ["ward", "--root", hook_root, "hook", "egress"]});
-    env.config["hooks"] = json!({"createRuntime": [hook], "poststop": [hook]});
+    let hook_root = crate::egress_domains::under_runc_with_the_hook(&mut env);
     env.config["annotations"] = json!({"org.ward.interception": json!({"network": {
         "allowedDomains": ["api.example"],
         "http": [{"host": "api.example", "deny": [{"methods": ["DELETE"]}]}]}})
@@ -161,10 +157,7 @@ fn runc_with_the_hook_gets_the_same_path_rules() {
     let text = format!("{}{}", out.stdout, out.stderr);
     assert!(text.contains("HTTP/1.1 403 Forbidden"), "{text}");
     assert!(text.contains("X-Ward-Denied: http[0].deny[0]"), "{text}");
-    let left = std::fs::read_dir(hook_root.join("@egress-hook"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    assert_eq!(left, 0, "the hook left a record behind");
+    crate::egress_domains::assert_hook_left_nothing(&hook_root);
 }
 
 #[test]
