@@ -298,6 +298,9 @@ pub fn start(
         upstream_netns,
         init_pidfd,
         keep: vec![link],
+        ca: None,
+        extra_roots_pem: Vec::new(),
+        vault: Default::default(),
     };
     crate::policy::proxy::daemon::spawn(plan, listeners)
 }

@@ -5,6 +5,7 @@
 
 pub mod capabilities;
 pub mod cgroups;
+pub mod credentials;
 pub mod devices;
 pub mod egress;
 pub mod landlock;

@@ -40,6 +40,12 @@ pub struct Plan {
     pub init_pidfd: OwnedFd,
     /// Held for life (the sk_lookup link).
     pub keep: Vec<OwnedFd>,
+    /// The container's CA, when some host has http rules or credentials (TLS terminated there).
+    pub ca: Option<crate::policy::proxy::tls::ca::Authority>,
+    /// `--egress-ca FILE`: PEM certificates trusted upstream besides the host's store.
+    pub extra_roots_pem: Vec<u8>,
+    /// The container's credentials (placeholders and secrets).
+    pub vault: crate::policy::credentials::Vault,
 }
 
 /// The open-file bound of the daemon: 1024 clients, as many upstreams, listeners and slack.
@@ -171,6 +177,9 @@ fn run(plan: Plan, listeners: Listeners) -> Result<()> {
         upstream,
         log: plan.log,
         max_clients: shared::MAX_CLIENTS,
+        ca: plan.ca,
+        extra_roots_pem: plan.extra_roots_pem,
+        vault: plan.vault,
         #[cfg(test)]
         allow_loopback: false,
         #[cfg(test)]
@@ -357,6 +366,9 @@ mod tests {
             upstream_netns: None,
             init_pidfd,
             keep: Vec::new(),
+            ca: None,
+            extra_roots_pem: Vec::new(),
+            vault: Default::default(),
         };
         let pid = spawn(plan, listeners).unwrap();
         // DNS answers (the runtime runs under every restriction).

@@ -36,6 +36,7 @@ pub mod serve;
 mod session;
 mod shared;
 pub mod sni;
+pub mod tls;
 mod transparent;
 pub mod upstream;
 

@@ -139,6 +139,9 @@ impl Lab {
             upstream: Upstream::parse("", &s.hosts),
             log: file.into(),
             max_clients: s.max_clients,
+            ca: None,
+            extra_roots_pem: Vec::new(),
+            vault: Default::default(),
             allow_loopback: true,
             table_limit: s.table_limit,
         };

@@ -38,6 +38,12 @@ pub struct Config {
     pub upstream: Upstream,
     pub log: OwnedFd,
     pub max_clients: usize,
+    /// The container's CA (`None`: nothing is terminated).
+    pub ca: Option<crate::policy::proxy::tls::ca::Authority>,
+    /// PEM certificates trusted upstream besides the host's store (`--egress-ca`).
+    pub extra_roots_pem: Vec<u8>,
+    /// Credentials swapped on the way out.
+    pub vault: crate::policy::credentials::Vault,
     /// Tests only: their origins listen on loopback, which upstream refusals refuse.
     #[cfg(test)]
     pub allow_loopback: bool,
