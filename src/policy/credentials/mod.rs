@@ -7,6 +7,8 @@
 //! `Secret` (wiped on drop, never printed), `Binding` (one placeholder and where it may go),
 //! `Vault` (every binding of one container, what the proxy holds).
 
+pub mod swap;
+
 use std::fmt;
 
 use zeroize::Zeroizing;
