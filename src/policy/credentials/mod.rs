@@ -63,6 +63,9 @@ pub struct Binding {
 #[derive(Debug, Default)]
 pub struct Vault {
     pub bindings: Vec<Binding>,
+    /// `allowPlaintextInject`: placeholders in plain-HTTP request headers are swapped too (the
+    /// secret then crosses the network in clear); default false: refused.
+    pub allow_plaintext_inject: bool,
 }
 
 impl Vault {

@@ -48,6 +48,23 @@ pub struct Violation {
     pub why: String,
 }
 
+impl Violation {
+    /// The record's `denied` text: the binding's name, where, why; never a value.
+    pub fn reason(&self) -> String {
+        let place = match &self.place {
+            Place::Header(h) => format!("header {h}"),
+            Place::Target => "request target".to_string(),
+            Place::Body => "request body".to_string(),
+            Place::DnsName => "DNS name".to_string(),
+            Place::Plaintext => "plain-HTTP request".to_string(),
+        };
+        format!(
+            "placeholder of {} in the {place}: {} (exfiltration attempt)",
+            self.binding, self.why
+        )
+    }
+}
+
 impl Vault {
     /// The first binding whose placeholder occurs in `bytes`.
     pub fn find(&self, bytes: &[u8]) -> Option<&Binding> {
@@ -86,9 +103,10 @@ impl Vault {
     }
 }
 
-/// A streaming search-and-replace over a body: holds back at most the longest needle minus one
-/// byte between chunks, so a needle split across chunks is still found, and nothing else is
-/// delayed (server-sent events keep flowing).
+/// A streaming search-and-replace over a body: between chunks it holds back only the tail of
+/// what it has seen that is a prefix of some needle (at most the longest needle minus one
+/// byte), so a needle split across chunks is still found and nothing else is delayed: a chunk
+/// that does not end in the start of a needle goes out whole (server-sent events keep flowing).
 pub struct BodyFilter<'v> {
     vault: &'v Vault,
 }

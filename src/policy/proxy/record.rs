@@ -47,6 +47,10 @@ pub struct Entry<'a> {
     pub path: Option<&'a str>,
 }
 
+/// The `rule` of a line that refuses a credential's placeholder where its binding does not
+/// allow it (`denied` is `Violation::reason()`: the binding's name, never the value).
+pub const CREDENTIAL: &str = "credential binding";
+
 pub struct Recorder {
     id: String,
     log: OwnedFd,
