@@ -7,6 +7,7 @@
 //! `Secret` (wiped on drop, never printed), `Binding` (one placeholder and where it may go),
 //! `Vault` (every binding of one container, what the proxy holds).
 
+pub mod sigv4;
 pub mod swap;
 
 use std::fmt;
@@ -66,6 +67,8 @@ pub struct Vault {
     /// `allowPlaintextInject`: placeholders in plain-HTTP request headers are swapped too (the
     /// secret then crosses the network in clear); default false: refused.
     pub allow_plaintext_inject: bool,
+    /// AWS credential pairs re-signed by SigV4 (`sigv4`); their secret keys are sign-only.
+    pub aws: Vec<sigv4::AwsPair>,
 }
 
 impl Vault {

@@ -58,7 +58,7 @@ pub enum PathPattern {
 }
 
 impl PathPattern {
-    fn matches(&self, path: &str, fold_case: bool) -> bool {
+    pub fn matches(&self, path: &str, fold_case: bool) -> bool {
         let eq = |a: &str, b: &str| {
             if fold_case {
                 a.eq_ignore_ascii_case(b)
