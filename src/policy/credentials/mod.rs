@@ -7,9 +7,12 @@
 //! `Secret` (wiped on drop, never printed), `Binding` (one placeholder and where it may go),
 //! `Vault` (every binding of one container, what the proxy holds).
 
+mod b64;
+mod filter;
 pub mod swap;
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use zeroize::Zeroizing;
 
@@ -66,9 +69,27 @@ pub struct Vault {
     /// `allowPlaintextInject`: placeholders in plain-HTTP request headers are swapped too (the
     /// secret then crosses the network in clear); default false: refused.
     pub allow_plaintext_inject: bool,
+    /// The placeholders' and secrets' search (`filter::Index`), built by `new` or on first use:
+    /// `bindings` must not change after that.
+    index: OnceLock<filter::Index>,
 }
 
 impl Vault {
+    /// A vault with its search built now (not on the first request).
+    pub fn new(bindings: Vec<Binding>, allow_plaintext_inject: bool) -> Vault {
+        let v = Vault {
+            bindings,
+            allow_plaintext_inject,
+            index: OnceLock::new(),
+        };
+        v.index();
+        v
+    }
+
+    fn index(&self) -> &filter::Index {
+        self.index.get_or_init(|| filter::Index::build(self))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.bindings.is_empty()
     }
