@@ -7,7 +7,7 @@
 //! `Secret` (wiped on drop, never printed), `Binding` (one placeholder and where it may go),
 //! `Vault` (every binding of one container, what the proxy holds).
 
-mod b64;
+pub mod b64;
 mod filter;
 pub mod swap;
 
