@@ -172,7 +172,8 @@ impl Vault {
         self.check_target(req)?;
         let mut injected = Vec::new();
         for (name, value) in headers.iter_mut() {
-            let Some(new) = self.swap_header(req, name.as_str(), value.as_bytes(), &mut injected)?
+            let Some(new) =
+                self.swap_header(req, name.as_str(), value.as_bytes(), &mut injected)?
             else {
                 continue;
             };
@@ -376,7 +377,11 @@ impl Vault {
     /// (`Place::Plaintext`), whatever `allowPlaintextInject` says (it covers headers only).
     pub fn plaintext_body(&self) -> BodyFilter<'_> {
         let why = "a placeholder in a plain-HTTP request body is never swapped";
-        let refusals = self.bindings.iter().map(|_| Some(why.to_string())).collect();
+        let refusals = self
+            .bindings
+            .iter()
+            .map(|_| Some(why.to_string()))
+            .collect();
         BodyFilter::new(
             self,
             Mode::Request {
@@ -482,7 +487,11 @@ fn percent_decode(bytes: &[u8]) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(bytes.len()));
     let mut i = 0;
     while i < bytes.len() {
-        let pair = bytes.get(i + 1).copied().and_then(hex).zip(bytes.get(i + 2).copied().and_then(hex));
+        let pair = bytes
+            .get(i + 1)
+            .copied()
+            .and_then(hex)
+            .zip(bytes.get(i + 2).copied().and_then(hex));
         match (bytes[i], pair) {
             (b'%', Some((h, l))) => {
                 out.push(h << 4 | l);

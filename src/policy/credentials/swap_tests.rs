@@ -97,10 +97,7 @@ fn assert_clean(v: &Violation, vault: &Vault) {
 fn a_header_placeholder_is_swapped_only_where_its_binding_matches() {
     let v = vault();
     let bearer = format!("Bearer {}", ph(&v, 0));
-    let mut h = headers(&[
-        ("authorization", bearer),
-        ("x-other", "plain".into()),
-    ]);
+    let mut h = headers(&[("authorization", bearer), ("x-other", "plain".into())]);
     let got = v
         .swap_request(&view("api.example.test", "POST", "/v1/messages"), &mut h)
         .unwrap();
@@ -195,7 +192,10 @@ fn paths_are_judged_after_normalisation() {
         "/v1/messagesX/",
     ] {
         let err = judge(trick).unwrap_err();
-        assert!(err.why.ends_with("is not among its paths"), "{trick}: {err:?}");
+        assert!(
+            err.why.ends_with("is not among its paths"),
+            "{trick}: {err:?}"
+        );
     }
 }
 
@@ -203,7 +203,10 @@ fn paths_are_judged_after_normalisation() {
 fn basic_credentials_are_decoded_swapped_and_encoded() {
     let v = vault();
     let creds = format!("x-access-token:{}", ph(&v, 1));
-    let value = format!("Basic {}", String::from_utf8(b64::encode(creds.as_bytes()).to_vec()).unwrap());
+    let value = format!(
+        "Basic {}",
+        String::from_utf8(b64::encode(creds.as_bytes()).to_vec()).unwrap()
+    );
     let mut h = headers(&[("authorization", value.clone())]);
     let got = v
         .swap_request(&view("a.git.test", "GET", "/repo.git/info/refs"), &mut h)
@@ -247,13 +250,20 @@ fn a_query_placeholder_is_swapped_only_where_its_binding_matches() {
         Place::Target
     );
     // In the path: never, even on the bound request.
-    let err = v.swap_target(&req, &format!("/v1/messages/{p}")).unwrap_err();
-    assert_eq!(err.why, "a placeholder in the request path is never swapped");
+    let err = v
+        .swap_target(&req, &format!("/v1/messages/{p}"))
+        .unwrap_err();
+    assert_eq!(
+        err.why,
+        "a placeholder in the request path is never swapped"
+    );
     let mut in_path = req;
     let path = format!("/v1/messages/{p}");
     in_path.path = &path;
     assert_eq!(
-        v.swap_request(&in_path, &mut headers(&[])).unwrap_err().place,
+        v.swap_request(&in_path, &mut headers(&[]))
+            .unwrap_err()
+            .place,
         Place::Target
     );
     // Spelled with escapes in the query: refused (never decoded and swapped).
@@ -300,7 +310,10 @@ fn the_request_body_is_swapped_where_bound_and_refused_elsewhere() {
         let mut f = v.request_body(&req);
         let first = f.push(&body.as_bytes()[..cut]);
         if let Ok(sent) = &first {
-            assert!(!String::from_utf8_lossy(sent).contains("ward-cred-"), "{cut}");
+            assert!(
+                !String::from_utf8_lossy(sent).contains("ward-cred-"),
+                "{cut}"
+            );
             assert!(f.push(&body.as_bytes()[cut..]).is_err(), "{cut}");
         }
     }
@@ -411,7 +424,11 @@ fn streaming_finds_what_one_search_finds_whatever_the_chunking() {
 fn dns_names_and_logs() {
     let v = vault();
     let p = ph(&v, 0).to_ascii_uppercase();
-    let name = |s: &str| s.split('.').map(|l| l.as_bytes().to_vec()).collect::<Vec<_>>();
+    let name = |s: &str| {
+        s.split('.')
+            .map(|l| l.as_bytes().to_vec())
+            .collect::<Vec<_>>()
+    };
     let found = |n: &str| {
         let labels = name(n);
         v.find_in_name(labels.iter().map(|l| l.as_slice()))
@@ -422,7 +439,10 @@ fn dns_names_and_logs() {
         Some("credentials.envVars[0] (API_KEY)")
     );
     let (a, b) = p.split_at(20);
-    assert!(found(&format!("x.{a}.{b}.evil.test")).is_some(), "across labels");
+    assert!(
+        found(&format!("x.{a}.{b}.evil.test")).is_some(),
+        "across labels"
+    );
     assert!(found("api.example.test").is_none());
     let path = format!("/v1/{}/x", ph(&v, 1));
     assert_eq!(v.redact(&path), "/v1/[placeholder]/x");

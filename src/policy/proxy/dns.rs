@@ -15,10 +15,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
 use super::record::{Entry, Source, CREDENTIAL};
-use crate::policy::credentials::swap::{Place, Violation};
-use crate::policy::credentials::Vault;
 use super::shared::{accept, Shared, HEAD_TIMEOUT};
 use crate::error::Result;
+use crate::policy::credentials::swap::{Place, Violation};
+use crate::policy::credentials::Vault;
 use crate::spec::domains::{Decision, Domains, Pattern};
 
 /// The TTL of an answer: short, so a client asks again rather than caching across restarts.

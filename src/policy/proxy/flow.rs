@@ -17,10 +17,10 @@ use super::conn::{self, read_more, same_name, Conn, Kind, Request, Target};
 use super::http::{self, Body, HttpError, Limits, RequestHead, Target as HttpTarget};
 use super::record::Source;
 use super::shared::{Shared, HEAD_TIMEOUT};
-use credentials::Stop;
 use crate::spec::domains::http::{RequestDecision, NOT_INSPECTABLE};
 use crate::spec::domains::path::Normalized;
 use crate::spec::domains::Decision;
+use credentials::Stop;
 
 pub(super) enum Mode {
     /// Every request is for this name and port.

@@ -11,12 +11,12 @@
 use tokio::io::AsyncReadExt;
 use zeroize::Zeroizing;
 
+use crate::policy::credentials::swap::{BodyFilter, Place, RequestView, Violation};
+use crate::policy::credentials::{Binding, Vault};
 use crate::policy::proxy::conn::{self, Conn, Target};
 use crate::policy::proxy::http::{Body, HttpError, RequestHead, Target as HttpTarget};
 use crate::policy::proxy::record::CREDENTIAL;
 use crate::policy::proxy::shared::Shared;
-use crate::policy::credentials::swap::{BodyFilter, Place, RequestView, Violation};
-use crate::policy::credentials::{Binding, Vault};
 use crate::spec::domains::path::Normalized;
 
 /// Why a body stopped being forwarded.

@@ -161,7 +161,10 @@ fn send(at: SocketAddr, bytes: &[u8]) -> (String, Vec<(String, String)>, String)
 fn assert_refused(lab: &Lab, got: (String, Vec<(String, String)>, String), placeholder: &str) {
     let (status, headers, body) = got;
     assert_eq!(status, "HTTP/1.1 403 Forbidden", "{body}");
-    assert_eq!(header(&headers, "X-Ward-Denied"), Some("credential binding"));
+    assert_eq!(
+        header(&headers, "X-Ward-Denied"),
+        Some("credential binding")
+    );
     assert!(body.contains(BINDING), "{body}");
     assert!(body.contains("exfiltration attempt"), "{body}");
     assert!(!body.contains(placeholder), "{body}");
@@ -235,7 +238,12 @@ fn a_placeholder_in_plain_http_is_refused_in_the_head_and_the_body() {
         assert_eq!(records.len(), 6, "{records:?}");
         for r in &records {
             let d = r["decision"].as_str().unwrap();
-            assert!(d.starts_with(&format!("denied: placeholder of {BINDING} in the plain-HTTP request")), "{d}");
+            assert!(
+                d.starts_with(&format!(
+                    "denied: placeholder of {BINDING} in the plain-HTTP request"
+                )),
+                "{d}"
+            );
         }
         assert_eq!(records[4]["name"], "www.example.test");
         assert_eq!(records[4]["source"], "http-proxy");
@@ -265,7 +273,8 @@ fn allow_plaintext_inject_swaps_headers_where_the_binding_matches() {
         }
         let got = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
         assert_eq!(
-            got.matches(&format!("POST /v1/messages?key={SECRET} HTTP/1.1\r\n")).count(),
+            got.matches(&format!("POST /v1/messages?key={SECRET} HTTP/1.1\r\n"))
+                .count(),
             2,
             "{got}"
         );
@@ -294,7 +303,9 @@ fn allow_plaintext_inject_swaps_headers_where_the_binding_matches() {
             .map(|r| r["decision"].as_str().unwrap())
             .collect();
         assert_eq!(places.len(), 4, "{places:?}");
-        assert!(places[0].contains("in the header x-api-key: POST /v1/files is not among its paths"));
+        assert!(
+            places[0].contains("in the header x-api-key: POST /v1/files is not among its paths")
+        );
         assert!(places[1].contains("GET is not among its methods"));
         assert!(places[2].contains("www.example.test:"), "{}", places[2]);
         assert!(places[3].contains("plain-HTTP request"));
