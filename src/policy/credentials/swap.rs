@@ -107,7 +107,13 @@ impl Vault {
     /// (a request target), or in the credentials of a Basic `Authorization` value.
     pub fn find_encoded(&self, bytes: &[u8]) -> Option<&Binding> {
         self.find(bytes)
-            .or_else(|| self.find(&percent_decode(bytes)))
+            .or_else(|| {
+                if bytes.contains(&b'%') {
+                    self.find(&percent_decode(bytes))
+                } else {
+                    None
+                }
+            })
             .or_else(|| self.find(&basic_credentials(bytes)?))
     }
 
@@ -391,13 +397,21 @@ impl Vault {
         )
     }
 
-    /// Replaces, in response header values, every secret by its placeholder.
+    /// Replaces, in response header values, every secret by its placeholder (also inside a
+    /// `Basic` credential echoed back).
     pub fn mask_response(&self, headers: &mut http::HeaderMap) {
         if self.is_empty() {
             return;
         }
         for (_, value) in headers.iter_mut() {
-            let Some(masked) = self.mask(value.as_bytes()) else {
+            let masked = self.mask(value.as_bytes()).or_else(|| {
+                let plain = basic_credentials(value.as_bytes())?;
+                let masked = self.mask(&plain)?;
+                let mut out = b"Basic ".to_vec();
+                out.extend_from_slice(&b64::encode(&masked));
+                Some(out)
+            });
+            let Some(masked) = masked else {
                 continue;
             };
             match http::HeaderValue::from_bytes(&masked) {
@@ -428,6 +442,16 @@ impl Vault {
             o.extend_from_slice(&bytes[done..]);
         }
         out
+    }
+
+    /// Whether every placeholder is as long as its secret: then a swapped or masked body keeps
+    /// its length (and its Content-Length holds); else a body the filters may rewrite must be
+    /// sent without one (chunked, or HTTP/2 frames). `mint(len)` pads placeholders to their
+    /// secret's length only when the secret is the longer.
+    pub fn same_lengths(&self) -> bool {
+        self.bindings
+            .iter()
+            .all(|b| b.placeholder.len() == b.secret.expose().len())
     }
 
     /// A filter for the response body: every secret replaced by its placeholder.

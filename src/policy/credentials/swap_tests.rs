@@ -341,6 +341,17 @@ fn an_echoed_secret_comes_back_as_its_placeholder() {
     )]);
     v.mask_response(&mut h);
     assert_eq!(h["x-echo"], format!("Bearer {}", ph(&v, 0)).as_str());
+    // A Basic credential echoed back: decoded, masked, encoded again.
+    let basic = |creds: &[u8]| {
+        let coded = String::from_utf8(b64::encode(creds).to_vec()).unwrap();
+        format!("Basic {coded}")
+    };
+    let mut h = headers(&[("x-echo", basic(&[b"git:", GIT_SECRET].concat()))]);
+    v.mask_response(&mut h);
+    assert_eq!(
+        h["x-echo"],
+        basic(format!("git:{}", ph(&v, 1)).as_bytes()).as_str()
+    );
     let echo = [
         &b"{\"authorization\":\"Bearer "[..],
         API_SECRET,
@@ -446,6 +457,15 @@ fn dns_names_and_logs() {
     assert!(found("api.example.test").is_none());
     let path = format!("/v1/{}/x", ph(&v, 1));
     assert_eq!(v.redact(&path), "/v1/[placeholder]/x");
+    assert!(
+        !v.same_lengths(),
+        "the API key is shorter than a placeholder"
+    );
+    let long = Vault::new(
+        vec![binding("git", GIT_SECRET, &["x.test"], None, None)],
+        false,
+    );
+    assert!(long.same_lengths(), "padded to the secret's length");
     let debug = format!("{v:?}");
     assert!(!debug.contains("sk-live"), "{debug}");
 }
