@@ -122,14 +122,15 @@ impl Vault {
         if self.find(text.as_bytes()).is_none() {
             return Cow::Borrowed(text);
         }
+        let Ok(found) = self.index().placeholders.matches(text.as_bytes()) else {
+            return Cow::Borrowed("[redacted]");
+        };
         let mut out = String::with_capacity(text.len());
         let mut done = 0;
-        if let Ok(found) = self.index().placeholders.matches(text.as_bytes()) {
-            for (start, end, _) in found {
-                out.push_str(&text[done..start]);
-                out.push_str("[placeholder]");
-                done = end;
-            }
+        for (start, end, _) in found {
+            out.push_str(&text[done..start]);
+            out.push_str("[placeholder]");
+            done = end;
         }
         out.push_str(&text[done..]);
         Cow::Owned(out)
