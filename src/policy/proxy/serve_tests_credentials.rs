@@ -347,3 +347,58 @@ fn a_dns_name_holding_a_placeholder_is_refused() {
         assert_eq!(a_of("www.example.test."), Ipv4Addr::new(198, 18, 0, 3));
     });
 }
+
+/// The data of the chunked body `bytes` starts with.
+fn dechunk(mut bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let eol = bytes.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = usize::from_str_radix(std::str::from_utf8(&bytes[..eol]).unwrap(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&bytes[eol + 2..eol + 2 + size]);
+        assert_eq!(&bytes[eol + 2 + size..eol + 4 + size], b"\r\n");
+        bytes = &bytes[eol + 4 + size..];
+    }
+}
+
+#[test]
+fn a_chunked_body_without_placeholders_arrives_whole_and_the_connection_goes_on() {
+    in_netns(|| {
+        let (lab, at, seen, p) = lab(vault(false));
+        let c = connect(at);
+        let mut w = c.try_clone().unwrap();
+        let mut r = BufReader::new(c);
+        // The first chunk ends in what may begin a placeholder (held back, then released
+        // when the next chunk shows it is not one): the body is re-framed, its data intact.
+        let head = "POST /v1/messages HTTP/1.1\r\nHost: example.test\r\n\
+                    Transfer-Encoding: chunked\r\n\r\n";
+        w.write_all(format!("{head}9\r\nabc ward-\r\n").as_bytes())
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        w.write_all(b"6\r\ncrane!\r\n0\r\n\r\n").unwrap();
+        assert_eq!(response(&mut r).0, "HTTP/1.1 200 OK");
+        // Kept alive: the next request on the same connection.
+        w.write_all(format!("{head}2\r\nhi\r\n0\r\n\r\n").as_bytes())
+            .unwrap();
+        assert_eq!(response(&mut r).0, "HTTP/1.1 200 OK");
+        let got = seen.lock().unwrap().clone();
+        let bodies: Vec<Vec<u8>> = String::from_utf8(got)
+            .unwrap()
+            .split("POST /v1/messages HTTP/1.1\r\n")
+            .skip(1)
+            .map(|req| dechunk(&req.as_bytes()[req.find("\r\n\r\n").unwrap() + 4..]))
+            .collect();
+        assert_eq!(bodies, [b"abc ward-crane!".to_vec(), b"hi".to_vec()]);
+        // A placeholder in a chunk extension or a trailer: refused too.
+        for tail in [
+            format!("2;x={p}\r\nhi\r\n0\r\n\r\n"),
+            format!("2\r\nhi\r\n0\r\nX-Trailer: {p}\r\n\r\n"),
+        ] {
+            let req = format!("{head}{tail}");
+            assert_refused(&lab, send(at, req.as_bytes()), &p);
+        }
+        assert_eq!(credential_records(&lab).len(), 2);
+    });
+}
