@@ -162,66 +162,91 @@ pub(super) enum Mode {
 /// that does not end in the start of a needle goes out whole (server-sent events keep flowing).
 pub struct BodyFilter<'v> {
     vault: &'v Vault,
-    mode: Mode,
-    held: Zeroizing<Vec<u8>>,
-    /// Set after a refusal: nothing more passes.
-    refused: Option<Violation>,
+    state: FilterState,
 }
 
 impl<'v> BodyFilter<'v> {
     pub(super) fn new(vault: &'v Vault, mode: Mode) -> BodyFilter<'v> {
         BodyFilter {
             vault,
-            mode,
-            held: Zeroizing::new(Vec::new()),
-            refused: None,
+            state: FilterState {
+                mode,
+                held: Zeroizing::new(Vec::new()),
+                refused: None,
+            },
         }
     }
 
     /// The bytes of `chunk` that can be sent now.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Bytes, Violation> {
+        self.state.push(self.vault, chunk)
+    }
+
+    /// What was held back, at the end of the body.
+    pub fn finish(&mut self) -> Result<Bytes, Violation> {
+        self.state.finish(self.vault)
+    }
+
+    /// Whether nothing is held back.
+    pub fn is_idle(&self) -> bool {
+        self.state.is_idle()
+    }
+
+    /// The filter without its borrow of the vault, for a body that must be `'static` (a
+    /// hyper body holding the `Arc` the vault lives in): pass the same vault to each call.
+    pub fn detach(self) -> FilterState {
+        self.state
+    }
+}
+
+/// A `BodyFilter`'s state, detached from the vault (`BodyFilter::detach`).
+pub struct FilterState {
+    mode: Mode,
+    held: Zeroizing<Vec<u8>>,
+    /// Set after a refusal: nothing more passes.
+    refused: Option<Violation>,
+}
+
+impl FilterState {
+    /// `BodyFilter::push`; `vault` must be the one the filter was made from.
+    pub fn push(&mut self, vault: &Vault, chunk: &[u8]) -> Result<Bytes, Violation> {
         if self.held.is_empty() {
-            return self.run(chunk, false);
+            return self.run(vault, chunk, false);
         }
         // Sized once: a reallocation would free a copy of the held bytes unwiped.
         let mut buf = Zeroizing::new(Vec::with_capacity(self.held.len() + chunk.len()));
         buf.extend_from_slice(&self.held);
         buf.extend_from_slice(chunk);
         self.held.zeroize();
-        self.run(&buf, false)
+        self.run(vault, &buf, false)
     }
 
-    /// What was held back, at the end of the body.
-    pub fn finish(&mut self) -> Result<Bytes, Violation> {
+    /// `BodyFilter::finish`.
+    pub fn finish(&mut self, vault: &Vault) -> Result<Bytes, Violation> {
         let buf = Zeroizing::new(std::mem::take(&mut *self.held));
-        self.run(&buf, true)
+        self.run(vault, &buf, true)
     }
 
-    /// Whether nothing is held back (the caller may flush what it has).
+    /// Whether nothing is held back.
     pub fn is_idle(&self) -> bool {
         self.held.is_empty()
     }
 
-    fn needles(&self) -> &'v Needles {
-        let index = self.vault.index();
-        match self.mode {
-            Mode::Request { .. } => &index.placeholders,
-            Mode::Response => &index.secrets,
-        }
-    }
-
-    fn run(&mut self, buf: &[u8], last: bool) -> Result<Bytes, Violation> {
+    fn run(&mut self, vault: &Vault, buf: &[u8], last: bool) -> Result<Bytes, Violation> {
         if let Some(v) = &self.refused {
             return Err(v.clone());
         }
-        let needles = self.needles();
+        let needles = match self.mode {
+            Mode::Request { .. } => &vault.index().placeholders,
+            Mode::Response => &vault.index().secrets,
+        };
         if needles.ac.is_none() && !needles.broken {
             return Ok(Bytes::copy_from_slice(buf));
         }
         let cut = if last {
             buf.len()
         } else {
-            needles.partial_start(self.vault, buf, 0)
+            needles.partial_start(vault, buf, 0)
         };
         let Ok(found) = needles.matches(buf) else {
             return Err(self.refuse(broken()));
@@ -232,7 +257,7 @@ impl<'v> BodyFilter<'v> {
             if start >= cut {
                 break;
             }
-            let with = match self.replacement(i) {
+            let with = match self.replacement(vault, i) {
                 Ok(w) => w,
                 Err(v) => return Err(self.refuse(v)),
             };
@@ -243,15 +268,14 @@ impl<'v> BodyFilter<'v> {
         let hold = if last {
             buf.len()
         } else {
-            needles.partial_start(self.vault, buf, done)
+            needles.partial_start(vault, buf, done)
         };
         out.extend_from_slice(&buf[done..hold]);
         self.held.extend_from_slice(&buf[hold..]);
         Ok(out.freeze())
     }
 
-    fn replacement(&self, i: usize) -> Result<&'v [u8], Violation> {
-        let vault: &'v Vault = self.vault;
+    fn replacement<'v>(&self, vault: &'v Vault, i: usize) -> Result<&'v [u8], Violation> {
         let Some(b) = vault.bindings.get(i) else {
             return Err(broken());
         };

@@ -18,8 +18,8 @@ use std::borrow::Cow;
 
 use zeroize::Zeroizing;
 
-pub use super::filter::BodyFilter;
 use super::filter::{broken, Mode};
+pub use super::filter::{BodyFilter, FilterState};
 use super::{b64, Binding, Vault};
 use crate::spec::domains::http::PathPattern;
 

@@ -395,6 +395,13 @@ fn only_the_start_of_a_needle_is_held_back() {
     let mut f = v.request_body(&view("api.example.test", "POST", "/v1/messages"));
     assert_eq!(&f.push(b"abc ward-cr").unwrap()[..], b"abc ");
     assert_eq!(&f.push(b"\n").unwrap()[..], b"ward-cr\n");
+    // Detached (for a 'static body): the same filter, the vault passed each time.
+    let mut s = f.detach();
+    assert_eq!(&s.push(&v, b"key=ward-").unwrap()[..], b"key=");
+    let rest = &ph(&v, 0)[5..];
+    assert_eq!(&s.push(&v, rest.as_bytes()).unwrap()[..], API_SECRET);
+    assert!(s.is_idle());
+    assert!(s.finish(&v).unwrap().is_empty());
 }
 
 #[test]
