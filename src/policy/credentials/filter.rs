@@ -11,6 +11,7 @@
 //! tails are wiped; what has been handed out as `Bytes` belongs to the caller.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use bytes::{Bytes, BytesMut};
@@ -127,6 +128,8 @@ fn needle(vault: &Vault, kind: Kind, i: usize) -> &[u8] {
 pub(super) struct Index {
     pub(super) placeholders: Needles,
     pub(super) secrets: Needles,
+    /// How many bindings the vault had when this was built (a vault changed since is stale).
+    pub(super) bindings: usize,
 }
 
 impl Index {
@@ -134,7 +137,29 @@ impl Index {
         Index {
             placeholders: Needles::build(vault, Kind::Placeholder),
             secrets: Needles::build(vault, Kind::Secret),
+            bindings: vault.bindings.len(),
         }
+    }
+
+    /// An index that finds nothing and fails every search: the swap then refuses what it
+    /// cannot judge rather than let a placeholder or a secret through.
+    pub(super) fn broken() -> &'static Index {
+        static BROKEN: OnceLock<Index> = OnceLock::new();
+        BROKEN.get_or_init(|| {
+            let none = |kind| Needles {
+                kind,
+                ac: None,
+                binding: Vec::new(),
+                longest: 0,
+                first: [false; 256],
+                broken: true,
+            };
+            Index {
+                placeholders: none(Kind::Placeholder),
+                secrets: none(Kind::Secret),
+                bindings: 0,
+            }
+        })
     }
 }
 

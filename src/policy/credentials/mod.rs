@@ -69,25 +69,28 @@ pub struct Vault {
     /// `allowPlaintextInject`: placeholders in plain-HTTP request headers are swapped too (the
     /// secret then crosses the network in clear); default false: refused.
     pub allow_plaintext_inject: bool,
-    /// The placeholders' and secrets' search (`filter::Index`), built by `new` or on first use:
-    /// `bindings` must not change after that.
+    /// The placeholders' and secrets' search (`filter::Index`), built on first use; a vault
+    /// whose bindings changed after that fails closed (every search refuses).
     index: OnceLock<filter::Index>,
 }
 
 impl Vault {
-    /// A vault with its search built now (not on the first request).
+    /// A vault (its search is built on first use: bindings may still be pushed until then).
     pub fn new(bindings: Vec<Binding>, allow_plaintext_inject: bool) -> Vault {
-        let v = Vault {
+        Vault {
             bindings,
             allow_plaintext_inject,
             index: OnceLock::new(),
-        };
-        v.index();
-        v
+        }
     }
 
     fn index(&self) -> &filter::Index {
-        self.index.get_or_init(|| filter::Index::build(self))
+        let index = self.index.get_or_init(|| filter::Index::build(self));
+        if index.bindings != self.bindings.len() {
+            tracing::error!("credentials: bindings changed after the vault was first used");
+            return filter::Index::broken();
+        }
+        index
     }
 
     pub fn is_empty(&self) -> bool {

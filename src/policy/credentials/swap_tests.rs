@@ -512,3 +512,29 @@ fn body_filter_throughput() {
         n as f64 / s / 1e6
     );
 }
+
+#[test]
+fn a_vault_changed_after_first_use_fails_closed() {
+    let mut v = Vault::new(Vec::new(), false);
+    v.bindings
+        .push(binding("late", API_SECRET, &["x.test"], None, None));
+    let p = ph(&v, 0);
+    assert!(
+        v.find(p.as_bytes()).is_some(),
+        "pushed before first use: found"
+    );
+    v.bindings
+        .push(binding("later", GIT_SECRET, &["x.test"], None, None));
+    // Stale: everything is taken for a placeholder and every filter refuses.
+    assert!(v.find(b"anything").is_some());
+    assert!(v.response_body().push(b"data").is_err());
+    assert!(v
+        .request_body(&view("x.test", "GET", "/"))
+        .push(b"x")
+        .is_err());
+    let mut h = headers(&[("x", "y".into())]);
+    assert!(v.swap_request(&view("x.test", "GET", "/"), &mut h).is_err());
+    let mut h = headers(&[("x-echo", "y".into())]);
+    v.mask_response(&mut h);
+    assert_eq!(h["x-echo"], "");
+}
