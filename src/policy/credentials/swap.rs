@@ -264,6 +264,17 @@ impl Vault {
         if let Some(b) = self.find(req.path.as_bytes()) {
             return Err(in_path(b));
         }
+        let labels = req.host.split('.').map(str::as_bytes);
+        if let Some(b) = self
+            .find_in_name(labels)
+            .or_else(|| self.find(req.method.as_bytes()))
+        {
+            return Err(Violation {
+                binding: b.name.clone(),
+                place: Place::Target,
+                why: "a placeholder in the host name or the method is never swapped".into(),
+            });
+        }
         if let Some(q) = req.query {
             let decoded = percent_decode(q.as_bytes());
             let hits: Vec<usize> = match self.index().placeholders.matches(&decoded) {
