@@ -7,10 +7,13 @@
 //! `Secret` (wiped on drop, never printed), `Binding` (one placeholder and where it may go),
 //! `Vault` (every binding of one container, what the proxy holds).
 
+pub mod b64;
+mod filter;
 pub mod sigv4;
 pub mod swap;
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use zeroize::Zeroizing;
 
@@ -69,9 +72,31 @@ pub struct Vault {
     pub allow_plaintext_inject: bool,
     /// AWS credential pairs re-signed by SigV4 (`sigv4`); their secret keys are sign-only.
     pub aws: Vec<sigv4::AwsPair>,
+    /// The placeholders' and secrets' search (`filter::Index`), built on first use; a vault
+    /// whose bindings changed after that fails closed (every search refuses).
+    index: OnceLock<filter::Index>,
 }
 
 impl Vault {
+    /// A vault (its search is built on first use: bindings may still be pushed until then).
+    pub fn new(bindings: Vec<Binding>, allow_plaintext_inject: bool) -> Vault {
+        Vault {
+            bindings,
+            allow_plaintext_inject,
+            aws: Vec::new(),
+            index: OnceLock::new(),
+        }
+    }
+
+    fn index(&self) -> &filter::Index {
+        let index = self.index.get_or_init(|| filter::Index::build(self));
+        if index.bindings != self.bindings.len() {
+            tracing::error!("credentials: bindings changed after the vault was first used");
+            return filter::Index::broken();
+        }
+        index
+    }
+
     pub fn is_empty(&self) -> bool {
         self.bindings.is_empty()
     }

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::swap::{Place, RequestView, Violation};
-use super::{Binding, Vault};
+use super::Vault;
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// The hash of an empty payload.
@@ -288,28 +288,6 @@ pub enum Resigned {
     Signed(Vec<usize>),
 }
 
-/// Whether `b` may be sent in `req` (host, method, normalised path).
-pub fn allows(b: &Binding, req: &RequestView<'_>) -> Result<(), String> {
-    let host = crate::spec::domains::destination(req.host);
-    if !host.is_some_and(|h| b.hosts.iter().any(|p| p.matches(&h, req.port))) {
-        return Err(format!(
-            "{}:{} is not among the binding's hosts",
-            req.host, req.port
-        ));
-    }
-    if let Some(m) = &b.methods {
-        if !m.iter().any(|m| m == req.method) {
-            return Err(format!("{} is not among the binding's methods", req.method));
-        }
-    }
-    if let Some(ps) = &b.paths {
-        if !ps.iter().any(|p| p.matches(req.path, false)) {
-            return Err(format!("{} is not among the binding's paths", req.path));
-        }
-    }
-    Ok(())
-}
-
 impl Vault {
     /// Whether binding `i` is a secret access key (sign-only: never injected as text).
     pub fn sign_only(&self, i: usize) -> bool {
@@ -361,11 +339,13 @@ impl Vault {
             .into_iter()
             .flatten()
         {
-            allows(b, req).map_err(|why| Violation {
-                binding: b.name.clone(),
-                place: Place::Header("authorization".into()),
-                why,
-            })?;
+            if let Some(why) = self.mismatch(b, req) {
+                return Err(Violation {
+                    binding: b.name.clone(),
+                    place: Place::Header("authorization".into()),
+                    why,
+                });
+            }
         }
         let payload = match parts.headers.get(CONTENT_SHA256).map(|v| v.to_str()) {
             Some(Ok(h)) if h.starts_with("STREAMING-") => {

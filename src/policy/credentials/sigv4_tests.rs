@@ -112,19 +112,20 @@ fn binding(name: &str, placeholder: &str, secret: &str, host: &str) -> Binding {
 }
 
 fn vault(host: &str) -> Vault {
-    Vault {
-        bindings: vec![
+    let mut v = Vault::new(
+        vec![
             binding("AWS_ACCESS_KEY_ID", PH_KEY, REAL_KEY, host),
             binding("AWS_SECRET_ACCESS_KEY", PH_SECRET, REAL_SECRET, host),
             binding("AWS_SESSION_TOKEN", PH_TOKEN, REAL_TOKEN, host),
         ],
-        aws: vec![AwsPair {
-            key_id: 0,
-            secret_key: 1,
-            session_token: Some(2),
-        }],
-        ..Default::default()
-    }
+        false,
+    );
+    v.aws.push(AwsPair {
+        key_id: 0,
+        secret_key: 1,
+        session_token: Some(2),
+    });
+    v
 }
 
 /// (parts, host, raw path, raw query) of a vector, as an HTTP/1.1 request with its Host.
@@ -240,7 +241,7 @@ fn a_changed_request_or_another_host_is_refused() {
     let e = vault("other.test")
         .resign(&view, &path, None, &mut parts, None)
         .unwrap_err();
-    assert!(e.why.contains("not among the binding's hosts"), "{e:?}");
+    assert!(e.why.contains("not among its hosts"), "{e:?}");
     assert_eq!(parts.headers, before);
     // A query changed after signing: the signature no longer verifies.
     let changed = RequestView {
@@ -300,4 +301,25 @@ fn authorization_parsing() {
     );
     assert_eq!(canonical_uri("/a/./b", "s3"), "/a/./b");
     assert_eq!(canonical_query(Some("b=2&a=%7e&a")), "a=&a=~&b=2");
+}
+
+#[test]
+fn the_secret_key_placeholder_is_never_injected() {
+    let v = vault("api.test");
+    let view = RequestView {
+        host: "api.test",
+        port: 443,
+        method: "GET",
+        path: "/",
+        query: None,
+    };
+    let mut h = http::HeaderMap::new();
+    h.insert("x-leak", PH_SECRET.parse().unwrap());
+    let e = v.swap_request(&view, &mut h).unwrap_err();
+    assert!(e.why.contains("never sent"), "{e:?}");
+    // The key id's placeholder alone is an ordinary binding.
+    let mut h = http::HeaderMap::new();
+    h.insert("x-key", PH_KEY.parse().unwrap());
+    v.swap_request(&view, &mut h).unwrap();
+    assert_eq!(h["x-key"], REAL_KEY);
 }

@@ -1,7 +1,9 @@
 //! The proxy's DNS (UDP and TCP on the slot's proxy address, port 53). For a name allowed on
 //! at least one port: A -> the name's slot address (stable, TTL 5), every other type -> NODATA
 //! (NOERROR, no answer) so that clients use the A; a denied name -> NXDOMAIN; the slot full ->
-//! SERVFAIL. Denials and each name's first address are recorded.
+//! SERVFAIL. Denials and each name's first address are recorded. A name that holds a
+//! credential's placeholder (any label, any case, even split across labels) -> REFUSED and
+//! recorded as an exfiltration attempt (the binding's name, never the placeholder).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,9 +14,11 @@ use hickory_proto::rr::{RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
-use super::record::{Entry, Source};
+use super::record::{Entry, Source, CREDENTIAL};
 use super::shared::{accept, Shared, HEAD_TIMEOUT};
 use crate::error::Result;
+use crate::policy::credentials::swap::{Place, Violation};
+use crate::policy::credentials::Vault;
 use crate::spec::domains::{Decision, Domains, Pattern};
 
 /// The TTL of an answer: short, so a client asks again rather than caching across restarts.
@@ -96,6 +100,17 @@ pub(super) fn answer(sh: &Shared, query: &[u8], udp: bool) -> Option<Vec<u8>> {
     }
     let name = q.name().to_ascii();
     let name = name.trim_end_matches('.');
+    let vault = &sh.cfg.vault;
+    if let Some(b) = vault.find_in_name(q.name().iter()) {
+        resp.metadata.response_code = ResponseCode::Refused;
+        let v = Violation {
+            binding: b.name.clone(),
+            place: Place::DnsName,
+            why: "a query for a name that holds it".into(),
+        };
+        record(sh, &shown(vault, name), None, CREDENTIAL, Some(&v.reason()));
+        return resp.to_vec().ok();
+    }
     match allowed_somewhere(&sh.cfg.domains, name) {
         Decision::Deny { rule, reason } => {
             resp.metadata.response_code = ResponseCode::NXDomain;
@@ -136,6 +151,20 @@ pub(super) fn answer(sh: &Shared, query: &[u8], udp: bool) -> Option<Vec<u8>> {
         return t.to_vec().ok();
     }
     Some(wire)
+}
+
+/// `name` for the log: lower case, placeholders redacted; when one is split across labels,
+/// not the name at all.
+fn shown(vault: &Vault, name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    let redacted = vault.redact(&lower);
+    if vault
+        .find_in_name(redacted.split('.').map(str::as_bytes))
+        .is_some()
+    {
+        return "(a name holding a placeholder)".into();
+    }
+    redacted.into_owned()
 }
 
 /// A DNS decision: for a name, not a port (`port` is null).

@@ -5,11 +5,13 @@
 //! head. Responses are relayed as they come. A denied request ends the connection with a 403
 //! once the responses to the requests before it are through. On a host with `http` rules each
 //! request is also judged by method and normalised path (`spec::domains::http`), and an
-//! `Upgrade` is refused.
+//! `Upgrade` is refused. A credential's placeholder in a request is refused (or, with
+//! `allowPlaintextInject`, swapped in its head): `flow_credentials`.
 
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use zeroize::Zeroize;
 
 use super::conn::{self, read_more, same_name, Conn, Kind, Request, Target};
 use super::http::{self, Body, HttpError, Limits, RequestHead, Target as HttpTarget};
@@ -18,6 +20,7 @@ use super::shared::{Shared, HEAD_TIMEOUT};
 use crate::spec::domains::http::{RequestDecision, NOT_INSPECTABLE};
 use crate::spec::domains::path::Normalized;
 use crate::spec::domains::Decision;
+use credentials::Stop;
 
 pub(super) enum Mode {
     /// Every request is for this name and port.
@@ -49,9 +52,22 @@ pub(super) async fn run(sh: Arc<Shared>, mode: Mode, mut c: Conn, mut buf: Vec<u
         if c.upstream_gone() {
             break;
         }
-        let (t, wire) = match judge_head(&mode, &head, &buf) {
+        let vault = &sh.cfg.vault;
+        if !vault.allow_plaintext_inject {
+            if let Some(b) = credentials::placeholder_in_head(vault, &head, &buf[..head.len]) {
+                let v = credentials::plaintext(b);
+                let t = match judge_head(&mode, &head, &buf) {
+                    Ok((t, _)) | Err((t, _)) => t,
+                };
+                return credentials::refuse(&sh, &t, &head, c, &v).await;
+            }
+        }
+        let (t, mut wire) = match judge_head(&mode, &head, &buf) {
             Ok(x) => x,
-            Err((t, why)) => {
+            Err((mut t, why)) => {
+                // A placeholder in a mismatched Host is not written to the log.
+                let why = vault.redact(&why).into_owned();
+                t.name = vault.redact(&t.name).into_owned();
                 let dest = c.up.as_ref().map(|u| u.to);
                 sh.record(
                     t.source,
@@ -70,6 +86,18 @@ pub(super) async fn run(sh: Arc<Shared>, mode: Mode, mut c: Conn, mut buf: Vec<u
             c.up.as_ref()
                 .is_some_and(|u| u.name == t.name && u.port == t.port);
         let normalized = head.normalized_path();
+        if vault.allow_plaintext_inject {
+            let proxy_form = matches!(mode, Mode::Proxy);
+            let raw = &buf[..head.len];
+            match credentials::swap_head(vault, &t, &head, raw, normalized.as_ref(), proxy_form) {
+                Ok(None) => {}
+                Ok(Some(swapped)) => {
+                    wire.zeroize();
+                    wire = swapped.to_vec();
+                }
+                Err(v) => return credentials::refuse(&sh, &t, &head, c, &v).await,
+            }
+        }
         let path = normalized.as_ref().map(|n| n.path.as_str());
         let rule = match sh.decide(&t.name, t.port) {
             Decision::Deny { rule, reason } => {
@@ -129,11 +157,21 @@ pub(super) async fn run(sh: Arc<Shared>, mode: Mode, mut c: Conn, mut buf: Vec<u
         }
         buf.drain(..head.len);
         let Some(up) = c.up.as_mut() else { return };
-        if up.w.write_all(&wire).await.is_err() {
+        let sent = up.w.write_all(&wire).await;
+        wire.zeroize(); // it may hold a secret (allowPlaintextInject)
+        if sent.is_err() {
             break;
         }
-        if body(&mut c, &mut buf, head.body).await.is_err() {
-            break;
+        let forwarded = if vault.is_empty() {
+            body(&mut c, &mut buf, head.body).await.map_err(Stop::from)
+        } else {
+            let mut f = vault.plaintext_body();
+            credentials::body(&mut c, &mut buf, head.body, vault, &mut f).await
+        };
+        match forwarded {
+            Ok(()) => {}
+            Err(Stop::Framing) => break,
+            Err(Stop::Refused(v)) => return credentials::refuse(&sh, &t, &head, c, &v).await,
         }
         if head.header("upgrade").next().is_some() {
             // After a 101 the connection carries another protocol (WebSocket, h2c) to the
@@ -314,16 +352,7 @@ async fn body(c: &mut Conn, buf: &mut Vec<u8>, framing: Body) -> Result<(), Http
         Body::Length(n) => sized(c, buf, n).await.map_err(fail),
         Body::Chunked => loop {
             let line = read_line(c, buf).await?;
-            let size_text = line[..line.len() - 2]
-                .split(|&b| b == b';')
-                .next()
-                .unwrap_or(&[]);
-            let size = std::str::from_utf8(size_text)
-                .ok()
-                .map(str::trim_ascii)
-                .filter(|s| !s.is_empty() && s.len() <= 16)
-                .and_then(|s| u64::from_str_radix(s, 16).ok())
-                .ok_or(HttpError::BadFraming("a chunk size is not hex"))?;
+            let size = chunk_size(&line)?;
             send(c, &line).await.map_err(fail)?;
             if size == 0 {
                 // Trailers, then the empty line.
@@ -343,6 +372,20 @@ async fn body(c: &mut Conn, buf: &mut Vec<u8>, framing: Body) -> Result<(), Http
             send(c, &end).await.map_err(fail)?;
         },
     }
+}
+
+/// The size of a chunk-size line (CRLF included; extensions ignored).
+fn chunk_size(line: &[u8]) -> Result<u64, HttpError> {
+    let size_text = line[..line.len().saturating_sub(2)]
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or(&[]);
+    std::str::from_utf8(size_text)
+        .ok()
+        .map(str::trim_ascii)
+        .filter(|s| !s.is_empty() && s.len() <= 16)
+        .and_then(|s| u64::from_str_radix(s, 16).ok())
+        .ok_or(HttpError::BadFraming("a chunk size is not hex"))
 }
 
 async fn send(c: &mut Conn, bytes: &[u8]) -> std::io::Result<()> {
@@ -385,3 +428,6 @@ async fn read_line(c: &mut Conn, buf: &mut Vec<u8>) -> Result<Vec<u8>, HttpError
         }
     }
 }
+
+#[path = "flow_credentials.rs"]
+mod credentials;

@@ -70,5 +70,8 @@ mod tests;
 #[path = "serve_tests_clients.rs"]
 mod tests_clients;
 #[cfg(test)]
+#[path = "serve_tests_credentials.rs"]
+mod tests_credentials;
+#[cfg(test)]
 #[path = "serve_tests_http.rs"]
 mod tests_http;
