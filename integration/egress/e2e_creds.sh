@@ -14,7 +14,8 @@
 #               process.env, the "api_key" of /creds/config.json by `extract`) bound to api.test,
 #               http rules for api.test and allowed.test, default-deny egress; ward runs with
 #               `--egress-ca` (the lab's CA) and `--egress-resolver` (the lab's DNS)
-#   R-*         create refusals (credentials without default deny; env var absent): fail, and
+#   R-*         create refusals (credentials without default-deny egress: no domain rules,
+#               "default": "allow", an address allowed past the proxy; env var absent): fail, and
 #               leave no state dir, cgroup, mount, process or proxy behind
 #   H-*         runc with ward's hook (hooks/): http path rules over plain HTTP work; credentials
 #               are refused by the hook, leaving nothing behind
@@ -152,9 +153,18 @@ cat >"$W/policy-K.json" <<EOF
   "http": [$API_RULES, $ALLOWED_RULES]},
  "credentials": $CREDS}
 EOF
-# refusals: credentials without default deny; a credential whose env var is absent
+# refusals: credentials without default-deny egress for names and addresses (no domain rules at
+# all; "default": "allow" beside them; an address allowed past the proxy); a credential whose env
+# var is absent
 cat >"$W/policy-R1.json" <<EOF
-{"network": {"allowedDomains": ["api.test"], "http": [$API_RULES]}, "credentials": $CREDS}
+{"network": {"default": "allow"}, "credentials": $CREDS}
+EOF
+cat >"$W/policy-R3.json" <<EOF
+{"network": {"default": "allow", "allowedDomains": ["api.test"], "http": [$API_RULES]}, "credentials": $CREDS}
+EOF
+cat >"$W/policy-R4.json" <<EOF
+{"network": {"default": "deny", "allowedDomains": ["api.test"], "allow": ["$WARD_LAB_ADDR_API_TEST/32:443"],
+  "http": [$API_RULES]}, "credentials": $CREDS}
 EOF
 cat >"$W/policy-R2.json" <<EOF
 {"network": {"default": "deny", "allowedDomains": ["api.test"], "http": [$API_RULES]},
@@ -391,7 +401,9 @@ refusal() { # refusal NAME ID POLICY WANT-ERROR-GLOB
     expect "$name-nothing-left" "$NOTHING secret-in-error=0" "$(leftovers "$id") secret-in-error=$(secret_hits "$W/logs/$id.log")"
 }
 refusals() {
-    refusal R-no-default-deny w-r1 "$W/policy-R1.json" '*[Dd]eny*'
+    refusal R-no-domain-rules w-r1 "$W/policy-R1.json" '*[Dd]en*'
+    refusal R-default-allow w-r3 "$W/policy-R3.json" '*[Dd]en*'
+    refusal R-ip-allowed-past-proxy w-r4 "$W/policy-R4.json" '*[Dd]en*'
     refusal R-env-absent w-r2 "$W/policy-R2.json" '*ABSENT_KEY*'
 }
 
