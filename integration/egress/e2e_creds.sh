@@ -436,7 +436,9 @@ hook_col() {
     make_bundle runc "$id" "$W/policy-H2.json" annotation "$W/env-creds"
     local rc=0; run_ctr runc "$id" || rc=$?
     [ "$rc" = 0 ] && rtc runc delete -f "$id" >/dev/null 2>&1
-    expect H-credentials-refused 'refused error=*credential*' "$([ "$rc" != 0 ] && echo refused || echo "started (rc 0)") error=$(one_line 300 <"$W/logs/$id.log")"
+    # runc wraps the hook's error in its own: look for ward's words anywhere in it
+    expect H-credentials-refused 'refused names-credentials=yes' \
+        "$([ "$rc" != 0 ] && echo refused || echo "started (rc 0)") names-credentials=$(grep -qi 'credential' "$W/logs/$id.log" && echo yes || echo "no: $(one_line 300 <"$W/logs/$id.log")")"
     sleep 0.3
     expect H-credentials-nothing-left "$NOTHING secret-in-error=0" "$(leftovers "$id") secret-in-error=$(secret_hits "$W/logs/$id.log" "$HROOT")"
 }
