@@ -107,7 +107,8 @@ def main():
         if tok is None:
             sys.exit(f"bench_creds_client: no {a.token_env} in the environment")
         auth = b"Authorization: Bearer " + tok.encode() + b"\r\n"
-    req = (b"POST /v1/messages HTTP/1.1\r\nHost: " + a.host.encode() + b"\r\n"
+    authority = a.host if a.port == 443 else f"{a.host}:{a.port}"
+    req = (b"POST /v1/messages HTTP/1.1\r\nHost: " + authority.encode() + b"\r\n"
            b"Content-Type: application/json\r\n" + auth +
            b"Content-Length: %d\r\n\r\n" % len(BODY) + BODY)
     errors, first = 0, []
