@@ -252,7 +252,7 @@ creds_ward() {
         K-post-messages K-origin-saw-secret K-file-credential-swapped K-post-files-denied K-post-files-logged
         K-files-not-at-origin K-path-tricks-denied K-http2 K-http1
         K-sse-streamed K-echo-auth-masked K-placeholder-other-host K-placeholder-plain-http
-        K-placeholder-query K-placeholder-denied-path K-placeholder-logged K-exec-process-json
+        K-placeholder-query K-placeholder-denied-path K-placeholder-dns K-placeholder-logged K-exec-process-json
         K-origin-secret-only-bound K-state-no-secret K-ward-state-no-secret K-ps-no-secret
         K-logs-no-secret K-violation-log-no-secret K-delete-leaves-nothing)
     make_bundle ward "$K" "$W/policy-K.json" field "$W/env-creds" || { for c in "${cases[@]}"; do fail "$c" "bundle generation failed"; done; return; }
@@ -321,11 +321,13 @@ creds_ward() {
     body_k=$(jq -r '.body' <<<"$g" 2>/dev/null | jq -r '.key // "none"' 2>/dev/null)
     hdr_a=$(jq -r '.headers["x-echo-authorization"] // "none"' <<<"$g" 2>/dev/null)
     hdr_k=$(jq -r '.headers["x-echo-key"] // "none"' <<<"$g" 2>/dev/null)
-    saw=$(origin_saw "$n0" | jq -r --arg s "$SECRET_ECHO" 'select(.path == "/echo-auth") | if (.authorization == "Bearer " + $s) and (.target | contains($s)) then "secret" else "not-secret" end' | tail -1)
+    saw=$(origin_saw "$n0" | jq -r --arg s "$SECRET_ECHO" --arg p "$PH_ECHO" 'select(.path == "/echo-auth")
+        | def cls(x): if (x // "") | contains($s) then "secret" elif ($p != "" and ((x // "") | contains($p))) then "placeholder" else "none" end;
+        "header:\(cls(.authorization)),query:\(cls(.target))"' | tail -1)
     local cls=(); for v in "$body_a" "$body_k" "$hdr_a" "$hdr_k"; do
         case $v in *"$SECRET_ECHO"*) cls+=(SECRET) ;; *"$PH_ECHO"*) [ -n "$PH_ECHO" ] && cls+=(placeholder) || cls+=("$v") ;; *) cls+=("$v") ;; esac
     done
-    expect K-echo-auth-masked "code=200 body-auth=placeholder body-key=placeholder header-auth=placeholder header-key=placeholder origin-saw=secret" \
+    expect K-echo-auth-masked "code=200 body-auth=placeholder body-key=placeholder header-auth=placeholder header-key=placeholder origin-saw=header:secret,query:secret" \
         "code=$(jq -r .code <<<"$g" 2>/dev/null) body-auth=${cls[0]} body-key=${cls[1]} header-auth=${cls[2]} header-key=${cls[3]} origin-saw=${saw:-nothing}"
 
     # the placeholder where its binding does not allow it: refused and logged
@@ -337,6 +339,13 @@ creds_ward() {
     expect K-placeholder-query 'rc=0 code=403 *' "$(rsum <<<"$g")"
     g=$(in_k "$K" req POST https://api.test/v1/messages/batches --auth-env API_KEY --data x)
     expect K-placeholder-denied-path 'rc=0 code=403 *' "$(rsum <<<"$g")"
+    # in a DNS name (an exfiltration channel of its own), in upper case (DNS names are not
+    # case-sensitive): REFUSED by ward, never at the lab DNS
+    local dq; dq=$(echo "$PH_API" | tr '[:lower:]' '[:upper:]')
+    g=$(rtc ward exec "$K" /usr/bin/python3 /e2e/e2e_client.py dns "$WARD_LAB_DNS" "$dq.api.test" A 2>&1 | grep '^{' | tail -1)
+    sleep 0.3
+    expect K-placeholder-dns 'rcode=5 dnsmasq-saw=0 record=yes' \
+        "rcode=$(jq -r '.rcode // .err' <<<"$g" 2>/dev/null) dnsmasq-saw=$(grep -c -i -F "${dq:-no-placeholder}" "$WARD_LAB_DIR/dnsmasq.log") record=$([ -n "$(vrec "$K" '.rule == "credential binding" and (.decision | contains("DNS"))')" ] && echo yes || echo no)"
     expect K-placeholder-logged 'credential-records>=4 naming-API_KEY>=4' \
         "credential-records$(n=$(vrec "$K" '.rule == "credential binding"' | wc -l); [ "$n" -ge 4 ] && echo '>=4' || echo "=$n") naming-API_KEY$(n=$(vrec "$K" '.rule == "credential binding" and (.decision | contains("API_KEY"))' | wc -l); [ "$n" -ge 4 ] && echo '>=4' || echo "=$n")"
 
