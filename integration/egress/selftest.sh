@@ -2,11 +2,11 @@
 # Self-test of the egress lab (integration/egress/lab.sh): brings it up (twice: `up` must be
 # idempotent), proves from the client namespace that names resolve through the lab DNS (no
 # --resolve), that every name answers HTTP 200 and HTTPS 200 (test CA) on every port, over IPv4
-# and IPv6, that the echo endpoint reports request line, Host, SNI, headers and body, and that the
+# and IPv6, that the echo endpoint reports request line, Host, SNI, headers and body, that the
 # rebinding names resolve as configured, and that api.test's endpoints (issue 17: /v1/messages,
-# /v1/files, /echo-auth, /sse streaming) and the request record work; then tears the lab down (twice: `down` must be
-# idempotent) and proves nothing is left: namespaces, veths, processes, files, routes, firewall
-# rules, sysctls. Prints `ok ...` / `FAIL ...` per check and exits non-zero if any check failed.
+# /v1/files, /echo-auth, /sse streaming) and the request record work; then tears the lab down
+# (twice: `down` must be idempotent) and proves nothing is left: namespaces, veths, processes,
+# files, routes, firewall rules, sysctls. Prints `ok ...` / `FAIL ...` per check and exits non-zero if any check failed.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
