@@ -55,11 +55,15 @@ egress-lab:
 
 # Issue 16's end-to-end proof: containers in the lab (its own suffix), curl/urllib/raw clients
 # inside, ward's proxy and wall between them and the origins; columns: no policy (baseline),
-# ward, runc with the hook. Always tears down; non-zero on any failure. WARD=path skips the build.
+# ward, runc with the hook. Then e2e_creds.sh (issue 17: path rules over TLS, credentials). Always
+# tears down; non-zero on any failure of either. WARD=path skips the build.
 egress-e2e:
 	@test "$$(id -u)" -eq 0 || { echo "make egress-e2e runs containers in network namespaces and must run as root" >&2; exit 1; }
 	@if [ -z "$(WARD)" ]; then $(CARGO) build --release; fi
-	WARD=$(if $(WARD),$(WARD),$(CURDIR)/target/release/ward) integration/egress/e2e.sh
+	@w=$(if $(WARD),$(WARD),$(CURDIR)/target/release/ward); \
+	WARD=$$w integration/egress/e2e.sh; a=$$?; \
+	WARD=$$w integration/egress/e2e_creds.sh; b=$$?; \
+	echo "egress-e2e: e2e.sh exit $$a, e2e_creds.sh exit $$b"; [ $$a -eq 0 ] && [ $$b -eq 0 ]
 
 # macOS and Windows: cargo check of the library, the binary and the tests (nothing is linked, so
 # no macOS SDK or MinGW is needed). A target whose rust-std is missing is skipped with a message,

@@ -15,6 +15,8 @@
 # proxies' RSS idle and after the transfers, and the container cycle (run+delete of true) with
 # and without domain rules. No assertions on time: one table with the issue's goals beside,
 # also written to .work/bench/egress.txt. Exits non-zero only when something could not run.
+# Then, in the same lab, bench_creds.sh (issue 17: a terminated HTTPS request with a credential
+# swap, ward vs direct vs mitmproxy; its own table in .work/bench/egress-creds.txt).
 #
 # Env: WARD (default target/release/ward), N (requests per latency series, 200), ROUNDS (the
 # series interleaved in rounds, 10), SIZE (bytes per transfer, 1073741824), TRIES (transfers per
@@ -418,3 +420,9 @@ for s in ("http", "https"):
 for note in notes:
     print("PROBLEM: " + note)
 PY
+
+# ---------------------------------------------------------------- credentials (issue 17)
+# A terminated HTTPS request with a credential swap: ward vs direct vs mitmproxy, in this lab
+# (bench_creds.sh reuses it through WARD_LAB_DIR); its own table, .work/bench/egress-creds.txt.
+log "credentials: bench_creds.sh"
+"$HERE/bench_creds.sh"

@@ -505,11 +505,13 @@ set_ip_only() {
 # Container E joins the client netns; policy E (issue 17): allowed.test takes POST to
 # /echo/v1/messages(/*) and GET anywhere, /echo/v1/files(/*) denied; upload.allowed.test has no
 # rules. Plain HTTP is judged request by request on the normalised path; TLS to allowed.test is
-# refused (no TLS inspection yet).
+# terminated by ward (issue 17) and judged the same way; under runc's hook it is still expected
+# refused (the hook cannot give the container ward's CA).
 set_http() {
     local g p
     local cases=(E-post-allowed E-post-denied E-path-tricks-denied E-get-other-rule E-put-not-allowed
-        E-denied-logged E-tls-refused E-tls-logged E-no-rules-host-tls)
+        E-denied-logged E-tls-logged E-no-rules-host-tls)
+    if [ "$COL" = ward ]; then cases+=(E-tls-terminated E-tls-post-denied); else cases+=(E-tls-refused); fi
     [ -n "$UP" ] || { not_up "${cases[@]}"; return; }
     expect E-post-allowed 'rc=0 code=200 body=*"request_line": "POST /echo/v1/messages HTTP/1.1"*' \
         "$(inside -- curl -X POST -d x http://allowed.test/echo/v1/messages | csum)"
@@ -530,10 +532,31 @@ set_http() {
     if P; then expect E-denied-logged 'method=POST path=/echo/v1/files rule=http[[]0].deny[[]0] decision=denied*' \
         "$(vrecs allowed.test | jq -r 'select(.path == "/echo/v1/files") | "method=\(.method) path=\(.path) rule=\(.rule) decision=\(.decision)"' | head -1)"
     else expect E-denied-logged 'egress-records=0' "egress-records=$(egress_count)"; fi
-    g=$(inside -- curl "${CURL_CA[@]}" https://allowed.test/echo | csum)
-    if P; then expect E-tls-refused 'rc=[1-9]* code=000 *' "$g"
-        expect E-tls-logged '*decision=denied: host has http rules; TLS inspection not available yet*' "$(rsum allowed.test 'denied: host has http rules')"
-    else expect E-tls-refused 'rc=0 code=200 *' "$g"; expect E-tls-logged 'egress-records=0' "egress-records=$(egress_count)"; fi
+    if [ "$COL" = ward ]; then
+        local n0=0
+        nfiles() { vrecs allowed.test | jq -c 'select(.path == "/echo/v1/files" and (.decision | startswith("denied")))' | wc -l; }
+        # issue 17: ward terminates TLS to a host with http rules (its CA, which the container
+        # trusts through SSL_CERT_FILE) and judges each request like plain HTTP; verified
+        # upstream against the lab's CA (--egress-ca)
+        local ca; ca=$(X /usr/bin/python3 -c 'import sys; e = dict(l.split("=", 1) for l in open("/proc/1/environ").read().split("\0") if "=" in l); print(e.get("SSL_CERT_FILE", ""))' | tail -1)
+        if [ -z "$ca" ]; then
+            fail E-tls-terminated "no SSL_CERT_FILE in the env of init (ward's CA bundle, issue 17)"
+            fail E-tls-post-denied "no SSL_CERT_FILE in the env of init"
+            fail E-tls-logged "no SSL_CERT_FILE in the env of init"
+        else
+            expect E-tls-terminated 'rc=0 code=200 body=*"scheme": "https"*"request_line": "GET /echo HTTP/1.1"*' \
+                "$(inside -- curl --cacert "$ca" https://allowed.test/echo | csum)"
+            n0=$(nfiles)
+            expect E-tls-post-denied 'rc=0 code=403 X-Ward-Denied *POST /echo/v1/files denied by http[[]0].deny[[]0]*' \
+                "$(inside -- curl --cacert "$ca" -X POST -d x https://allowed.test/echo/v1/files | csum)"
+            expect E-tls-logged 'new-denied-/echo/v1/files-records=1' "new-denied-/echo/v1/files-records=$(($(nfiles) - n0))"
+        fi
+    else
+        g=$(inside -- curl "${CURL_CA[@]}" https://allowed.test/echo | csum)
+        if P; then expect E-tls-refused 'rc=[1-9]* code=000 *' "$g"
+            expect E-tls-logged '*decision=denied: host has http rules; TLS inspection not available yet*' "$(rsum allowed.test 'denied: host has http rules')"
+        else expect E-tls-refused 'rc=0 code=200 *' "$g"; expect E-tls-logged 'egress-records=0' "egress-records=$(egress_count)"; fi
+    fi
     expect E-no-rules-host-tls 'rc=0 code=200 body=hello from upload.allowed.test' "$(inside -- curl "${CURL_CA[@]}" https://upload.allowed.test/ | csum)"
 }
 
@@ -647,6 +670,13 @@ col_ward() {
     if rtc ward --egress-resolver "$WARD_LAB_DNS:53" list >/dev/null 2>&1; then
         RESOLVER_FLAG=(--egress-resolver "$WARD_LAB_DNS:53")
         pass ward-egress-resolver-flag "ward accepts --egress-resolver $WARD_LAB_DNS:53"
+        # issue 17: the proxy verifies terminated upstreams against the host's roots plus these
+        if rtc ward --egress-ca "$WARD_LAB_CA" list >/dev/null 2>&1; then
+            RESOLVER_FLAG+=(--egress-ca "$WARD_LAB_CA")
+            pass ward-egress-ca-flag "ward accepts --egress-ca $WARD_LAB_CA"
+        else
+            fail ward-egress-ca-flag "ward refuses the global flag --egress-ca (issue 17): $(rtc ward --egress-ca "$WARD_LAB_CA" list 2>&1 | one_line 200)"
+        fi
     else
         fail ward-egress-resolver-flag "ward refuses the global flag --egress-resolver: $(rtc ward --egress-resolver "$WARD_LAB_DNS:53" list 2>&1 | one_line 200) (the proxy cannot resolve the lab's names without it)"
     fi

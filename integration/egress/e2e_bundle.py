@@ -3,10 +3,13 @@
 
     e2e_bundle.py BUNDLE --rootfs DIR --netns PATH|new --cgroup PATH --ca FILE --helpers DIR
                   [--policy FILE --via field|annotation] [--hook-json FILE --ward BIN]
+                  [--env-file FILE]
 
 The rootfs is a skeleton made by e2e.sh (mount points, /etc files, merged-/usr links); the host's
 /usr and /etc/ssl are bind-mounted read-only, the lab CA at /etc/lab-ca.pem, the helpers at /e2e.
 The init sleeps; the checks run through `<runtime> exec`.
+--env-file: KEY=VALUE lines added to process.env (credential values for issue 17's tests: read
+from a file so they never appear in a command line).
 --policy: the `process.interception` object (JSON file), put in the field or, with
 `--via annotation`, in the `org.ward.interception` annotation.
 --hook-json: a Podman/CRI-O hooks.d file (hooks/ of this repo): its hook goes into the config's
@@ -41,6 +44,7 @@ def main():
     ap.add_argument("--hook-json")
     ap.add_argument("--ward")
     ap.add_argument("--hook-global", action="append", default=[])
+    ap.add_argument("--env-file")
     a = ap.parse_args()
 
     netns = {"type": "network"}
@@ -56,6 +60,9 @@ def main():
         "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 4096, "soft": 4096}],
         "noNewPrivileges": True,
     }
+    if a.env_file:
+        with open(a.env_file) as f:
+            process["env"] += [l.rstrip("\n") for l in f if "=" in l]
     config = {
         "ociVersion": "1.0.2",
         "process": process,
@@ -116,7 +123,8 @@ def main():
         hooks = config.setdefault("hooks", {})
         for stage in hd.get("stages", []):
             hooks.setdefault(stage, []).append(hook)
-    with open(os.path.join(a.bundle, "config.json"), "w") as f:
+    path = os.path.join(a.bundle, "config.json")
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         json.dump(config, f, indent=1)
 
 

@@ -40,8 +40,8 @@ V4_C=203.0.113                  # client link: host .1, client .2
 V6_O=fd77:6172:64:1             # origin link: host ::1, origin ::2, names ::10+, DNS ::53
 V6_C=fd77:6172:64:2             # client link: host ::1, client ::2
 # name  address suffix (v4 .N, v6 ::N) — every name gets its own address, all served by one origin
-NAMES=(allowed.test upload.allowed.test other.test evil.test)
-SUFFIXES=(10 11 12 13)
+NAMES=(allowed.test upload.allowed.test other.test evil.test api.test)
+SUFFIXES=(10 11 12 13 15)
 HTTP_PORTS=(80 8080)
 HTTPS_PORTS=(443 8443)
 
@@ -174,6 +174,7 @@ env_lines() {
     echo "WARD_LAB_SUFFIX=$SFX"
     echo "WARD_LAB_DIR=$DIR"
     echo "WARD_LAB_CA=$DIR/ca.pem"
+    echo "WARD_LAB_RECORD=$DIR/requests.jsonl"
     echo "WARD_LAB_ORIGIN_NS=$ONS"
     echo "WARD_LAB_CLIENT_NS=$CNS"
     echo "WARD_LAB_DNS=$V4_O.53"
@@ -293,7 +294,7 @@ up() {
     printf 'nameserver %s\nnameserver %s\noptions timeout:1 attempts:2\n' "$V4_O.53" "$V6_O::53" \
         >"$NETNS_ETC/resolv.conf"
 
-    local args=(--ready "$DIR/origin.ready")
+    local args=(--ready "$DIR/origin.ready" --record "$DIR/requests.jsonl")
     for p in "${HTTP_PORTS[@]}"; do args+=(--http "$p"); done
     for p in "${HTTPS_PORTS[@]}"; do args+=(--https "$p"); done
     for name in "${NAMES[@]}" wild.test; do args+=(--cert "$name=$DIR/pki/$name.pem,$DIR/pki/$name.key"); done

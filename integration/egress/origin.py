@@ -11,20 +11,45 @@ Endpoints (any Host, any name):
   /echo...     JSON: scheme, sni, host, request_line, method, path, version, headers (in order,
                as sent), body_len and body_sha256 of the request body, peer and local address
   /bytes/N     N zero bytes (Content-Length N), for throughput tests
+The API-like endpoints (issue 17's credentials and path rules; any name, api.test in the tests):
+  /v1/messages, /v1/messages/...   200 JSON {"ok": true, "endpoint": "messages", ...}
+  /v1/files, /v1/files/...         200 JSON {"ok": true, "endpoint": "files", ...} ("uploaded":
+                                   reaching it at all is what the tests must prevent)
+  /echo-auth                       200 JSON {"authorization": the Authorization header, "key": the
+                                   query parameter `key`}; the same two values in the response
+                                   headers X-Echo-Authorization and X-Echo-Key (an origin that
+                                   echoes a credential back)
+  /sse                             text/event-stream, chunked: event 1 at once, then after
+                                   `?delay=S` seconds (default 1) event 2; each event's data is
+                                   JSON with "n" and "sent" (the origin's time.time() when it was
+                                   written), so a client proves event 1 arrived before 2 was sent
 Every response carries `X-Lab-Origin: NAME` and `X-Lab-Scheme: http|https`.
 
-Usage: origin.py --ready FILE --http PORT... --https PORT... --cert NAME=CERT,KEY...
+With WARD_LAB_RECORD=FILE (or --record FILE) the origin appends one JSON line per request to
+FILE: time, scheme, sni, host, method, target (as sent), path, authorization (null when absent),
+headers (in order), body (text, at most 64 KiB, undecodable bytes replaced). The credential tests
+read it to prove the origin saw the real secret only on the bound host and path.
+
+Sockets have TCP_NODELAY and a small response goes out in one write (head and body together),
+so keep-alive requests are not held up by Nagle's algorithm and delayed ACKs.
+
+Usage: origin.py --ready FILE --http PORT... --https PORT... --cert NAME=CERT,KEY... [--record FILE]
 """
 import argparse
 import hashlib
 import json
+import os
 import socket
 import ssl
 import sys
 import threading
+import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ZEROS = bytes(64 * 1024)
+RECORD_BODY_MAX = 64 * 1024
+RECORD_LOCK = threading.Lock()
 
 
 def plain_addr(addr):
@@ -52,6 +77,9 @@ class Handler(BaseHTTPRequestHandler):
         return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
     def read_body(self):
+        """Reads the request body: (length, sha256 hex); its first RECORD_BODY_MAX bytes are kept
+        in self.body_head for the record."""
+        self.body_head = bytearray()
         digest = hashlib.sha256()
         total = 0
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -76,6 +104,8 @@ class Handler(BaseHTTPRequestHandler):
             if not chunk:
                 raise ConnectionError("body ended early")
             digest.update(chunk)
+            if len(self.body_head) < RECORD_BODY_MAX:
+                self.body_head += chunk[:RECORD_BODY_MAX - len(self.body_head)]
             left -= len(chunk)
         return size
 
@@ -87,9 +117,91 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("X-Lab-Scheme", self.server.scheme)
         self.end_headers()
 
+    def reply(self, code, body, ctype, extra=()):
+        """A whole response in one write: status, headers and body."""
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Lab-Origin", self.served_name())
+        self.send_header("X-Lab-Scheme", self.server.scheme)
+        for k, v in extra:
+            self.send_header(k, v)
+        self._headers_buffer.append(b"\r\n")
+        if self.command != "HEAD":
+            self._headers_buffer.append(body)
+        self.flush_headers()
+
+    def record(self, path):
+        out = self.server.record
+        if out is None:
+            return
+        doc = {
+            "time": time.time(),
+            "scheme": self.server.scheme,
+            "sni": getattr(self.connection, "lab_sni", None),
+            "host": self.headers.get("Host"),
+            "method": self.command,
+            "target": self.path,
+            "path": path,
+            "authorization": self.headers.get("Authorization"),
+            "headers": [[k, v] for k, v in self.headers.items()],
+            "body": bytes(self.body_head).decode(errors="replace"),
+        }
+        line = json.dumps(doc) + "\n"
+        with RECORD_LOCK:
+            out.write(line)
+            out.flush()
+
+    def api(self, path, query):
+        """The API-like endpoints; False when `path` is none of them."""
+        if path in ("/v1/messages", "/v1/files") or path.startswith(("/v1/messages/", "/v1/files/")):
+            endpoint = path.split("/")[2]
+            doc = {"ok": True, "endpoint": endpoint, "method": self.command, "path": path,
+                   "body_len": self.req_body_len}
+            if endpoint == "files":
+                doc["uploaded"] = True
+            self.reply(200, (json.dumps(doc) + "\n").encode(), "application/json")
+        elif path == "/echo-auth":
+            auth = self.headers.get("Authorization", "")
+            key = (query.get("key") or [""])[0]
+            doc = {"authorization": auth, "key": key}
+            self.reply(200, (json.dumps(doc) + "\n").encode(), "application/json",
+                       [("X-Echo-Authorization", auth), ("X-Echo-Key", key)])
+        elif path == "/sse":
+            self.sse(query)
+        else:
+            return False
+        return True
+
+    def sse(self, query):
+        try:
+            delay = min(float((query.get("delay") or ["1"])[0]), 30.0)
+        except ValueError:
+            delay = 1.0
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("X-Lab-Origin", self.served_name())
+        self.send_header("X-Lab-Scheme", self.server.scheme)
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        for n in (1, 2):
+            if n == 2:
+                time.sleep(delay)
+            ev = ("id: %d\nevent: tick\ndata: %s\n\n" % (n, json.dumps({"n": n, "sent": time.time()}))).encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(ev), ev))
+        self.wfile.write(b"0\r\n\r\n")
+
     def handle_any(self):
         body_len, body_sha = self.read_body()
+        self.req_body_len = body_len
         path = self.path
+        split = urllib.parse.urlsplit(path)
+        self.record(split.path)
+        if self.api(split.path, urllib.parse.parse_qs(split.query)):
+            return
         if path == "/echo" or path.startswith("/echo/") or path.startswith("/echo?"):
             sni = getattr(self.connection, "lab_sni", None)
             doc = {
@@ -127,10 +239,7 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(ZEROS[:k])
                     n -= k
         else:
-            out = f"hello from {self.served_name()}\n".encode()
-            self.start(200, len(out), "text/plain")
-            if self.command != "HEAD":
-                self.wfile.write(out)
+            self.reply(200, f"hello from {self.served_name()}\n".encode(), "text/plain")
 
     do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = do_PATCH = handle_any
 
@@ -140,9 +249,10 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, port, scheme, tls=None):
+    def __init__(self, port, scheme, tls=None, record=None):
         self.scheme = scheme
         self.tls = tls
+        self.record = record
         super().__init__(("::", port), Handler, bind_and_activate=False)
         self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         self.server_bind()
@@ -151,6 +261,7 @@ class Server(ThreadingHTTPServer):
     def finish_request(self, request, client_address):
         # The TLS handshake runs here, in the connection's own thread, so a slow or broken client
         # never holds up accept().
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls is not None:
             request.settimeout(30)
             request = self.tls.wrap_socket(request, server_side=True)
@@ -192,11 +303,14 @@ def main():
     ap.add_argument("--http", type=int, action="append", default=[])
     ap.add_argument("--https", type=int, action="append", default=[])
     ap.add_argument("--cert", action="append", default=[])
+    ap.add_argument("--record", default=os.environ.get("WARD_LAB_RECORD") or None)
     args = ap.parse_args()
-    servers = [Server(p, "http") for p in args.http]
+    if args.record:
+        args.record = open(args.record, "a", encoding="utf-8")
+    servers = [Server(p, "http", record=args.record) for p in args.http]
     if args.https:
         tls = tls_contexts(args.cert)
-        servers += [Server(p, "https", tls) for p in args.https]
+        servers += [Server(p, "https", tls, args.record) for p in args.https]
     for s in servers:
         threading.Thread(target=s.serve_forever, daemon=True).start()
     with open(args.ready, "w") as f:

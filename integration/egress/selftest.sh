@@ -2,10 +2,11 @@
 # Self-test of the egress lab (integration/egress/lab.sh): brings it up (twice: `up` must be
 # idempotent), proves from the client namespace that names resolve through the lab DNS (no
 # --resolve), that every name answers HTTP 200 and HTTPS 200 (test CA) on every port, over IPv4
-# and IPv6, that the echo endpoint reports request line, Host, SNI, headers and body, and that the
-# rebinding names resolve as configured; then tears the lab down (twice: `down` must be
-# idempotent) and proves nothing is left: namespaces, veths, processes, files, routes, firewall
-# rules, sysctls. Prints `ok ...` / `FAIL ...` per check and exits non-zero if any check failed.
+# and IPv6, that the echo endpoint reports request line, Host, SNI, headers and body, that the
+# rebinding names resolve as configured, and that api.test's endpoints (issue 17: /v1/messages,
+# /v1/files, /echo-auth, /sse streaming) and the request record work; then tears the lab down
+# (twice: `down` must be idempotent) and proves nothing is left: namespaces, veths, processes,
+# files, routes, firewall rules, sysctls. Prints `ok ...` / `FAIL ...` per check and exits non-zero if any check failed.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -163,6 +164,42 @@ expect "echo: POST body length and sha256 (IPv${FAMS##* })" "POST 300000 $sha" \
     jget "$TMP/echo-post.json" 'd["method"]+" "+str(d["body_len"])+" "+d["body_sha256"]'
 expect "/bytes/N sends N bytes" 1048576 \
     sh -c "${C[*]} curl -sS -m 10 --cacert $CA https://other.test/bytes/1048576 | wc -c"
+
+# issue 17's API-like endpoints on api.test, and the request record
+expect "api.test: POST /v1/messages" '200 messages' \
+    sh -c "${C[*]} curl -sS -m 10 --cacert $CA -X POST -d '{}' -o $TMP/api.json -w '%{http_code} ' https://api.test/v1/messages && $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"endpoint\"])' $TMP/api.json"
+expect "api.test: POST /v1/files reaches the origin (what a path rule must stop)" '200 True' \
+    sh -c "${C[*]} curl -sS -m 10 --cacert $CA -X POST -d x -o $TMP/api.json -w '%{http_code} ' https://api.test/v1/files && $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"uploaded\"])' $TMP/api.json"
+"${C[@]}" curl -sS -m 10 --cacert "$CA" -H 'Authorization: Bearer echo-me' -D "$TMP/ea.h" -o "$TMP/ea.json" \
+    'https://api.test/echo-auth?key=k-1' || true
+expect "api.test: /echo-auth echoes Authorization and key in the body" "Bearer echo-me k-1" \
+    jget "$TMP/ea.json" 'd["authorization"]+" "+d["key"]'
+expect "api.test: /echo-auth echoes them in headers" "x-echo-authorization: Bearer echo-me|x-echo-key: k-1" \
+    sh -c "grep -i '^x-echo-' $TMP/ea.h | tr -d '\r' | tr 'A-Z' 'a-z' | sed 's/bearer echo-me/Bearer echo-me/' | paste -sd'|'"
+# /sse: event 1 is read before event 2 is sent (the origin stamps each event when it writes it)
+expect "api.test: /sse streams (event 1 read >= 0.5 s before event 2 is sent)" "yes" "${C[@]}" "$PY" - "$CA" <<'PY'
+import json, socket, ssl, sys, time
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+s = ctx.wrap_socket(socket.create_connection(("api.test", 443), timeout=10), server_hostname="api.test")
+s.sendall(b"GET /sse?delay=1 HTTP/1.1\r\nHost: api.test\r\n\r\n")
+buf, first, second = b"", None, None
+while second is None:
+    d = s.recv(65536)
+    if not d:
+        break
+    now = time.time()
+    buf += d
+    for line in buf.split(b"\n"):
+        if line.startswith(b"data: "):
+            ev = json.loads(line[6:])
+            if ev["n"] == 1 and first is None:
+                first = now
+            if ev["n"] == 2:
+                second = ev["sent"]
+print("yes" if first is not None and second is not None and second - first >= 0.5 else f"no: {first} {second}")
+PY
+expect "api.test: the request record has the echo-auth request with its Authorization" "GET /echo-auth?key=k-1 Bearer echo-me" \
+    sh -c "grep '\"/echo-auth\"' $WARD_LAB_RECORD | tail -1 | $PY -c 'import json,sys; d=json.loads(sys.stdin.read()); print(d[\"method\"], d[\"target\"], d[\"authorization\"])'"
 
 # DNS answers for the refusal tests, the wildcard zone, unknown names
 expect "resolve rebind.test A" "127.0.0.1" resolve rebind.test 4

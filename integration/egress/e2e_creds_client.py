@@ -1,0 +1,190 @@
+#!/usr/bin/python3
+"""Clients run INSIDE the credential e2e containers (integration/egress/e2e_creds.sh); one JSON
+line per call. Standard library only (the rootfs is the host's /usr, read-only).
+
+The CA bundle is the one ward gives the container: SSL_CERT_FILE (else CURL_CA_BUNDLE) from our
+env, else from init's (/proc/1/environ); `--cacert FILE` overrides. Credential values are never
+given on the command line: `--auth-env VAR` sends `Authorization: Bearer $VAR`, `--query-env VAR`
+appends `key=$VAR` to the URL's query, `--auth-file-key FILE` takes the value of "api_key" in a
+JSON file (the placeholder ward wrote there), each read here from what the container holds.
+
+    req METHOD URL [--http2|--http1.1] [--auth-env VAR] [--auth-file-key FILE] [--query-env VAR]
+        [--data TEXT] [--cacert FILE]
+        curl -sS --path-as-is: {"rc", "code", "version", "headers": {lower-case name: value},
+        "body", "denied" (X-Ward-Denied or null), "err"}
+    sse URL [--cacert FILE]
+        GET URL (HTTP/1.1 over TLS, one connection), reads the two events of the origin's /sse:
+        {"first_arrived": time.time() when event 1 was read, "first_sent", "second_sent",
+         "gap": second_sent - first_arrived (> 0: event 1 arrived before event 2 was sent), "err"}
+    env                 {"env": our environment, "init": init's (/proc/1/environ), "self":
+                        /proc/self/environ as read}
+    cat FILE            {"text": FILE's content}
+"""
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.parse
+
+TIMEOUT = 15
+
+
+def out(obj):
+    print(json.dumps(obj, sort_keys=True))
+
+
+def environ_of(path):
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError:
+        return {}
+    env = {}
+    for kv in raw.split(b"\0"):
+        if kv:
+            k, _, v = kv.decode(errors="replace").partition("=")
+            env[k] = v
+    return env
+
+
+def cafile(arg):
+    if arg:
+        return arg
+    for src in (os.environ, environ_of("/proc/1/environ")):
+        for k in ("SSL_CERT_FILE", "CURL_CA_BUNDLE"):
+            if src.get(k):
+                return src[k]
+    return None
+
+
+def opts(args):
+    o, rest, i = {}, [], 0
+    flags = {"--http2", "--http1.1"}
+    while i < len(args):
+        a = args[i]
+        if a in flags:
+            o[a] = True
+            i += 1
+        elif a.startswith("--"):
+            o[a] = args[i + 1]
+            i += 2
+        else:
+            rest.append(a)
+            i += 1
+    return o, rest
+
+
+def cmd_req(args):
+    o, (method, url) = opts(args)
+    if o.get("--query-env"):
+        v = os.environ.get(o["--query-env"], "")
+        url += ("&" if "?" in url else "?") + "key=" + urllib.parse.quote(v, safe="")
+    auth = None
+    if o.get("--auth-env"):
+        auth = os.environ.get(o["--auth-env"], "")
+    if o.get("--auth-file-key"):
+        with open(o["--auth-file-key"]) as f:
+            auth = json.load(f)["api_key"]
+    body, hdrs = "/tmp/creds-body", "/tmp/creds-headers"
+    for f in (body, hdrs):
+        try:
+            os.unlink(f)
+        except FileNotFoundError:
+            pass
+    cmd = ["curl", "-sS", "--path-as-is", "--max-time", str(TIMEOUT), "-o", body, "-D", hdrs,
+           "-w", "%{http_code} %{http_version}", "-X", method]
+    ca = cafile(o.get("--cacert"))
+    if ca and url.startswith("https:"):
+        cmd += ["--cacert", ca]
+    if o.get("--http2"):
+        cmd.append("--http2")
+    if o.get("--http1.1"):
+        cmd.append("--http1.1")
+    if o.get("--data") is not None:
+        cmd += ["--data-binary", o["--data"], "-H", "Content-Type: application/json"]
+    stdin = None
+    if auth is not None:
+        # the header goes through a curl config on stdin, not argv (a placeholder is no secret,
+        # but nothing credential-like belongs in a command line)
+        cmd += ["-K", "-"]
+        stdin = 'header = "Authorization: Bearer %s"\n' % auth.replace("\\", "\\\\").replace('"', '\\"')
+    cmd.append(url)
+    p = subprocess.run(cmd, input=stdin, capture_output=True, text=True)
+    code, _, version = p.stdout.strip().partition(" ")
+    headers, denied = {}, None
+    if os.path.exists(hdrs):
+        with open(hdrs, errors="replace") as f:
+            for line in f.read().splitlines():
+                k, sep, v = line.partition(":")
+                if sep and not k.startswith("HTTP/"):
+                    headers[k.strip().lower()] = v.strip()
+        denied = headers.get("x-ward-denied")
+    text = ""
+    if os.path.exists(body):
+        with open(body, "rb") as f:
+            text = f.read(4000).decode(errors="replace")
+    out({"rc": p.returncode, "code": code, "version": version, "headers": headers, "body": text,
+         "denied": denied, "err": p.stderr.strip()[-300:]})
+
+
+def cmd_sse(args):
+    o, (url,) = opts(args)
+    u = urllib.parse.urlsplit(url)
+    res = {"first_arrived": None, "first_sent": None, "second_sent": None, "gap": None, "err": ""}
+    try:
+        ctx = ssl.create_default_context(cafile=cafile(o.get("--cacert")))
+        ctx.set_alpn_protocols(["http/1.1"])
+        s = socket.create_connection((u.hostname, u.port or 443), timeout=TIMEOUT)
+        s = ctx.wrap_socket(s, server_hostname=u.hostname)
+        target = u.path + ("?" + u.query if u.query else "")
+        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n" % (target, u.hostname)).encode())
+        buf = b""
+        events = []
+        while len(events) < 2:
+            d = s.recv(65536)
+            now = time.time()
+            if not d:
+                break
+            buf += d
+            # events end with a blank line; the chunked framing around them does not matter here
+            while b"\n\n" in buf:
+                ev, _, buf = buf.partition(b"\n\n")
+                for line in ev.split(b"\n"):
+                    if line.startswith(b"data: "):
+                        doc = json.loads(line[6:])
+                        events.append((now, doc))
+                        if doc["n"] == 1:
+                            res["first_arrived"], res["first_sent"] = now, doc["sent"]
+                        else:
+                            res["second_sent"] = doc["sent"]
+        s.close()
+        if res["first_arrived"] is not None and res["second_sent"] is not None:
+            res["gap"] = res["second_sent"] - res["first_arrived"]
+        else:
+            res["err"] = "events seen: %d; head: %r" % (len(events), buf[:200])
+    except Exception as e:  # the check wants the failure's text, whatever it is
+        res["err"] = repr(e)[-300:]
+    out(res)
+
+
+def main(argv):
+    cmd, args = argv[1], argv[2:]
+    if cmd == "req":
+        cmd_req(args)
+    elif cmd == "sse":
+        cmd_sse(args)
+    elif cmd == "env":
+        out({"env": dict(os.environ), "init": environ_of("/proc/1/environ"),
+             "self": environ_of("/proc/self/environ")})
+    elif cmd == "cat":
+        with open(args[0], errors="replace") as f:
+            out({"text": f.read()})
+    else:
+        sys.exit("e2e_creds_client.py: unknown command %r" % cmd)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
