@@ -16,6 +16,8 @@ pub mod domains;
 #[cfg(target_os = "linux")]
 pub mod interception;
 #[cfg(target_os = "linux")]
+pub mod credentials;
+#[cfg(target_os = "linux")]
 pub mod isolation;
 #[cfg(target_os = "linux")]
 pub mod json;
