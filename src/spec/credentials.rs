@@ -198,9 +198,8 @@ pub fn compile(c: &Credentials, domains: Option<&Domains>, at: &str) -> Result<C
     }
     for (i, f) in c.files.iter().enumerate() {
         let field = format!("{at}.files[{i}]");
-        let path = check_path(&f.path).map_err(|why| {
-            Error::spec(format!("{field}.path"), format!("{:?}: {why}", f.path))
-        })?;
+        let path = check_path(&f.path)
+            .map_err(|why| Error::spec(format!("{field}.path"), format!("{:?}: {why}", f.path)))?;
         if let Some(j) = c.files[..i]
             .iter()
             .position(|o| check_path(&o.path).ok().as_ref() == Some(&path))

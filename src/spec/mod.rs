@@ -12,11 +12,11 @@ pub mod bundle;
 #[cfg(target_os = "linux")]
 pub mod capabilities;
 #[cfg(target_os = "linux")]
+pub mod credentials;
+#[cfg(target_os = "linux")]
 pub mod domains;
 #[cfg(target_os = "linux")]
 pub mod interception;
-#[cfg(target_os = "linux")]
-pub mod credentials;
 #[cfg(target_os = "linux")]
 pub mod isolation;
 #[cfg(target_os = "linux")]

@@ -31,7 +31,10 @@ fn the_spec_example_is_accepted() {
         c.entries[0].label,
         "credentials.envVars[0] (ANTHROPIC_API_KEY)"
     );
-    assert_eq!(c.entries[0].methods.as_deref(), Some(&["POST".to_string()][..]));
+    assert_eq!(
+        c.entries[0].methods.as_deref(),
+        Some(&["POST".to_string()][..])
+    );
     assert_eq!(c.entries[0].hosts.len(), 1);
 }
 
@@ -231,7 +234,10 @@ fn extract_spans_are_group_one_and_never_empty() {
     assert_eq!(got, [&b"s3cret"[..], b"t0ken"]);
     assert!(spans(&re, b"nothing here").is_none());
     let optional = compile_extract("a(b)?").unwrap();
-    assert!(spans(&optional, b"a a").is_none(), "an unmatched group is no span");
+    assert!(
+        spans(&optional, b"a a").is_none(),
+        "an unmatched group is no span"
+    );
 }
 
 #[test]
