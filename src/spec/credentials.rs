@@ -352,6 +352,9 @@ pub fn check_path(p: &str) -> std::result::Result<PathBuf, String> {
         return Err("contains a NUL byte".into());
     }
     let path = Path::new(p);
+    if p.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err("has a . or .. segment".into());
+    }
     if !path.is_absolute() {
         return Err("not an absolute path (a path inside the container)".into());
     }

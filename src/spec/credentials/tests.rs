@@ -252,3 +252,108 @@ fn an_empty_credentials_block_is_nothing() {
         .unwrap()
         .is_none());
 }
+
+mod schema {
+    use regex::Regex;
+    use serde_json::{json, Value};
+
+    use crate::spec::schema_check::validate;
+
+    fn schema() -> Value {
+        serde_json::from_str(include_str!("../../../spec/interception.schema.json")).unwrap()
+    }
+
+    fn check(doc: &Value) -> Vec<String> {
+        let s = schema();
+        validate(&s, &s, doc, "$")
+    }
+
+    #[test]
+    fn the_example_validates_and_wrong_entries_are_flagged() {
+        let example: Value =
+            serde_json::from_str(include_str!("../../../spec/examples/credentials.json")).unwrap();
+        assert!(check(&example).is_empty(), "{:?}", check(&example));
+        let env = |e: Value| json!({"credentials": {"envVars": [e]}});
+        for (doc, word) in [
+            (env(json!({"name": "A"})), "envVars[0]: missing mode"),
+            (env(json!({"name": "A", "mode": "hide"})), "envVars[0].mode"),
+            (
+                env(json!({"name": "A=B", "mode": "mask"})),
+                "envVars[0].name",
+            ),
+            (
+                env(json!({"name": "A", "mode": "mask", "injectHosts": []})),
+                "injectHosts: fewer than minItems",
+            ),
+            (
+                env(json!({"name": "A", "mode": "mask", "injectHosts": ["*"]})),
+                "injectHosts[0]",
+            ),
+            (
+                env(json!({"name": "A", "mode": "mask", "methods": ["get"]})),
+                "methods[0]",
+            ),
+            (
+                env(json!({"name": "A", "mode": "mask", "paths": ["v1"]})),
+                "paths[0]",
+            ),
+            (
+                env(json!({"name": "A", "mode": "mask", "inject": []})),
+                "unexpected inject",
+            ),
+            (
+                json!({"credentials": {"files": [{"path": "etc/x", "mode": "mask"}]}}),
+                "files[0].path",
+            ),
+            (
+                json!({"credentials": {"files": [{"path": "/a/../x", "mode": "mask"}]}}),
+                "files[0].path",
+            ),
+            (
+                json!({"credentials": {"onExtractNoMatch": "ignore"}}),
+                "onExtractNoMatch",
+            ),
+            (
+                json!({"credentials": {"allowPlaintextInject": "yes"}}),
+                "allowPlaintextInject",
+            ),
+        ] {
+            let errors = check(&doc);
+            assert!(errors.iter().any(|e| e.contains(word)), "{doc}: {errors:?}");
+        }
+    }
+
+    /// Every path the parser accepts, the schema accepts too.
+    #[test]
+    fn the_schema_accepts_every_path_the_parser_accepts() {
+        let s = schema();
+        let pattern = s["$defs"]["credentialFile"]["properties"]["path"]["pattern"]
+            .as_str()
+            .unwrap();
+        let re = Regex::new(pattern).unwrap();
+        let pieces = [
+            "/", "//", "a", ".", "..", ".x", "..x", "x.", "é", " ", "-", "~",
+        ];
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..50_000 {
+            let text: String = (0..1 + next(6))
+                .map(|_| pieces[next(pieces.len())])
+                .collect();
+            let ok = super::check_path(&text).is_ok();
+            if ok {
+                accepted += 1;
+            } else {
+                refused += 1;
+            }
+            assert_eq!(ok, re.is_match(&text), "path {text:?}");
+        }
+        assert!(accepted > 1000 && refused > 1000, "{accepted}/{refused}");
+    }
+}
