@@ -48,7 +48,9 @@ fn with_credentials(env: &mut Env) {
     .unwrap();
     let e = env.config["process"]["env"].as_array_mut().unwrap();
     e.push(json!(format!("ANTHROPIC_API_KEY={KEY}")));
-    e.push(json!(format!("SERVICE_URL=https://api.example/v1?token={URL_TOKEN}&x=1")));
+    e.push(json!(format!(
+        "SERVICE_URL=https://api.example/v1?token={URL_TOKEN}&x=1"
+    )));
     e.push(json!(format!("WITHHELD={WITHHELD}")));
     e.push(json!("PIP_CERT=/custom/pip.pem"));
     env.config["process"]["interception"] = json!({
@@ -128,7 +130,12 @@ fn container_pids(init: i32) -> Vec<i32> {
         .unwrap()
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok().as_ref() == Some(&ns))
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/ns/pid"))
+                .ok()
+                .as_ref()
+                == Some(&ns)
+        })
         .collect()
 }
 
@@ -189,9 +196,16 @@ fn the_container_sees_only_placeholders() {
         .unwrap_or_else(|| panic!("the rest of the file byte for byte: {netrc:?}"));
     assert!(pw.starts_with("ward-cred-") && !pw.contains(' '), "{netrc}");
     assert_eq!(parts[4].trim(), "0", "a denied file is empty");
-    assert!(!parts[5].contains("write=0"), "the masked file is read-only: {}", parts[5]);
+    assert!(
+        !parts[5].contains("write=0"),
+        "the masked file is read-only: {}",
+        parts[5]
+    );
     let bundle = parts[6];
-    assert!(bundle.starts_with(ROOTFS_BUNDLE), "the rootfs bundle first: {bundle}");
+    assert!(
+        bundle.starts_with(ROOTFS_BUNDLE),
+        "the rootfs bundle first: {bundle}"
+    );
     assert!(
         bundle.contains("-----BEGIN CERTIFICATE-----") && !bundle.contains("PRIVATE KEY"),
         "{bundle}"
@@ -231,7 +245,10 @@ fn the_container_sees_only_placeholders() {
         }
     }
     // the scan can tell: the placeholder is there
-    assert!(memory_holds(init, key.as_bytes()), "the scan finds the placeholder");
+    assert!(
+        memory_holds(init, key.as_bytes()),
+        "the scan finds the placeholder"
+    );
 
     // not in the state dir, nor in `ward state`
     let mut files = Vec::new();
@@ -330,7 +347,10 @@ fn each_refusal_names_the_field_and_leaves_nothing_behind() {
         let before = env.root_entries();
         let id = env.id();
         let out = env.create(&id);
-        assert!(out.code != 0 && out.stderr.contains(why), "{field}: {out:?}");
+        assert!(
+            out.code != 0 && out.stderr.contains(why),
+            "{field}: {out:?}"
+        );
         assert!(out.stderr.contains(&field), "{field}: {out:?}");
         assert_no_secret("the error", &out.stderr);
         env.assert_nothing_left(&id, &before);

@@ -184,7 +184,7 @@ impl Masker<'_> {
                     end -= 1;
                 }
             }
-            vec![0..end]
+            std::iter::once(0..end).collect::<Vec<_>>()
         };
         let spans = match &e.extract {
             None => whole(),
