@@ -215,7 +215,8 @@ fn the_container_sees_only_placeholders() {
     let process = env.dir.join("process.json");
     std::fs::write(
         &process,
-        json!({"args": ["sh", "-c", "echo K=$ANTHROPIC_API_KEY W=${WITHHELD:-none}"], "cwd": "/",
+        json!({"args": ["sh", "-c", "echo K=$ANTHROPIC_API_KEY W=${WITHHELD:-none} C=$SSL_CERT_FILE"],
+            "cwd": "/",
             "user": {"uid": 0, "gid": 0},
             "env": ["PATH=/bin", format!("ANTHROPIC_API_KEY={KEY}"), format!("WITHHELD={WITHHELD}")]})
         .to_string(),
@@ -223,7 +224,11 @@ fn the_container_sees_only_placeholders() {
     .unwrap();
     let out = env.rt(&["exec", "--process", process.to_str().unwrap(), &id]);
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(out.stdout.trim(), format!("K={key} W=none"), "{out:?}");
+    assert_eq!(
+        out.stdout.trim(),
+        format!("K={key} W=none C=/etc/ward/ca-bundle.pem"),
+        "{out:?}"
+    );
     let out = env.rt(&[
         "exec",
         "-e",
@@ -264,6 +269,37 @@ fn the_container_sees_only_placeholders() {
     env.kill(&id, "KILL");
     env.wait_status(&id, "stopped");
     env.delete(&id).ok();
+}
+
+/// In a user namespace the masked copies and the bundle (files of ward's state dir, which the
+/// container's root cannot reach by path) are mounted all the same, readable by the user the
+/// original file belonged to.
+#[test]
+fn a_user_namespace_gets_the_same_view() {
+    if skip() {
+        return;
+    }
+    let mut env = Env::new();
+    env.with_userns();
+    with_credentials(&mut env);
+    let rootfs = env.rootfs();
+    // The file belongs to the container's root (host uid 100000) and only it may read it.
+    let netrc = rootfs.join("root/.netrc");
+    std::os::unix::fs::chown(&netrc, Some(100000), Some(100000)).unwrap();
+    std::fs::set_permissions(&netrc, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .unwrap();
+    env.args(&[
+        "sh",
+        "-c",
+        "echo K=$ANTHROPIC_API_KEY; cat /root/.netrc; stat -c '%u %a' /root/.netrc; \
+         grep -c rootfs-bundle-marker /etc/ward/ca-bundle.pem",
+    ]);
+    let out = env.run(&env.id());
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_no_secret("the container", &out.stdout);
+    assert!(out.stdout.contains("K=ward-cred-"), "{out:?}");
+    assert!(out.stdout.contains("  password ward-cred-"), "{out:?}");
+    assert!(out.stdout.contains("\n0 600\n1\n"), "{out:?}");
 }
 
 #[test]

@@ -59,6 +59,11 @@ pub fn install(
     pem.extend_from_slice(ca_pem.as_bytes());
     let path = state_dir.join(STATE_FILE);
     write_public(&path, &pem)?;
+    // The mount point, made now by ward (the host's root): in a user namespace init's root may
+    // not write the image's /etc.
+    let root = crate::sys::safepath::open_root(&bundle.rootfs)?;
+    crate::sys::safepath::ensure(root.as_fd(), Path::new(BUNDLE_PATH), false)
+        .map_err(|e| Error::Init(format!("the CA bundle's mount point {BUNDLE_PATH}: {e}")))?;
     crate::container::credentials::add_mounts(
         bundle,
         vec![crate::container::credentials::read_only_bind(
