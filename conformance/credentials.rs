@@ -286,8 +286,7 @@ fn a_user_namespace_gets_the_same_view() {
     // The file belongs to the container's root (host uid 100000) and only it may read it.
     let netrc = rootfs.join("root/.netrc");
     std::os::unix::fs::chown(&netrc, Some(100000), Some(100000)).unwrap();
-    std::fs::set_permissions(&netrc, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .unwrap();
+    std::fs::set_permissions(&netrc, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     env.args(&[
         "sh",
         "-c",
@@ -367,8 +366,11 @@ fn each_refusal_names_the_field_and_leaves_nothing_behind() {
             Some(json!(["CAP_SYS_ADMIN"])),
         ),
     ];
-    for (field, why, policy, caps) in cases {
+    for (n, (field, why, policy, caps)) in cases.into_iter().enumerate() {
         let mut env = Env::new();
+        // A cgroup path of its own, to see that the refusal removed it.
+        let cgroup = format!("wardcred{}x{n}", std::process::id());
+        env.config["linux"]["cgroupsPath"] = json!(format!("/{cgroup}"));
         let shared = env.shared_dir("mark", "/mark");
         env.args(&["sh", "-c", "echo ran > /mark/ran"]);
         env.config["process"]["env"]
@@ -395,7 +397,35 @@ fn each_refusal_names_the_field_and_leaves_nothing_behind() {
             !env.rootfs().join("etc/ward").exists(),
             "the rootfs was touched: {field}"
         );
+        assert!(!cgroup_exists(&cgroup), "the cgroup was left: {field}");
     }
+}
+
+/// Whether a cgroup directory `name` exists under any hierarchy (v2, hybrid or v1).
+fn cgroup_exists(name: &str) -> bool {
+    let root = Path::new("/sys/fs/cgroup");
+    root.join(name).exists()
+        || std::fs::read_dir(root)
+            .unwrap()
+            .flatten()
+            .any(|h| h.path().join(name).exists())
+}
+
+/// The check above can tell: a container that is created has its cgroup there.
+#[test]
+fn a_created_container_has_the_cgroup_the_refusals_check_for() {
+    if skip() {
+        return;
+    }
+    let mut env = Env::new();
+    with_credentials(&mut env);
+    let cgroup = format!("wardcred{}ok", std::process::id());
+    env.config["linux"]["cgroupsPath"] = json!(format!("/{cgroup}"));
+    let id = env.id();
+    env.create(&id).ok();
+    assert!(cgroup_exists(&cgroup));
+    env.delete(&id).ok();
+    assert!(!cgroup_exists(&cgroup));
 }
 
 /// `ward hook egress` cannot rewrite an env runc has fixed: a config with credentials is
