@@ -116,7 +116,15 @@ fn memory_holds(pid: i32, needle: &[u8]) -> bool {
         if mem.seek(SeekFrom::Start(a)).is_err() || mem.read_exact(&mut buf).is_err() {
             continue;
         }
-        if buf.windows(needle.len()).any(|w| w == needle) {
+        if let Some(off) = buf.windows(needle.len()).position(|w| w == needle) {
+            if std::env::var("PROBE").is_ok() {
+                let lo = off.saturating_sub(64);
+                let hi = (off + needle.len() + 64).min(buf.len());
+                eprintln!(
+                    "FOUND in {line} at {off}: {:?}",
+                    String::from_utf8_lossy(&buf[lo..hi])
+                );
+            }
             return true;
         }
     }
@@ -456,4 +464,30 @@ fn the_hook_refuses_credentials() {
     assert_no_secret("the hook's error", &out.stderr);
     assert!(!shared.join("ran").exists(), "the container ran");
     crate::egress_domains::assert_hook_left_nothing(&hook_root);
+}
+
+/// Before `ward start`, init waits with `ward create`'s memory image (it is forked after the
+/// credentials are read): the secrets were sealed from the fork and the values ward replaced
+/// wiped, so a scan of init from the host finds only the placeholders there too.
+#[test]
+fn a_created_containers_init_holds_no_secret() {
+    if skip() {
+        return;
+    }
+    let mut env = Env::new();
+    with_credentials(&mut env);
+    let id = env.id();
+    env.create(&id).ok();
+    let init = env.state(&id)["pid"].as_i64().unwrap() as i32;
+    for s in secrets() {
+        assert!(!memory_holds(init, s.as_bytes()), "init holds {s}");
+    }
+    let record = crate::harness::read(&env.root.join(&id).join("credentials.json"));
+    let record: Value = serde_json::from_str(&record).unwrap();
+    let key = record["env"]["ANTHROPIC_API_KEY"].as_str().unwrap();
+    assert!(
+        memory_holds(init, key.as_bytes()),
+        "the scan finds the placeholder"
+    );
+    env.delete(&id).ok();
 }

@@ -16,11 +16,15 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
 
 use crate::error::{Error, Result};
-use crate::policy::credentials::{mint, Binding, Secret, Vault};
+use crate::policy::credentials::mint;
 use crate::spec::credentials::{spans, Compiled, Entry, Mode, NoMatch, Source};
 use crate::spec::Bundle;
+
+mod sealed;
+pub use sealed::{scrub_stack, Pending, PendingBinding, Sealed};
 
 /// The record `ward exec` reads, in the state dir.
 pub const FILE: &str = "credentials.json";
@@ -92,9 +96,10 @@ impl Record {
 }
 
 /// Reads every credential, rewrites the env of `bundle` (and of its stored config) and mounts
-/// the masked files; returns the vault (the secrets) and the record for exec.
-pub fn prepare(bundle: &mut Bundle, c: &Compiled, state_dir: &Path) -> Result<(Vault, Record)> {
-    let mut vault = Vault {
+/// the masked files; returns the secrets (sealed until init is forked) and the record for exec.
+/// The replaced values are wiped where ward held them.
+pub fn prepare(bundle: &mut Bundle, c: &Compiled, state_dir: &Path) -> Result<(Pending, Record)> {
+    let mut vault = Pending {
         bindings: Vec::new(),
         allow_plaintext_inject: c.allow_plaintext_inject,
     };
@@ -122,7 +127,11 @@ pub fn prepare(bundle: &mut Bundle, c: &Compiled, state_dir: &Path) -> Result<(V
                     ));
                 }
                 if e.mode == Mode::Deny {
-                    env.retain(|kv| kv.split_once('=').is_none_or(|(n, _)| n != name));
+                    let (gone, kept): (Vec<String>, Vec<String>) = std::mem::take(&mut env)
+                        .into_iter()
+                        .partition(|kv| kv.split_once('=').is_some_and(|(n, _)| n == name));
+                    env = kept;
+                    gone.into_iter().for_each(|mut kv| kv.zeroize());
                     record.removed.push(name.clone());
                     continue;
                 }
@@ -137,7 +146,7 @@ pub fn prepare(bundle: &mut Bundle, c: &Compiled, state_dir: &Path) -> Result<(V
                     let masked = masker.mask(v.as_bytes(), false)?;
                     // Placeholders and the value's own non-secret bytes: UTF-8 as it was.
                     let masked = String::from_utf8_lossy(&masked).into_owned();
-                    *kv = format!("{name}={masked}");
+                    std::mem::replace(kv, format!("{name}={masked}")).zeroize();
                     shown.get_or_insert(masked);
                 }
                 if let Some(v) = shown {
@@ -158,6 +167,7 @@ pub fn prepare(bundle: &mut Bundle, c: &Compiled, state_dir: &Path) -> Result<(V
         }
         vault.bindings.extend(masker.bindings());
     }
+    wipe_env(bundle);
     set_env(bundle, env)?;
     if !mounts.is_empty() {
         add_mounts(bundle, mounts);
@@ -165,11 +175,35 @@ pub fn prepare(bundle: &mut Bundle, c: &Compiled, state_dir: &Path) -> Result<(V
     Ok((vault, record))
 }
 
+/// Wipes the env as the config gave it (the typed spec's and the stored config's), before it
+/// is replaced by the masked one (or before a copy of the bundle is dropped).
+pub fn wipe_env(bundle: &mut Bundle) {
+    if let Some(env) = bundle
+        .spec
+        .process_mut()
+        .as_mut()
+        .and_then(|p| p.env_mut().as_mut())
+    {
+        env.iter_mut().for_each(Zeroize::zeroize);
+    }
+    if let Some(env) = bundle
+        .raw
+        .pointer_mut("/process/env")
+        .and_then(|v| v.as_array_mut())
+    {
+        for v in env {
+            if let serde_json::Value::String(s) = v {
+                s.zeroize();
+            }
+        }
+    }
+}
+
 /// The placeholders of one entry: one per distinct secret.
 struct Masker<'a> {
     entry: &'a Entry,
     no_match: NoMatch,
-    minted: Vec<(Secret, String)>,
+    minted: Vec<(Sealed, String)>,
 }
 
 impl Masker<'_> {
@@ -234,17 +268,17 @@ impl Masker<'_> {
             return Ok(p.clone());
         }
         let p = mint(secret.len())?;
-        self.minted.push((Secret::new(secret.to_vec()), p.clone()));
+        self.minted.push((Sealed::new(secret)?, p.clone()));
         Ok(p)
     }
 
-    fn bindings(self) -> Vec<Binding> {
+    fn bindings(self) -> Vec<PendingBinding> {
         let e = self.entry;
         let many = self.minted.len() > 1;
         self.minted
             .into_iter()
             .enumerate()
-            .map(|(k, (secret, placeholder))| Binding {
+            .map(|(k, (secret, placeholder))| PendingBinding {
                 name: if many {
                     format!("{} #{}", e.label, k + 1)
                 } else {

@@ -35,8 +35,9 @@ pub struct Prepared {
     pub listener_map: OwnedFd,
     /// The CA the proxy terminates TLS with (http rules or credentials; `intercept`).
     pub ca: Option<crate::policy::proxy::tls::ca::Authority>,
-    /// The credentials' secrets, for the proxy's memory only (`intercept`).
-    pub vault: crate::policy::credentials::Vault,
+    /// The credentials' secrets, sealed from init's fork, for the proxy's memory only
+    /// (`intercept`; opened in `start`).
+    pub vault: crate::container::credentials::Pending,
 }
 
 /// `None` when the policy names no domains (then nothing here runs: no proxy, no cost).
@@ -259,7 +260,11 @@ pub fn intercept(bundle: &mut Bundle, p: &mut Prepared, id: &str, state_dir: &Pa
         None => None,
     };
     let (vault, mut record) = match &compiled {
-        Some(c) => crate::container::credentials::prepare(bundle, c, state_dir)?,
+        Some(c) => {
+            let prepared = crate::container::credentials::prepare(bundle, c, state_dir);
+            crate::container::credentials::scrub_stack();
+            prepared?
+        }
         None => Default::default(),
     };
     if !p.domains.http.entries.is_empty() || !vault.is_empty() {
@@ -338,7 +343,7 @@ pub fn start(
         keep: vec![link],
         ca: p.ca,
         extra_roots_pem: Vec::new(),
-        vault: p.vault,
+        vault: p.vault.open(),
     };
     crate::policy::proxy::daemon::spawn(plan, listeners)
 }

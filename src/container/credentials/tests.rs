@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::policy::credentials::PREFIX;
+use crate::policy::credentials::{Vault, PREFIX};
 
 struct Tmp(PathBuf);
 
@@ -47,7 +47,7 @@ fn run(bundle: &mut Bundle, state: &Path) -> Result<(Vault, Record)> {
         .unwrap()
         .compiled_credentials(&bundle.raw)?
         .unwrap();
-    prepare(bundle, &c, state)
+    prepare(bundle, &c, state).map(|(pending, record)| (pending.open(), record))
 }
 
 fn env_of(bundle: &Bundle) -> Vec<String> {
