@@ -54,7 +54,7 @@ fn with_credentials(env: &mut Env) {
     e.push(json!(format!("WITHHELD={WITHHELD}")));
     e.push(json!("PIP_CERT=/custom/pip.pem"));
     env.config["process"]["interception"] = json!({
-        "network": {"allowedDomains": ["api.example", "other.example"]},
+        "network": {"allowedDomains": ["api.example", "other.example"], "proxyEnv": true},
         "credentials": {
             "envVars": [
                 {"name": "ANTHROPIC_API_KEY", "mode": "mask", "injectHosts": ["api.example"],

@@ -279,8 +279,9 @@ fn create_in(
     let mut egress = crate::container::egress::prepare(&bundle)?;
     if let Some(p) = egress.as_mut() {
         guard.proxy_netns = crate::container::egress::joined_path(&bundle);
-        crate::container::egress::proxy_env(&mut bundle, p)?;
+        // Credentials first: proxyEnv then copies an env that holds only placeholders.
         crate::container::egress::intercept(&mut bundle, p, &opts.id, &dir.path)?;
+        crate::container::egress::proxy_env(&mut bundle, p)?;
     }
     let wants_supervisor = interception.network.is_some() || !interception.observe.is_empty();
     if wants_supervisor && cgroup_fd.is_none() {
