@@ -12,6 +12,7 @@ mod cgroups_cmds;
 mod cgroups_exec;
 mod cli_output;
 mod console;
+mod credentials;
 mod drop_in;
 mod egress;
 mod egress_attacks;

@@ -69,7 +69,7 @@ pub fn route(cli: &Cli, cmd: &Command) -> ward::Result<Option<i32>> {
         _ => return Ok(None),
     };
     if create_like {
-        let b = Bundle::load(
+        let mut b = Bundle::load(
             bundle
                 .map(|p| p.as_path())
                 .unwrap_or(std::path::Path::new(".")),
@@ -80,6 +80,9 @@ pub fn route(cli: &Cli, cmd: &Command) -> ward::Result<Option<i32>> {
             t = tier::for_pod_member(root, sandbox, t)?;
         }
         if t != Tier::Gvisor {
+            // The native tier loads the bundle again: this copy's env (credentials' values
+            // among it) is wiped, not left in freed memory that init's fork would carry.
+            ward::container::credentials::wipe_env(&mut b);
             return Ok(None);
         }
         tier::refuse_unhonoured(&b)?;

@@ -277,8 +277,10 @@ fn create_in(
     // Egress by domain name: the proxy's slot, the DNS redirect before the wall, the wall
     // around the slot (`container::egress`).
     let mut egress = crate::container::egress::prepare(&bundle)?;
-    if let Some(p) = &egress {
+    if let Some(p) = egress.as_mut() {
         guard.proxy_netns = crate::container::egress::joined_path(&bundle);
+        // Credentials first: proxyEnv then copies an env that holds only placeholders.
+        crate::container::egress::intercept(&mut bundle, p, &opts.id, &dir.path)?;
         crate::container::egress::proxy_env(&mut bundle, p)?;
     }
     let wants_supervisor = interception.network.is_some() || !interception.observe.is_empty();

@@ -33,6 +33,11 @@ pub struct Prepared {
     /// The SOCKMAP the transparent listener goes in: the steering reads it, and the DNS
     /// redirect's connect programs refuse the name addresses while it is empty (proxy dead).
     pub listener_map: OwnedFd,
+    /// The CA the proxy terminates TLS with (http rules or credentials; `intercept`).
+    pub ca: Option<crate::policy::proxy::tls::ca::Authority>,
+    /// The credentials' secrets, sealed from init's fork, for the proxy's memory only
+    /// (`intercept`; opened in `start`).
+    pub vault: crate::container::credentials::Pending,
 }
 
 /// `None` when the policy names no domains (then nothing here runs: no proxy, no cost).
@@ -56,6 +61,8 @@ pub fn prepare(bundle: &Bundle) -> Result<Option<Prepared>> {
             slot: Slot { index: 0 },
             joined: None,
             listener_map: crate::policy::egress::steer::create_sockmap()?,
+            ca: None,
+            vault: Default::default(),
         })),
         Some((_, Some(path))) => joined(domains, network, open_netns(&path)?).map(Some),
     }
@@ -74,6 +81,8 @@ pub fn joined(domains: Domains, network: Network, netns: OwnedFd) -> Result<Prep
         slot: listeners.slot,
         joined: Some((netns, listeners)),
         listener_map: crate::policy::egress::steer::create_sockmap()?,
+        ca: None,
+        vault: Default::default(),
     })
 }
 
@@ -241,6 +250,40 @@ pub fn proxy_env(bundle: &mut Bundle, p: &Prepared) -> Result<()> {
     Ok(())
 }
 
+/// Before init is forked, for a policy with credentials or http rules: the credentials read
+/// and masked (`container::credentials`), the CA made and trusted inside (`container::trust`),
+/// `<state>/credentials.json` for `ward exec`. The CA and the secrets stay in `p`, in memory,
+/// until `start` hands them to the proxy.
+pub fn intercept(bundle: &mut Bundle, p: &mut Prepared, id: &str, state_dir: &Path) -> Result<()> {
+    let compiled = match &bundle.interception {
+        Some(i) => i.compiled_credentials(&bundle.raw)?,
+        None => None,
+    };
+    let (vault, mut record) = match &compiled {
+        Some(c) => {
+            let prepared = crate::container::credentials::prepare(bundle, c, state_dir);
+            crate::container::credentials::scrub_stack();
+            prepared?
+        }
+        None => Default::default(),
+    };
+    if !p.domains.http.entries.is_empty() || !vault.is_empty() {
+        let ca = crate::policy::proxy::tls::ca::Authority::generate(id)?;
+        let set = crate::container::trust::install(bundle, &ca.cert_pem, state_dir)?;
+        record.defaults.extend(set);
+        p.ca = Some(ca);
+        tracing::debug!(
+            bindings = vault.bindings.len(),
+            "create: egress CA made and trusted inside"
+        );
+    }
+    if !record.is_empty() {
+        record.save(state_dir)?;
+    }
+    p.vault = vault;
+    Ok(())
+}
+
 /// After init is forked: the listeners (for a new namespace), the steering, the proxy.
 /// Returns the proxy's pid.
 pub fn start(
@@ -298,9 +341,9 @@ pub fn start(
         upstream_netns,
         init_pidfd,
         keep: vec![link],
-        ca: None,
+        ca: p.ca,
         extra_roots_pem: Vec::new(),
-        vault: Default::default(),
+        vault: p.vault.open(),
     };
     crate::policy::proxy::daemon::spawn(plan, listeners)
 }

@@ -89,6 +89,14 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
         }
         _ => {}
     }
+    // A credential's variable gets the container's placeholder even when the process carries
+    // the real value (a process.json written from the host's env); withheld ones are dropped.
+    let record = crate::container::credentials::Record::load(&dir.path)?;
+    let mut process = o.process.clone();
+    if !record.is_empty() {
+        let env = record.apply(&process.env().clone().unwrap_or_default());
+        process.set_env(Some(env));
+    }
     let raw = dir.load_raw_config()?;
     let config: oci_spec::runtime::Spec = crate::spec::from_value(&raw, "config.json")?;
     let landlock = crate::spec::landlock::from_config(&raw)?;
@@ -190,7 +198,15 @@ pub fn exec(o: &ExecOpts) -> Result<Execed> {
                 spec: &config,
                 also_writable: &[],
             };
-            child(o, &walls, &namespaces, chroot, &chan_child, console_child)
+            child(
+                o,
+                &process,
+                &walls,
+                &namespaces,
+                chroot,
+                &chan_child,
+                console_child,
+            )
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
@@ -297,6 +313,7 @@ fn absolute(p: &Path) -> PathBuf {
 /// host's privileges, where a container with CAP_SYS_PTRACE could seize it. Never returns.
 fn child(
     o: &ExecOpts,
+    process: &Process,
     walls: &crate::init::Walls,
     namespaces: &[(Ns, OwnedFd)],
     chroot: Option<OwnedFd>,
@@ -308,14 +325,13 @@ fn child(
         crate::init::reset_signals()?;
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
         chan.recv()?;
-        crate::init::proc_attributes(&o.process)?;
+        crate::init::proc_attributes(process)?;
         join(namespaces, chroot)?;
         // The session the process keeps without a terminal (with one it makes its own).
         nix::unistd::setsid().sys("setsid", "exec")?;
         let tty = match &console {
             Some(sock) => {
-                let size = o
-                    .process
+                let size = process
                     .console_size()
                     .map(|b| (b.height() as u16, b.width() as u16));
                 let pty = console::open_pty(Path::new("/dev/ptmx"), size)?;
@@ -334,7 +350,7 @@ fn child(
             .as_ref()
             .and_then(|l| l.personality().as_ref());
         let prepared =
-            crate::init::prepare_process(&o.process, personality, o.preserve_fds, walls, chan)?;
+            crate::init::prepare_process(process, personality, o.preserve_fds, walls, chan)?;
         // Under the container's walls from here: only clone, write, and the process's own
         // setsid/TIOCSCTTY (with a terminal) and execve follow.
         let pid = clone::fork_sibling()?;

@@ -70,8 +70,11 @@ fn setup(dir: &Path, resolver: Option<std::net::SocketAddr>, state: &HookState) 
     let text = std::fs::read(&config).map_err(|e| Error::io("read", &config, e))?;
     let raw: serde_json::Value = serde_json::from_slice(&text)
         .map_err(|e| Error::spec(config.display().to_string(), e.to_string()))?;
-    let Some(network) = crate::spec::interception::from_config(&raw)?.and_then(|i| i.network)
-    else {
+    let policy = crate::spec::interception::from_config(&raw)?;
+    if let Some(i) = &policy {
+        refuse_credentials(i, &raw)?;
+    }
+    let Some(network) = policy.and_then(|i| i.network) else {
         tracing::info!(
             "ward hook egress: no network policy in {}",
             config.display()
@@ -99,6 +102,22 @@ fn setup(dir: &Path, resolver: Option<std::net::SocketAddr>, state: &HookState) 
         let _ = std::fs::remove_dir_all(dir);
     }
     made
+}
+
+/// Credentials need the process's env rewritten (and files masked by mounts) before the
+/// workload starts; by createRuntime the runtime has fixed both, so a hook cannot keep the
+/// secret out: refused before anything is made, so the runtime does not start the container.
+fn refuse_credentials(
+    i: &crate::spec::interception::Interception,
+    raw: &serde_json::Value,
+) -> Result<()> {
+    if i.compiled_credentials(raw)?.is_some() {
+        return Err(Error::spec(
+            crate::spec::interception::field(raw, "credentials"),
+            "credentials are ward-only: `ward hook egress` runs after the runtime has fixed the              process's env and mounts, so the secret would already be inside the container;              run the container with ward as the runtime (http rules work under the hook)",
+        ));
+    }
+    Ok(())
 }
 
 /// Under another runtime ward's families filter is not there to close bpf(2): a process with

@@ -7,6 +7,7 @@
 //!   running --pause--> paused --resume--> running
 
 pub mod create;
+pub mod credentials;
 pub mod delete;
 pub mod egress;
 pub mod exec;
@@ -19,6 +20,7 @@ pub mod selfclone;
 pub mod start;
 pub mod state;
 pub mod tier;
+pub mod trust;
 pub mod update;
 
 use crate::container::state::{Status, Stored};

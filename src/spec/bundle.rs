@@ -30,7 +30,8 @@ impl Bundle {
     pub fn load(dir: &Path) -> Result<Bundle> {
         let dir = std::fs::canonicalize(dir).io("open bundle", dir)?;
         let config = dir.join("config.json");
-        let text = std::fs::read_to_string(&config).io("read", &config)?;
+        // Wiped when dropped: it holds the env's values (credentials among them, issue 17).
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(&config).io("read", &config)?);
         // Parsed once; the typed spec is read from the same tree (field paths in errors kept).
         let mut raw: serde_json::Value = parse_json(&text, "config.json")?;
         crate::spec::capabilities::skip_unknown(&mut raw["process"]);

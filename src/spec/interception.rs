@@ -53,6 +53,9 @@ pub struct Interception {
     pub network: Option<Network>,
     #[serde(default)]
     pub observe: Vec<String>,
+    /// Credentials the container holds only as placeholders (`spec::credentials`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<crate::spec::credentials::Credentials>,
 }
 
 /// One destination rule: an address prefix and a port range (host order, inclusive).
@@ -228,7 +231,78 @@ pub fn from_config(raw: &serde_json::Value) -> Result<Option<Interception>> {
             n.default = Verdict::Deny;
         }
     }
+    policy.compiled_credentials(raw)?;
+    policy.refuse_bypass(raw)?;
     Ok(Some(policy))
+}
+
+impl Interception {
+    /// The validated `credentials` (errors named under the config field or the annotation);
+    /// `None` when there are none.
+    pub fn compiled_credentials(
+        &self,
+        raw: &serde_json::Value,
+    ) -> Result<Option<crate::spec::credentials::Compiled>> {
+        let Some(c) = &self.credentials else {
+            return Ok(None);
+        };
+        let domains = match &self.network {
+            Some(n) => n.domains(&network_field(raw))?,
+            None => None,
+        };
+        let compiled =
+            crate::spec::credentials::compile(c, domains.as_ref(), &field(raw, "credentials"))?;
+        Ok((!compiled.is_empty()).then_some(compiled))
+    }
+
+    /// With credentials or http rules every byte must go through ward's proxy: names are
+    /// denied unless allowed (domain rules make it so), and so are addresses, so an IP
+    /// `allow` rule that reaches past the container's own loopback is refused (a client could
+    /// reach a host with http rules by its address, around them, or carry a placeholder there).
+    fn refuse_bypass(&self, raw: &serde_json::Value) -> Result<()> {
+        let Some(n) = &self.network else {
+            return Ok(());
+        };
+        let has_creds = self
+            .credentials
+            .as_ref()
+            .is_some_and(|c| !c.env_vars.is_empty() || !c.files.is_empty());
+        let what = match (has_creds, n.http.is_some()) {
+            (true, _) => "credentials",
+            (false, true) => "http rules",
+            (false, false) => return Ok(()),
+        };
+        for (i, text) in n.allow.iter().enumerate() {
+            let r = parse_rule(text, Verdict::Allow)?;
+            if !loopback_only(&r) {
+                return Err(Error::spec(
+                    format!("{}.allow[{i}]", network_field(raw)),
+                    format!(
+                        "{text:?} lets bytes past ward's proxy: with {what} egress must be                          denied by default for names and addresses, so that every byte goes                          through the proxy (reach that host by name in allowedDomains instead)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a rule covers only loopback addresses (the container's own namespace).
+fn loopback_only(r: &Rule) -> bool {
+    match r.addr {
+        IpAddr::V4(a) => r.prefix >= 8 && a.octets()[0] == 127,
+        IpAddr::V6(a) => r.prefix == 128 && a == Ipv6Addr::LOCALHOST,
+    }
+}
+
+/// How errors name a part of the policy (`network`, `credentials`): the config field, or the
+/// annotation it came from.
+pub fn field(raw: &serde_json::Value, part: &str) -> String {
+    if raw.pointer("/process/interception").is_some() {
+        format!("process.interception.{part}")
+    } else {
+        format!("annotations.{ANNOTATION}: {part}")
+    }
 }
 
 impl Network {

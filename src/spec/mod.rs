@@ -12,6 +12,8 @@ pub mod bundle;
 #[cfg(target_os = "linux")]
 pub mod capabilities;
 #[cfg(target_os = "linux")]
+pub mod credentials;
+#[cfg(target_os = "linux")]
 pub mod domains;
 #[cfg(target_os = "linux")]
 pub mod interception;

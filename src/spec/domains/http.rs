@@ -295,7 +295,7 @@ pub fn compile(entries: &[HttpEntry], domains: &Domains, at: &str) -> Result<Htt
     Ok(HttpRules { entries: out })
 }
 
-fn rule(m: &HttpMatch, field: &str) -> Result<Rule> {
+pub(crate) fn rule(m: &HttpMatch, field: &str) -> Result<Rule> {
     if m.methods.is_none() && m.paths.is_none() {
         return Err(Error::spec(
             field,
@@ -404,7 +404,7 @@ pub fn parse_path(p: &str) -> std::result::Result<PathPattern, String> {
 }
 
 /// Whether some name or address matches both patterns (ports: one absent, or equal).
-fn overlaps(a: &Pattern, b: &Pattern) -> bool {
+pub(crate) fn overlaps(a: &Pattern, b: &Pattern) -> bool {
     if let (Some(x), Some(y)) = (a.port, b.port) {
         if x != y {
             return false;
