@@ -286,6 +286,11 @@ impl Masker<'_> {
                 },
                 placeholder,
                 secret,
+                // A whole variable (AWS pairs are found by these names).
+                env: match (&e.source, &e.extract) {
+                    (Source::Env(n), None) => Some(n.clone()),
+                    _ => None,
+                },
                 hosts: e.hosts.clone(),
                 methods: e.methods.clone(),
                 paths: e.paths.clone(),

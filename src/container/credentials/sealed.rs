@@ -5,6 +5,7 @@
 //! `Pending::open` (after init is forked) turns them into the proxy's `Vault`.
 
 use crate::error::{Error, Result};
+use crate::policy::credentials::sigv4::AwsPair;
 use crate::policy::credentials::{Binding, Secret, Vault};
 use crate::spec::domains::http::PathPattern;
 use crate::spec::domains::Pattern;
@@ -108,6 +109,8 @@ pub struct PendingBinding {
     pub name: String,
     pub placeholder: String,
     pub secret: Sealed,
+    /// The variable this binding masks whole, if it is one.
+    pub env: Option<String>,
     pub hosts: Vec<Pattern>,
     pub methods: Option<Vec<String>>,
     pub paths: Option<Vec<PathPattern>>,
@@ -128,9 +131,21 @@ impl Pending {
     /// The proxy's vault (call once init exists: from here the secrets are ordinary memory,
     /// which the proxy's fork copies and nothing else does).
     pub fn open(self) -> Vault {
-        Vault {
-            bindings: self
-                .bindings
+        let find = |name: &str| {
+            self.bindings
+                .iter()
+                .position(|b| b.env.as_deref() == Some(name))
+        };
+        let aws = match (find("AWS_ACCESS_KEY_ID"), find("AWS_SECRET_ACCESS_KEY")) {
+            (Some(key_id), Some(secret_key)) => Some(AwsPair {
+                key_id,
+                secret_key,
+                session_token: find("AWS_SESSION_TOKEN"),
+            }),
+            _ => None,
+        };
+        let mut vault = Vault::new(
+            self.bindings
                 .into_iter()
                 .map(|b| Binding {
                     name: b.name,
@@ -141,8 +156,10 @@ impl Pending {
                     paths: b.paths,
                 })
                 .collect(),
-            allow_plaintext_inject: self.allow_plaintext_inject,
-        }
+            self.allow_plaintext_inject,
+        );
+        vault.aws.extend(aws);
+        vault
     }
 }
 
