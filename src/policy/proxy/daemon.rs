@@ -5,7 +5,7 @@
 //!
 //! Hardening, in order: every fd closed but the ones it serves with; setns into the upstream
 //! network namespace (if given); the upstream resolver's files read (resolv.conf, hosts);
-//! RLIMIT_NOFILE 4096; every capability dropped (all five sets, bounding too); no_new_privs;
+//! the host's trust store (when TLS is terminated); RLIMIT_NOFILE 4096; every capability dropped (all five sets, bounding too); no_new_privs;
 //! Landlock with every filesystem right handled and none granted (best effort: an older kernel
 //! is noted in the log); a seccomp filter refusing what a proxy never does (ward's compiler).
 
@@ -157,6 +157,16 @@ fn run(plan: Plan, listeners: Listeners) -> Result<()> {
             .try_clone()
             .map_err(|e| shared::io_err("dup log", e))?,
     );
+    // The host's trust store for the TLS to origins, read while files can still be opened.
+    if plan.ca.is_some() {
+        let (n, errors) = super::tls::trust::load_host_roots();
+        for e in errors {
+            rec.note(&format!("warning: the host's trust store: {e}"));
+        }
+        if n == 0 {
+            rec.note("warning: no certificate in the host's trust store (only --egress-ca is trusted upstream)");
+        }
+    }
     let started = plan
         .network
         .rules()

@@ -1,0 +1,238 @@
+//! Bodies of terminated requests and responses, streamed: never held whole. A body that the
+//! vault must see goes through a pump task that runs its `BodyFilter` on each chunk as it
+//! comes and hands on what the filter lets out (a server-sent event leaves as soon as it
+//! arrives); a violation ends the body with an error (the request is aborted upstream, the
+//! response cut) and is kept in `Tripped` for the record. A response body also gives its
+//! upstream connection back to the pool once it has ended.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::BodyExt;
+use tokio::sync::mpsc;
+
+use super::origin::Upstream;
+use crate::policy::credentials::swap::{RequestView, Violation};
+use crate::policy::proxy::shared::Shared;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Every body the terminated side sends (to the client or upstream).
+pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Frames the pump reads ahead of its reader.
+const AHEAD: usize = 4;
+
+/// An empty body.
+pub fn empty() -> ProxyBody {
+    http_body_util::Empty::new()
+        .map_err(|e| match e {})
+        .boxed_unsync()
+}
+
+/// A whole small body (the proxy's own answers).
+pub fn text(s: String) -> ProxyBody {
+    http_body_util::Full::new(Bytes::from(s))
+        .map_err(|e| match e {})
+        .boxed_unsync()
+}
+
+/// A body passed on as it is.
+pub fn boxed<B>(b: B) -> ProxyBody
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    b.map_err(Into::into).boxed_unsync()
+}
+
+/// The request a request body belongs to (owned: the pump outlives the handler's borrows).
+#[derive(Clone, Debug)]
+pub struct View {
+    pub host: String,
+    pub port: u16,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+}
+
+impl View {
+    pub fn borrow(&self) -> RequestView<'_> {
+        RequestView {
+            host: &self.host,
+            port: self.port,
+            method: &self.method,
+            path: &self.path,
+            query: self.query.as_deref(),
+        }
+    }
+}
+
+/// Which of the vault's filters a body goes through.
+pub enum Which {
+    Request(View),
+    Response,
+}
+
+/// The first violation a filter met, if any.
+#[derive(Default)]
+pub struct Tripped(Mutex<Option<Violation>>);
+
+impl Tripped {
+    pub fn take(&self) -> Option<Violation> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn set(&self, v: Violation) {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        slot.get_or_insert(v);
+    }
+}
+
+#[derive(Debug)]
+struct Refused;
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a credential's placeholder where its binding does not allow it")
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// `body` through the vault's filter `which`, chunk by chunk, in a task of its own.
+pub fn filtered<B>(sh: Arc<Shared>, body: B, which: Which, tripped: Arc<Tripped>) -> ProxyBody
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError> + Send,
+{
+    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, BoxError>>(AHEAD);
+    tokio::spawn(async move {
+        let vault = &sh.cfg.vault;
+        let mut filter = match &which {
+            Which::Request(v) => vault.request_body(&v.borrow()),
+            Which::Response => vault.response_body(),
+        };
+        let mut body = std::pin::pin!(body);
+        loop {
+            let out = match body.frame().await {
+                None => {
+                    match filter.finish() {
+                        Ok(rest) if rest.is_empty() => {}
+                        Ok(rest) => {
+                            let _ = tx.send(Ok(Frame::data(rest))).await;
+                        }
+                        Err(v) => {
+                            tripped.set(v);
+                            let _ = tx.send(Err(Box::new(Refused))).await;
+                        }
+                    }
+                    return;
+                }
+                Some(Err(e)) => {
+                    let _ = tx.send(Err(e.into())).await;
+                    return;
+                }
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => match filter.push(&data) {
+                        Ok(b) if b.is_empty() => continue,
+                        Ok(b) => Ok(Frame::data(b)),
+                        Err(v) => {
+                            tripped.set(v);
+                            let _ = tx.send(Err(Box::new(Refused))).await;
+                            return;
+                        }
+                    },
+                    // Trailers end the body: what the filter held back goes first.
+                    Err(trailers) => {
+                        match filter.finish() {
+                            Ok(rest) if rest.is_empty() => {}
+                            Ok(rest) => {
+                                if tx.send(Ok(Frame::data(rest))).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Err(v) => {
+                                tripped.set(v);
+                                let _ = tx.send(Err(Box::new(Refused))).await;
+                                return;
+                            }
+                        }
+                        let _ = tx.send(Ok(trailers)).await;
+                        return;
+                    }
+                },
+            };
+            if tx.send(out).await.is_err() {
+                return;
+            }
+        }
+    });
+    Channel { rx }.boxed_unsync()
+}
+
+/// What a pump sends on; ends when the pump does.
+struct Channel {
+    rx: mpsc::Receiver<Result<Frame<Bytes>, BoxError>>,
+}
+
+impl Body for Channel {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// A response body that gives its upstream connection back to the pool when it has ended
+/// (dropped before: the connection is closed with it).
+pub struct Returning<B> {
+    inner: B,
+    back: Option<(Arc<Shared>, String, u16, Upstream)>,
+}
+
+impl<B> Returning<B> {
+    pub fn new(inner: B, sh: Arc<Shared>, name: &str, port: u16, up: Upstream) -> Self {
+        Returning {
+            inner,
+            back: Some((sh, name.to_string(), port, up)),
+        }
+    }
+}
+
+impl<B> Body for Returning<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let r = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(r, Poll::Ready(None)) {
+            if let Some((sh, name, port, up)) = self.back.take() {
+                super::pool_put(&sh, &name, port, up);
+            }
+        }
+        r
+    }
+
+    /// Not before the inner body said so by its last frame: the connection goes back then.
+    fn is_end_stream(&self) -> bool {
+        self.back.is_none() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
