@@ -72,3 +72,6 @@ mod tests_clients;
 #[cfg(test)]
 #[path = "serve_tests_http.rs"]
 mod tests_http;
+#[cfg(test)]
+#[path = "serve_tests_tls.rs"]
+mod tests_tls;

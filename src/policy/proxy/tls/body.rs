@@ -219,7 +219,14 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let r = Pin::new(&mut self.inner).poll_frame(cx);
-        if matches!(r, Poll::Ready(None)) {
+        // Ended: by its last frame (None), or by a length now all read (hyper's server stops
+        // polling a body whose Content-Length it has written whole).
+        let ended = match &r {
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Ok(_))) => self.inner.is_end_stream(),
+            _ => false,
+        };
+        if ended {
             if let Some((sh, name, port, up)) = self.back.take() {
                 super::pool_put(&sh, &name, port, up);
             }
@@ -227,9 +234,8 @@ where
         r
     }
 
-    /// Not before the inner body said so by its last frame: the connection goes back then.
     fn is_end_stream(&self) -> bool {
-        self.back.is_none() && self.inner.is_end_stream()
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -145,14 +145,6 @@ impl Pool {
         });
     }
 
-    /// Idle connections held (tests).
-    #[cfg(test)]
-    pub fn idle(&self, name: &str, port: u16) -> usize {
-        self.lock()
-            .get(&(name.to_string(), port))
-            .map_or(0, Vec::len)
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Vec<Idle>>> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
