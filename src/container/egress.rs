@@ -250,6 +250,7 @@ pub fn start(
     init: i32,
     init_pidfd: BorrowedFd,
     resolver: Option<std::net::SocketAddr>,
+    extra_roots_pem: Vec<u8>,
 ) -> Result<i32> {
     let (netns, listeners) = match p.joined {
         Some(j) => j,
@@ -299,7 +300,7 @@ pub fn start(
         init_pidfd,
         keep: vec![link],
         ca: None,
-        extra_roots_pem: Vec::new(),
+        extra_roots_pem,
         vault: Default::default(),
     };
     crate::policy::proxy::daemon::spawn(plan, listeners)
