@@ -63,7 +63,7 @@ impl TestCa {
 }
 
 /// An HTTPS origin on 127.0.0.1. `/sse` streams `data: 1`, then `data: 2` once `release`
-/// is notified; anything else is echoed: `METHOD target host=.. authorization=.. body=..`
+/// is notified; `Upgrade: echo` switches to a protocol that echoes bytes; anything else is echoed: `METHOD target host=.. authorization=.. body=..`
 /// (and the Authorization header again as `x-echo-authorization`).
 struct Origin {
     port: u16,
@@ -111,6 +111,7 @@ fn origin(ca: &TestCa, names: &[&str]) -> Origin {
                     let svc = hyper::service::service_fn(move |req| answer(req, Arc::clone(&rel)));
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(tls), svc)
+                        .with_upgrades()
                         .await;
                 });
             }
@@ -128,6 +129,22 @@ async fn answer(
     req: Request<Incoming>,
     release: Arc<tokio::sync::Notify>,
 ) -> Result<Response<Body>, std::convert::Infallible> {
+    if req.headers().get("upgrade").is_some_and(|v| v == "echo") {
+        let mut req = req;
+        let on = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            if let Ok(u) = on.await {
+                let (mut r, mut w) = tokio::io::split(TokioIo::new(u));
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            }
+        });
+        let mut r = Response::new(Full::new(Bytes::new()).boxed_unsync());
+        *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        r.headers_mut().insert("upgrade", "echo".parse().unwrap());
+        r.headers_mut()
+            .insert("connection", "upgrade".parse().unwrap());
+        return Ok(r);
+    }
     if req.uri().path() == "/sse" {
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
         tokio::spawn(async move {
@@ -349,7 +366,7 @@ async fn h1(tls: tokio_rustls::client::TlsStream<TcpStream>) -> H1 {
     let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .unwrap();
-    tokio::spawn(conn);
+    tokio::spawn(conn.with_upgrades());
     send
 }
 
@@ -673,15 +690,15 @@ fn measure_added_latency_of_a_kept_alive_terminated_request() {
     });
 }
 
-/// A vault with one binding for example.test's POST /v1/messages.
-fn vault(placeholder: &str, secret: &str) -> Vault {
+/// A vault with one binding for `host`'s POST /v1/messages.
+fn vault(placeholder: &str, secret: &str, host: &str) -> Vault {
     Vault {
         bindings: vec![Binding {
             name: "credentials.envVars[0] (API_KEY)".into(),
             placeholder: placeholder.into(),
             secret: Secret::new(secret.as_bytes().to_vec()),
             hosts: vec![crate::spec::domains::parse_pattern(
-                "example.test",
+                host,
                 crate::spec::domains::List::Allowed,
             )
             .unwrap()],
@@ -701,7 +718,7 @@ fn vault(placeholder: &str, secret: &str) -> Vault {
 fn credentials_are_swapped_on_the_way_out_and_masked_on_the_way_back() {
     in_netns(|| {
         let ph = crate::policy::credentials::mint(0).unwrap();
-        let l = tls_lab(vault(&ph, "sk-live-secret-1234"));
+        let l = tls_lab(vault(&ph, "sk-live-secret-1234", "example.test"));
         let host = format!("example.test:{}", l.at.port());
         runtime().block_on(async {
             let tcp = TcpStream::connect(l.at).await.unwrap();
@@ -737,5 +754,95 @@ fn credentials_are_swapped_on_the_way_out_and_masked_on_the_way_back() {
             .records()
             .iter()
             .any(|r| r.to_string().contains("sk-live")));
+    });
+}
+
+/// Sends `GET path` with `Upgrade: echo` on a new terminated connection to `name`.
+async fn upgrade(l: &TlsLab, name: &str, method: &str, path: &str) -> Response<Incoming> {
+    let port = l.good.port;
+    let tls = tls_connect(
+        tunnel(&format!("{name}:{port}")),
+        &l.ca_pem,
+        name,
+        &[b"http/1.1"],
+    )
+    .await
+    .unwrap();
+    let mut s = h1(tls).await;
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", format!("{name}:{port}"))
+        .header("connection", "upgrade")
+        .header("upgrade", "echo")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    s.send_request(req).await.unwrap()
+}
+
+#[test]
+fn upgrades_pass_only_where_an_http_rule_allows_them_and_connect_is_refused() {
+    in_netns(|| {
+        // www.example.test has a credential binding but no http rules: terminated too.
+        let ph = crate::policy::credentials::mint(0).unwrap();
+        let l = tls_lab(vault(&ph, "sk-live-secret-1234", "www.example.test"));
+        let port = l.good.port;
+        runtime().block_on(async {
+            // GET /* is allowed on example.test: the upgrade goes through and carries bytes.
+            let mut r = upgrade(&l, "example.test", "GET", "/ws").await;
+            assert_eq!(r.status(), StatusCode::SWITCHING_PROTOCOLS);
+            let up = hyper::upgrade::on(&mut r).await.unwrap();
+            let mut io = TokioIo::new(up);
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            io.write_all(b"ping").await.unwrap();
+            let mut got = [0u8; 4];
+            tokio::time::timeout(Duration::from_secs(5), io.read_exact(&mut got))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(&got, b"ping");
+            // A denied path, and a host whose rules cannot allow it (it has none): 403.
+            let r = upgrade(&l, "example.test", "POST", "/v1/files").await;
+            assert_eq!(r.status(), StatusCode::FORBIDDEN);
+            let r = upgrade(&l, "www.example.test", "GET", "/ws").await;
+            assert_eq!(r.status(), StatusCode::FORBIDDEN);
+            assert_eq!(r.headers()["x-ward-denied"], "http: cannot inspect");
+            // The bound host still serves plain requests (terminated: the proxy's CA).
+            let tls = tls_connect(
+                tunnel(&format!("www.example.test:{port}")),
+                &l.ca_pem,
+                "www.example.test",
+                &[b"http/1.1"],
+            )
+            .await
+            .unwrap();
+            let mut s = h1(tls).await;
+            let host = format!("www.example.test:{port}");
+            let (st, _, body) = call(&mut s, "GET", "/x", &host, None, "").await;
+            assert_eq!(st, StatusCode::OK, "{body}");
+            // CONNECT inside a terminated connection.
+            let req = Request::builder()
+                .method("CONNECT")
+                .uri(format!("example.test:{port}"))
+                .header("host", format!("example.test:{port}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let tls = tls_connect(
+                tunnel(&format!("example.test:{port}")),
+                &l.ca_pem,
+                "example.test",
+                &[b"http/1.1"],
+            )
+            .await
+            .unwrap();
+            let mut s = h1(tls).await;
+            let r = s.send_request(req).await.unwrap();
+            assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        });
+        let denied = l.lab.find("www.example.test", "denied");
+        assert_eq!(denied.len(), 1, "{denied:?}");
+        assert_eq!(denied[0]["rule"], "http: cannot inspect");
+        let connect = l.lab.find("example.test", "denied: CONNECT inside");
+        assert_eq!(connect.len(), 1, "{:?}", l.lab.records());
     });
 }

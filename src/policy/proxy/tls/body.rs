@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::origin::Upstream;
 use crate::policy::credentials::swap::{RequestView, Violation};
+use crate::policy::proxy::record::{self, Source};
 use crate::policy::proxy::shared::Shared;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -52,6 +53,8 @@ where
 /// The request a request body belongs to (owned: the pump outlives the handler's borrows).
 #[derive(Clone, Debug)]
 pub struct View {
+    /// Where the connection came from (for the record of a violation).
+    pub source: Source,
     pub host: String,
     pub port: u16,
     pub method: String,
@@ -71,10 +74,11 @@ impl View {
     }
 }
 
-/// Which of the vault's filters a body goes through.
+/// Which of the vault's filters a body goes through (the request's view either way: a
+/// violation is recorded against it).
 pub enum Which {
     Request(View),
-    Response,
+    Response(View),
 }
 
 /// The first violation a filter met, if any.
@@ -112,9 +116,24 @@ where
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, BoxError>>(AHEAD);
     tokio::spawn(async move {
         let vault = &sh.cfg.vault;
-        let mut filter = match &which {
-            Which::Request(v) => vault.request_body(&v.borrow()),
-            Which::Response => vault.response_body(),
+        let (mut filter, view) = match &which {
+            Which::Request(v) => (vault.request_body(&v.borrow()), v),
+            Which::Response(v) => (vault.response_body(), v),
+        };
+        // Recorded at once: the response may already be on its way when a request body
+        // is refused (its head then cannot become a 403; the body is cut instead).
+        let trip = |v: Violation| {
+            sh.record_request(
+                view.source,
+                &view.host,
+                view.port,
+                None,
+                record::CREDENTIAL,
+                Some(&v.reason()),
+                &view.method,
+                Some(&view.path),
+            );
+            tripped.set(v);
         };
         let mut body = std::pin::pin!(body);
         loop {
@@ -126,7 +145,7 @@ where
                             let _ = tx.send(Ok(Frame::data(rest))).await;
                         }
                         Err(v) => {
-                            tripped.set(v);
+                            trip(v);
                             let _ = tx.send(Err(Box::new(Refused))).await;
                         }
                     }
@@ -141,7 +160,7 @@ where
                         Ok(b) if b.is_empty() => continue,
                         Ok(b) => Ok(Frame::data(b)),
                         Err(v) => {
-                            tripped.set(v);
+                            trip(v);
                             let _ = tx.send(Err(Box::new(Refused))).await;
                             return;
                         }
@@ -156,7 +175,7 @@ where
                                 }
                             }
                             Err(v) => {
-                                tripped.set(v);
+                                trip(v);
                                 let _ = tx.send(Err(Box::new(Refused))).await;
                                 return;
                             }

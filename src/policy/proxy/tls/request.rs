@@ -137,6 +137,7 @@ async fn judge(cx: &Ctx, mut req: Request<Incoming>) -> Response<ProxyBody> {
         None => None,
     };
     let view = View {
+        source: t.source,
         host: t.name.clone(),
         port: t.port,
         method: method.clone(),
@@ -157,7 +158,7 @@ async fn judge(cx: &Ctx, mut req: Request<Incoming>) -> Response<ProxyBody> {
     };
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let tripped = Arc::new(Tripped::default());
-    let up_req = upstream_request(sh, t, req, view, upgrade, &tripped);
+    let up_req = upstream_request(sh, t, req, view.clone(), upgrade, &tripped);
     let mut up = match term.pool.get(sh, &term.client, &t.name, t.port).await {
         Ok(u) => u,
         Err(e) => return up_failed(cx, &method, shown_path.as_deref(), &e),
@@ -194,18 +195,18 @@ async fn judge(cx: &Ctx, mut req: Request<Incoming>) -> Response<ProxyBody> {
         Ok(r) => r,
         Err(e) => {
             if let Some(v) = tripped.take() {
-                return deny(
+                // Recorded by the body's filter already.
+                return refusal(
                     StatusCode::FORBIDDEN,
                     record::CREDENTIAL,
-                    &v.reason(),
-                    Some(up.to),
+                    format!("ward: {}:{} denied: {}\n", t.name, t.port, v.reason()),
                 );
             }
             let why = format!("the origin's response failed: {e}");
             return deny(StatusCode::BAD_GATEWAY, "upstream", &why, Some(up.to));
         }
     };
-    respond(cx, resp, up, client_upgrade, method == "HEAD")
+    respond(cx, resp, up, client_upgrade, view)
 }
 
 /// The request as the origin gets it: origin form, HTTP/1.1, Host the connection's name,
@@ -224,6 +225,8 @@ fn upstream_request(
     let mut headers = parts.headers;
     strip_hop(&mut headers, upgrade);
     headers.remove(header::HOST);
+    // hyper answered the client's `Expect: 100-continue` when the body was first read.
+    headers.remove(header::EXPECT);
     let host = if t.port == 443 {
         t.name.clone()
     } else {
@@ -276,8 +279,9 @@ fn respond(
     mut resp: Response<Incoming>,
     up: Upstream,
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
-    head: bool,
+    view: View,
 ) -> Response<ProxyBody> {
+    let head = view.method == "HEAD";
     let (sh, t) = (&cx.sh, &cx.t);
     let vault = &sh.cfg.vault;
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -315,7 +319,7 @@ fn respond(
         body::filtered(
             Arc::clone(sh),
             incoming,
-            Which::Response,
+            Which::Response(view),
             Arc::new(Tripped::default()),
         )
     };
