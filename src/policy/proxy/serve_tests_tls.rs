@@ -526,8 +526,17 @@ fn http2_clients_are_served_by_alpn_in_a_tunnel() {
 
 #[test]
 fn server_sent_events_arrive_event_by_event() {
+    // Without a vault (the body passed on as it is), and with one (through its filter).
+    in_netns(|| sse(Vault::default()));
     in_netns(|| {
-        let l = tls_lab(Vault::default());
+        let ph = crate::policy::credentials::mint(0).unwrap();
+        sse(vault(&ph, "sk-live-secret-1234", "example.test"))
+    });
+}
+
+fn sse(v: Vault) {
+    {
+        let l = tls_lab(v);
         let host = format!("example.test:{}", l.at.port());
         runtime().block_on(async {
             let tcp = TcpStream::connect(l.at).await.unwrap();
@@ -559,7 +568,7 @@ fn server_sent_events_arrive_event_by_event() {
             }
             assert_eq!(rest, b"data: 2\n\n");
         });
-    });
+    }
 }
 
 #[test]
@@ -647,72 +656,91 @@ fn a_host_without_rules_or_credentials_is_spliced() {
 /// origin directly (printed, not asserted: a debug build on a shared machine).
 #[test]
 fn measure_added_latency_of_a_kept_alive_terminated_request() {
+    in_netns(|| measure("no credentials", Vault::default()));
     in_netns(|| {
-        let l = tls_lab(Vault::default());
-        let host = format!("example.test:{}", l.at.port());
-        const N: usize = 300;
-        let p50 = |mut v: Vec<Duration>| {
-            v.sort();
-            v[v.len() / 2]
-        };
-        let (direct, proxied) = runtime().block_on(async {
-            let mut times = Vec::new();
-            for (to, ca) in [
-                (
-                    SocketAddr::from(([127, 0, 0, 1], l.good.port)),
-                    &l.origin_ca_pem,
-                ),
-                (l.at, &l.ca_pem),
-            ] {
-                let tcp = TcpStream::connect(to).await.unwrap();
-                let tls = tls_connect(tcp, ca, "example.test", &[b"http/1.1"])
-                    .await
-                    .unwrap();
-                let mut s = h1(tls).await;
-                let mut v = Vec::with_capacity(N);
-                for i in 0..N + 20 {
-                    let t0 = Instant::now();
-                    let (st, _, _) = call(&mut s, "GET", "/bench", &host, None, "").await;
-                    assert_eq!(st, StatusCode::OK);
-                    if i >= 20 {
-                        v.push(t0.elapsed());
-                    }
-                }
-                times.push(p50(v));
-            }
-            (times[0], times[1])
-        });
-        eprintln!(
-            "terminated kept-alive GET: p50 direct {direct:?}, through the proxy {proxied:?}, \
-             added {:?} (debug build)",
-            proxied.saturating_sub(direct)
-        );
+        let ph = crate::policy::credentials::mint(0).unwrap();
+        measure(
+            "a credential swapped",
+            vault(&ph, "sk-live-secret-1234", "example.test"),
+        )
     });
+}
+
+/// p50 of kept-alive `POST /v1/messages` (with `Authorization: Bearer <placeholder>` when the
+/// vault has a binding) straight to the origin and through the proxy.
+fn measure(what: &str, v: Vault) {
+    let auth = v
+        .bindings
+        .first()
+        .map(|b| format!("Bearer {}", b.placeholder));
+    let l = tls_lab(v);
+    let host = format!("example.test:{}", l.at.port());
+    const N: usize = 300;
+    let p50 = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (direct, proxied) = runtime().block_on(async {
+        let mut times = Vec::new();
+        for (to, ca) in [
+            (
+                SocketAddr::from(([127, 0, 0, 1], l.good.port)),
+                &l.origin_ca_pem,
+            ),
+            (l.at, &l.ca_pem),
+        ] {
+            let tcp = TcpStream::connect(to).await.unwrap();
+            let tls = tls_connect(tcp, ca, "example.test", &[b"http/1.1"])
+                .await
+                .unwrap();
+            let mut s = h1(tls).await;
+            let mut v = Vec::with_capacity(N);
+            for i in 0..N + 20 {
+                let t0 = Instant::now();
+                let (st, _, body) =
+                    call(&mut s, "POST", "/v1/messages", &host, auth.as_deref(), "{}").await;
+                assert_eq!(st, StatusCode::OK, "{body}");
+                if i >= 20 {
+                    v.push(t0.elapsed());
+                }
+            }
+            times.push(p50(v));
+        }
+        (times[0], times[1])
+    });
+    assert_eq!(
+        l.good.accepted.load(Ordering::SeqCst),
+        2,
+        "one upstream connection each"
+    );
+    eprintln!(
+        "terminated kept-alive POST, {what}: p50 direct {direct:?}, through the proxy \
+         {proxied:?}, added {:?} (debug build)",
+        proxied.saturating_sub(direct)
+    );
 }
 
 /// A vault with one binding for `host`'s POST /v1/messages.
 fn vault(placeholder: &str, secret: &str, host: &str) -> Vault {
-    Vault {
-        bindings: vec![Binding {
-            name: "credentials.envVars[0] (API_KEY)".into(),
-            placeholder: placeholder.into(),
-            secret: Secret::new(secret.as_bytes().to_vec()),
-            hosts: vec![crate::spec::domains::parse_pattern(
-                host,
-                crate::spec::domains::List::Allowed,
-            )
-            .unwrap()],
-            methods: Some(vec!["POST".into()]),
-            paths: Some(vec![
-                crate::spec::domains::http::parse_path("/v1/messages").unwrap()
-            ]),
-        }],
-        allow_plaintext_inject: false,
-    }
+    // Pushed, not built whole: the vault's search is made on first use.
+    let mut v = Vault::default();
+    v.bindings.push(Binding {
+        name: "credentials.envVars[0] (API_KEY)".into(),
+        placeholder: placeholder.into(),
+        secret: Secret::new(secret.as_bytes().to_vec()),
+        hosts: vec![
+            crate::spec::domains::parse_pattern(host, crate::spec::domains::List::Allowed).unwrap(),
+        ],
+        methods: Some(vec!["POST".into()]),
+        paths: Some(vec![
+            crate::spec::domains::http::parse_path("/v1/messages").unwrap()
+        ]),
+    });
+    v
 }
 
 // DEPENDS ON THE SWAP (H2, credentials::swap bodies): ignored until it is merged; then drop
-// the `ignore`.
+// the `ignore`. (Checked: it passes on h17-tls merged with h17-swap at 287dfd8.)
 #[test]
 #[ignore = "needs credentials::swap (issue 17, H2)"]
 fn credentials_are_swapped_on_the_way_out_and_masked_on_the_way_back() {
