@@ -376,7 +376,9 @@ mod tests {
             upstream_netns: None,
             init_pidfd,
             keep: Vec::new(),
-            ca: None,
+            // With a CA: the host's trust store is read before hardening, and the TLS
+            // machinery is built after it.
+            ca: Some(crate::policy::proxy::tls::ca::Authority::generate("daemon-test").unwrap()),
             extra_roots_pem: Vec::new(),
             vault: Default::default(),
         };

@@ -227,6 +227,17 @@ fn upstream_request(
     headers.remove(header::HOST);
     // hyper answered the client's `Expect: 100-continue` when the body was first read.
     headers.remove(header::EXPECT);
+    // HTTP/2 may split Cookie into several fields; HTTP/1.1 wants one (RFC 9113 8.2.3).
+    let cookies: Vec<&str> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if cookies.len() > 1 {
+        if let Ok(v) = HeaderValue::from_str(&cookies.join("; ")) {
+            headers.insert(header::COOKIE, v);
+        }
+    }
     let host = if t.port == 443 {
         t.name.clone()
     } else {
