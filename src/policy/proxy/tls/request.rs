@@ -158,7 +158,7 @@ async fn judge(cx: &Ctx, mut req: Request<Incoming>) -> Response<ProxyBody> {
     };
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let tripped = Arc::new(Tripped::default());
-    let up_req = upstream_request(sh, t, req, view.clone(), upgrade, &tripped);
+    let up_req = upstream_request(sh, t, req, &target, view.clone(), upgrade, &tripped);
     let mut up = match term.pool.get(sh, &term.client, &t.name, t.port).await {
         Ok(u) => u,
         Err(e) => return up_failed(cx, &method, shown_path.as_deref(), &e),
@@ -209,13 +209,14 @@ async fn judge(cx: &Ctx, mut req: Request<Incoming>) -> Response<ProxyBody> {
     respond(cx, resp, up, client_upgrade, view)
 }
 
-/// The request as the origin gets it: origin form, HTTP/1.1, Host the connection's name,
-/// hop-by-hop headers dropped, the body streamed (through the vault's filter when it has
-/// bindings).
+/// The request as the origin gets it: `target` (origin form), HTTP/1.1, Host the connection's
+/// name, hop-by-hop headers dropped, the body streamed (through the vault's filter when it
+/// has bindings).
 fn upstream_request(
     sh: &Arc<Shared>,
     t: &Target,
     req: Request<Incoming>,
+    target: &str,
     view: View,
     upgrade: bool,
     tripped: &Arc<Tripped>,
@@ -268,11 +269,6 @@ fn upstream_request(
             Arc::clone(tripped),
         )
     };
-    let target = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
     let mut out = Request::new(body);
     *out.method_mut() = parts.method;
     *out.version_mut() = Version::HTTP_11;
