@@ -3,11 +3,13 @@
 //! the container's init exits. Nothing of tokio exists before the fork: the runtime is built
 //! in the daemon only.
 //!
-//! Hardening, in order: every fd closed but the ones it serves with; setns into the upstream
-//! network namespace (if given); the upstream resolver's files read (resolv.conf, hosts);
-//! the host's trust store (when TLS is terminated); RLIMIT_NOFILE 4096; every capability dropped (all five sets, bounding too); no_new_privs;
-//! Landlock with every filesystem right handled and none granted (best effort: an older kernel
-//! is noted in the log); a seccomp filter refusing what a proxy never does (ward's compiler).
+//! Hardening, in order: every fd closed but the ones it serves with; the host's trust store
+//! read (when the container has a CA: TLS to origins is verified against it); setns into the
+//! upstream network namespace (if given); the upstream resolver's files read (resolv.conf,
+//! hosts); RLIMIT_NOFILE 4096; every capability dropped (all five sets, bounding too);
+//! no_new_privs; Landlock with every filesystem right handled and none granted (best effort:
+//! an older kernel is noted in the log); a seccomp filter refusing what a proxy never does
+//! (ward's compiler).
 
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -164,7 +166,10 @@ fn run(plan: Plan, listeners: Listeners) -> Result<()> {
             rec.note(&format!("warning: the host's trust store: {e}"));
         }
         if n == 0 {
-            rec.note("warning: no certificate in the host's trust store (only --egress-ca is trusted upstream)");
+            rec.note(
+                "warning: no certificate in the host's trust store (only --egress-ca is \
+                 trusted upstream)",
+            );
         }
     }
     let started = plan
