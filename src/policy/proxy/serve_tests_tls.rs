@@ -518,8 +518,37 @@ fn http2_clients_are_served_by_alpn_in_a_tunnel() {
                 .unwrap();
             assert_eq!(r.status(), StatusCode::MISDIRECTED_REQUEST);
         });
+        // A refused request whose body is still coming: the 403 arrives whole (the stream
+        // is not cancelled before the answer).
+        runtime().block_on(async {
+            let tls = tls_connect(
+                tunnel(&format!("example.test:{port}")),
+                &l.ca_pem,
+                "example.test",
+                &[b"h2"],
+            )
+            .await
+            .unwrap();
+            let (mut send, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+            tx.send(Bytes::from_static(b"first part")).await.unwrap();
+            let req = Request::builder()
+                .method("POST")
+                .uri(format!("https://example.test:{port}/v1/files"))
+                .body(Chunks(rx))
+                .unwrap();
+            let r = send.send_request(req).await.unwrap();
+            assert_eq!(r.status(), StatusCode::FORBIDDEN);
+            let b = r.into_body().collect().await.unwrap().to_bytes();
+            assert!(b.starts_with(b"ward: example.test:"), "{b:?}");
+            drop(tx);
+        });
         let denied = l.lab.find("example.test", "denied");
-        assert_eq!(denied.len(), 2, "{denied:?}");
+        assert_eq!(denied.len(), 3, "{denied:?}");
         assert!(denied.iter().all(|d| d["source"] == "connect"));
     });
 }
@@ -872,5 +901,43 @@ fn upgrades_pass_only_where_an_http_rule_allows_them_and_connect_is_refused() {
         assert_eq!(denied[0]["rule"], "http: cannot inspect");
         let connect = l.lab.find("example.test", "denied: CONNECT inside");
         assert_eq!(connect.len(), 1, "{:?}", l.lab.records());
+    });
+}
+
+/// curl (nghttp2) over HTTP/2, refused on its headers while its body is on the way: it must read
+/// the 403, not a stream cancelled before it (curl exits 92 then).
+#[test]
+fn curl_over_http2_reads_a_refusal_of_a_request_with_a_body() {
+    if std::process::Command::new("curl")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no curl");
+        return;
+    }
+    in_netns(|| {
+        let l = tls_lab(Vault::default());
+        let port = l.good.port;
+        let ca = std::env::temp_dir().join(format!("ward-tls-curl-{}.pem", std::process::id()));
+        std::fs::write(&ca, &l.ca_pem).unwrap();
+        for _ in 0..5 {
+            let out = std::process::Command::new("curl")
+                .args(["-sS", "--http2", "-o", "/dev/null", "-w", "%{http_code}"])
+                .arg("--cacert")
+                .arg(&ca)
+                .args(["--proxy", "http://198.18.0.1:3128", "--data", "x"])
+                .arg(format!("https://example.test:{port}/v1/files"))
+                .output()
+                .unwrap();
+            let got = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && got == "403",
+                "{:?} {got} {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let _ = std::fs::remove_file(&ca);
     });
 }

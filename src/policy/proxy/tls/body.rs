@@ -162,6 +162,11 @@ where
                         Err(v) => {
                             trip(v);
                             let _ = tx.send(Err(Box::new(Refused))).await;
+                            if matches!(which, Which::Request(_)) {
+                                // Read on (and dropped), so that the client's stream is not
+                                // reset before it reads the 403.
+                                drain(&mut body).await;
+                            }
                             return;
                         }
                     },
@@ -251,6 +256,59 @@ where
             }
         }
         r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The most of a refused request's body read (and dropped) before the answer, and for how long.
+const DRAIN_BYTES: usize = 64 * 1024;
+const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads a refused request's body to its end and drops it: `false` when it is longer than
+/// `DRAIN_BYTES`, fails, or takes longer than `DRAIN_FOR`.
+pub async fn drain<B: Body<Data = Bytes> + Unpin>(b: &mut B) -> bool {
+    let read = async {
+        let mut n = 0;
+        while let Some(f) = b.frame().await {
+            match f {
+                Ok(f) => n += f.data_ref().map_or(0, |d| d.len()),
+                Err(_) => return false,
+            }
+            if n > DRAIN_BYTES {
+                return false;
+            }
+        }
+        true
+    };
+    tokio::time::timeout(DRAIN_FOR, read).await.unwrap_or(false)
+}
+
+/// `inner`, with `keep` (a request body not read) held until `inner` is dropped.
+pub fn linger(inner: ProxyBody, keep: hyper::body::Incoming) -> ProxyBody {
+    Linger { inner, _keep: keep }.boxed_unsync()
+}
+
+struct Linger {
+    inner: ProxyBody,
+    _keep: hyper::body::Incoming,
+}
+
+impl Body for Linger {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {

@@ -51,7 +51,19 @@ pub(super) async fn handle(
     cx: Arc<Ctx>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    Ok(judge(&cx, req).await)
+    let (parts, body) = req.into_parts();
+    let mut body = Some(body);
+    let resp = judge(&cx, parts, &mut body).await;
+    // Refused before its body was needed: a short body is read (and dropped) first, a longer
+    // one stays open until the answer has been sent. A client still sending reads a reset of
+    // its stream as a failed request (curl 7.88 over HTTP/2: exit 92), not as the answer.
+    Ok(match body {
+        Some(mut b) if !b.is_end_stream() => match body::drain(&mut b).await {
+            true => resp,
+            false => resp.map(|r| body::linger(r, b)),
+        },
+        _ => resp,
+    })
 }
 
 /// A refusal the client reads: `status`, `X-Ward-Denied: rule`, a line of text.
@@ -70,11 +82,16 @@ fn refusal(status: StatusCode, rule: &str, body: String) -> Response<ProxyBody> 
     r
 }
 
-async fn judge(cx: &Ctx, mut req: Request<Incoming>) -> Response<ProxyBody> {
+/// The answer to one request (`req` and its body, taken from `body` when it is sent on).
+async fn judge(
+    cx: &Ctx,
+    mut req: http::request::Parts,
+    body: &mut Option<Incoming>,
+) -> Response<ProxyBody> {
     let (sh, t) = (&cx.sh, &cx.t);
-    let method = req.method().as_str().to_string();
+    let method = req.method.as_str().to_string();
     let target = req
-        .uri()
+        .uri
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
@@ -100,7 +117,7 @@ async fn judge(cx: &Ctx, mut req: Request<Incoming>) -> Response<ProxyBody> {
     if let Err(why) = authority_agrees(t, &req) {
         return deny(StatusCode::MISDIRECTED_REQUEST, HOST_RULE, &why, None);
     }
-    if req.method() == Method::CONNECT {
+    if req.method == Method::CONNECT {
         let why =
             "CONNECT inside a terminated TLS connection (what it carries cannot be inspected)";
         return deny(StatusCode::FORBIDDEN, NOT_INSPECTABLE, why, None);
@@ -115,7 +132,7 @@ async fn judge(cx: &Ctx, mut req: Request<Incoming>) -> Response<ProxyBody> {
             return deny(StatusCode::FORBIDDEN, &rule, &why, None);
         }
     };
-    let upgrade = req.headers().contains_key(header::UPGRADE);
+    let upgrade = req.headers.contains_key(header::UPGRADE);
     let http_rule = match sh
         .cfg
         .domains
@@ -145,7 +162,7 @@ async fn judge(cx: &Ctx, mut req: Request<Incoming>) -> Response<ProxyBody> {
         query: normalized.as_ref().and_then(|n| n.query.clone()),
     };
     let vault = &sh.cfg.vault;
-    if let Err(v) = vault.swap_request(&view.borrow(), req.headers_mut()) {
+    if let Err(v) = vault.swap_request(&view.borrow(), &mut req.headers) {
         return deny(StatusCode::FORBIDDEN, record::CREDENTIAL, &v.reason(), None);
     }
     let Some(Ok(term)) = &sh.tls else {
@@ -156,9 +173,22 @@ async fn judge(cx: &Ctx, mut req: Request<Incoming>) -> Response<ProxyBody> {
             None,
         );
     };
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let client_upgrade = upgrade
+        .then(|| req.extensions.remove::<hyper::upgrade::OnUpgrade>())
+        .flatten();
+    let Some(incoming) = body.take() else {
+        return deny(StatusCode::BAD_REQUEST, "HTTP request", "no body", None);
+    };
     let tripped = Arc::new(Tripped::default());
-    let up_req = upstream_request(sh, t, req, &target, view.clone(), upgrade, &tripped);
+    let up_req = upstream_request(
+        sh,
+        t,
+        (req, incoming),
+        &target,
+        view.clone(),
+        upgrade,
+        &tripped,
+    );
     let mut up = match term.pool.get(sh, &term.client, &t.name, t.port).await {
         Ok(u) => u,
         Err(e) => return up_failed(cx, &method, shown_path.as_deref(), &e),
@@ -215,13 +245,12 @@ async fn judge(cx: &Ctx, mut req: Request<Incoming>) -> Response<ProxyBody> {
 fn upstream_request(
     sh: &Arc<Shared>,
     t: &Target,
-    req: Request<Incoming>,
+    (parts, incoming): (http::request::Parts, Incoming),
     target: &str,
     view: View,
     upgrade: bool,
     tripped: &Arc<Tripped>,
 ) -> Request<ProxyBody> {
-    let (parts, incoming) = req.into_parts();
     let vault = &sh.cfg.vault;
     let mut headers = parts.headers;
     strip_hop(&mut headers, upgrade);
@@ -388,15 +417,15 @@ fn strip_hop(h: &mut HeaderMap, upgrade: bool) {
 /// The request's Host and :authority (each that is present; at least one) must name the
 /// connection's host, and its port if they give one (none: 443, or the connection's port when
 /// the origin form leaves it out).
-fn authority_agrees(t: &Target, req: &Request<Incoming>) -> Result<(), String> {
+fn authority_agrees(t: &Target, req: &http::request::Parts) -> Result<(), String> {
     if !t.check_names {
         return Ok(());
     }
     let mut seen = Vec::new();
-    if let Some(a) = req.uri().authority() {
+    if let Some(a) = req.uri.authority() {
         seen.push(a.as_str().to_string());
     }
-    let hosts: Vec<_> = req.headers().get_all(header::HOST).iter().collect();
+    let hosts: Vec<_> = req.headers.get_all(header::HOST).iter().collect();
     if hosts.len() > 1 {
         return Err("more than one Host header".into());
     }
