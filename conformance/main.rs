@@ -16,6 +16,7 @@ mod credentials;
 mod drop_in;
 mod egress;
 mod egress_attacks;
+mod egress_ca;
 mod egress_domains;
 mod egress_http;
 mod egress_kernel;

@@ -16,6 +16,9 @@ const VALUE_FLAGS: &[&str] = &[
     "--log-format",
     "--rootless",
     "--default-isolation",
+    "--egress-resolver",
+    "--egress-ca",
+    "--interception",
 ];
 
 /// The arguments after the subcommand, as the caller wrote them.

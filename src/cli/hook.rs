@@ -12,8 +12,13 @@ pub enum Hook {
 pub fn run(
     root: &std::path::Path,
     resolver: Option<std::net::SocketAddr>,
+    egress_ca: Option<&std::path::Path>,
     hook: &Hook,
 ) -> ward::Result<i32> {
+    let roots = match egress_ca {
+        Some(path) => ward::policy::proxy::tls::trust::read_extra_roots(path)?,
+        None => Vec::new(),
+    };
     let mut text = Vec::new();
     std::io::stdin()
         .take(1 << 20)
@@ -22,7 +27,7 @@ pub fn run(
     let state: ward::container::hook::HookState = serde_json::from_slice(&text)
         .map_err(|e| ward::Error::spec("stdin (the container's state)", e.to_string()))?;
     match hook {
-        Hook::Egress => ward::container::hook::egress(root, resolver, &state)?,
+        Hook::Egress => ward::container::hook::egress(root, resolver, roots, &state)?,
     }
     Ok(0)
 }

@@ -86,6 +86,11 @@ pub struct Cli {
     /// bundle or an annotation.
     #[arg(long = "egress-resolver", value_name = "ADDR", value_parser = parse_resolver)]
     pub egress_resolver: Option<std::net::SocketAddr>,
+    /// PEM file of CA certificates the egress proxy trusts, besides the host's store, for the
+    /// TLS it makes to origins of hosts it terminates (http rules, credentials). Only this
+    /// flag can add them, never a bundle or an annotation.
+    #[arg(long = "egress-ca", value_name = "FILE")]
+    pub egress_ca: Option<PathBuf>,
     /// A file with ward's interception policy (the JSON of process.interception) for every
     /// container this runtime creates: for engines that cannot pass the annotation (Docker
     /// before 24). A config that has its own policy is refused.
@@ -212,6 +217,7 @@ impl CreateFlags {
             no_pivot: self.no_pivot,
             foreground,
             egress_resolver: global.egress_resolver,
+            egress_ca: global.egress_ca.clone(),
             interception: global.interception.clone(),
         })
     }

@@ -33,6 +33,8 @@ pub struct CreateOpts {
     pub foreground: bool,
     /// `--egress-resolver`: the DNS server the egress proxy asks (default: the host's).
     pub egress_resolver: Option<std::net::SocketAddr>,
+    /// `--egress-ca FILE`: CA certificates the egress proxy trusts upstream besides the host's.
+    pub egress_ca: Option<PathBuf>,
     /// `--interception FILE`: the policy for every container (one with its own is refused).
     pub interception: Option<PathBuf>,
 }
@@ -52,6 +54,11 @@ pub fn create(opts: &CreateOpts) -> Result<Created> {
     if let Some(file) = &opts.interception {
         impose_interception(&mut bundle, file)?;
     }
+    // `--egress-ca`: read now, so that a bad file fails create before anything is made.
+    let egress_roots = match &opts.egress_ca {
+        Some(path) => crate::policy::proxy::tls::trust::read_extra_roots(path)?,
+        None => Vec::new(),
+    };
     tracing::debug!(id = %opts.id, bundle = %bundle.dir.display(), "create: config loaded and validated");
     let terminal = bundle.process()?.terminal().unwrap_or(false);
     check_console(terminal, opts.console_socket.is_some(), opts.foreground)?;
@@ -67,7 +74,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created> {
         proxy_netns: None,
         proxy_killed: None,
     };
-    let created = create_in(opts, bundle, terminal, &dir, &mut guard)?;
+    let created = create_in(opts, bundle, terminal, egress_roots, &dir, &mut guard)?;
     guard.disarm();
     Ok(created)
 }
@@ -210,6 +217,7 @@ fn create_in(
     opts: &CreateOpts,
     mut bundle: Bundle,
     terminal: bool,
+    mut egress_roots: Vec<u8>,
     dir: &ContainerDir,
     guard: &mut Cleanup,
 ) -> Result<Created> {
@@ -428,6 +436,7 @@ fn create_in(
                         pid,
                         pidfd.as_fd(),
                         opts.egress_resolver,
+                        std::mem::take(&mut egress_roots),
                     )?;
                     guard.proxy = Some(ppid);
                     stored.proxy = crate::container::state::proc_stat(ppid).map(|(_, t)| (ppid, t));

@@ -293,6 +293,7 @@ pub fn start(
     init: i32,
     init_pidfd: BorrowedFd,
     resolver: Option<std::net::SocketAddr>,
+    extra_roots_pem: Vec<u8>,
 ) -> Result<i32> {
     let (netns, listeners) = match p.joined {
         Some(j) => j,
@@ -342,7 +343,7 @@ pub fn start(
         init_pidfd,
         keep: vec![link],
         ca: p.ca,
-        extra_roots_pem: Vec::new(),
+        extra_roots_pem,
         vault: p.vault.open(),
     };
     crate::policy::proxy::daemon::spawn(plan, listeners)

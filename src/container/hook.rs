@@ -48,12 +48,13 @@ struct Record {
 pub fn egress(
     root: &Path,
     resolver: Option<std::net::SocketAddr>,
+    extra_roots_pem: Vec<u8>,
     state: &HookState,
 ) -> Result<()> {
     crate::container::state::validate_id(&state.id)?;
     let dir = root.join(DIR).join(&state.id);
     match state.status.as_str() {
-        "creating" | "created" => setup(&dir, resolver, state),
+        "creating" | "created" => setup(&dir, resolver, extra_roots_pem, state),
         "stopped" => {
             teardown(&dir);
             Ok(())
@@ -65,7 +66,12 @@ pub fn egress(
     }
 }
 
-fn setup(dir: &Path, resolver: Option<std::net::SocketAddr>, state: &HookState) -> Result<()> {
+fn setup(
+    dir: &Path,
+    resolver: Option<std::net::SocketAddr>,
+    extra_roots_pem: Vec<u8>,
+    state: &HookState,
+) -> Result<()> {
     let config = state.bundle.join("config.json");
     let text = std::fs::read(&config).map_err(|e| Error::io("read", &config, e))?;
     let raw: serde_json::Value = serde_json::from_slice(&text)
@@ -91,7 +97,15 @@ fn setup(dir: &Path, resolver: Option<std::net::SocketAddr>, state: &HookState) 
         .create(dir)
         .map_err(|e| Error::io("mkdir", dir, e))?;
     let mut record = Record::default();
-    let made = setup_in(dir, resolver, state, &raw, network, &mut record);
+    let made = setup_in(
+        dir,
+        resolver,
+        extra_roots_pem,
+        state,
+        &raw,
+        network,
+        &mut record,
+    );
     if made.is_err() {
         for (pid, start) in record.supervisor.into_iter().chain(record.proxy) {
             crate::container::delete::kill_if_same(pid, start);
@@ -173,6 +187,7 @@ fn refuse_caps_that_lift_the_wall(raw: &serde_json::Value) -> Result<()> {
 fn setup_in(
     dir: &Path,
     resolver: Option<std::net::SocketAddr>,
+    extra_roots_pem: Vec<u8>,
     state: &HookState,
     raw: &serde_json::Value,
     network: crate::spec::interception::Network,
@@ -233,8 +248,15 @@ fn setup_in(
     record.supervisor = crate::container::state::proc_stat(spid).map(|(_, t)| (spid, t));
     if let Some(p) = prepared {
         let pidfd = pidfd_open(state.pid)?;
-        let ppid =
-            crate::container::egress::start(p, &state.id, dir, state.pid, pidfd.as_fd(), resolver)?;
+        let ppid = crate::container::egress::start(
+            p,
+            &state.id,
+            dir,
+            state.pid,
+            pidfd.as_fd(),
+            resolver,
+            extra_roots_pem,
+        )?;
         record.proxy = crate::container::state::proc_stat(ppid).map(|(_, t)| (ppid, t));
     }
     let bytes = serde_json::to_vec(record).map_err(|e| Error::Init(e.to_string()))?;

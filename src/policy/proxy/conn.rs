@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::record::Source;
@@ -100,6 +101,8 @@ pub(super) struct Up {
     /// Set when the proxy ends the upstream itself: the relay then hands the client's writer
     /// back instead of closing it.
     finishing: Arc<AtomicBool>,
+    /// Stops the relay at once, handing the client's writer back (`into_client`).
+    detach: Arc<Notify>,
 }
 
 impl Conn {
@@ -120,8 +123,13 @@ impl Conn {
         };
         let finishing = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&finishing);
+        let detach = Arc::new(Notify::new());
+        let stop = Arc::clone(&detach);
         let relay = tokio::spawn(async move {
-            let _ = relay(&mut up_r, &mut cl_w).await;
+            tokio::select! {
+                _ = relay(&mut up_r, &mut cl_w) => {}
+                _ = stop.notified() => return Some(cl_w),
+            }
             if flag.load(Ordering::Acquire) {
                 Some(cl_w)
             } else {
@@ -136,7 +144,23 @@ impl Conn {
             w,
             relay,
             finishing,
+            detach,
         });
+    }
+
+    /// The client's socket, whole again (for TLS termination): an upstream dialled before (a
+    /// tunnel's) is dropped unused, its relay stopped. `None` when the client's side was closed.
+    pub async fn into_client(mut self) -> Option<TcpStream> {
+        if let Some(mut up) = self.up.take() {
+            up.finishing.store(true, Ordering::Release);
+            up.detach.notify_one();
+            match (&mut up.relay).await {
+                Ok(Some(w)) => self.cl_w = Some(w),
+                _ => return None,
+            }
+        }
+        let w = self.cl_w.take()?;
+        self.cl_r.reunite(w).ok()
     }
 
     /// Whether the upstream closed by itself (then the client's side was closed too).

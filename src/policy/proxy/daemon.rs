@@ -3,11 +3,13 @@
 //! the container's init exits. Nothing of tokio exists before the fork: the runtime is built
 //! in the daemon only.
 //!
-//! Hardening, in order: every fd closed but the ones it serves with; setns into the upstream
-//! network namespace (if given); the upstream resolver's files read (resolv.conf, hosts);
-//! RLIMIT_NOFILE 4096; every capability dropped (all five sets, bounding too); no_new_privs;
-//! Landlock with every filesystem right handled and none granted (best effort: an older kernel
-//! is noted in the log); a seccomp filter refusing what a proxy never does (ward's compiler).
+//! Hardening, in order: every fd closed but the ones it serves with; the host's trust store
+//! read (when the container has a CA: TLS to origins is verified against it); setns into the
+//! upstream network namespace (if given); the upstream resolver's files read (resolv.conf,
+//! hosts); RLIMIT_NOFILE 4096; every capability dropped (all five sets, bounding too);
+//! no_new_privs; Landlock with every filesystem right handled and none granted (best effort:
+//! an older kernel is noted in the log); a seccomp filter refusing what a proxy never does
+//! (ward's compiler).
 
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -157,6 +159,19 @@ fn run(plan: Plan, listeners: Listeners) -> Result<()> {
             .try_clone()
             .map_err(|e| shared::io_err("dup log", e))?,
     );
+    // The host's trust store for the TLS to origins, read while files can still be opened.
+    if plan.ca.is_some() {
+        let (n, errors) = super::tls::trust::load_host_roots();
+        for e in errors {
+            rec.note(&format!("warning: the host's trust store: {e}"));
+        }
+        if n == 0 {
+            rec.note(
+                "warning: no certificate in the host's trust store (only --egress-ca is \
+                 trusted upstream)",
+            );
+        }
+    }
     let started = plan
         .network
         .rules()
@@ -366,7 +381,9 @@ mod tests {
             upstream_netns: None,
             init_pidfd,
             keep: Vec::new(),
-            ca: None,
+            // With a CA: the host's trust store is read before hardening, and the TLS
+            // machinery is built after it.
+            ca: Some(crate::policy::proxy::tls::ca::Authority::generate("daemon-test").unwrap()),
             extra_roots_pem: Vec::new(),
             vault: Default::default(),
         };

@@ -75,3 +75,9 @@ mod tests_credentials;
 #[cfg(test)]
 #[path = "serve_tests_http.rs"]
 mod tests_http;
+#[cfg(test)]
+#[path = "serve_tests_tls.rs"]
+mod tests_tls;
+#[cfg(test)]
+#[path = "serve_tests_tls_lab.rs"]
+mod tests_tls_lab;

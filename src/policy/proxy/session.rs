@@ -4,8 +4,10 @@
 //! (spliced as it is). A client that sends nothing for `SERVER_FIRST` is taken for a protocol
 //! where the server speaks first: the upstream is dialled and its bytes relayed, and the
 //! client's first bytes are still judged when they come. A name with `http` rules takes plain
-//! HTTP only (each request judged by `flow`): TLS (until the proxy can terminate it), opaque
-//! bytes and a silent client are refused and recorded.
+//! HTTP (each request judged by `flow`) and TLS, which is terminated when the proxy has the
+//! container's CA (`tls`: each request judged there) and refused without one; opaque bytes and
+//! a silent client are refused and recorded. A name some credential binds is terminated too
+//! (when there is a CA), so that its requests can be swapped.
 
 use std::sync::Arc;
 
@@ -124,6 +126,10 @@ pub(super) async fn judge(
                     Some(&why),
                 );
                 return c.refuse(&ALERT_ACCESS_DENIED).await;
+            }
+            // Hosts with http rules or credentials: terminated when the proxy has a CA.
+            if sh.cfg.ca.is_some() && (inspect || sh.cfg.vault.binds(&t.name, t.port)) {
+                return super::tls::terminate(sh, t, c, buf).await;
             }
             if inspect {
                 let dest = c.up.as_ref().map(|u| u.to);

@@ -57,6 +57,9 @@ pub(super) struct Shared {
     pub rec: Recorder,
     pub names: Mutex<Table>,
     clients: AtomicUsize,
+    /// TLS termination (`None`: no CA; `Err`: the CA is there but the upstream trust could not
+    /// be built, said in each refusal).
+    pub tls: Option<std::result::Result<super::tls::Terminator, String>>,
     /// Upstream answers kept for their TTL (capped), so that a new connection to a name costs
     /// no lookup: name -> (addresses, until).
     cache: Mutex<HashMap<String, (Vec<IpAddr>, Instant)>>,
@@ -77,7 +80,12 @@ impl Drop for Admitted {
 
 impl Shared {
     pub fn new(cfg: Config, rec: Recorder, names: Table) -> Shared {
+        let tls = cfg
+            .ca
+            .as_ref()
+            .map(|_| super::tls::Terminator::new(&cfg.extra_roots_pem));
         Shared {
+            tls,
             cfg,
             rec,
             names: Mutex::new(names),

@@ -2,7 +2,7 @@
 //! container trusts it: `container::egress` mounts a bundle with it); its key is held in memory
 //! only (the proxy signs a leaf certificate per name with it) and never written anywhere.
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
 use crate::error::{Error, Result};
 
@@ -17,6 +17,8 @@ pub struct Authority {
     pub cert_der: Vec<u8>,
     /// The signing key (ECDSA P-256); dropped with the proxy.
     pub key: KeyPair,
+    /// What the certificate was made from (its subject is every leaf's issuer).
+    params: CertificateParams,
 }
 
 impl std::fmt::Debug for Authority {
@@ -49,7 +51,13 @@ impl Authority {
             cert_pem: cert.pem(),
             cert_der: cert.der().to_vec(),
             key,
+            params,
         })
+    }
+
+    /// The issuer of the leaf certificates (`tls::leaf`): this CA's subject and key.
+    pub fn issuer(&self) -> Issuer<'_, &KeyPair> {
+        Issuer::from_params(&self.params, &self.key)
     }
 }
 
