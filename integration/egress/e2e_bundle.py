@@ -3,11 +3,13 @@
 
     e2e_bundle.py BUNDLE --rootfs DIR --netns PATH|new --cgroup PATH --ca FILE --helpers DIR
                   [--policy FILE --via field|annotation] [--hook-json FILE --ward BIN]
-                  [--env-file FILE]
+                  [--env-file FILE] [--pydeps DIR]
 
 The rootfs is a skeleton made by e2e.sh (mount points, /etc files, merged-/usr links); the host's
 /usr and /etc/ssl are bind-mounted read-only, the lab CA at /etc/lab-ca.pem, the helpers at /e2e.
 The init sleeps; the checks run through `<runtime> exec`.
+--pydeps DIR: bind-mounted read-only at /e2e-py (botocore for the AWS checks when the host's
+/usr has none; the rootfs needs the mount point).
 --env-file: KEY=VALUE lines added to process.env (credential values for issue 17's tests: read
 from a file so they never appear in a command line).
 --policy: the `process.interception` object (JSON file), put in the field or, with
@@ -45,6 +47,7 @@ def main():
     ap.add_argument("--ward")
     ap.add_argument("--hook-global", action="append", default=[])
     ap.add_argument("--env-file")
+    ap.add_argument("--pydeps")
     a = ap.parse_args()
 
     netns = {"type": "network"}
@@ -84,7 +87,7 @@ def main():
             ro_bind("/etc/ssl", "/etc/ssl"),
             ro_bind(os.path.abspath(a.ca), "/etc/lab-ca.pem"),
             ro_bind(os.path.abspath(a.helpers), "/e2e"),
-        ],
+        ] + ([ro_bind(os.path.abspath(a.pydeps), "/e2e-py")] if a.pydeps else []),
         "linux": {
             "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount")] + [netns],
             "cgroupsPath": a.cgroup,

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Clients run INSIDE the credential e2e containers (integration/egress/e2e_creds.sh); one JSON
-line per call. Standard library only (the rootfs is the host's /usr, read-only).
+line per call. Standard library only (the rootfs is the host's /usr, read-only), but for `aws`,
+which is botocore's own signer and HTTP session.
 
 The CA bundle is the one ward gives the container: SSL_CERT_FILE (else CURL_CA_BUNDLE) from our
 env, else from init's (/proc/1/environ); `--cacert FILE` overrides. Credential values are never
@@ -16,6 +17,17 @@ JSON file (the placeholder ward wrote there), each read here from what the conta
         GET URL (HTTP/1.1 over TLS, one connection), reads the two events of the origin's /sse:
         {"first_arrived": time.time() when event 1 was read, "first_sent", "second_sent",
          "gap": second_sent - first_arrived (> 0: event 1 arrived before event 2 was sent), "err"}
+    aws METHOD URL [--service S] [--region R] [--data TEXT] [--tamper-query K=V]
+        [--header-env NAME:VAR] [--cacert FILE] [--creds-file FILE]
+        an AWS SDK's request: botocore signs it (SigV4Auth; S3SigV4Auth, which sends
+        x-amz-content-sha256, when the service is "s3"; default service execute-api, region
+        us-east-1) with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN from our env
+        (the placeholders) and sends it with botocore's own HTTP session (urllib3; the CA bundle as
+        above). `--header-env NAME:VAR` adds header NAME = $VAR before signing; `--tamper-query`
+        appends K=V to the query AFTER signing; `--creds-file` (JSON: access_key_id,
+        secret_access_key, session_token) replaces the env (the baseline, outside ward). botocore comes from the host's /usr or from
+        /e2e-py (e2e_creds.sh mounts the lab's copy there): {"code", "headers", "body", "denied",
+        "signed_headers", "content_sha256", "err"}
     env                 {"env": our environment, "init": init's (/proc/1/environ), "self":
                         /proc/self/environ as read}
     cat FILE            {"text": FILE's content}
@@ -170,12 +182,58 @@ def cmd_sse(args):
     out(res)
 
 
+def cmd_aws(args):
+    o, (method, url) = opts(args)
+    res = {"code": None, "headers": {}, "body": "", "denied": None, "signed_headers": None,
+           "content_sha256": None, "err": ""}
+    try:
+        if os.path.isdir("/e2e-py"):
+            sys.path.insert(0, "/e2e-py")
+        from botocore.auth import S3SigV4Auth, SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        from botocore.httpsession import URLLib3Session
+
+        service = o.get("--service", "execute-api")
+        data = o.get("--data")
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        if o.get("--header-env"):
+            name, _, var = o["--header-env"].partition(":")
+            headers[name] = os.environ.get(var, "")
+        req = AWSRequest(method=method, url=url, data=data.encode() if data is not None else None,
+                         headers=headers)
+        if o.get("--creds-file"):
+            with open(o["--creds-file"]) as f:
+                c = json.load(f)
+            creds = Credentials(c["access_key_id"], c["secret_access_key"], c.get("session_token"))
+        else:
+            creds = Credentials(os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY"),
+                                os.environ.get("AWS_SESSION_TOKEN"))
+        (S3SigV4Auth if service == "s3" else SigV4Auth)(creds, service, o.get("--region", "us-east-1")).add_auth(req)
+        auth = req.headers.get("Authorization", "")
+        res["signed_headers"] = auth.partition("SignedHeaders=")[2].partition(",")[0]
+        res["content_sha256"] = req.headers.get("X-Amz-Content-SHA256")
+        if o.get("--tamper-query"):
+            req.url += ("&" if "?" in req.url else "?") + o["--tamper-query"]
+        session = URLLib3Session(verify=cafile(o.get("--cacert")) or True, timeout=TIMEOUT)
+        r = session.send(req.prepare())
+        res["code"] = r.status_code
+        res["headers"] = {k.lower(): v for k, v in r.headers.items()}
+        res["denied"] = res["headers"].get("x-ward-denied")
+        res["body"] = r.content[:4000].decode(errors="replace")
+    except Exception as e:  # the check wants the failure's text, whatever it is
+        res["err"] = repr(e)[-300:]
+    out(res)
+
+
 def main(argv):
     cmd, args = argv[1], argv[2:]
     if cmd == "req":
         cmd_req(args)
     elif cmd == "sse":
         cmd_sse(args)
+    elif cmd == "aws":
+        cmd_aws(args)
     elif cmd == "env":
         out({"env": dict(os.environ), "init": environ_of("/proc/1/environ"),
              "self": environ_of("/proc/self/environ")})

@@ -175,6 +175,7 @@ env_lines() {
     echo "WARD_LAB_DIR=$DIR"
     echo "WARD_LAB_CA=$DIR/ca.pem"
     echo "WARD_LAB_RECORD=$DIR/requests.jsonl"
+    echo "WARD_LAB_AWS_CREDS=$DIR/aws-credentials.json"
     echo "WARD_LAB_ORIGIN_NS=$ONS"
     echo "WARD_LAB_CLIENT_NS=$CNS"
     echo "WARD_LAB_DNS=$V4_O.53"
@@ -294,7 +295,9 @@ up() {
     printf 'nameserver %s\nnameserver %s\noptions timeout:1 attempts:2\n' "$V4_O.53" "$V6_O::53" \
         >"$NETNS_ETC/resolv.conf"
 
-    local args=(--ready "$DIR/origin.ready" --record "$DIR/requests.jsonl")
+    # the real AWS pair its /aws endpoint verifies SigV4 with: written by the test (e2e_creds.sh)
+    # into this file once the lab is up, read by the origin per request (never argv)
+    local args=(--ready "$DIR/origin.ready" --record "$DIR/requests.jsonl" --aws-creds "$DIR/aws-credentials.json")
     for p in "${HTTP_PORTS[@]}"; do args+=(--http "$p"); done
     for p in "${HTTPS_PORTS[@]}"; do args+=(--https "$p"); done
     for name in "${NAMES[@]}" wild.test; do args+=(--cert "$name=$DIR/pki/$name.pem,$DIR/pki/$name.key"); done

@@ -19,6 +19,15 @@ The API-like endpoints (issue 17's credentials and path rules; any name, api.tes
                                    query parameter `key`}; the same two values in the response
                                    headers X-Echo-Authorization and X-Echo-Key (an origin that
                                    echoes a credential back)
+  /aws/..., /aws-*/...              AWS SigV4 verified with botocore (SigV4Auth; S3SigV4Auth when
+                                   the Credential's service is "s3") against the REAL pair in the
+                                   JSON file --aws-creds FILE (WARD_LAB_AWS_CREDS; keys
+                                   access_key_id, secret_access_key, session_token), read per
+                                   request: 200 {"ok": true, "access_key_id", "service", ...}, or
+                                   403 {"ok": false, "reason"} when the key id, the session token,
+                                   x-amz-content-sha256, the date or the signature is wrong (500
+                                   without botocore or the file); the record gets "aws": {"verified",
+                                   "reason", "key_id", "service", "content_sha256"}
   /sse                             text/event-stream, chunked: event 1 at once, then after
                                    `?delay=S` seconds (default 1) event 2; each event's data is
                                    JSON with "n" and "sent" (the origin's time.time() when it was
@@ -34,11 +43,15 @@ Sockets have TCP_NODELAY and a small response goes out in one write (head and bo
 so keep-alive requests are not held up by Nagle's algorithm and delayed ACKs.
 
 Usage: origin.py --ready FILE --http PORT... --https PORT... --cert NAME=CERT,KEY... [--record FILE]
+                 [--aws-creds FILE]
 """
 import argparse
+import calendar
 import hashlib
+import hmac
 import json
 import os
+import re
 import socket
 import ssl
 import sys
@@ -147,14 +160,76 @@ class Handler(BaseHTTPRequestHandler):
             "headers": [[k, v] for k, v in self.headers.items()],
             "body": bytes(self.body_head).decode(errors="replace"),
         }
+        if getattr(self, "aws_seen", None) is not None:
+            doc["aws"] = self.aws_seen
         line = json.dumps(doc) + "\n"
         with RECORD_LOCK:
             out.write(line)
             out.flush()
 
+    def aws_verify(self, body):
+        """SigV4 check of this request with the lab's real pair: (status, doc)."""
+        try:
+            from botocore.auth import S3SigV4Auth, SigV4Auth
+            from botocore.awsrequest import AWSRequest
+            from botocore.credentials import Credentials
+        except ImportError as e:
+            return 500, {"ok": False, "reason": "botocore is not importable: %s" % e}
+        path = self.server.aws_creds
+        try:
+            with open(path or "") as f:
+                real = json.load(f)
+        except (OSError, ValueError) as e:
+            return 500, {"ok": False, "reason": "no lab AWS credentials (--aws-creds): %s" % e.__class__.__name__}
+        auth = self.headers.get("Authorization", "")
+        m = re.fullmatch(r"AWS4-HMAC-SHA256 Credential=([^/,]*)/(\d{8})/([^/,]+)/([^/,]+)/aws4_request,\s*"
+                         r"SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})", auth)
+        if not m:
+            return 403, {"ok": False, "reason": "no SigV4 Authorization"}
+        key_id, day, region, service, signed, sig = m.groups()
+        doc = {"access_key_id": key_id, "service": service, "region": region,
+               "content_sha256": self.headers.get("X-Amz-Content-SHA256")}
+        if key_id != real["access_key_id"]:
+            return 403, dict(doc, ok=False, reason="unknown access key id")
+        token = real.get("session_token")
+        if token and self.headers.get("X-Amz-Security-Token") != token:
+            return 403, dict(doc, ok=False, reason="the session token does not match the key")
+        body_sha = hashlib.sha256(body).hexdigest()
+        sent_sha = doc["content_sha256"]
+        if sent_sha is not None and sent_sha != "UNSIGNED-PAYLOAD" and sent_sha != body_sha:
+            return 403, dict(doc, ok=False, reason="x-amz-content-sha256 does not match the body")
+        amz_date = self.headers.get("X-Amz-Date", "")
+        try:
+            t = calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
+        except ValueError:
+            return 403, dict(doc, ok=False, reason="no x-amz-date")
+        if abs(time.time() - t) > 900 or amz_date[:8] != day:
+            return 403, dict(doc, ok=False, reason="x-amz-date is skewed or not the Credential's day")
+        # the request as botocore would have signed it: the signed headers only, the target as sent
+        req = AWSRequest(method=self.command, url="https://%s%s" % (self.headers.get("Host"), self.path),
+                         data=body)
+        for name in signed.split(";"):
+            values = self.headers.get_all(name) or []
+            if not values:
+                return 403, dict(doc, ok=False, reason="signed header %s is not in the request" % name)
+            for v in values:
+                req.headers[name] = v
+        req.context["timestamp"] = amz_date
+        signer = (S3SigV4Auth if service == "s3" else SigV4Auth)(
+            Credentials(real["access_key_id"], real["secret_access_key"], token), service, region)
+        canonical = signer.canonical_request(req)
+        want = signer.signature(signer.string_to_sign(req, canonical), req)
+        if not hmac.compare_digest(want, sig):
+            return 403, dict(doc, ok=False, reason="the signature does not match (SignatureDoesNotMatch)")
+        return 200, dict(doc, ok=True, session_token="matches" if token else "none",
+                         body_len=len(body), body_sha256=body_sha)
+
     def api(self, path, query):
         """The API-like endpoints; False when `path` is none of them."""
-        if path in ("/v1/messages", "/v1/files") or path.startswith(("/v1/messages/", "/v1/files/")):
+        if self.aws_seen is not None:
+            code, doc = self.aws_result
+            self.reply(code, (json.dumps(doc) + "\n").encode(), "application/json")
+        elif path in ("/v1/messages", "/v1/files") or path.startswith(("/v1/messages/", "/v1/files/")):
             endpoint = path.split("/")[2]
             doc = {"ok": True, "endpoint": endpoint, "method": self.command, "path": path,
                    "body_len": self.req_body_len}
@@ -199,6 +274,13 @@ class Handler(BaseHTTPRequestHandler):
         self.req_body_len = body_len
         path = self.path
         split = urllib.parse.urlsplit(path)
+        self.aws_seen = None
+        if split.path == "/aws" or split.path.startswith(("/aws/", "/aws-")):
+            self.aws_result = self.aws_verify(bytes(self.body_head))
+            code, doc = self.aws_result
+            self.aws_seen = {"verified": code == 200, "reason": doc.get("reason"),
+                             "key_id": doc.get("access_key_id"), "service": doc.get("service"),
+                             "content_sha256": doc.get("content_sha256")}
         self.record(split.path)
         if self.api(split.path, urllib.parse.parse_qs(split.query)):
             return
@@ -249,8 +331,9 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, port, scheme, tls=None, record=None):
+    def __init__(self, port, scheme, tls=None, record=None, aws_creds=None):
         self.scheme = scheme
+        self.aws_creds = aws_creds
         self.tls = tls
         self.record = record
         super().__init__(("::", port), Handler, bind_and_activate=False)
@@ -304,13 +387,14 @@ def main():
     ap.add_argument("--https", type=int, action="append", default=[])
     ap.add_argument("--cert", action="append", default=[])
     ap.add_argument("--record", default=os.environ.get("WARD_LAB_RECORD") or None)
+    ap.add_argument("--aws-creds", default=os.environ.get("WARD_LAB_AWS_CREDS") or None)
     args = ap.parse_args()
     if args.record:
         args.record = open(args.record, "a", encoding="utf-8")
-    servers = [Server(p, "http", record=args.record) for p in args.http]
+    servers = [Server(p, "http", record=args.record, aws_creds=args.aws_creds) for p in args.http]
     if args.https:
         tls = tls_contexts(args.cert)
-        servers += [Server(p, "https", tls, args.record) for p in args.https]
+        servers += [Server(p, "https", tls, args.record, args.aws_creds) for p in args.https]
     for s in servers:
         threading.Thread(target=s.serve_forever, daemon=True).start()
     with open(args.ready, "w") as f:
