@@ -554,7 +554,7 @@ set_http() {
     else
         g=$(inside -- curl "${CURL_CA[@]}" https://allowed.test/echo | csum)
         if P; then expect E-tls-refused 'rc=[1-9]* code=000 *' "$g"
-            expect E-tls-logged '*decision=denied: host has http rules; TLS inspection not available yet*' "$(rsum allowed.test 'denied: host has http rules')"
+            expect E-tls-logged '*decision=denied: host has http rules; no CA to terminate TLS here*' "$(rsum allowed.test 'denied: host has http rules')"
         else expect E-tls-refused 'rc=0 code=200 *' "$g"; expect E-tls-logged 'egress-records=0' "egress-records=$(egress_count)"; fi
     fi
     expect E-no-rules-host-tls 'rc=0 code=200 body=hello from upload.allowed.test' "$(inside -- curl "${CURL_CA[@]}" https://upload.allowed.test/ | csum)"

@@ -402,3 +402,24 @@ fn a_chunked_body_without_placeholders_arrives_whole_and_the_connection_goes_on(
         assert_eq!(credential_records(&lab).len(), 2);
     });
 }
+
+#[test]
+fn a_placeholder_in_a_connect_target_is_refused_whatever_the_rules() {
+    in_netns(|| {
+        let (lab, _at, _seen, p) = lab(vault(false));
+        // *.example.test is allowed: only the placeholder makes this an exfiltration.
+        let (status, headers, _) = super::tests::connect_request(&format!("{p}.example.test:443"));
+        assert!(status.starts_with("HTTP/1.1 403"), "{status}");
+        assert_eq!(
+            header(&headers, "X-Ward-Denied"),
+            Some("credential binding")
+        );
+        let recs = credential_records(&lab);
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        assert!(recs[0]["decision"]
+            .as_str()
+            .is_some_and(|d| d.contains(BINDING) && d.contains("host name")));
+        let log = std::fs::read_to_string(&lab.log).unwrap();
+        assert!(!log.contains(SECRET), "{log}");
+    });
+}

@@ -202,7 +202,7 @@ fn what_cannot_be_inspected_on_a_host_with_rules_is_refused() {
         assert_eq!(read_all(c), [0x15, 3, 1, 0, 2, 2, 0x31]);
         let tls = lab.find(
             "example.test",
-            "denied: host has http rules; TLS inspection not available yet",
+            "denied: host has http rules; no CA to terminate TLS here",
         );
         assert_eq!(tls.len(), 1, "{:?}", lab.records());
         assert_eq!(tls[0]["rule"], "http: cannot inspect");

@@ -390,10 +390,7 @@ fn vault(placeholder: &str, secret: &str, host: &str) -> Vault {
     v
 }
 
-// DEPENDS ON THE SWAP (H2, credentials::swap bodies): ignored until it is merged; then drop
-// the `ignore`. (Checked: it passes on h17-tls merged with h17-swap at 287dfd8.)
 #[test]
-#[ignore = "needs credentials::swap (issue 17, H2)"]
 fn credentials_are_swapped_on_the_way_out_and_masked_on_the_way_back() {
     in_netns(|| {
         let ph = crate::policy::credentials::mint(0).unwrap();

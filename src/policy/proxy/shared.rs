@@ -106,7 +106,22 @@ impl Shared {
         Some(guard)
     }
 
+    /// The domain decision for `name:port`; a name holding a credential's placeholder (a
+    /// CONNECT, SOCKS or absolute-form target: the DNS refuses such names itself) is refused
+    /// as an exfiltration attempt, whatever the rules say.
     pub fn decide(&self, name: &str, port: u16) -> Decision {
+        let vault = &self.cfg.vault;
+        if !vault.is_empty() {
+            if let Some(b) = vault.find_in_name(name.split('.').map(str::as_bytes)) {
+                return Decision::Deny {
+                    rule: super::record::CREDENTIAL.into(),
+                    reason: Some(format!(
+                        "placeholder of {} in the host name (exfiltration attempt)",
+                        b.name
+                    )),
+                };
+            }
+        }
         self.cfg.domains.decide(name, port)
     }
 

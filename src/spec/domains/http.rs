@@ -126,8 +126,9 @@ pub const NOT_ALLOWED: &str = "http: not allowed";
 pub const UNCLEAR: &str = "http: ambiguous request";
 /// The rule of a connection to a host with rules that is not plain HTTP (TLS, opaque bytes).
 pub const NOT_INSPECTABLE: &str = "http: cannot inspect";
-/// Why TLS to a host with rules is refused (until the proxy can terminate it).
-pub const TLS_REFUSED: &str = "host has http rules; TLS inspection not available yet";
+/// Why TLS to a host with rules is refused where the proxy has no CA (under the runc hook).
+pub const TLS_REFUSED: &str =
+    "host has http rules; no CA to terminate TLS here (a runtime hook cannot give the container one)";
 
 impl HttpRules {
     /// The indices of the entries whose host matches (`host` as the proxy sees it).

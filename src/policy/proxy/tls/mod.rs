@@ -14,6 +14,7 @@ pub mod ca;
 pub mod leaf;
 mod origin;
 mod request;
+mod signed;
 pub mod trust;
 
 use std::pin::Pin;

@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 
 use super::body::{self, ProxyBody, Tripped, View, Which};
 use super::origin::{self, UpError, Upstream};
-use crate::policy::credentials::Vault;
+use super::signed::{self, Signed};
 use crate::policy::proxy::conn::{self, same_name, Target};
 use crate::policy::proxy::record;
 use crate::policy::proxy::shared::Shared;
@@ -162,9 +162,19 @@ async fn judge(
         query: normalized.as_ref().and_then(|n| n.query.clone()),
     };
     let vault = &sh.cfg.vault;
+    let signed = match signed::resign(vault, &view, &target, &mut req, body).await {
+        Ok(s) => s,
+        Err(r) => return deny(r.status, record::CREDENTIAL, &r.why, None),
+    };
     if let Err(v) = vault.swap_request(&view.borrow(), &mut req.headers) {
         return deny(StatusCode::FORBIDDEN, record::CREDENTIAL, &v.reason(), None);
     }
+    // A placeholder in the query of a request its binding allows: swapped in what is sent.
+    let target = match vault.swap_target(&view.borrow(), &target) {
+        Ok(Some(swapped)) => swapped,
+        Ok(None) => target,
+        Err(v) => return deny(StatusCode::FORBIDDEN, record::CREDENTIAL, &v.reason(), None),
+    };
     let Some(Ok(term)) = &sh.tls else {
         return deny(
             StatusCode::BAD_GATEWAY,
@@ -176,8 +186,11 @@ async fn judge(
     let client_upgrade = upgrade
         .then(|| req.extensions.remove::<hyper::upgrade::OnUpgrade>())
         .flatten();
-    let Some(incoming) = body.take() else {
-        return deny(StatusCode::BAD_REQUEST, "HTTP request", "no body", None);
+    let incoming = match (signed, body.take()) {
+        (Signed::Yes(Some(read)), _) => ReqBody::Read(read),
+        (Signed::Yes(None), Some(i)) => ReqBody::Signed(i),
+        (Signed::No, Some(i)) => ReqBody::Streamed(i),
+        (_, None) => return deny(StatusCode::BAD_REQUEST, "HTTP request", "no body", None),
     };
     let tripped = Arc::new(Tripped::default());
     let up_req = upstream_request(
@@ -245,7 +258,7 @@ async fn judge(
 fn upstream_request(
     sh: &Arc<Shared>,
     t: &Target,
-    (parts, incoming): (http::request::Parts, Incoming),
+    (parts, incoming): (http::request::Parts, ReqBody),
     target: &str,
     view: View,
     upgrade: bool,
@@ -276,27 +289,21 @@ fn upstream_request(
     if let Ok(v) = HeaderValue::from_str(&host) {
         headers.insert(header::HOST, v);
     }
-    if !vault.is_empty() {
-        // The response filter must see the secret as it is, not compressed.
+    let resigned = !matches!(incoming, ReqBody::Streamed(_));
+    if !vault.is_empty() && !resigned {
+        // The response filter must see the secret as it is, not compressed (a re-signed
+        // request is sent as signed: Accept-Encoding may be among its signed headers).
         headers.insert(
             header::ACCEPT_ENCODING,
             HeaderValue::from_static("identity"),
         );
     }
-    let body = if incoming.is_end_stream() {
-        body::empty()
-    } else if vault.is_empty() {
-        body::boxed(incoming)
-    } else {
-        if !same_lengths(vault) {
-            headers.remove(header::CONTENT_LENGTH);
-        }
-        body::filtered(
-            Arc::clone(sh),
-            incoming,
-            Which::Request(view),
-            Arc::clone(tripped),
-        )
+    let body = match incoming {
+        ReqBody::Read(b) if b.is_empty() => body::empty(),
+        ReqBody::Read(b) => body::boxed(http_body_util::Full::new(b)),
+        // Its payload hash is signed: its length is kept (a swap in it fails at the origin).
+        ReqBody::Signed(i) => streamed(sh, i, None, view, tripped),
+        ReqBody::Streamed(i) => streamed(sh, i, Some(&mut headers), view, tripped),
     };
     let mut out = Request::new(body);
     *out.method_mut() = parts.method;
@@ -349,7 +356,7 @@ fn respond(
     let body = if vault.is_empty() {
         body::boxed(incoming)
     } else {
-        if !same_lengths(vault) {
+        if !vault.same_lengths() {
             parts.headers.remove(header::CONTENT_LENGTH);
         }
         body::filtered(
@@ -382,13 +389,41 @@ fn up_failed(cx: &Ctx, method: &str, path: Option<&str>, e: &UpError) -> Respons
     )
 }
 
-/// Whether every swap keeps a body's length (each placeholder as long as its secret): then a
-/// Content-Length stays true and is kept.
-fn same_lengths(vault: &Vault) -> bool {
-    vault
-        .bindings
-        .iter()
-        .all(|b| b.placeholder.len() == b.secret.expose().len())
+/// A request body as the origin gets it.
+enum ReqBody {
+    /// Streamed (through the vault's filter when it has bindings).
+    Streamed(Incoming),
+    /// Of a re-signed request whose client sent its payload hash: streamed, length kept.
+    Signed(Incoming),
+    /// Of a re-signed request, read whole to hash it.
+    Read(bytes::Bytes),
+}
+
+/// A body streamed on, through the vault's filter when it has bindings; Content-Length is
+/// dropped from `headers` (when given) if a swap can change the length.
+fn streamed(
+    sh: &Arc<Shared>,
+    incoming: Incoming,
+    headers: Option<&mut HeaderMap>,
+    view: View,
+    tripped: &Arc<Tripped>,
+) -> ProxyBody {
+    let vault = &sh.cfg.vault;
+    if incoming.is_end_stream() {
+        return body::empty();
+    }
+    if vault.is_empty() {
+        return body::boxed(incoming);
+    }
+    if let Some(h) = headers.filter(|_| !vault.same_lengths()) {
+        h.remove(header::CONTENT_LENGTH);
+    }
+    body::filtered(
+        Arc::clone(sh),
+        incoming,
+        Which::Request(view),
+        Arc::clone(tripped),
+    )
 }
 
 /// Drops the hop-by-hop headers and those the Connection header names; an allowed upgrade
