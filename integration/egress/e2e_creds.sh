@@ -75,6 +75,7 @@ teardown() {
     for m in $(findmnt -rn -t cgroup,cgroup2 -o TARGET 2>/dev/null); do
         [ -d "$m/$CG" ] && find "$m/$CG" -depth -type d -exec rmdir {} \; 2>/dev/null
     done
+    [ -n "$LAB_UP" ] && [ -n "${WARD_E2E_KEEP:-}" ] && cp "$WARD_LAB_DIR/origin.log" "$WARD_LAB_RECORD" "$W/logs/" 2>/dev/null
     [ -n "$LAB_UP" ] && WARD_LAB_SUFFIX=$SFX "$HERE/lab.sh" down >/dev/null 2>&1
     if [ -z "${WARD_E2E_KEEP:-}" ]; then rm -rf "$W"; else echo "# kept $W (it holds the test secrets)"; fi
 }
@@ -510,7 +511,7 @@ aws_base() {
 asum() {
     local j; j=$(cat)
     [ -n "$j" ] || { echo "exec failed (no JSON)"; return; }
-    jq -r '"code=\(.code)\(if .denied then " X-Ward-Denied" else "" end) origin=\((.body | fromjson? | if .ok == true then "verified" elif .ok == false then .reason else null end) // "-") err=\(.err)"' <<<"$j" 2>/dev/null || echo "not JSON: $j"
+    jq -r '"code=\(.code)\(if .denied then " X-Ward-Denied" else "" end) origin=\(((.body | fromjson?) // (.headers["x-lab-aws"] // "" | fromjson?) | if .ok == true then "verified" elif .ok == false then .reason else null end) // "-") err=\(.err)"' <<<"$j" 2>/dev/null || echo "not JSON: $j"
 }
 # aws_at SINCE-LINE PATH: what the origin's SigV4 check made of the last request to PATH since
 # SINCE-LINE: "verified=.. key=real|placeholder|.. token=real|placeholder|absent|other"
@@ -523,18 +524,26 @@ aws_at() {
 aws_baseline() {
     local B=(POST https://api.test/aws/baseline --data '{"b":1}')
     if [ -n "$BOTO_ERR" ]; then
-        for c in baseline-aws-verifies baseline-aws-wrong-secret baseline-aws-tampered; do fail "$c" "$BOTO_ERR"; done
+        for c in baseline-aws-verifies baseline-aws-wrong-secret baseline-aws-tampered baseline-aws-sdk-s3-put; do fail "$c" "$BOTO_ERR"; done
         return
     fi
     expect baseline-aws-verifies 'code=200 origin=verified err=' "$(aws_base "${B[@]}" --creds-file "$W/aws-real.json" | asum)"
     expect baseline-aws-wrong-secret 'code=403 origin=the signature does not match* err=' "$(aws_base "${B[@]}" --creds-file "$W/aws-wrong.json" | asum)"
     expect baseline-aws-tampered 'code=403 origin=the signature does not match* err=' \
         "$(aws_base GET 'https://api.test/aws/baseline?a=1' --creds-file "$W/aws-real.json" --tamper-query x=1 | asum)"
+    # the SDK's S3 PutObject as shipped (aws-chunked, STREAMING-UNSIGNED-PAYLOAD-TRAILER): the
+    # origin verifies it (so A-sdk-s3-put failing under ward is ward's doing)
+    local n0 g; n0=$(rec_lines)
+    g=$(ip netns exec "$CNS" env PYTHONPATH="$PYDEPS" "$PY_SYS" "$HERE/e2e_creds_client.py" sdk s3-put https://api.test \
+        --creds-file "$W/aws-real.json" --cacert "$WARD_LAB_CA" 2>&1 | grep '^{' | tail -1)
+    expect baseline-aws-sdk-s3-put 'ok=true status=200 err= sent=STREAMING-UNSIGNED-PAYLOAD-TRAILER verified=true' \
+        "$(jq -r '"ok=\(.ok) status=\(.status) err=\(.err) sent=\(.content_sha256)"' <<<"$g" 2>/dev/null || echo "exec failed: $g") verified=$(origin_saw "$n0" | jq -r 'select(.path == "/aws/sdk/object.txt") | "\(.aws.verified)\(if .aws.verified then "" else ": \(.aws.reason)" end)"' | tail -1)"
 }
 A=w-aws
 PH_AWS_KEY=""; PH_AWS_SECRET=""; PH_AWS_TOKEN=""
 aws_ward() {
     local cases=(A-create A-env-placeholders A-signed-accepted A-response-masked A-body-hash A-s3-style
+        A-sdk-s3-put A-sdk-s3-put-when-required A-sdk-s3-get A-sdk-json
         A-secret-key-never-sent A-secret-key-logged A-other-path A-tampered A-not-at-origin
         A-origin-never-saw-secret-key A-memory-scan A-state-no-secret A-logs-no-secret
         A-violation-log-no-secret A-delete-leaves-nothing)
@@ -572,6 +581,23 @@ aws_ward() {
     g=$(in_k "$A" aws PUT https://api.test/aws/bucket/object.txt --service s3 --data 'an S3 object body')
     expect A-s3-style 'client-content-sha256=sha256 code=200 origin=verified err= at-origin: verified=true key=real token=real service=s3' \
         "client-content-sha256=$(jq -r '.content_sha256 // "none" | if test("^[0-9a-f]{64}$") then "sha256" else . end' <<<"$g" 2>/dev/null) $(asum <<<"$g") at-origin: $(aws_at "$n0" /aws/bucket/object.txt) service=$(origin_saw "$n0" | jq -r 'select(.path == "/aws/bucket/object.txt") | .aws.service' | tail -1)"
+
+    # AWS SDK clients as shipped (botocore.session, credentials from the env chain, the CA bundle
+    # from the AWS_CA_BUNDLE ward sets): S3 PutObject with the SDK's default request checksums
+    # (aws-chunked, x-amz-content-sha256 STREAMING-UNSIGNED-PAYLOAD-TRAILER: no chunk
+    # signatures, so re-signable), with checksums only when required (the body's sha256),
+    # GetObject, and DynamoDB ListTables (JSON protocol: no x-amz-content-sha256, ward hashes)
+    local op sdk_path
+    for op in "s3-put:" "s3-put-when-required:--checksum when_required" "s3-get:" "json:"; do
+        local name=${op%%:*} extra=${op#*:} cmd=${op%%:*} ep=https://api.test
+        case $name in s3-put-when-required) cmd=s3-put ;; json) cmd=ddb-list; ep=https://api.test/aws/ddb ;; esac
+        sdk_path=/aws/sdk/object.txt; [ "$cmd" = ddb-list ] && sdk_path=/aws/ddb
+        n0=$(rec_lines)
+        # shellcheck disable=SC2086 # extra: options, split on purpose
+        g=$(in_k "$A" sdk "$cmd" "$ep" $extra)
+        expect "A-sdk-$name" 'ok=true status=200 err= at-origin: verified=true key=real token=real *' \
+            "$(jq -r '"ok=\(.ok) status=\(.status) err=\(.err)\(if .denied then " X-Ward-Denied: \(.denied)" else "" end)\(if .body then ": \(.body)" else "" end)"' <<<"$g" 2>/dev/null || echo "exec failed: $g") at-origin: $(aws_at "$n0" "$sdk_path") (sent x-amz-content-sha256: $(jq -r '.content_sha256 // "none"' <<<"$g" 2>/dev/null | cut -c1-40))"
+    done
 
     # the secret key's placeholder is sign-only: in a header (of a signed request, and as a
     # bearer token) it is refused even on the bound host and path

@@ -28,6 +28,14 @@ JSON file (the placeholder ward wrote there), each read here from what the conta
         secret_access_key, session_token) replaces the env (the baseline, outside ward). botocore comes from the host's /usr or from
         /e2e-py (e2e_creds.sh mounts the lab's copy there): {"code", "headers", "body", "denied",
         "signed_headers", "content_sha256", "err"}
+    sdk OP ENDPOINT [--checksum when_supported|when_required] [--cacert FILE] [--creds-file FILE]
+        an AWS SDK client, unchanged: botocore.session's create_client with the default credential
+        chain (our env) and the CA bundle from AWS_CA_BUNDLE (ward sets it; else as above), for
+        OP s3-put (PutObject aws/sdk/object.txt, path-style; --checksum: the request checksum
+        setting, default the SDK's own), s3-get (GetObject of it) or ddb-list (DynamoDB
+        ListTables, JSON protocol: the body has no x-amz-content-sha256): {"ok", "status",
+        "content_sha256" (what the SDK sent), "err", and for a refusal "denied" (X-Ward-Denied)
+        and "body"}; --creds-file as for aws (the baseline)
     env                 {"env": our environment, "init": init's (/proc/1/environ), "self":
                         /proc/self/environ as read}
     cat FILE            {"text": FILE's content}
@@ -226,6 +234,61 @@ def cmd_aws(args):
     out(res)
 
 
+def cmd_sdk(args):
+    o, (op, endpoint) = opts(args)
+    res = {"ok": False, "status": None, "content_sha256": None, "err": ""}
+    try:
+        if os.path.isdir("/e2e-py"):
+            sys.path.insert(0, "/e2e-py")
+        import botocore.session
+        from botocore.config import Config
+        from botocore.exceptions import ClientError
+
+        session = botocore.session.get_session()
+        sent = []
+        session.register("before-send", lambda request, **_: sent.append(request.headers.get("X-Amz-Content-SHA256")))
+        got = []
+        session.register("before-parse", lambda response_dict, **_: got.append(response_dict))
+        verify = o.get("--cacert") or (None if os.environ.get("AWS_CA_BUNDLE") else cafile(None))
+        keys = {}
+        if o.get("--creds-file"):
+            with open(o["--creds-file"]) as f:
+                c = json.load(f)
+            keys = {"aws_access_key_id": c["access_key_id"], "aws_secret_access_key": c["secret_access_key"],
+                    "aws_session_token": c.get("session_token")}
+        cfg = {"retries": {"max_attempts": 1}}
+        if o.get("--checksum"):
+            cfg["request_checksum_calculation"] = o["--checksum"]
+        if op.startswith("s3-"):
+            cfg["s3"] = {"addressing_style": "path"}
+        c = session.create_client("s3" if op.startswith("s3-") else "dynamodb", endpoint_url=endpoint,
+                                  region_name="us-east-1", verify=verify, config=Config(**cfg), **keys)
+        try:
+            if op == "s3-put":
+                r = c.put_object(Bucket="aws", Key="sdk/object.txt", Body=b"an object from the SDK\n")
+            elif op == "s3-get":
+                r = c.get_object(Bucket="aws", Key="sdk/object.txt")
+                r["Body"].read()
+            elif op == "ddb-list":
+                r = c.list_tables()
+            else:
+                raise ValueError("unknown sdk op %r" % op)
+            res["ok"], res["status"] = True, r["ResponseMetadata"]["HTTPStatusCode"]
+        except ClientError as e:
+            res["status"] = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            res["err"] = str(e)[-300:]
+        if got and got[-1]["status_code"] != 200:
+            # a refusal's own words (ward's X-Ward-Denied and text body, or the origin's JSON)
+            res["denied"] = got[-1]["headers"].get("x-ward-denied")
+            body = got[-1]["body"]
+            res["body"] = (body if isinstance(body, bytes) else b"")[:500].decode(errors="replace")
+        if sent:
+            res["content_sha256"] = sent[-1].decode() if isinstance(sent[-1], bytes) else sent[-1]
+    except Exception as e:  # the check wants the failure's text, whatever it is
+        res["err"] = repr(e)[-300:]
+    out(res)
+
+
 def main(argv):
     cmd, args = argv[1], argv[2:]
     if cmd == "req":
@@ -234,6 +297,8 @@ def main(argv):
         cmd_sse(args)
     elif cmd == "aws":
         cmd_aws(args)
+    elif cmd == "sdk":
+        cmd_sdk(args)
     elif cmd == "env":
         out({"env": dict(os.environ), "init": environ_of("/proc/1/environ"),
              "self": environ_of("/proc/self/environ")})

@@ -25,8 +25,12 @@ The API-like endpoints (issue 17's credentials and path rules; any name, api.tes
                                    access_key_id, secret_access_key, session_token), read per
                                    request: 200 {"ok": true, "access_key_id", "service", ...}, or
                                    403 {"ok": false, "reason"} when the key id, the session token,
-                                   x-amz-content-sha256, the date or the signature is wrong (500
-                                   without botocore or the file); the record gets "aws": {"verified",
+                                   x-amz-content-sha256 (or, for STREAMING-UNSIGNED-PAYLOAD-TRAILER,
+                                   the aws-chunked length or crc32 trailer), the date or the
+                                   signature is wrong (500
+                                   without botocore or the file); the same JSON in the header
+                                   X-Lab-Aws (for "s3" the body is empty on PUT/POST and an XML
+                                   <Error> on refusal, as S3's); the record gets "aws": {"verified",
                                    "reason", "key_id", "service", "content_sha256"}
   /sse                             text/event-stream, chunked: event 1 at once, then after
                                    `?delay=S` seconds (default 1) event 2; each event's data is
@@ -46,6 +50,7 @@ Usage: origin.py --ready FILE --http PORT... --https PORT... --cert NAME=CERT,KE
                  [--aws-creds FILE]
 """
 import argparse
+import base64
 import calendar
 import hashlib
 import hmac
@@ -58,6 +63,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ZEROS = bytes(64 * 1024)
@@ -71,6 +77,33 @@ def plain_addr(addr):
     if host.startswith("::ffff:") and "." in host:
         host = host[len("::ffff:"):]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def aws_chunked_check(body, headers):
+    """None when `body` is a well-formed aws-chunked payload of X-Amz-Decoded-Content-Length bytes
+    whose x-amz-checksum-crc32 trailer (if any) matches; else why not."""
+    data, rest, trailers = b"", body, {}
+    while True:
+        line, sep, rest = rest.partition(b"\r\n")
+        if not sep:
+            return "aws-chunked body ends early"
+        try:
+            size = int(line.split(b";")[0], 16)
+        except ValueError:
+            return "aws-chunked size line is not hex"
+        if size == 0:
+            break
+        data, rest = data + rest[:size], rest[size + 2:]
+    for line in rest.split(b"\r\n"):
+        if b":" in line:
+            k, _, v = line.partition(b":")
+            trailers[k.strip().lower().decode()] = v.strip().decode()
+    if str(len(data)) != headers.get("X-Amz-Decoded-Content-Length", ""):
+        return "x-amz-decoded-content-length does not match the aws-chunked payload"
+    crc = trailers.get("x-amz-checksum-crc32")
+    if crc is not None and crc != base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode():
+        return "the x-amz-checksum-crc32 trailer does not match the payload"
+    return None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -196,7 +229,12 @@ class Handler(BaseHTTPRequestHandler):
             return 403, dict(doc, ok=False, reason="the session token does not match the key")
         body_sha = hashlib.sha256(body).hexdigest()
         sent_sha = doc["content_sha256"]
-        if sent_sha is not None and sent_sha != "UNSIGNED-PAYLOAD" and sent_sha != body_sha:
+        if sent_sha == "STREAMING-UNSIGNED-PAYLOAD-TRAILER":
+            # aws-chunked with a checksum trailer (the SDKs' default for S3 uploads since 2025)
+            why = aws_chunked_check(body, self.headers)
+            if why:
+                return 403, dict(doc, ok=False, reason=why)
+        elif sent_sha is not None and sent_sha != "UNSIGNED-PAYLOAD" and sent_sha != body_sha:
             return 403, dict(doc, ok=False, reason="x-amz-content-sha256 does not match the body")
         amz_date = self.headers.get("X-Amz-Date", "")
         try:
@@ -228,7 +266,18 @@ class Handler(BaseHTTPRequestHandler):
         """The API-like endpoints; False when `path` is none of them."""
         if self.aws_seen is not None:
             code, doc = self.aws_result
-            self.reply(code, (json.dumps(doc) + "\n").encode(), "application/json")
+            extra = [("X-Lab-Aws", json.dumps(doc, separators=(",", ":")))]
+            if doc.get("service") != "s3" or self.command == "GET" and code == 200:
+                self.reply(code, (json.dumps(doc) + "\n").encode(), "application/json", extra)
+            elif code == 200:
+                # S3 answers an upload with an empty body (an SDK takes a 200 with a body that is
+                # not XML for an error)
+                self.reply(code, b"", "application/xml", extra)
+            else:
+                err = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s</Code><Message>%s</Message></Error>\n" % (
+                    "AccessDenied" if code == 403 else "InternalError",
+                    doc.get("reason", "").replace("&", "&amp;").replace("<", "&lt;"))
+                self.reply(code, err.encode(), "application/xml", extra)
         elif path in ("/v1/messages", "/v1/files") or path.startswith(("/v1/messages/", "/v1/files/")):
             endpoint = path.split("/")[2]
             doc = {"ok": True, "endpoint": endpoint, "method": self.command, "path": path,
