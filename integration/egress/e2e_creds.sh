@@ -596,7 +596,7 @@ aws_ward() {
         # shellcheck disable=SC2086 # extra: options, split on purpose
         g=$(in_k "$A" sdk "$cmd" "$ep" $extra)
         expect "A-sdk-$name" 'ok=true status=200 err= at-origin: verified=true key=real token=real *' \
-            "$(jq -r '"ok=\(.ok) status=\(.status) err=\(.err)\(if .denied then " X-Ward-Denied: \(.denied)" else "" end)\(if .body then ": \(.body)" else "" end)"' <<<"$g" 2>/dev/null || echo "exec failed: $g") at-origin: $(aws_at "$n0" "$sdk_path") (sent x-amz-content-sha256: $(jq -r '.content_sha256 // "none"' <<<"$g" 2>/dev/null | cut -c1-40))"
+            "$(jq -r '"ok=\(.ok) status=\(.status) err=\(.err)\(if .denied then " X-Ward-Denied: \(.denied)" else "" end)\(if .body then ": \(.body | gsub("\\s+"; " ") | .[:200])" else "" end)"' <<<"$g" 2>/dev/null || echo "exec failed: $g") at-origin: $(aws_at "$n0" "$sdk_path") (sent x-amz-content-sha256: $(jq -r '.content_sha256 // "none"' <<<"$g" 2>/dev/null | cut -c1-40))"
     done
 
     # the secret key's placeholder is sign-only: in a header (of a signed request, and as a
