@@ -27,8 +27,9 @@
 # Env: WARD (default target/release/ward), RUNC (runc on PATH), WARD_E2E_SUFFIX (lab suffix,
 # default ecr<pid>), WARD_E2E_KEEP=1 (keep $W for reading; it holds the test secrets),
 # WARD_E2E_LAB_WAIT (seconds to wait for another lab, 180), WARD_E2E_PARTS (which groups run,
-# default "K R H A"; the baselines always run), WARD_E2E_BOTOCORE (pip spec, default botocore:
-# installed with pip into .work/egress-py when the host's /usr/bin/python3 has no botocore).
+# default "K R H A"; the baselines always run), WARD_E2E_BOTOCORE (pip spec, default
+# botocore>=1.36: installed with pip into .work/egress-py when the host's /usr/bin/python3 has no
+# botocore that recent).
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -101,21 +102,27 @@ PARTS=" ${WARD_E2E_PARTS:-K R H A} "
 
 # ---------------------------------------------------------------- botocore (the A-* checks)
 # The containers run the host's /usr/bin/python3 (its /usr is their /usr), the origin runs it too
-# (PYTHON for lab.sh): botocore must import there. When it does not (no python3-botocore), pip
-# installs it into $REPO/.work/egress-py, on the origin's PYTHONPATH and mounted at /e2e-py.
+# (PYTHON for lab.sh): botocore >= 1.36 (the release whose S3 uploads default to aws-chunked with
+# a checksum trailer, as every current AWS SDK's do) must import there. When the host's does not
+# (none, or Debian's older python3-botocore), pip installs it into $REPO/.work/egress-py, on the
+# origin's PYTHONPATH and mounted read-only at /e2e-py.
 PY_SYS=/usr/bin/python3
 PYDEPS=""; BOTO_ERR=""
-if ! "$PY_SYS" -c 'import botocore.auth, botocore.httpsession' 2>/dev/null; then
+boto_ok() { # boto_ok PYTHONPATH
+    PYTHONPATH=$1 "$PY_SYS" -c 'import sys, botocore, botocore.auth, botocore.httpsession
+sys.exit(tuple(int(x) for x in botocore.__version__.split(".")[:2]) < (1, 36))' 2>/dev/null
+}
+if ! boto_ok ""; then
     PYDEPS=$REPO/.work/egress-py
-    if ! PYTHONPATH=$PYDEPS "$PY_SYS" -c 'import botocore.auth, botocore.httpsession' 2>/dev/null; then
-        echo "# installing ${WARD_E2E_BOTOCORE:-botocore} into $PYDEPS (pip)"
+    if ! boto_ok "$PYDEPS"; then
+        echo "# installing ${WARD_E2E_BOTOCORE:-botocore>=1.36} into $PYDEPS (pip)"
         for pip in "$PY_SYS -m pip" "python3 -m pip"; do
-            $pip install -q --disable-pip-version-check --no-warn-script-location --target "$PYDEPS" \
-                "${WARD_E2E_BOTOCORE:-botocore}" >>"$W/logs/pip.log" 2>&1 && break
+            $pip install -q --disable-pip-version-check --no-warn-script-location --upgrade --target "$PYDEPS" \
+                "${WARD_E2E_BOTOCORE:-botocore>=1.36}" >>"$W/logs/pip.log" 2>&1 && break
         done
     fi
-    PYTHONPATH=$PYDEPS "$PY_SYS" -c 'import botocore.auth, botocore.httpsession' 2>>"$W/logs/pip.log" ||
-        BOTO_ERR="botocore does not import in $PY_SYS (apt-get install python3-botocore, or pip: $(tail -2 "$W/logs/pip.log" | one_line 200))"
+    boto_ok "$PYDEPS" ||
+        BOTO_ERR="no botocore >= 1.36 for $PY_SYS (pip install into $PYDEPS failed: $(grep -v WARNING "$W/logs/pip.log" 2>/dev/null | tail -2 | one_line 200); needs pip: apt-get install python3-pip)"
 fi
 [ -z "$BOTO_ERR" ] && echo "# botocore $(PYTHONPATH=$PYDEPS "$PY_SYS" -c 'import botocore; print(botocore.__version__)') for $PY_SYS${PYDEPS:+ (from $PYDEPS)}"
 
