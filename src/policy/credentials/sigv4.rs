@@ -10,8 +10,9 @@
 //! one (any header, query or body) is refused like any placeholder out of place, even on a
 //! bound host: a bound host such as `*.amazonaws.com` includes buckets of anyone.
 //!
-//! Not re-signed (refused with a reason): streaming payload signatures
-//! (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`, whose chunks carry their own signatures) and bodies
+//! Not re-signed (refused with a reason): signed streaming payloads
+//! (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]`, whose chunks carry their own signatures;
+//! `STREAMING-UNSIGNED-PAYLOAD-TRAILER` is re-signed, its chunks are not signed) and bodies
 //! larger than `MAX_HASHED_BODY` whose hash the client did not send in `x-amz-content-sha256`.
 
 use hmac::{Hmac, Mac};
@@ -348,7 +349,11 @@ impl Vault {
             }
         }
         let payload = match parts.headers.get(CONTENT_SHA256).map(|v| v.to_str()) {
-            Some(Ok(h)) if h.starts_with("STREAMING-") => {
+            // Chunk signatures chain from the seed signature: re-signing the headers would
+            // leave every chunk's signature wrong. `STREAMING-UNSIGNED-PAYLOAD-TRAILER` (no
+            // chunk signatures; botocore's S3 uploads since 1.36) stands for the payload hash
+            // as `UNSIGNED-PAYLOAD` does.
+            Some(Ok(h)) if h.starts_with("STREAMING-") && !h.starts_with("STREAMING-UNSIGNED") => {
                 return Err(violation(format!(
                     "payload signing {h} (chunk signatures) cannot be re-signed by ward"
                 )))

@@ -274,6 +274,18 @@ fn streaming_payloads_and_foreign_keys() {
         .resign(&view, &path, None, &mut parts, None)
         .unwrap_err();
     assert!(e.why.contains("chunk signatures"), "{e:?}");
+    for signed in [
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+        "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD",
+    ] {
+        parts
+            .headers
+            .insert("x-amz-content-sha256", signed.parse().unwrap());
+        let e = vault(&host)
+            .resign(&view, &path, None, &mut parts, None)
+            .unwrap_err();
+        assert!(e.why.contains("chunk signatures"), "{signed}: {e:?}");
+    }
     // A request signed with a key the vault does not hold is not ward's to re-sign.
     let mut other = request(&VECTORS[3]).0;
     assert_eq!(
@@ -322,4 +334,53 @@ fn the_secret_key_placeholder_is_never_injected() {
     h.insert("x-key", PH_KEY.parse().unwrap());
     v.swap_request(&view, &mut h).unwrap();
     assert_eq!(h["x-key"], REAL_KEY);
+}
+
+#[test]
+fn an_unsigned_streaming_payload_is_re_signed_like_unsigned_payload() {
+    // botocore >= 1.36 uploads to S3 as aws-chunked with a checksum trailer and no chunk
+    // signatures: the literal stands for the payload hash; only the headers are signed.
+    for literal in ["STREAMING-UNSIGNED-PAYLOAD-TRAILER", "UNSIGNED-PAYLOAD"] {
+        let v = vault("bucket.s3.amazonaws.com");
+        let b = |i: usize| &v.bindings[i];
+        let (mut parts, host, path, query) = request(&VECTORS[2]);
+        parts
+            .headers
+            .insert("x-amz-content-sha256", literal.parse().unwrap());
+        let auth_of = |secret: &str, key: &str, parts: &http::request::Parts| {
+            let value = parts.headers["authorization"].to_str().unwrap().to_string();
+            let a = parse_authorization(&value).unwrap().unwrap();
+            let a = Authorization {
+                signed_headers: vec!["content-type", "host", "x-amz-content-sha256", "x-amz-date"],
+                ..a
+            };
+            let canon =
+                canonical_request("PUT", &path, None, &parts.headers, None, &a, literal).unwrap();
+            let amz = parts.headers["x-amz-date"].to_str().unwrap();
+            let sig = signature(secret.as_bytes(), &a, amz, &canon);
+            format!(
+                "{ALGORITHM} Credential={key}/{}/{}/{}/aws4_request, SignedHeaders={}, Signature={sig}",
+                a.date,
+                a.region,
+                a.service,
+                a.signed_headers.join(";")
+            )
+        };
+        let client = auth_of(PH_SECRET, PH_KEY, &parts);
+        parts
+            .headers
+            .insert("authorization", client.parse().unwrap());
+        let want = auth_of(REAL_SECRET, REAL_KEY, &parts);
+        let view = RequestView {
+            host: &host,
+            port: 443,
+            method: "PUT",
+            path: &path,
+            query: query.as_deref(),
+        };
+        let r = v.resign(&view, &path, None, &mut parts, None);
+        assert!(matches!(r, Ok(Resigned::Signed(_))), "{literal}: {r:?}");
+        assert_eq!(parts.headers["authorization"], want.as_str(), "{literal}");
+        assert!(b(1).placeholder.starts_with("ward-cred-"));
+    }
 }
