@@ -46,7 +46,7 @@ fn a_good_egress_ca_is_accepted() {
     env.args(&["true"]);
     env.write_config();
     let ca = env.dir.join("ca.pem");
-    let pem = ward::policy::proxy::tls::ca::Authority::generate("conformance")
+    let pem = ward::policy::proxy::ca::Authority::generate("conformance")
         .unwrap()
         .cert_pem;
     std::fs::write(&ca, pem).unwrap();

@@ -34,7 +34,7 @@ pub struct Prepared {
     /// redirect's connect programs refuse the name addresses while it is empty (proxy dead).
     pub listener_map: OwnedFd,
     /// The CA the proxy terminates TLS with (http rules or credentials; `intercept`).
-    pub ca: Option<crate::policy::proxy::tls::ca::Authority>,
+    pub ca: Option<crate::policy::proxy::ca::Authority>,
     /// The credentials' secrets, sealed from init's fork, for the proxy's memory only
     /// (`intercept`; opened in `start`).
     pub vault: crate::container::credentials::Pending,
@@ -268,7 +268,7 @@ pub fn intercept(bundle: &mut Bundle, p: &mut Prepared, id: &str, state_dir: &Pa
         None => Default::default(),
     };
     if !p.domains.http.entries.is_empty() || !vault.is_empty() {
-        let ca = crate::policy::proxy::tls::ca::Authority::generate(id)?;
+        let ca = crate::policy::proxy::ca::Authority::generate(id)?;
         let set = crate::container::trust::install(bundle, &ca.cert_pem, state_dir)?;
         record.defaults.extend(set);
         p.ca = Some(ca);

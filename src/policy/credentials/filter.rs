@@ -17,7 +17,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use bytes::{Bytes, BytesMut};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::swap::{Place, Violation};
+use super::violation::{Place, Violation};
 use super::Vault;
 
 /// Which bytes of a binding a search looks for.

@@ -11,6 +11,7 @@ pub mod b64;
 mod filter;
 pub mod sigv4;
 pub mod swap;
+pub mod violation;
 
 use std::fmt;
 use std::sync::OnceLock;

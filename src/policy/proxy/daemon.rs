@@ -43,7 +43,7 @@ pub struct Plan {
     /// Held for life (the sk_lookup link).
     pub keep: Vec<OwnedFd>,
     /// The container's CA, when some host has http rules or credentials (TLS terminated there).
-    pub ca: Option<crate::policy::proxy::tls::ca::Authority>,
+    pub ca: Option<crate::policy::proxy::ca::Authority>,
     /// `--egress-ca FILE`: PEM certificates trusted upstream besides the host's store.
     pub extra_roots_pem: Vec<u8>,
     /// The container's credentials (placeholders and secrets).
@@ -383,7 +383,7 @@ mod tests {
             keep: Vec::new(),
             // With a CA: the host's trust store is read before hardening, and the TLS
             // machinery is built after it.
-            ca: Some(crate::policy::proxy::tls::ca::Authority::generate("daemon-test").unwrap()),
+            ca: Some(crate::policy::proxy::ca::Authority::generate("daemon-test").unwrap()),
             extra_roots_pem: Vec::new(),
             vault: Default::default(),
         };

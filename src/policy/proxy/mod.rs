@@ -22,6 +22,7 @@
 //! request, relaying), `shared` (dialling exactly what `upstream` let through, after
 //! `resolve`), `record` (the violation log's lines). Create does not start it yet.
 
+pub mod ca;
 mod conn;
 pub mod daemon;
 pub mod dns;

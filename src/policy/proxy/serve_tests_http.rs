@@ -235,7 +235,7 @@ fn what_cannot_be_inspected_on_a_host_with_rules_is_refused() {
         c.write_all(&hello("openssl-s_client-tls13.bin")).unwrap();
         assert_eq!(read_all(c), [0x15, 3, 1, 0, 2, 2, 0x31]);
         assert_eq!(
-            lab.find("example.test", "denied: host has http rules; TLS")
+            lab.find("example.test", "denied: host has http rules; no CA")
                 .len(),
             3
         );

@@ -20,8 +20,8 @@ use super::tests::*;
 use super::*;
 use crate::policy::credentials::Vault;
 use crate::policy::egress::slot::Listeners;
+use crate::policy::proxy::ca::Authority;
 use crate::policy::proxy::resolve::Upstream;
-use crate::policy::proxy::tls::ca::Authority;
 
 pub(super) type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::convert::Infallible>;
 

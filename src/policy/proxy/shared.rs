@@ -39,7 +39,7 @@ pub struct Config {
     pub log: OwnedFd,
     pub max_clients: usize,
     /// The container's CA (`None`: nothing is terminated).
-    pub ca: Option<crate::policy::proxy::tls::ca::Authority>,
+    pub ca: Option<crate::policy::proxy::ca::Authority>,
     /// PEM certificates trusted upstream besides the host's store (`--egress-ca`).
     pub extra_roots_pem: Vec<u8>,
     /// Credentials swapped on the way out.
@@ -59,7 +59,7 @@ pub(super) struct Shared {
     clients: AtomicUsize,
     /// TLS termination (`None`: no CA; `Err`: the CA is there but the upstream trust could not
     /// be built, said in each refusal).
-    pub tls: Option<std::result::Result<super::tls::Terminator, String>>,
+    pub tls: std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>,
     /// Upstream answers kept for their TTL (capped), so that a new connection to a name costs
     /// no lookup: name -> (addresses, until).
     cache: Mutex<HashMap<String, (Vec<IpAddr>, Instant)>>,
@@ -80,12 +80,8 @@ impl Drop for Admitted {
 
 impl Shared {
     pub fn new(cfg: Config, rec: Recorder, names: Table) -> Shared {
-        let tls = cfg
-            .ca
-            .as_ref()
-            .map(|_| super::tls::Terminator::new(&cfg.extra_roots_pem));
         Shared {
-            tls,
+            tls: std::sync::OnceLock::new(),
             cfg,
             rec,
             names: Mutex::new(names),

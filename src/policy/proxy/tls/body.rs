@@ -15,7 +15,6 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
 use tokio::sync::mpsc;
 
-use super::origin::Upstream;
 use crate::policy::credentials::swap::{RequestView, Violation};
 use crate::policy::proxy::record::{self, Source};
 use crate::policy::proxy::shared::Shared;
@@ -212,58 +211,6 @@ impl Body for Channel {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.rx.poll_recv(cx)
-    }
-}
-
-/// A response body that gives its upstream connection back to the pool when it has ended
-/// (dropped before: the connection is closed with it).
-pub struct Returning<B> {
-    inner: B,
-    back: Option<(Arc<Shared>, String, u16, Upstream)>,
-}
-
-impl<B> Returning<B> {
-    pub fn new(inner: B, sh: Arc<Shared>, name: &str, port: u16, up: Upstream) -> Self {
-        Returning {
-            inner,
-            back: Some((sh, name.to_string(), port, up)),
-        }
-    }
-}
-
-impl<B> Body for Returning<B>
-where
-    B: Body<Data = Bytes> + Unpin,
-{
-    type Data = Bytes;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        let r = Pin::new(&mut self.inner).poll_frame(cx);
-        // Ended: by its last frame (None), or by a length now all read (hyper's server stops
-        // polling a body whose Content-Length it has written whole).
-        let ended = match &r {
-            Poll::Ready(None) => true,
-            Poll::Ready(Some(Ok(_))) => self.inner.is_end_stream(),
-            _ => false,
-        };
-        if ended {
-            if let Some((sh, name, port, up)) = self.back.take() {
-                super::pool_put(&sh, &name, port, up);
-            }
-        }
-        r
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 

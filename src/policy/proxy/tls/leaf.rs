@@ -15,7 +15,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 
-use super::ca::Authority;
+use crate::policy::proxy::ca::Authority;
 
 /// Names whose leaf is kept (then the cache starts over; a container talks to few names).
 const CACHE_NAMES: usize = 1024;

@@ -10,7 +10,6 @@
 //! ways through the vault's filters (`body`).
 
 mod body;
-pub mod ca;
 pub mod leaf;
 mod origin;
 mod request;
@@ -59,8 +58,17 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The proxy's terminator, made on first use and kept in `Shared::tls` (type-erased there:
+/// `shared` is below this module and does not name its types); `None` without a CA.
+pub(super) fn terminator(sh: &Shared) -> Option<&Result<Terminator, String>> {
+    sh.cfg.ca.as_ref()?;
+    sh.tls
+        .get_or_init(|| Box::new(Terminator::new(&sh.cfg.extra_roots_pem)))
+        .downcast_ref()
+}
+
 pub(super) fn pool_put(sh: &Shared, name: &str, port: u16, up: origin::Upstream) {
-    if let Some(Ok(t)) = &sh.tls {
+    if let Some(Ok(t)) = terminator(sh) {
         t.pool.put(name, port, up);
     }
 }
@@ -70,8 +78,8 @@ pub(super) async fn terminate(sh: Arc<Shared>, t: Target, c: Conn, buf: Vec<u8>)
     let refuse = |why: String| {
         sh.record(t.source, &t.name, t.port, None, TERMINATION, Some(&why));
     };
-    let (Some(ca), Some(Ok(term))) = (&sh.cfg.ca, &sh.tls) else {
-        let why = match &sh.tls {
+    let (Some(ca), Some(Ok(term))) = (&sh.cfg.ca, terminator(&sh)) else {
+        let why = match terminator(&sh) {
             Some(Err(e)) => format!("the proxy cannot terminate TLS: {e}"),
             _ => "the proxy has no CA".to_string(),
         };

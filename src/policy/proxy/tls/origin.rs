@@ -5,9 +5,13 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
@@ -192,4 +196,56 @@ pub async fn connect(
         to: d.to,
         reused: false,
     })
+}
+
+/// A response body that gives its upstream connection back to the pool when it has ended
+/// (dropped before: the connection is closed with it).
+pub struct Returning<B> {
+    inner: B,
+    back: Option<(Arc<Shared>, String, u16, Upstream)>,
+}
+
+impl<B> Returning<B> {
+    pub fn new(inner: B, sh: Arc<Shared>, name: &str, port: u16, up: Upstream) -> Self {
+        Returning {
+            inner,
+            back: Some((sh, name.to_string(), port, up)),
+        }
+    }
+}
+
+impl<B> Body for Returning<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let r = Pin::new(&mut self.inner).poll_frame(cx);
+        // Ended: by its last frame (None), or by a length now all read (hyper's server stops
+        // polling a body whose Content-Length it has written whole).
+        let ended = match &r {
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Ok(_))) => self.inner.is_end_stream(),
+            _ => false,
+        };
+        if ended {
+            if let Some((sh, name, port, up)) = self.back.take() {
+                super::pool_put(&sh, &name, port, up);
+            }
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }

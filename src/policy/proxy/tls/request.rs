@@ -175,7 +175,7 @@ async fn judge(
         Ok(None) => target,
         Err(v) => return deny(StatusCode::FORBIDDEN, record::CREDENTIAL, &v.reason(), None),
     };
-    let Some(Ok(term)) = &sh.tls else {
+    let Some(Ok(term)) = super::terminator(sh) else {
         return deny(
             StatusCode::BAD_GATEWAY,
             super::TERMINATION,
@@ -352,7 +352,7 @@ fn respond(
         super::pool_put(sh, &t.name, t.port, up);
         return Response::from_parts(parts, body::empty());
     }
-    let incoming = body::Returning::new(incoming, Arc::clone(sh), &t.name, t.port, up);
+    let incoming = origin::Returning::new(incoming, Arc::clone(sh), &t.name, t.port, up);
     let body = if vault.is_empty() {
         body::boxed(incoming)
     } else {

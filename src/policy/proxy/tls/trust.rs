@@ -92,7 +92,7 @@ mod tests {
             e.contains("empty.pem") && e.contains("no PEM certificate"),
             "{e}"
         );
-        let ca = super::super::ca::Authority::generate("trust-test").unwrap();
+        let ca = crate::policy::proxy::ca::Authority::generate("trust-test").unwrap();
         let good = dir.join("ca.pem");
         std::fs::write(&good, &ca.cert_pem).unwrap();
         assert_eq!(read_extra_roots(&good).unwrap(), ca.cert_pem.as_bytes());
