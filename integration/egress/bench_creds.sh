@@ -25,7 +25,7 @@
 #
 # Run at the end of bench.sh (reusing its lab: WARD_LAB_DIR set), or alone as root (its own lab,
 # suffix bcreds). Env: WARD (target/release/ward), N_CREDS (2000), ROUNDS_CREDS (4), RPS_SECONDS (5),
-# CONC (4), BENCH_PORT (9443), LAB_WAIT (600), MITM_VERSION (pip spec, default mitmproxy).
+# CONC (4), BENCH_PORT (9443), LAB_WAIT (600), MITM_VERSION (pip spec, default mitmproxy==11.0.2: the last release for Python 3.11; an unpinned install finds no version here).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -198,8 +198,8 @@ CLIENT_OUT=(python3 "$HERE/bench_creds_client.py" "$NAME" "$PORT")
 # ---------------------------------------------------------------- mitmproxy
 MITM_OK=""
 if [ ! -x "$VENV/bin/mitmdump" ]; then
-    log "installing ${MITM_VERSION:-mitmproxy} into $VENV (pip)"
-    { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q "${MITM_VERSION:-mitmproxy}"; } >"$W/pip.log" 2>&1 ||
+    log "installing ${MITM_VERSION:-mitmproxy==11.0.2} into $VENV (pip)"
+    { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q "${MITM_VERSION:-mitmproxy==11.0.2}"; } >"$W/pip.log" 2>&1 ||
         fail_col mitmproxy "pip install failed: $(tail -2 "$W/pip.log" | tr '\n' ' ' | cut -c1-300)"
 fi
 if [ -x "$VENV/bin/mitmdump" ]; then
