@@ -225,8 +225,7 @@ pub fn proxy_env(bundle: &mut Bundle, p: &Prepared) -> Result<()> {
         ("HTTPS_PROXY", &http),
         ("ALL_PROXY", &socks),
     ];
-    let mut process = bundle.process()?.clone();
-    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    let mut env: Vec<String> = bundle.process()?.env().clone().unwrap_or_default();
     env.retain(|kv| {
         let name = kv.split('=').next().unwrap_or_default();
         !vars
@@ -238,16 +237,7 @@ pub fn proxy_env(bundle: &mut Bundle, p: &Prepared) -> Result<()> {
         env.push(format!("{}={value}", name.to_lowercase()));
     }
     // The stored config gets them too: `ward exec` without --process starts from it.
-    if let Some(p) = bundle
-        .raw
-        .get_mut("process")
-        .and_then(|p| p.as_object_mut())
-    {
-        p.insert("env".into(), serde_json::json!(env));
-    }
-    process.set_env(Some(env));
-    bundle.spec.set_process(Some(process));
-    Ok(())
+    crate::container::credentials::set_env(bundle, env)
 }
 
 /// Before init is forked, for a policy with credentials or http rules: the credentials read
