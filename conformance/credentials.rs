@@ -491,3 +491,20 @@ fn a_created_containers_init_holds_no_secret() {
     );
     env.delete(&id).ok();
 }
+
+#[test]
+fn features_claim_credentials() {
+    if skip() {
+        return;
+    }
+    let out = std::process::Command::new(crate::harness::runtime())
+        .arg("features")
+        .output()
+        .expect("run features");
+    assert!(out.status.success(), "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("features JSON");
+    assert_eq!(
+        doc["annotations"]["org.ward.interception.credentials"], "true",
+        "{doc}"
+    );
+}

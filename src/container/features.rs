@@ -202,8 +202,10 @@ pub fn document() -> Value {
             "org.ward.interception.allowUnix": crate::policy::egress::unix::available().to_string(),
             // allowedDomains/deniedDomains: ward's egress proxy (native tier, cgroup v2).
             "org.ward.interception.domains": "true",
-            // network.http: method/path rules on plain HTTP (TLS to such a host is refused).
+            // network.http: method/path rules (TLS to such a host terminated by the proxy).
             "org.ward.interception.http": "true",
+            // credentials: placeholders inside, secrets swapped on the way out (issue 17).
+            "org.ward.interception.credentials": "true",
         },
         // ward's annotations that can weaken isolation when an engine passes them from users
         // (org.ward.landlock only ever adds restrictions).
