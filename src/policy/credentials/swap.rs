@@ -333,11 +333,20 @@ impl Vault {
         Ok(out)
     }
 
-    /// A filter for the request body: to a host some binding matches, its placeholders are
-    /// swapped (where `req` matches) or refused; to any other host, any placeholder is refused.
+    /// A filter for the request body: any placeholder is refused, to a bound request too. The
+    /// secret goes in headers and the query only (issue 17, item 3): a body's content is the
+    /// workload's to shape, so a secret swapped into it could come back transformed (reversed,
+    /// translated, a byte range of a stored object) where masking cannot recognise it.
     pub fn request_body(&self, req: &RequestView<'_>) -> BodyFilter<'_> {
         let refusals = (0..self.bindings.len())
-            .map(|i| self.refusal(i, req))
+            .map(|i| {
+                Some(match self.refusal(i, req) {
+                    Some(why) => why,
+                    None => "a placeholder in a request body is never swapped (headers and the \
+                             query carry the secret; a body could send it back transformed)"
+                        .to_string(),
+                })
+            })
             .collect();
         BodyFilter::new(
             self,

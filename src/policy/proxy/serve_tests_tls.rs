@@ -419,6 +419,23 @@ fn credentials_are_swapped_on_the_way_out_and_masked_on_the_way_back() {
             assert_eq!(h["x-ward-denied"], "credential binding");
             let (st, _, _) = call(&mut s, "POST", "/v1/messages/1", &host, None, &ph).await;
             assert_eq!(st, StatusCode::FORBIDDEN);
+            // The bound request with a method override: the origin could run DELETE with
+            // the secret, so it is refused.
+            let req = Request::builder()
+                .method("POST")
+                .uri("/v1/messages")
+                .header("host", &host)
+                .header("authorization", &bearer)
+                .header("x-http-method-override", "DELETE")
+                .body(Full::new(Bytes::from_static(b"x")))
+                .unwrap();
+            s.ready().await.unwrap();
+            let resp = s.send_request(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            let body = String::from_utf8_lossy(&body);
+            assert!(body.contains("x-http-method-override"), "{body}");
+            assert!(!body.contains("sk-live"), "{body}");
         });
         let denied = l.lab.find(
             "example.test",

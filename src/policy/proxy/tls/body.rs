@@ -184,6 +184,14 @@ where
                                 return;
                             }
                         }
+                        // A secret echoed in a trailer is masked as in a header.
+                        let trailers = match trailers.into_trailers() {
+                            Ok(mut t) => {
+                                sh.cfg.vault.mask_response(&mut t);
+                                Frame::trailers(t)
+                            }
+                            Err(other) => other,
+                        };
                         let _ = tx.send(Ok(trailers)).await;
                         return;
                     }

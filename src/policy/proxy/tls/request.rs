@@ -166,15 +166,25 @@ async fn judge(
         Ok(s) => s,
         Err(r) => return deny(r.status, record::CREDENTIAL, &r.why, None),
     };
-    if let Err(v) = vault.swap_request(&view.borrow(), &mut req.headers) {
-        return deny(StatusCode::FORBIDDEN, record::CREDENTIAL, &v.reason(), None);
-    }
+    let mut carries = match vault.swap_request(&view.borrow(), &mut req.headers) {
+        Ok(injected) => !injected.is_empty() || matches!(signed, Signed::Yes(_)),
+        Err(v) => return deny(StatusCode::FORBIDDEN, record::CREDENTIAL, &v.reason(), None),
+    };
     // A placeholder in the query of a request its binding allows: swapped in what is sent.
     let target = match vault.swap_target(&view.borrow(), &target) {
-        Ok(Some(swapped)) => swapped,
+        Ok(Some(swapped)) => {
+            carries = true;
+            swapped
+        }
         Ok(None) => target,
         Err(v) => return deny(StatusCode::FORBIDDEN, record::CREDENTIAL, &v.reason(), None),
     };
+    if carries {
+        let quirky = normalized.as_ref().is_some_and(|n| n.quirks.any());
+        if let Some(why) = carrier_refusal(&req.headers, quirky, upgrade) {
+            return deny(StatusCode::FORBIDDEN, record::CREDENTIAL, &why, None);
+        }
+    }
     let Some(Ok(term)) = super::terminator(sh) else {
         return deny(
             StatusCode::BAD_GATEWAY,
@@ -389,6 +399,46 @@ fn up_failed(cx: &Ctx, method: &str, path: Option<&str>, e: &UpError) -> Respons
     )
 }
 
+/// Headers that make some origins run another method or path than the request line's, which
+/// the binding judged (Google APIs, Rails: method; IIS, Symfony: URL).
+const OVERRIDES: &[&str] = &[
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-url",
+    "x-rewrite-url",
+];
+
+/// Why a request that carries a credential (swapped or re-signed) is refused all the same: the
+/// origin could act on another path or method than the binding allowed, or what follows could
+/// not be masked.
+fn carrier_refusal(headers: &HeaderMap, quirky_path: bool, upgrade: bool) -> Option<String> {
+    if quirky_path {
+        return Some(
+            "a credential is never sent with a path servers read differently (%2F, %5C, \\, ;, \
+             an escaped control byte): the binding's paths judged another path than the origin \
+             may serve"
+                .into(),
+        );
+    }
+    if upgrade {
+        return Some(
+            "a credential is never sent in an Upgrade request: what follows the upgrade is \
+             relayed unmasked"
+                .into(),
+        );
+    }
+    OVERRIDES
+        .iter()
+        .find(|h| headers.contains_key(**h))
+        .map(|h| {
+            format!(
+            "a credential is never sent with {h}: it can make the origin run another method or \
+             path than the binding allows"
+        )
+        })
+}
+
 /// A request body as the origin gets it.
 enum ReqBody {
     /// Streamed (through the vault's filter when it has bindings).
@@ -492,4 +542,28 @@ fn authority_agrees(t: &Target, req: &http::request::Parts) -> Result<(), String
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_carrying_a_credential_is_refused_where_the_origin_could_act_otherwise() {
+        let none = HeaderMap::new();
+        assert_eq!(carrier_refusal(&none, false, false), None);
+        assert!(carrier_refusal(&none, true, false).is_some_and(|w| w.contains("%2F")));
+        assert!(carrier_refusal(&none, false, true).is_some_and(|w| w.contains("Upgrade")));
+        for h in OVERRIDES {
+            let mut m = HeaderMap::new();
+            m.insert(
+                HeaderName::from_static(h),
+                HeaderValue::from_static("/v1/files"),
+            );
+            assert!(
+                carrier_refusal(&m, false, false).is_some_and(|w| w.contains(h)),
+                "{h}"
+            );
+        }
+    }
 }
