@@ -341,7 +341,7 @@ fn each_refusal_names_the_field_and_leaves_nothing_behind() {
         (
             format!("{at}.envVars[0].extract"),
             "matched nothing",
-            json!({"network": net, "credentials": {"onExtractNoMatch": "deny", "envVars": [
+            json!({"network": net, "credentials": {"onExtractNoMatch": "error", "envVars": [
                 {"name": "ANTHROPIC_API_KEY", "mode": "mask", "extract": "nomatch=(\\w+)"}]}}),
             None,
         ),

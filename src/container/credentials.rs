@@ -102,6 +102,7 @@ pub fn prepare(bundle: &mut Bundle, c: &Compiled, state_dir: &Path) -> Result<(P
     let mut vault = Pending {
         bindings: Vec::new(),
         allow_plaintext_inject: c.allow_plaintext_inject,
+        aws_pairs: c.aws_pairs.clone(),
     };
     let mut record = Record::default();
     let mut env: Vec<String> = bundle.process()?.env().clone().unwrap_or_default();
@@ -109,7 +110,6 @@ pub fn prepare(bundle: &mut Bundle, c: &Compiled, state_dir: &Path) -> Result<(P
     for (i, e) in c.entries.iter().enumerate() {
         let mut masker = Masker {
             entry: e,
-            no_match: c.on_extract_no_match,
             minted: Vec::new(),
         };
         match &e.source {
@@ -126,7 +126,25 @@ pub fn prepare(bundle: &mut Bundle, c: &Compiled, state_dir: &Path) -> Result<(P
                         ),
                     ));
                 }
-                if e.mode == Mode::Deny {
+                let mut withhold = e.mode == Mode::Deny;
+                let mut shown = None;
+                for kv in env.iter_mut() {
+                    let Some((n, v)) = kv.split_once('=') else {
+                        continue;
+                    };
+                    if n != name || withhold {
+                        continue;
+                    }
+                    let Some(masked) = masker.mask(v.as_bytes(), false)? else {
+                        withhold = true;
+                        continue;
+                    };
+                    // Placeholders and the value's own non-secret bytes: UTF-8 as it was.
+                    let masked = String::from_utf8_lossy(&masked).into_owned();
+                    std::mem::replace(kv, format!("{name}={masked}")).zeroize();
+                    shown.get_or_insert(masked);
+                }
+                if withhold {
                     let (gone, kept): (Vec<String>, Vec<String>) = std::mem::take(&mut env)
                         .into_iter()
                         .partition(|kv| kv.split_once('=').is_some_and(|(n, _)| n == name));
@@ -134,20 +152,6 @@ pub fn prepare(bundle: &mut Bundle, c: &Compiled, state_dir: &Path) -> Result<(P
                     gone.into_iter().for_each(|mut kv| kv.zeroize());
                     record.removed.push(name.clone());
                     continue;
-                }
-                let mut shown = None;
-                for kv in env.iter_mut() {
-                    let Some((n, v)) = kv.split_once('=') else {
-                        continue;
-                    };
-                    if n != name {
-                        continue;
-                    }
-                    let masked = masker.mask(v.as_bytes(), false)?;
-                    // Placeholders and the value's own non-secret bytes: UTF-8 as it was.
-                    let masked = String::from_utf8_lossy(&masked).into_owned();
-                    std::mem::replace(kv, format!("{name}={masked}")).zeroize();
-                    shown.get_or_insert(masked);
                 }
                 if let Some(v) = shown {
                     record.env.insert(name.clone(), v);
@@ -158,7 +162,7 @@ pub fn prepare(bundle: &mut Bundle, c: &Compiled, state_dir: &Path) -> Result<(P
                 let (content, meta) = read_file(bundle, e, path)?;
                 let masked = match e.mode {
                     Mode::Deny => Vec::new(),
-                    Mode::Mask => masker.mask(&content, true)?,
+                    Mode::Mask => masker.mask(&content, true)?.unwrap_or_default(),
                 };
                 drop(zeroize::Zeroizing::new(content));
                 let copy = write_copy(state_dir, i, &masked, &meta)?;
@@ -202,14 +206,14 @@ pub fn wipe_env(bundle: &mut Bundle) {
 /// The placeholders of one entry: one per distinct secret.
 struct Masker<'a> {
     entry: &'a Entry,
-    no_match: NoMatch,
     minted: Vec<(Sealed, String)>,
 }
 
 impl Masker<'_> {
-    /// `value` with each secret replaced by its placeholder. `file`: a trailing newline of a
-    /// whole-value secret stays (a key file ends in one; the key does not).
-    fn mask(&mut self, value: &[u8], file: bool) -> Result<Vec<u8>> {
+    /// `value` with each secret replaced by its placeholder (`None`: withheld, by
+    /// `onExtractNoMatch: "deny"`). `file`: a trailing newline of a whole-value secret stays
+    /// (a key file ends in one; the key does not).
+    fn mask(&mut self, value: &[u8], file: bool) -> Result<Option<Vec<u8>>> {
         let e = self.entry;
         let whole = || {
             let mut end = value.len();
@@ -224,14 +228,22 @@ impl Masker<'_> {
             None => whole(),
             Some(re) => match spans(re, value) {
                 Some(s) => s,
-                None if self.no_match == NoMatch::Deny => {
+                None if e.no_match == NoMatch::Error => {
                     return Err(Error::spec(
                         format!("{}.extract", e.field),
                         format!(
-                            "matched nothing in {} (onExtractNoMatch: \"deny\")",
+                            "matched nothing in {} (onExtractNoMatch: \"error\")",
                             what(&e.source)
                         ),
                     ))
+                }
+                None if e.no_match == NoMatch::Deny => {
+                    tracing::warn!(
+                        "{}: extract matched nothing; the value is withheld (onExtractNoMatch: \
+                         \"deny\")",
+                        e.label
+                    );
+                    return Ok(None);
                 }
                 None => {
                     tracing::warn!(
@@ -260,7 +272,7 @@ impl Masker<'_> {
             at = r.end;
         }
         out.extend_from_slice(&value[at..]);
-        Ok(out)
+        Ok(Some(out))
     }
 
     fn placeholder(&mut self, secret: &[u8]) -> Result<String> {

@@ -21,8 +21,15 @@
 //!   every allowedDomains entry.
 //! - `methods`, `paths`: as in `http` rules (upper-case tokens or `["*"]`; normal-form paths,
 //!   `/a/*` below). Absent: any.
-//! - `onExtractNoMatch`: `warn` (default: the whole value is masked, with a warning) or `deny`
-//!   (create fails).
+//! - `onExtractNoMatch` (per entry as in srt, or for every entry at the block's level, a ward
+//!   extension): `warn` (default: the whole value is masked, with a warning; srt leaves it
+//!   readable, ward does not: a credential named is never handed over), `deny` (withheld, as
+//!   `mode: "deny"`) or `error` (create fails).
+//! - `awsPairs: [{accessKeyIdVar, secretAccessKeyVar, sessionTokenVar?}]`: envVars entries
+//!   (mask, whole value) re-signed together (SigV4); `AWS_ACCESS_KEY_ID`/
+//!   `AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN` pair without it. `sigv4: {streaming,
+//!   presigned}`: only `"deny"` (what ward cannot re-sign is refused).
+//! - srt's `decode: "jwt"`, `maskClaims` and `maskDuplicates` are refused with a reason.
 //!
 //! The values themselves are read by `container::credentials` at create, from the config's
 //! `process.env` and from files inside the container's rootfs (or a bind mount the config
@@ -54,8 +61,38 @@ pub enum NoMatch {
     /// Mask the whole value, and say so.
     #[default]
     Warn,
-    /// Refuse to create the container.
+    /// Withhold the value (as `mode: "deny"`).
     Deny,
+    /// Refuse to create the container.
+    Error,
+}
+
+/// One entry of `awsPairs`, as written.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsPairConfig {
+    pub access_key_id_var: String,
+    pub secret_access_key_var: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_token_var: Option<String>,
+}
+
+/// `sigv4`, as written: what to do with SigV4 shapes ward cannot re-sign.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Sigv4Config {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streaming: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presigned: Option<String>,
+}
+
+/// An AWS pair by the names of its envVars entries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsPairNames {
+    pub key_id: String,
+    pub secret_key: String,
+    pub session_token: Option<String>,
 }
 
 /// One entry of `envVars`, as written.
@@ -72,6 +109,13 @@ pub struct EnvVar {
     pub methods: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paths: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_extract_no_match: Option<NoMatch>,
+    /// srt's JWT claim masking: refused (ward masks whole values or `extract` spans).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decode: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask_claims: Option<serde_json::Value>,
 }
 
 /// One entry of `files`, as written.
@@ -88,6 +132,15 @@ pub struct File {
     pub methods: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paths: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_extract_no_match: Option<NoMatch>,
+    /// srt's JWT claim masking and directory duplicates: refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decode: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask_claims: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask_duplicates: Option<serde_json::Value>,
 }
 
 /// `process.interception.credentials`, as written.
@@ -102,6 +155,10 @@ pub struct Credentials {
     pub allow_plaintext_inject: bool,
     #[serde(default)]
     pub on_extract_no_match: NoMatch,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aws_pairs: Vec<AwsPairConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigv4: Option<Sigv4Config>,
 }
 
 /// Where a credential's value is read from.
@@ -127,6 +184,8 @@ pub struct Entry {
     pub hosts: Vec<Pattern>,
     pub methods: Option<Vec<String>>,
     pub paths: Option<Vec<PathPattern>>,
+    /// The entry's `onExtractNoMatch`, else the block's.
+    pub no_match: NoMatch,
 }
 
 /// The validated `credentials`.
@@ -135,6 +194,8 @@ pub struct Compiled {
     pub entries: Vec<Entry>,
     pub allow_plaintext_inject: bool,
     pub on_extract_no_match: NoMatch,
+    /// `awsPairs` as written (validated: masked whole-value envVars entries).
+    pub aws_pairs: Vec<AwsPairNames>,
 }
 
 impl Compiled {
@@ -150,6 +211,9 @@ struct Common<'a> {
     inject_hosts: Option<&'a [String]>,
     methods: Option<&'a [String]>,
     paths: Option<&'a [String]>,
+    no_match: NoMatch,
+    /// srt fields ward refuses, and whether each is set.
+    unsupported: [(&'static str, bool); 3],
 }
 
 /// Validates `credentials` (errors named under `at`, e.g.
@@ -157,7 +221,7 @@ struct Common<'a> {
 /// config has no allowedDomains, which credentials need).
 pub fn compile(c: &Credentials, domains: Option<&Domains>, at: &str) -> Result<Compiled> {
     let mut entries = Vec::new();
-    if c.env_vars.is_empty() && c.files.is_empty() {
+    if c.env_vars.is_empty() && c.files.is_empty() && c.aws_pairs.is_empty() {
         return Ok(Compiled::default());
     }
     let domains = domains.filter(|d| !d.allowed.is_empty()).ok_or_else(|| {
@@ -186,6 +250,12 @@ pub fn compile(c: &Credentials, domains: Option<&Domains>, at: &str) -> Result<C
             inject_hosts: e.inject_hosts.as_deref(),
             methods: e.methods.as_deref(),
             paths: e.paths.as_deref(),
+            no_match: e.on_extract_no_match.unwrap_or(c.on_extract_no_match),
+            unsupported: [
+                ("decode", e.decode.is_some()),
+                ("maskClaims", e.mask_claims.is_some()),
+                ("maskDuplicates", false),
+            ],
         };
         let label = format!("{label_root}.envVars[{i}] ({})", e.name);
         entries.push(entry(
@@ -215,15 +285,86 @@ pub fn compile(c: &Credentials, domains: Option<&Domains>, at: &str) -> Result<C
             inject_hosts: f.inject_hosts.as_deref(),
             methods: f.methods.as_deref(),
             paths: f.paths.as_deref(),
+            no_match: f.on_extract_no_match.unwrap_or(c.on_extract_no_match),
+            unsupported: [
+                ("decode", f.decode.is_some()),
+                ("maskClaims", f.mask_claims.is_some()),
+                ("maskDuplicates", f.mask_duplicates.is_some()),
+            ],
         };
         let label = format!("{label_root}.files[{i}] ({})", path.display());
         entries.push(entry(&common, field, label, Source::File(path), domains)?);
     }
+    check_sigv4(c.sigv4.as_ref(), at)?;
+    let aws_pairs = aws_pairs(c, at)?;
     Ok(Compiled {
         entries,
         allow_plaintext_inject: c.allow_plaintext_inject,
         on_extract_no_match: c.on_extract_no_match,
+        aws_pairs,
     })
+}
+
+/// `sigv4`: only `"deny"` (ward refuses what it cannot re-sign; srt's `"passthrough"` would
+/// forward a request signed with a placeholder).
+fn check_sigv4(c: Option<&Sigv4Config>, at: &str) -> Result<()> {
+    let Some(c) = c else { return Ok(()) };
+    for (name, v) in [("streaming", &c.streaming), ("presigned", &c.presigned)] {
+        match v.as_deref() {
+            None | Some("deny") => {}
+            Some(other) => {
+                return Err(Error::spec(
+                    format!("{at}.sigv4.{name}"),
+                    format!(
+                        "{other:?}: ward supports \"deny\" only (what it cannot re-sign is refused)"
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `awsPairs`: each variable an envVars entry masked whole (no `extract`), in one slot only.
+fn aws_pairs(c: &Credentials, at: &str) -> Result<Vec<AwsPairNames>> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for (i, p) in c.aws_pairs.iter().enumerate() {
+        let slots = [
+            ("accessKeyIdVar", Some(&p.access_key_id_var)),
+            ("secretAccessKeyVar", Some(&p.secret_access_key_var)),
+            ("sessionTokenVar", p.session_token_var.as_ref()),
+        ];
+        for (slot, name) in slots {
+            let Some(name) = name else { continue };
+            let field = format!("{at}.awsPairs[{i}].{slot}");
+            let ok = c
+                .env_vars
+                .iter()
+                .any(|e| &e.name == name && e.mode == Some(Mode::Mask) && e.extract.is_none());
+            if !ok {
+                return Err(Error::spec(
+                    field,
+                    format!(
+                        "{name:?} is not an envVars entry with \"mode\": \"mask\" and no extract"
+                    ),
+                ));
+            }
+            if seen.contains(&name.as_str()) {
+                return Err(Error::spec(
+                    field,
+                    format!("{name:?} is in more than one awsPairs slot"),
+                ));
+            }
+            seen.push(name);
+        }
+        out.push(AwsPairNames {
+            key_id: p.access_key_id_var.clone(),
+            secret_key: p.secret_access_key_var.clone(),
+            session_token: p.session_token_var.clone(),
+        });
+    }
+    Ok(out)
 }
 
 fn entry(
@@ -233,6 +374,13 @@ fn entry(
     source: Source,
     domains: &Domains,
 ) -> Result<Entry> {
+    if let Some((name, _)) = c.unsupported.iter().find(|(_, set)| *set) {
+        return Err(Error::spec(
+            format!("{field}.{name}"),
+            "srt's JWT claim masking is not supported by ward: mask the whole value, or the \
+             spans of an extract",
+        ));
+    }
     let mode = c.mode.ok_or_else(|| {
         Error::spec(
             format!("{field}.mode"),
@@ -308,6 +456,7 @@ fn entry(
         hosts,
         methods,
         paths,
+        no_match: c.no_match,
     })
 }
 

@@ -7,6 +7,7 @@
 use crate::error::{Error, Result};
 use crate::policy::credentials::sigv4::AwsPair;
 use crate::policy::credentials::{Binding, Secret, Vault};
+use crate::spec::credentials::AwsPairNames;
 use crate::spec::domains::http::PathPattern;
 use crate::spec::domains::Pattern;
 
@@ -121,6 +122,8 @@ pub struct PendingBinding {
 pub struct Pending {
     pub bindings: Vec<PendingBinding>,
     pub allow_plaintext_inject: bool,
+    /// `awsPairs` (by envVars names); the conventional trio pairs without it.
+    pub aws_pairs: Vec<AwsPairNames>,
 }
 
 impl Pending {
@@ -136,14 +139,29 @@ impl Pending {
                 .iter()
                 .position(|b| b.env.as_deref() == Some(name))
         };
-        let aws = match (find("AWS_ACCESS_KEY_ID"), find("AWS_SECRET_ACCESS_KEY")) {
-            (Some(key_id), Some(secret_key)) => Some(AwsPair {
-                key_id,
-                secret_key,
-                session_token: find("AWS_SESSION_TOKEN"),
-            }),
-            _ => None,
+        let pair = |p: &AwsPairNames| {
+            Some(AwsPair {
+                key_id: find(&p.key_id)?,
+                secret_key: find(&p.secret_key)?,
+                session_token: p.session_token.as_deref().and_then(find),
+            })
         };
+        let mut aws: Vec<AwsPair> = self.aws_pairs.iter().filter_map(pair).collect();
+        // AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN), masked whole, pair
+        // by themselves unless an explicit pair names one of them.
+        let trio = AwsPairNames {
+            key_id: "AWS_ACCESS_KEY_ID".into(),
+            secret_key: "AWS_SECRET_ACCESS_KEY".into(),
+            session_token: Some("AWS_SESSION_TOKEN".into()),
+        };
+        let named = |n: &str| {
+            self.aws_pairs.iter().any(|p| {
+                p.key_id == n || p.secret_key == n || p.session_token.as_deref() == Some(n)
+            })
+        };
+        if !named(&trio.key_id) && !named(&trio.secret_key) {
+            aws.extend(pair(&trio));
+        }
         let mut vault = Vault::new(
             self.bindings
                 .into_iter()
@@ -158,7 +176,7 @@ impl Pending {
                 .collect(),
             self.allow_plaintext_inject,
         );
-        vault.aws.extend(aws);
+        vault.aws = aws;
         vault
     }
 }

@@ -220,8 +220,8 @@ fn refusals_name_the_field_and_never_the_value() {
         ),
         (
             vec!["A=sk-value"],
-            json!({"envVars": [{"name": "A", "mode": "mask", "extract": "key=(\\w+)"}],
-                "onExtractNoMatch": "deny"}),
+            json!({"envVars": [{"name": "A", "mode": "mask", "extract": "key=(\\w+)",
+                "onExtractNoMatch": "error"}]}),
             vec![],
             format!("{at}.envVars[0].extract"),
             "matched nothing",
@@ -303,4 +303,59 @@ fn a_warned_no_match_masks_the_whole_value() {
     let (vault, _) = run(&mut b, &t.0.join("state")).unwrap();
     assert_eq!(vault.bindings[0].secret.expose(), b"opaque-value");
     assert_eq!(env_of(&b), [format!("A={}", vault.bindings[0].placeholder)]);
+}
+
+#[test]
+fn a_denied_no_match_withholds_the_value_as_srt_does() {
+    // Per entry (srt's place) and for the block (ward's default for every entry).
+    for creds in [
+        json!({"envVars": [{"name": "A", "mode": "mask", "extract": "key=(\\w+)",
+            "onExtractNoMatch": "deny"}]}),
+        json!({"envVars": [{"name": "A", "mode": "mask", "extract": "key=(\\w+)"}],
+            "onExtractNoMatch": "deny"}),
+    ] {
+        let (t, mut b) = setup("nomatch-deny", &["A=opaque-value", "B=1"], creds, &[]);
+        let (vault, record) = run(&mut b, &t.0.join("state")).unwrap();
+        assert!(vault.bindings.is_empty());
+        assert_eq!(env_of(&b), ["B=1"]);
+        assert_eq!(record.removed, ["A"]);
+    }
+}
+
+#[test]
+fn aws_pairs_pair_explicit_names_and_the_conventional_trio() {
+    let (t, mut b) = setup(
+        "aws",
+        &[
+            "MY_KEY=AKIAX",
+            "MY_SECRET=s3cr3t",
+            "AWS_ACCESS_KEY_ID=AKIAY",
+            "AWS_SECRET_ACCESS_KEY=s2",
+        ],
+        json!({"envVars": [
+            {"name": "MY_KEY", "mode": "mask"},
+            {"name": "MY_SECRET", "mode": "mask"},
+            {"name": "AWS_ACCESS_KEY_ID", "mode": "mask"},
+            {"name": "AWS_SECRET_ACCESS_KEY", "mode": "mask"}],
+            "awsPairs": [{"accessKeyIdVar": "MY_KEY", "secretAccessKeyVar": "MY_SECRET"}]}),
+        &[],
+    );
+    let (vault, _) = run(&mut b, &t.0.join("state")).unwrap();
+    let by = |secret: &[u8]| {
+        vault
+            .bindings
+            .iter()
+            .position(|x| x.secret.expose() == secret)
+            .unwrap()
+    };
+    assert_eq!(vault.aws.len(), 2, "{:?}", vault.aws);
+    assert_eq!(
+        (vault.aws[0].key_id, vault.aws[0].secret_key),
+        (by(b"AKIAX"), by(b"s3cr3t"))
+    );
+    assert_eq!(
+        (vault.aws[1].key_id, vault.aws[1].secret_key),
+        (by(b"AKIAY"), by(b"s2"))
+    );
+    assert!(vault.sign_only(by(b"s3cr3t")) && !vault.sign_only(by(b"AKIAX")));
 }

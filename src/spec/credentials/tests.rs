@@ -357,3 +357,81 @@ mod schema {
         assert!(accepted > 1000 && refused > 1000, "{accepted}/{refused}");
     }
 }
+
+#[test]
+fn srt_fields_ward_does_not_do_are_refused_by_name() {
+    let at = "process.interception.credentials";
+    for (doc, field, why) in [
+        (
+            json!({"envVars": [{"name": "A", "mode": "mask", "decode": "jwt"}]}),
+            format!("{at}.envVars[0].decode"),
+            "not supported by ward",
+        ),
+        (
+            json!({"files": [{"path": "/a", "mode": "mask", "maskDuplicates": true}]}),
+            format!("{at}.files[0].maskDuplicates"),
+            "not supported by ward",
+        ),
+        (
+            json!({"envVars": [{"name": "A", "mode": "mask"}],
+                   "sigv4": {"streaming": "passthrough"}}),
+            format!("{at}.sigv4.streaming"),
+            "\"deny\" only",
+        ),
+        (
+            json!({"envVars": [{"name": "A", "mode": "mask", "extract": "k=(\\w+)"},
+                               {"name": "B", "mode": "mask"}],
+                   "awsPairs": [{"accessKeyIdVar": "A", "secretAccessKeyVar": "B"}]}),
+            format!("{at}.awsPairs[0].accessKeyIdVar"),
+            "no extract",
+        ),
+        (
+            json!({"envVars": [{"name": "A", "mode": "mask"}, {"name": "B", "mode": "deny"}],
+                   "awsPairs": [{"accessKeyIdVar": "A", "secretAccessKeyVar": "B"}]}),
+            format!("{at}.awsPairs[0].secretAccessKeyVar"),
+            "is not an envVars entry",
+        ),
+        (
+            json!({"envVars": [{"name": "A", "mode": "mask"}, {"name": "B", "mode": "mask"}],
+                   "awsPairs": [{"accessKeyIdVar": "A", "secretAccessKeyVar": "B"},
+                                {"accessKeyIdVar": "A", "secretAccessKeyVar": "B"}]}),
+            format!("{at}.awsPairs[1].accessKeyIdVar"),
+            "more than one",
+        ),
+        (
+            json!({"awsPairs": [{"accessKeyIdVar": "A", "secretAccessKeyVar": "B"}]}),
+            format!("{at}.awsPairs[0].accessKeyIdVar"),
+            "is not an envVars entry",
+        ),
+    ] {
+        let e = refused(doc.clone());
+        assert!(e.contains(&field) && e.contains(why), "{doc}: {e}");
+    }
+}
+
+#[test]
+fn srt_shapes_ward_does_are_accepted() {
+    let c = compiled(json!({
+        "envVars": [
+            {"name": "K", "mode": "mask", "extract": "k=(\\w+)", "onExtractNoMatch": "error"},
+            {"name": "S", "mode": "mask"}],
+        "files": [{"path": "/a", "mode": "mask", "extract": "p (\\S+)", "onExtractNoMatch": "deny"}],
+        "awsPairs": [{"accessKeyIdVar": "S", "secretAccessKeyVar": "S2"}],
+    }));
+    // S2 is not an entry: refused; with it, accepted.
+    assert!(c.is_err());
+    let c = compiled(json!({
+        "envVars": [
+            {"name": "K", "mode": "mask", "extract": "k=(\\w+)", "onExtractNoMatch": "error"},
+            {"name": "S", "mode": "mask"}, {"name": "S2", "mode": "mask"}],
+        "files": [{"path": "/a", "mode": "mask", "extract": "p (\\S+)", "onExtractNoMatch": "deny"}],
+        "awsPairs": [{"accessKeyIdVar": "S", "secretAccessKeyVar": "S2"}],
+        "sigv4": {"streaming": "deny", "presigned": "deny"},
+        "onExtractNoMatch": "warn"
+    }))
+    .unwrap();
+    assert_eq!(c.entries[0].no_match, NoMatch::Error);
+    assert_eq!(c.entries[1].no_match, NoMatch::Warn);
+    assert_eq!(c.entries[3].no_match, NoMatch::Deny);
+    assert_eq!(c.aws_pairs[0].secret_key, "S2");
+}
