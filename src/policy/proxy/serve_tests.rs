@@ -67,6 +67,10 @@ pub(super) struct Setup {
     pub(super) table_limit: Option<usize>,
     /// `http` rules (issue 17), as the config writes them.
     pub(super) http: Option<serde_json::Value>,
+    /// The container's CA (TLS termination), the roots trusted upstream, the credentials.
+    pub(super) ca: Option<crate::policy::proxy::ca::Authority>,
+    pub(super) extra_roots_pem: Vec<u8>,
+    pub(super) vault: crate::policy::credentials::Vault,
 }
 
 impl Default for Setup {
@@ -80,6 +84,9 @@ impl Default for Setup {
             max_clients: MAX_CLIENTS,
             table_limit: None,
             http: None,
+            ca: None,
+            extra_roots_pem: Vec::new(),
+            vault: Default::default(),
         }
     }
 }
@@ -139,9 +146,9 @@ impl Lab {
             upstream: Upstream::parse("", &s.hosts),
             log: file.into(),
             max_clients: s.max_clients,
-            ca: None,
-            extra_roots_pem: Vec::new(),
-            vault: Default::default(),
+            ca: s.ca,
+            extra_roots_pem: s.extra_roots_pem,
+            vault: s.vault,
             allow_loopback: true,
             table_limit: s.table_limit,
         };

@@ -5,7 +5,7 @@
 //! still refused); a DNS query for a name holding a placeholder is REFUSED.
 
 use std::io::{BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,12 +13,9 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 use super::tests::*;
-use super::*;
 use crate::policy::credentials::{mint, Binding, Secret, Vault};
-use crate::policy::egress::slot::Listeners;
-use crate::policy::proxy::resolve::Upstream;
 use crate::spec::domains::http::PathPattern;
-use crate::spec::domains::{compile, parse_pattern, Fields, List};
+use crate::spec::domains::{parse_pattern, List};
 
 const SECRET: &str = "sk-live-0123456789abcdef";
 const BINDING: &str = "credentials.envVars[0] (API_KEY)";
@@ -95,58 +92,14 @@ fn lab(vault: Vault) -> (Lab, SocketAddr, Seen, String) {
     let placeholder = vault.bindings[0].placeholder.clone();
     let (port, seen) = capturing_origin();
     let at: SocketAddr = (Ipv4Addr::new(198, 18, 0, 2), port).into();
-    let allowed = vec!["example.test".to_string(), "*.example.test".to_string()];
-    let domains = compile(
-        Fields {
-            allowed: Some(&allowed),
-            denied: Some(&[]),
-            reasons: &Default::default(),
-            proxy_env: true,
-        },
-        "test",
-    )
-    .unwrap()
-    .unwrap();
-    let log = std::env::temp_dir().join(format!(
-        "ward-proxy-test-creds-{}-{port}.jsonl",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&log);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .unwrap();
-    let proxy = SLOT.proxy();
-    let tcp = |at: SocketAddr| -> std::os::fd::OwnedFd { TcpListener::bind(at).unwrap().into() };
-    let listeners = Listeners {
-        slot: SLOT,
-        dns_udp: UdpSocket::bind((proxy, 53)).unwrap().into(),
-        dns_tcp: tcp((proxy, 53).into()),
-        explicit: tcp((proxy, 3128).into()),
-        transparent: tcp(at),
-    };
-    let cfg = Config {
-        id: "proxy-test".into(),
-        domains,
-        rules: Vec::new(),
-        slot: SLOT,
-        upstream: Upstream::parse("", "127.0.0.1 example.test www.example.test\n"),
-        log: file.into(),
-        max_clients: MAX_CLIENTS,
-        ca: None,
-        extra_roots_pem: Vec::new(),
+    let lab = Lab::start(Setup {
+        allowed: vec!["example.test", "*.example.test"],
+        denied: vec![],
+        hosts: "127.0.0.1 example.test www.example.test\n".into(),
+        transparent: at,
         vault,
-        allow_loopback: true,
-        table_limit: None,
-    };
-    let (r, w) = nix::unistd::pipe().unwrap();
-    let thread = std::thread::spawn(move || serve(cfg, listeners, r));
-    let lab = Lab {
-        log,
-        stop: Some(w),
-        thread: Some(thread),
-    };
+        ..Setup::default()
+    });
     assert_eq!(a_of("example.test."), Ipv4Addr::new(198, 18, 0, 2));
     (lab, at, seen, placeholder)
 }

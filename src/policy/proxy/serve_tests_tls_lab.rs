@@ -19,9 +19,7 @@ use tokio::net::TcpStream;
 use super::tests::*;
 use super::*;
 use crate::policy::credentials::Vault;
-use crate::policy::egress::slot::Listeners;
 use crate::policy::proxy::ca::Authority;
-use crate::policy::proxy::resolve::Upstream;
 
 pub(super) type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::convert::Infallible>;
 
@@ -202,69 +200,6 @@ impl http_body::Body for Chunks {
     }
 }
 
-/// The proxy, with the container's CA, trusting `roots_pem` upstream.
-pub(super) fn start(s: Setup, ca: Authority, roots_pem: &str, vault: Vault) -> Lab {
-    let allowed: Vec<String> = s.allowed.iter().map(|x| x.to_string()).collect();
-    let mut domains = crate::spec::domains::compile(
-        crate::spec::domains::Fields {
-            allowed: Some(&allowed),
-            denied: None,
-            reasons: &Default::default(),
-            proxy_env: true,
-        },
-        "test",
-    )
-    .unwrap()
-    .unwrap();
-    if let Some(h) = s.http {
-        let entries = serde_json::from_value::<Vec<_>>(h).unwrap();
-        domains.http = crate::spec::domains::http::compile(&entries, &domains, "test").unwrap();
-    }
-    let log = std::env::temp_dir().join(format!(
-        "ward-proxy-tls-test-{}-{}.jsonl",
-        std::process::id(),
-        s.transparent.port()
-    ));
-    let _ = std::fs::remove_file(&log);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .unwrap();
-    let proxy = SLOT.proxy();
-    let tcp = |at: SocketAddr| -> std::os::fd::OwnedFd {
-        std::net::TcpListener::bind(at).unwrap().into()
-    };
-    let listeners = Listeners {
-        slot: SLOT,
-        dns_udp: std::net::UdpSocket::bind((proxy, 53)).unwrap().into(),
-        dns_tcp: tcp((proxy, 53).into()),
-        explicit: tcp((proxy, 3128).into()),
-        transparent: tcp(s.transparent),
-    };
-    let cfg = Config {
-        id: "proxy-tls-test".into(),
-        domains,
-        rules: Vec::new(),
-        slot: SLOT,
-        upstream: Upstream::parse("", &s.hosts),
-        log: file.into(),
-        max_clients: MAX_CLIENTS,
-        ca: Some(ca),
-        extra_roots_pem: roots_pem.as_bytes().to_vec(),
-        vault,
-        allow_loopback: true,
-        table_limit: None,
-    };
-    let (r, w) = nix::unistd::pipe().unwrap();
-    let thread = std::thread::spawn(move || serve(cfg, listeners, r));
-    Lab {
-        log,
-        stop: Some(w),
-        thread: Some(thread),
-    }
-}
-
 /// example.test (rules: POST messages, GET anywhere, files denied) and www.example.test (no
 /// rules) on one trusted origin; bad.test (rules) on an origin whose CA is not trusted.
 pub(super) struct TlsLab {
@@ -283,28 +218,26 @@ pub(super) fn tls_lab(vault: Vault) -> TlsLab {
     let at: SocketAddr = (Ipv4Addr::new(198, 18, 0, 2), good.port).into();
     let ca = Authority::generate("tls-test").unwrap();
     let ca_pem = ca.cert_pem.clone();
-    let lab = start(
-        Setup {
-            transparent: at,
-            allowed: vec!["example.test", "www.example.test", "bad.test"],
-            hosts: "127.0.0.1 example.test www.example.test bad.test\n".into(),
-            http: Some(json!([
-                {
-                    "host": "example.test",
-                    "allow": [
-                        {"methods": ["POST"], "paths": ["/v1/messages", "/v1/messages/*"]},
-                        {"methods": ["GET"], "paths": ["/*"]}
-                    ],
-                    "deny": [{"paths": ["/v1/files", "/v1/files/*"]}]
-                },
-                {"host": "bad.test", "allow": [{"methods": ["GET"]}]}
-            ])),
-            ..Setup::default()
-        },
-        ca,
-        &trusted.pem,
+    let lab = Lab::start(Setup {
+        transparent: at,
+        allowed: vec!["example.test", "www.example.test", "bad.test"],
+        hosts: "127.0.0.1 example.test www.example.test bad.test\n".into(),
+        http: Some(json!([
+            {
+                "host": "example.test",
+                "allow": [
+                    {"methods": ["POST"], "paths": ["/v1/messages", "/v1/messages/*"]},
+                    {"methods": ["GET"], "paths": ["/*"]}
+                ],
+                "deny": [{"paths": ["/v1/files", "/v1/files/*"]}]
+            },
+            {"host": "bad.test", "allow": [{"methods": ["GET"]}]}
+        ])),
+        ca: Some(ca),
+        extra_roots_pem: trusted.pem.as_bytes().to_vec(),
         vault,
-    );
+        ..Setup::default()
+    });
     assert_eq!(a_of("example.test."), Ipv4Addr::new(198, 18, 0, 2));
     TlsLab {
         lab,
