@@ -73,20 +73,13 @@ trap 'exit 130' INT TERM
 # ---------------------------------------------------------------- the lab (one per machine)
 rm -rf "$W"
 mkdir -p "$W" "$ROOT"
-deadline=$((SECONDS + LAB_WAIT))
-while :; do
-    LAB_UP=1
-    if WARD_LAB_SUFFIX=$SFX "$HERE/lab.sh" up >"$W/lab.env" 2>"$W/lab.err"; then break; fi
+LAB_UP=1
+if ! WARD_LAB_WAIT=$LAB_WAIT WARD_LAB_SUFFIX=$SFX "$HERE/lab.sh" up >"$W/lab.env" 2>"$W/lab.err"; then
     LAB_UP=""
-    if grep -q 'already on interface' "$W/lab.err" && [ $SECONDS -lt $deadline ]; then
-        log "another egress lab is up; waiting for it ($((deadline - SECONDS)) s left)"
-        sleep 10
-        continue
-    fi
     cat "$W/lab.err" >&2
     log "could not bring the lab up"
     exit 1
-done
+fi
 set -a
 # shellcheck disable=SC1091
 . "$W/lab.env"

@@ -75,20 +75,13 @@ mkdir -p "$W/state"
 if [ -n "${WARD_LAB_DIR:-}" ] && [ -e "$WARD_LAB_DIR/env" ]; then
     cp "$WARD_LAB_DIR/env" "$W/lab.env"
 else
-    deadline=$((SECONDS + LAB_WAIT))
-    while :; do
-        LAB_OWN=1
-        if WARD_LAB_SUFFIX=bcreds "$HERE/lab.sh" up >"$W/lab.env" 2>"$W/lab.err"; then break; fi
+    LAB_OWN=1
+    if ! WARD_LAB_WAIT=$LAB_WAIT WARD_LAB_SUFFIX=bcreds "$HERE/lab.sh" up >"$W/lab.env" 2>"$W/lab.err"; then
         LAB_OWN=""
-        if grep -q 'already on interface' "$W/lab.err" && [ $SECONDS -lt $deadline ]; then
-            log "another egress lab is up; waiting for it ($((deadline - SECONDS)) s left)"
-            sleep 10
-            continue
-        fi
         cat "$W/lab.err" >&2
         log "could not bring the lab up"
         exit 1
-    done
+    fi
 fi
 set -a
 # shellcheck disable=SC1091

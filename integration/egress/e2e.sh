@@ -117,12 +117,7 @@ echo "# ward: $WARD ($("$WARD" --version 2>&1 | head -1))  runc: $RUNC ($("$RUNC
 
 # ---------------------------------------------------------------- lab
 # One lab per machine (fixed addresses): wait a while for another one (a helper's, a selftest)
-wait_s=${WARD_E2E_LAB_WAIT:-180}
-while ip -o addr show | grep -q ' 198\.51\.100\.1/' && [ "$wait_s" -gt 0 ]; do
-    [ $((wait_s % 30)) = 0 ] && echo "# another egress lab is up (198.51.100.1 is taken); waiting ${wait_s}s more"
-    sleep 5; wait_s=$((wait_s - 5))
-done
-if ! WARD_LAB_SUFFIX=$SFX "$HERE/lab.sh" up >"$W/lab.env" 2>"$W/logs/lab.log"; then
+if ! WARD_LAB_WAIT=${WARD_E2E_LAB_WAIT:-180} WARD_LAB_SUFFIX=$SFX "$HERE/lab.sh" up >"$W/lab.env" 2>"$W/logs/lab.log"; then
     COL=none; fail lab-up "lab.sh up failed (one lab per machine: is another one up? ip -o addr | grep 198.51.100.1): $(tail -3 "$W/logs/lab.log" | one_line 400)"
     WARD_LAB_SUFFIX=$SFX "$HERE/lab.sh" down >/dev/null 2>&1
     echo "$PASSED passed, $FAILED failed"; exit 1

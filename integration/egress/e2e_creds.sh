@@ -127,12 +127,7 @@ fi
 [ -z "$BOTO_ERR" ] && echo "# botocore $(PYTHONPATH=$PYDEPS "$PY_SYS" -c 'import botocore; print(botocore.__version__)') for $PY_SYS${PYDEPS:+ (from $PYDEPS)}"
 
 # ---------------------------------------------------------------- lab
-wait_s=${WARD_E2E_LAB_WAIT:-180}
-while ip -o addr show | grep -q ' 198\.51\.100\.1/' && [ "$wait_s" -gt 0 ]; do
-    [ $((wait_s % 30)) = 0 ] && echo "# another egress lab is up (198.51.100.1 is taken); waiting ${wait_s}s more"
-    sleep 5; wait_s=$((wait_s - 5))
-done
-if ! PYTHON=$PY_SYS PYTHONPATH=$PYDEPS WARD_LAB_SUFFIX=$SFX "$HERE/lab.sh" up >"$W/lab.env" 2>"$W/logs/lab.log"; then
+if ! PYTHON=$PY_SYS PYTHONPATH=$PYDEPS WARD_LAB_WAIT=${WARD_E2E_LAB_WAIT:-180} WARD_LAB_SUFFIX=$SFX "$HERE/lab.sh" up >"$W/lab.env" 2>"$W/logs/lab.log"; then
     fail lab-up "lab.sh up failed: $(tail -3 "$W/logs/lab.log" | one_line 400)"
     echo "$PASSED passed, $FAILED failed"; exit 1
 fi

@@ -9,7 +9,8 @@
 #
 # WARD_LAB_SUFFIX (default `lab`, [a-z0-9], at most 10 characters) names the pieces:
 # namespaces ward-origin-SFX and ward-client-SFX, host-side veths wlo-SFX and wlc-SFX, state in
-# /run/ward-egress-lab/SFX. Only one lab can be up at a time (the addresses are fixed).
+# /run/ward-egress-lab/SFX. Only one lab can be up at a time (the addresses are fixed): `up`
+# waits up to WARD_LAB_WAIT seconds (default 0) for another one to go.
 #
 # Nothing leaves the machine: the namespaces have routes only to each other's lab subnets, the
 # DNS server has no upstream, and the host gets no route it did not have except the two connected
@@ -227,7 +228,14 @@ up() {
     fi
 
     down   # idempotent: a previous lab of this suffix goes first
-    other=$(ip -o addr show | awk -v a="$V4_O.1/" 'index($4, a)==1 {print $2}')
+    # One lab per machine (fixed addresses): wait up to WARD_LAB_WAIT seconds for another one.
+    local wait_s=${WARD_LAB_WAIT:-0}
+    while :; do
+        other=$(ip -o addr show | awk -v a="$V4_O.1/" 'index($4, a)==1 {print $2}')
+        if [ -z "$other" ] || [ "$wait_s" -le 0 ]; then break; fi
+        if [ $((wait_s % 30)) = 0 ]; then log "another egress lab is up ($V4_O.1 on $other); waiting ${wait_s}s more"; fi
+        sleep 5; wait_s=$((wait_s - 5))
+    done
     [ -z "$other" ] || die "$V4_O.1 is already on interface $other (another lab is up? WARD_LAB_SUFFIX=... lab.sh down)"
 
     trap up_failed EXIT
