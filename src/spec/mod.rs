@@ -26,6 +26,8 @@ pub mod landlock;
 #[cfg(target_os = "linux")]
 pub mod resources;
 #[cfg(target_os = "linux")]
+pub mod sandbox;
+#[cfg(target_os = "linux")]
 pub mod sysctl;
 
 #[cfg(target_os = "linux")]
