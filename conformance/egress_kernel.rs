@@ -165,7 +165,7 @@ fn listeners_take_the_first_free_slot_and_prepare_lo() {
     let addrs = ns.ip(&["-o", "addr", "show", "dev", "lo"]);
     assert!(addrs.contains("198.18.0.1/15"), "lo has no range: {addrs}");
     // The four sockets are where slot.rs says, in the namespace, not in the test's own.
-    let tcp = TcpListener::from(second.transparent);
+    let tcp = TcpListener::from(second.transparent.into_iter().next().unwrap());
     assert_eq!(
         tcp.local_addr().unwrap(),
         "198.18.16.1:3129".parse::<SocketAddr>().unwrap()
@@ -228,7 +228,7 @@ fn listeners_fail_clearly_when_every_slot_is_taken_or_the_fd_is_no_netns() {
 fn steering_hands_name_addresses_to_the_transparent_listener() {
     let ns = Netns::new("steer");
     let l = listeners::open(ns.fd.as_fd()).unwrap();
-    let transparent = TcpListener::from(l.transparent);
+    let transparent = TcpListener::from(l.transparent.into_iter().next().unwrap());
     let name = |port| SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 77), port);
     // Without the program nothing listens on a name address.
     assert!(connect_in(&ns, name(443)).is_err());
@@ -546,7 +546,7 @@ fn steering_drops_the_slot_for_traffic_from_outside() {
         peer.name
     ));
     let l = listeners::open(ns.fd.as_fd()).unwrap();
-    let transparent = TcpListener::from(l.transparent);
+    let transparent = TcpListener::from(l.transparent.into_iter().next().unwrap());
     let explicit = SocketAddrV4::new(l.slot.proxy(), 3128);
     let name = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 77), 443);
     // The control, before the program: the neighbour reaches the proxy's own address.

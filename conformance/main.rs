@@ -20,6 +20,7 @@ mod egress_ca;
 mod egress_domains;
 mod egress_http;
 mod egress_kernel;
+mod egress_netwall;
 mod exec;
 mod features;
 mod gvisor;

@@ -284,14 +284,20 @@ fn create_in(
     }
     // Egress by domain name: the proxy's slot, the DNS redirect before the wall, the wall
     // around the slot (`container::egress`).
-    let mut egress = crate::container::egress::prepare(&bundle)?;
+    let mut egress = crate::container::egress::prepare(&bundle, cgroup_fd.is_some())?;
     if let Some(p) = egress.as_mut() {
         guard.proxy_netns = crate::container::egress::joined_path(&bundle);
         // Credentials first: proxyEnv then copies an env that holds only placeholders.
         crate::container::egress::intercept(&mut bundle, p, &opts.id, &dir.path)?;
         crate::container::egress::proxy_env(&mut bundle, p)?;
+        crate::container::egress::resolv_conf(&mut bundle, p, &dir.path)?;
     }
-    let wants_supervisor = interception.network.is_some() || !interception.observe.is_empty();
+    // The netns wall (issue 18) needs no cgroup: no BPF on it, no supervisor for it.
+    let netns_wall = egress
+        .as_ref()
+        .is_some_and(|p| p.wall == crate::container::egress::Wall::Netns);
+    let wants_supervisor =
+        (interception.network.is_some() && !netns_wall) || !interception.observe.is_empty();
     if wants_supervisor && cgroup_fd.is_none() {
         return Err(Error::Unsupported(
             "process.interception on a host without cgroup v2".into(),
@@ -299,7 +305,8 @@ fn create_in(
     }
     let mut ring = None;
     let mut rule_texts = Vec::new();
-    if let (Some(n), Some(fd)) = (&interception.network, cgroup_fd.as_ref()) {
+    let cgroup_walls = cgroup_fd.as_ref().filter(|_| !netns_wall);
+    if let (Some(n), Some(fd)) = (&interception.network, cgroup_walls) {
         let r = crate::policy::egress::programs::create_ringbuf()?;
         // Unix rules first: on a kernel without their hooks, nothing is attached at all.
         if let Some(allowed) = &n.allow_unix {

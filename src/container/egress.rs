@@ -9,6 +9,13 @@
 //! process's env when `proxyEnv` asks. After init is forked (its network namespace exists):
 //! the listeners in that namespace, the sk_lookup steering, and the proxy process, which holds
 //! the steering link (its death detaches it: connections to names then fail, never bypass).
+//!
+//! The netns wall (issue 18, `Wall::Netns`): for a new network namespace when ward is not root,
+//! has no cgroup v2, or the annotation `org.ward.egress.wall` is `netns`. No cgroup BPF and no
+//! supervisor: the namespace (only `lo`) is the wall, the listeners are made in it by
+//! `policy::egress::netwall` (every address local on `lo`, a transparent listener per port),
+//! and `/etc/resolv.conf` inside names the proxy's DNS. The proxy's death closes the
+//! listeners: connections are refused, never let through.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
@@ -30,9 +37,14 @@ pub struct Prepared {
     pub slot: Slot,
     /// The joined network namespace and its listeners (`None`: a new one, made by init's clone).
     pub joined: Option<(OwnedFd, Listeners)>,
+    /// Which wall keeps the container to its proxy.
+    pub wall: Wall,
+    /// The netns wall's transparent ports (`netwall::ports`; empty on the kernel path).
+    pub ports: Vec<u16>,
     /// The SOCKMAP the transparent listener goes in: the steering reads it, and the DNS
     /// redirect's connect programs refuse the name addresses while it is empty (proxy dead).
-    pub listener_map: OwnedFd,
+    /// `None` in the netns wall (no BPF).
+    pub listener_map: Option<OwnedFd>,
     /// The CA the proxy terminates TLS with (http rules or credentials; `intercept`).
     pub ca: Option<crate::policy::proxy::ca::Authority>,
     /// The credentials' secrets, sealed from init's fork, for the proxy's memory only
@@ -40,8 +52,57 @@ pub struct Prepared {
     pub vault: crate::container::credentials::Pending,
 }
 
+/// The annotation that asks for the netns wall (`netns`) even where the kernel path would do.
+pub const WALL_ANNOTATION: &str = "org.ward.egress.wall";
+
+/// What keeps a container with domain rules to its proxy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wall {
+    /// cgroup BPF (the wall, the DNS redirect) and sk_lookup steering: root with cgroup v2.
+    Kernel,
+    /// The container's new network namespace, with only `lo`, is the wall (issue 18).
+    Netns,
+}
+
+/// The wall for a container whose policy names domains. `new_netns`: the config asks for a new
+/// network namespace; `root`: ward's euid is 0; `cgroup_v2`: the container has a v2 cgroup.
+pub fn choose_wall(bundle: &Bundle, new_netns: bool, root: bool, cgroup_v2: bool) -> Result<Wall> {
+    let asked = bundle
+        .spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(WALL_ANNOTATION).cloned());
+    let field = format!("annotations.{WALL_ANNOTATION}");
+    let netns = match asked.as_deref() {
+        None | Some("") => false,
+        Some("netns") => true,
+        Some(other) => {
+            return Err(Error::spec(
+                field,
+                format!("{other:?}: the only value is \"netns\""),
+            ))
+        }
+    };
+    if !new_netns {
+        if netns {
+            return Err(Error::spec(
+                field,
+                "the netns wall needs a new network namespace (linux.namespaces: network \
+                 without a path)",
+            ));
+        }
+        return Ok(Wall::Kernel);
+    }
+    Ok(if netns || !root || !cgroup_v2 {
+        Wall::Netns
+    } else {
+        Wall::Kernel
+    })
+}
+
 /// `None` when the policy names no domains (then nothing here runs: no proxy, no cost).
-pub fn prepare(bundle: &Bundle) -> Result<Option<Prepared>> {
+/// `cgroup_v2`: the container has a cgroup v2 directory (the kernel path's walls go there).
+pub fn prepare(bundle: &Bundle, cgroup_v2: bool) -> Result<Option<Prepared>> {
     let Some(network) = bundle.interception.as_ref().and_then(|i| i.network.clone()) else {
         return Ok(None);
     };
@@ -55,16 +116,36 @@ pub fn prepare(bundle: &Bundle) -> Result<Option<Prepared>> {
         .find(|(t, _)| *t == Ns::Network);
     match netns {
         None => Err(host_netns()),
-        Some((_, None)) => Ok(Some(Prepared {
-            domains,
-            network,
-            slot: Slot { index: 0 },
-            joined: None,
-            listener_map: crate::policy::egress::steer::create_sockmap()?,
-            ca: None,
-            vault: Default::default(),
-        })),
-        Some((_, Some(path))) => joined(domains, network, open_netns(&path)?).map(Some),
+        Some((_, None)) => {
+            let root = nix::unistd::Uid::effective().is_root();
+            let wall = choose_wall(bundle, true, root, cgroup_v2)?;
+            let (listener_map, ports) = match wall {
+                Wall::Kernel => (
+                    Some(crate::policy::egress::steer::create_sockmap()?),
+                    Vec::new(),
+                ),
+                Wall::Netns => {
+                    refuse_unenforceable(&network)?;
+                    (None, crate::policy::egress::netwall::ports(&domains, &at)?)
+                }
+            };
+            tracing::debug!(?wall, "egress: the wall for a new network namespace");
+            Ok(Some(Prepared {
+                domains,
+                network,
+                slot: Slot { index: 0 },
+                joined: None,
+                wall,
+                ports,
+                listener_map,
+                ca: None,
+                vault: Default::default(),
+            }))
+        }
+        Some((_, Some(path))) => {
+            choose_wall(bundle, false, true, cgroup_v2)?;
+            joined(domains, network, open_netns(&path)?).map(Some)
+        }
     }
 }
 
@@ -80,7 +161,9 @@ pub fn joined(domains: Domains, network: Network, netns: OwnedFd) -> Result<Prep
         network,
         slot: listeners.slot,
         joined: Some((netns, listeners)),
-        listener_map: crate::policy::egress::steer::create_sockmap()?,
+        wall: Wall::Kernel,
+        ports: Vec::new(),
+        listener_map: Some(crate::policy::egress::steer::create_sockmap()?),
         ca: None,
         vault: Default::default(),
     })
@@ -89,7 +172,8 @@ pub fn joined(domains: Domains, network: Network, netns: OwnedFd) -> Result<Prep
 /// The DNS redirect, then the wall (the redirected address must be what the wall sees).
 /// Returns the wall, whose rules the supervisor's records name.
 pub fn install_walls(cgroup: BorrowedFd, p: &Prepared, ring: BorrowedFd) -> Result<Network> {
-    crate::policy::egress::redirect::install(cgroup, p.slot, p.listener_map.as_fd())?;
+    let map = p.listener_map.as_ref().ok_or_else(no_map)?;
+    crate::policy::egress::redirect::install(cgroup, p.slot, map.as_fd())?;
     let wall = wall(p);
     crate::policy::egress::programs::install(cgroup, &wall, ring)?;
     Ok(wall)
@@ -172,6 +256,61 @@ pub fn refuse_net_admin(
              capability, use a user namespace, or let ward make the network namespace)",
         ));
     }
+    Ok(())
+}
+
+fn no_map() -> Error {
+    Error::Host("egress: the kernel path's steering map is missing (netns wall?)".into())
+}
+
+/// What only the kernel path enforces, refused in the netns wall rather than dropped:
+/// `allowUnix` (cgroup hooks on unix connect/sendmsg). IP rules stay: the namespace lets
+/// nothing out by itself, and the proxy honours them for what it dials (see README).
+fn refuse_unenforceable(network: &Network) -> Result<()> {
+    if network.allow_unix.is_some() {
+        return Err(Error::spec(
+            crate::spec::interception::UNIX_FIELD,
+            "not enforceable in the netns wall (no cgroup v2, not root, or the annotation \
+             org.ward.egress.wall=netns): unix sockets are restricted by cgroup BPF only",
+        ));
+    }
+    Ok(())
+}
+
+/// For the netns wall: `/etc/resolv.conf` inside names the proxy's DNS (no other server is
+/// reachable from the namespace). A file ward writes in the state dir, bind-mounted read-only
+/// after the config's own mounts, so it is on top of any resolv.conf the config mounts too
+/// (an engine's would name a server the container cannot reach). Without a mount namespace of
+/// its own the container keeps its resolv.conf (a mount would be the host's), said in the log.
+pub fn resolv_conf(bundle: &mut Bundle, p: &Prepared, state_dir: &Path) -> Result<()> {
+    const DEST: &str = "/etc/resolv.conf";
+    if p.wall != Wall::Netns {
+        return Ok(());
+    }
+    if !bundle.has_new_namespace(Ns::Mount) {
+        tracing::warn!(
+            "egress: no mount namespace of the container's own: {DEST} is left as it is (point \
+             it at nameserver {} for names to resolve)",
+            p.slot.proxy()
+        );
+        return Ok(());
+    }
+    let path = state_dir.join("resolv.conf");
+    let text = format!(
+        "# ward: the egress proxy's DNS (process.interception.network)\nnameserver {}\n",
+        p.slot.proxy()
+    );
+    crate::container::trust::write_public(&path, text.as_bytes())?;
+    let root = crate::sys::safepath::open_root(&bundle.rootfs)?;
+    crate::sys::safepath::ensure(root.as_fd(), Path::new(DEST), false)
+        .map_err(|e| Error::Init(format!("the mount point {DEST} of ward's resolv.conf: {e}")))?;
+    crate::container::credentials::add_mounts(
+        bundle,
+        vec![crate::container::credentials::read_only_bind(
+            &path,
+            Path::new(DEST),
+        )],
+    );
     Ok(())
 }
 
@@ -287,6 +426,22 @@ pub fn start(
 ) -> Result<i32> {
     let (netns, listeners) = match p.joined {
         Some(j) => j,
+        None if p.wall == Wall::Netns => {
+            let path = format!("/proc/{init}/ns/net");
+            let fd = open_netns(Path::new(&path))?;
+            // Root enters the namespace itself; anyone else through init's user namespace.
+            let userns = match nix::unistd::Uid::effective().is_root() {
+                true => None,
+                false => Some(open_netns(Path::new(&format!("/proc/{init}/ns/user")))?),
+            };
+            let l = crate::policy::egress::netwall::open(
+                fd.as_fd(),
+                userns.as_ref().map(|u| u.as_fd()),
+                &p.ports,
+            )?;
+            tracing::debug!(ports = ?p.ports, "egress: netns wall listeners made");
+            (fd, l)
+        }
         None => {
             let path = format!("/proc/{init}/ns/net");
             let fd = open_netns(Path::new(&path))?;
@@ -300,12 +455,16 @@ pub fn start(
             (fd, l)
         }
     };
-    let link = crate::policy::egress::steer::attach(
-        netns.as_fd(),
-        listeners.slot,
-        p.listener_map.as_fd(),
-        listeners.transparent.as_fd(),
-    )?;
+    let mut keep = Vec::new();
+    if let Some(map) = &p.listener_map {
+        let first = listeners.transparent.first().ok_or_else(no_map)?;
+        keep.push(crate::policy::egress::steer::attach(
+            netns.as_fd(),
+            listeners.slot,
+            map.as_fd(),
+            first.as_fd(),
+        )?);
+    }
     let log_path = state_dir.join(crate::policy::supervisor::LOG);
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -331,7 +490,7 @@ pub fn start(
         log: log.into(),
         upstream_netns,
         init_pidfd,
-        keep: vec![link],
+        keep,
         ca: p.ca,
         extra_roots_pem,
         vault: p.vault.open(),

@@ -117,7 +117,7 @@ pub fn rootfs_bundle(rootfs: &Path) -> Vec<u8> {
     Vec::new()
 }
 
-fn write_public(path: &PathBuf, data: &[u8]) -> Result<()> {
+pub fn write_public(path: &PathBuf, data: &[u8]) -> Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -1,5 +1,5 @@
 //! The few rtnetlink requests ward makes itself (no `ip` subprocess): bring a link up, add and
-//! delete an IPv4 address. Each opens a NETLINK_ROUTE socket in the calling thread's network
+//! delete an IPv4 address, add a local route (`ip route add local PREFIX dev LINK`). Each opens a NETLINK_ROUTE socket in the calling thread's network
 //! namespace, sends one request with NLM_F_ACK and reads the kernel's answer; errors name the
 //! request (see the kernel's include/uapi/linux/{netlink,rtnetlink,if_addr}.h for the layouts).
 
@@ -16,6 +16,12 @@ use crate::error::{Error, Result};
 const RTM_NEWLINK: u16 = 16;
 const RTM_NEWADDR: u16 = 20;
 const RTM_DELADDR: u16 = 21;
+const RTM_NEWROUTE: u16 = 24;
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RT_TABLE_LOCAL: u8 = 255;
+const RTPROT_BOOT: u8 = 3;
+const RTN_LOCAL: u8 = 2;
 const NLMSG_ERROR: u16 = 2;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
@@ -146,6 +152,39 @@ pub fn delete_address(index: u32, name: &str, addr: Ipv4Addr, prefix: u8) -> Res
     }
 }
 
+fn local_route(index: u32, net: Ipv4Addr, prefix: u8) -> Vec<u8> {
+    let mut rtm = [0u8; 12]; // struct rtmsg
+    rtm[0] = libc::AF_INET as u8;
+    rtm[1] = prefix; // rtm_dst_len
+    rtm[4] = RT_TABLE_LOCAL;
+    rtm[5] = RTPROT_BOOT;
+    rtm[6] = SCOPE_HOST;
+    rtm[7] = RTN_LOCAL;
+    let oif = index.to_ne_bytes();
+    let dst = net.octets();
+    message(
+        RTM_NEWROUTE,
+        NLM_F_CREATE | NLM_F_EXCL,
+        &rtm,
+        &[(RTA_DST, &dst), (RTA_OIF, &oif)],
+    )
+}
+
+/// Routes every address of `net/prefix` as local on the link `index`, in the local table
+/// (`ip route add local net/prefix dev name`): a connection to any of them is delivered to a
+/// socket of this namespace. Ok(false): the route was there already.
+pub fn add_local_route(index: u32, name: &str, net: Ipv4Addr, prefix: u8) -> Result<bool> {
+    match request(&local_route(index, net, prefix)) {
+        Ok(()) => Ok(true),
+        Err(Errno::EEXIST) => Ok(false),
+        Err(e) => Err(Error::sys(
+            "netlink",
+            format!("RTM_NEWROUTE: add local {net}/{prefix} dev {name}"),
+            e,
+        )),
+    }
+}
+
 /// The index of the link `name` in the calling thread's network namespace.
 pub fn index(name: &str) -> Result<u32> {
     nix::net::if_::if_nametoindex(name)
@@ -176,5 +215,9 @@ mod tests {
         assert_eq!(&m[24..32], &attr[..]);
         let odd = message(RTM_NEWLINK, 0, &[0; 16], &[(3, b"lo\0")]);
         assert_eq!(odd.len(), 16 + 16 + 8);
+        // header 16 + rtmsg 12 + RTA_DST 8 + RTA_OIF 8.
+        let r = local_route(1, Ipv4Addr::UNSPECIFIED, 0);
+        assert_eq!(r.len(), 44);
+        assert_eq!(&r[16..24], &[libc::AF_INET as u8, 0, 0, 0, 255, 3, 254, 2]);
     }
 }

@@ -45,7 +45,11 @@ impl Drop for Home {
 
 /// Runs `f` with the calling thread in the network namespace `netns`, then puts the thread
 /// back in the namespace it was in (or aborts the process, see `Home`).
-fn in_netns<T>(netns: BorrowedFd, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(super) fn in_netns<T>(
+    netns: BorrowedFd,
+    what: &str,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
     const OWN: &str = "/proc/thread-self/ns/net";
     let home = File::open(OWN).map_err(|e| Error::io("open", OWN, e))?;
     let id = |fd: BorrowedFd| {
@@ -72,14 +76,14 @@ fn in_netns<T>(netns: BorrowedFd, what: &str, f: impl FnOnce() -> Result<T>) -> 
 
 /// `lo` up with 198.18.0.1/15 (host scope: never chosen as the source address of traffic
 /// leaving by another link), in the calling thread's namespace.
-fn prepare_lo() -> Result<u32> {
+pub(super) fn prepare_lo() -> Result<u32> {
     let lo = rtnl::index("lo")?;
     rtnl::link_up(lo, "lo")?;
     rtnl::add_address(lo, "lo", LO_ADDR, RANGE.1, rtnl::SCOPE_HOST)?;
     Ok(lo)
 }
 
-fn tcp_listener(addr: Ipv4Addr, port: u16) -> Result<OwnedFd> {
+pub(super) fn tcp_listener(addr: Ipv4Addr, port: u16) -> Result<OwnedFd> {
     let what = format!("the egress proxy's TCP listener on {addr}:{port}");
     let fd = socket(
         AddressFamily::Inet,
@@ -101,7 +105,7 @@ fn tcp_listener(addr: Ipv4Addr, port: u16) -> Result<OwnedFd> {
 }
 
 /// The UDP DNS socket of `slot`; Ok(None) when another proxy of this namespace holds the slot.
-fn dns_udp(slot: Slot) -> Result<Option<OwnedFd>> {
+pub(super) fn dns_udp(slot: Slot) -> Result<Option<OwnedFd>> {
     let addr = SocketAddrV4::new(slot.proxy(), DNS_PORT);
     let what = format!("the egress proxy's DNS socket on {addr}/udp");
     let fd = socket(
@@ -142,7 +146,7 @@ fn claim_slot() -> Result<Listeners> {
             dns_udp,
             dns_tcp: tcp_listener(slot.proxy(), DNS_PORT)?,
             explicit: tcp_listener(slot.proxy(), EXPLICIT_PORT)?,
-            transparent: tcp_listener(slot.proxy(), TRANSPARENT_PORT)?,
+            transparent: vec![tcp_listener(slot.proxy(), TRANSPARENT_PORT)?],
         });
     }
     Err(Error::Host(format!(

@@ -10,6 +10,7 @@
 
 pub mod families;
 pub mod listeners;
+pub mod netwall;
 pub mod programs;
 pub mod redirect;
 pub mod slot;

@@ -68,8 +68,9 @@ pub struct Listeners {
     pub dns_tcp: OwnedFd,
     /// TCP, listening on `proxy():3128`.
     pub explicit: OwnedFd,
-    /// TCP, listening on `proxy():3129`; every other address of the slot is steered to it.
-    pub transparent: OwnedFd,
+    /// TCP: the kernel path's one, listening on `proxy():3129`, to which every other address
+    /// of the slot is steered; the netns wall's, one on 0.0.0.0:P per port P (`netwall`).
+    pub transparent: Vec<OwnedFd>,
 }
 
 #[cfg(test)]

@@ -146,10 +146,10 @@ fn run(plan: Plan, listeners: Listeners) -> Result<()> {
         listeners.dns_udp.as_raw_fd(),
         listeners.dns_tcp.as_raw_fd(),
         listeners.explicit.as_raw_fd(),
-        listeners.transparent.as_raw_fd(),
         plan.log.as_raw_fd(),
         plan.init_pidfd.as_raw_fd(),
     ];
+    keep.extend(listeners.transparent.iter().map(|f| f.as_raw_fd()));
     keep.extend(plan.keep.iter().map(|f| f.as_raw_fd()));
     keep.extend(plan.upstream_netns.iter().map(|f| f.as_raw_fd()));
     crate::sys::daemon::keep_only(&keep);
@@ -230,7 +230,15 @@ fn harden(plan: &Plan, rec: &Recorder) -> Result<Upstream> {
         Some(a) => Upstream::server(a),
         None => Upstream::host()?,
     };
-    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, NOFILE, NOFILE)
+    // Without privilege the hard limit can only be lowered: a user's own may be below NOFILE.
+    let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .sys("getrlimit", "RLIMIT_NOFILE of the egress proxy")?;
+    let nofile = if nix::unistd::Uid::effective().is_root() {
+        NOFILE
+    } else {
+        NOFILE.min(hard)
+    };
+    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, nofile, nofile)
         .sys("setrlimit", "RLIMIT_NOFILE of the egress proxy")?;
     drop_privileges(rec)?;
     Ok(upstream)
@@ -240,7 +248,14 @@ fn harden(plan: &Plan, rec: &Recorder) -> Result<Upstream> {
 /// test of the daemon's status).
 pub fn drop_privileges(rec: &Recorder) -> Result<()> {
     let none = crate::policy::capabilities::from_spec(None);
-    crate::policy::capabilities::drop_bounding(&none)?;
+    // Emptying the bounding set takes CAP_SETPCAP, which a proxy started without privilege
+    // (rootless) does not have: it has no capability to lose, and no_new_privs plus the
+    // seccomp filter's refused execve keep it from ever gaining one.
+    let setpcap = caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SETPCAP)
+        .unwrap_or(false);
+    if setpcap {
+        crate::policy::capabilities::drop_bounding(&none)?;
+    }
     crate::policy::capabilities::apply(&none)?;
     nix::sys::prctl::set_no_new_privs().sys("prctl", "PR_SET_NO_NEW_PRIVS")?;
     if let Some(note) = landlock_nothing()? {
@@ -340,7 +355,7 @@ mod tests {
             dns_udp: udp.into(),
             dns_tcp: tcp(),
             explicit: tcp(),
-            transparent: tcp(),
+            transparent: vec![tcp()],
         };
         let log_path =
             std::env::temp_dir().join(format!("ward-proxy-daemon-{}.jsonl", std::process::id()));

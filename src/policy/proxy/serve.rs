@@ -1,4 +1,5 @@
-//! The proxy's serving core: the four listeners on one current_thread tokio runtime, until the
+//! The proxy's serving core: its listeners (DNS over UDP and TCP, the explicit proxy, one or
+//! more transparent ones) on one current_thread tokio runtime, until the
 //! stop fd (the container init's pidfd) becomes readable. `daemon` builds a `Config` and calls
 //! `serve` after hardening; the tests call it in a thread of their own.
 
@@ -49,7 +50,11 @@ async fn run(cfg: Config, l: Listeners, stop: OwnedFd) -> Result<()> {
     let udp = tokio::net::UdpSocket::from_std(udp).map_err(|e| io_err("dns udp", e))?;
     let dns_tcp = tcp(l.dns_tcp, "dns tcp")?;
     let explicit = tcp(l.explicit, "explicit listener")?;
-    let transparent = tcp(l.transparent, "transparent listener")?;
+    let mut transparent = tokio::task::JoinSet::new();
+    for fd in l.transparent {
+        let listener = tcp(fd, "transparent listener")?;
+        transparent.spawn(super::transparent::serve(Arc::clone(&shared), listener));
+    }
     // SAFETY: the OwnedFd is moved into the AsyncFd, which owns it (open, the same fd) until
     // it is dropped at the end of this function.
     let stop = unsafe { AsyncFd::register_with_interest(stop, tokio::io::Interest::READABLE) }
@@ -59,7 +64,10 @@ async fn run(cfg: Config, l: Listeners, stop: OwnedFd) -> Result<()> {
         r = super::dns::serve_udp(Arc::clone(&shared), udp) => r,
         r = super::dns::serve_tcp(Arc::clone(&shared), dns_tcp) => r,
         r = super::explicit::serve(Arc::clone(&shared), explicit) => r,
-        r = super::transparent::serve(Arc::clone(&shared), transparent) => r,
+        Some(r) = transparent.join_next() => match r {
+            Ok(r) => r,
+            Err(e) => Err(Error::Init(format!("egress proxy: transparent listener: {e}"))),
+        },
     }
 }
 
@@ -75,6 +83,9 @@ mod tests_credentials;
 #[cfg(test)]
 #[path = "serve_tests_http.rs"]
 mod tests_http;
+#[cfg(test)]
+#[path = "serve_tests_netwall.rs"]
+mod tests_netwall;
 #[cfg(test)]
 #[path = "serve_tests_tls.rs"]
 mod tests_tls;

@@ -63,6 +63,10 @@ pub(super) struct Setup {
     pub(super) reasons: Vec<(&'static str, &'static str)>,
     pub(super) hosts: String,
     pub(super) transparent: SocketAddr,
+    /// Further transparent listeners (the netns wall's, one per port on 0.0.0.0).
+    pub(super) more_transparent: Vec<SocketAddr>,
+    /// Listeners made elsewhere (another namespace): served instead of the lab's own.
+    pub(super) listeners: Option<Listeners>,
     pub(super) max_clients: usize,
     pub(super) table_limit: Option<usize>,
     /// `http` rules (issue 17), as the config writes them.
@@ -81,6 +85,8 @@ impl Default for Setup {
             reasons: vec![],
             hosts: "127.0.0.1 example.test a.wild.test\n169.254.169.254 meta.test\n".into(),
             transparent: "198.18.0.1:3129".parse().unwrap(),
+            more_transparent: Vec::new(),
+            listeners: None,
             max_clients: MAX_CLIENTS,
             table_limit: None,
             http: None,
@@ -131,13 +137,16 @@ impl Lab {
             nix::sys::socket::listen(&l, nix::sys::socket::Backlog::MAXCONN).unwrap();
             l.into()
         };
-        let listeners = Listeners {
+        let listeners = s.listeners.unwrap_or_else(|| Listeners {
             slot: SLOT,
             dns_udp: UdpSocket::bind((proxy, 53)).unwrap().into(),
             dns_tcp: tcp((proxy, 53).into()),
             explicit: tcp((proxy, 3128).into()),
-            transparent: tcp(s.transparent),
-        };
+            transparent: std::iter::once(s.transparent)
+                .chain(s.more_transparent)
+                .map(tcp)
+                .collect(),
+        });
         let cfg = Config {
             id: "proxy-test".into(),
             domains,
