@@ -85,6 +85,7 @@ check-platforms:
 bench: build
 	integration/bench.sh
 	integration/egress/bench.sh
+	integration/sandbox/bench.sh
 
 # Egress by domain name alone (issue 16): ward's proxy vs direct vs tinyproxy in the egress lab.
 # Root; waits for another lab on this machine to go down (up to 10 minutes).
