@@ -165,6 +165,7 @@ for c in "${CASES[@]}"; do
             [[ "$got" =~ $re ]] && break
         done
         matched=0; [[ "$got" =~ $re ]] && matched=1
+        [ -n "$got" ] || got="(no output)"
         [ "$try" = 2 ] && got="$got (2nd try)"
         if [ "$matched" = 1 ]; then
             cells+=("$got")
