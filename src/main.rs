@@ -99,6 +99,7 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
         Command::Events(a) => cli::events::run(root, a),
         Command::Translate(a) => cli::translate::run(root, a),
         Command::GvisorKeeper(a) => cli::gvisor::keeper(cli, a),
+        Command::Sandbox(a) => cli::sandbox::run(root, a, cli),
         Command::Hook(h) => cli::hook::run(root, cli.egress_resolver, cli.egress_ca.as_deref(), h),
         Command::Version | Command::Help(_) | Command::Completion(_) | Command::Man(_) => Ok(0),
     }

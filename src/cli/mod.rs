@@ -23,6 +23,8 @@ pub mod list;
 pub mod pause;
 pub mod ps;
 pub mod run;
+#[cfg(target_os = "linux")]
+pub mod sandbox;
 pub mod spec;
 pub mod start;
 pub mod state;
@@ -158,6 +160,9 @@ pub enum Command {
     /// Show a list of commands or help for one command.
     #[command(visible_alias = "h")]
     Help(help::HelpArgs),
+    /// Run a command on this host's files, as you, behind ward's walls (no bundle, no root).
+    #[cfg(target_os = "linux")]
+    Sandbox(sandbox::Args),
     /// OCI hooks that give runc and crun containers ward's walls (see hooks/README.md).
     #[cfg(target_os = "linux")]
     #[command(subcommand)]
@@ -219,6 +224,7 @@ impl CreateFlags {
             egress_resolver: global.egress_resolver,
             egress_ca: global.egress_ca.clone(),
             interception: global.interception.clone(),
+            config: None,
         })
     }
 }

@@ -53,14 +53,37 @@ extern "C" fn forward(sig: libc::c_int) {
     }
 }
 
+/// As `forward`, but only signals someone sent (`ward sandbox`): the kernel's own (a
+/// terminal's Ctrl-C to the whole foreground group) reach the command directly.
+#[cfg(target_os = "linux")]
+extern "C" fn forward_sent(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: the kernel hands a valid siginfo to an SA_SIGINFO handler.
+    if unsafe { (*info).si_code } == libc::SI_KERNEL && sig != libc::SIGWINCH {
+        return;
+    }
+    forward(sig);
+}
+
 #[cfg(unix)]
 pub fn install_forwarding(pid: i32) {
-    INIT_PID.store(pid, Ordering::SeqCst);
-    let action = SigAction::new(
-        SigHandler::Handler(forward),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
+    install(pid, SigHandler::Handler(forward), SaFlags::SA_RESTART);
+}
+
+/// `install_forwarding` for `ward sandbox`: signals the kernel sends to the terminal's
+/// foreground group are not passed on (the command got its own).
+#[cfg(target_os = "linux")]
+pub fn install_forwarding_sent_only(pid: i32) {
+    install(
+        pid,
+        SigHandler::SigAction(forward_sent),
+        SaFlags::SA_RESTART | SaFlags::SA_SIGINFO,
     );
+}
+
+#[cfg(unix)]
+fn install(pid: i32, handler: SigHandler, flags: SaFlags) {
+    INIT_PID.store(pid, Ordering::SeqCst);
+    let action = SigAction::new(handler, flags, SigSet::empty());
     for sig in [
         Signal::SIGINT,
         Signal::SIGTERM,

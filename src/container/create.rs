@@ -37,6 +37,9 @@ pub struct CreateOpts {
     pub egress_ca: Option<PathBuf>,
     /// `--interception FILE`: the policy for every container (one with its own is refused).
     pub interception: Option<PathBuf>,
+    /// The config itself, instead of `bundle/config.json` (`ward sandbox`): the state dir
+    /// then keeps it without the env's values (the caller's own env, never written down).
+    pub config: Option<serde_json::Value>,
 }
 
 /// A created container, still a child of this process.
@@ -50,7 +53,14 @@ pub struct Created {
 
 pub fn create(opts: &CreateOpts) -> Result<Created> {
     crate::container::state::validate_id(&opts.id)?;
-    let mut bundle = Bundle::load(&opts.bundle)?;
+    let mut bundle = match &opts.config {
+        Some(raw) => {
+            let dir = std::fs::canonicalize(&opts.bundle)
+                .map_err(|e| Error::io("open bundle", &opts.bundle, e))?;
+            Bundle::from_raw(dir, raw.clone())?
+        }
+        None => Bundle::load(&opts.bundle)?,
+    };
     if let Some(file) = &opts.interception {
         impose_interception(&mut bundle, file)?;
     }
@@ -490,7 +500,11 @@ fn create_in(
     stored.init_start_time = crate::container::state::proc_stat(pid)
         .map(|(_, t)| t)
         .ok_or_else(|| Error::Init("container init exited during setup".into()))?;
-    dir.save_config(&bundle.raw)?;
+    if opts.config.is_some() {
+        dir.save_config(&without_env_values(&bundle.raw))?;
+    } else {
+        dir.save_config(&bundle.raw)?;
+    }
     dir.save(&stored)?;
     tracing::debug!(pid, "create: state saved");
     if let Some(pf) = &opts.pid_file {
@@ -506,6 +520,22 @@ fn create_in(
 }
 
 /// The fifo `ward start` opens to release init; init gets an O_PATH fd of it.
+/// The config with `process.env` reduced to its names.
+fn without_env_values(raw: &serde_json::Value) -> serde_json::Value {
+    let mut raw = raw.clone();
+    if let Some(env) = raw
+        .pointer_mut("/process/env")
+        .and_then(|e| e.as_array_mut())
+    {
+        for e in env.iter_mut() {
+            if let Some(name) = e.as_str().and_then(|s| s.split('=').next()) {
+                *e = serde_json::Value::String(format!("{name}="));
+            }
+        }
+    }
+    raw
+}
+
 fn make_exec_fifo(path: &Path) -> Result<OwnedFd> {
     nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
         .sys("mkfifo", path.display().to_string())?;

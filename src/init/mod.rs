@@ -13,9 +13,10 @@ pub mod hooks;
 pub mod mounts;
 pub mod namespaces;
 pub mod process;
+pub mod reaper;
 pub mod rootfs;
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::sched::{unshare, CloneFlags};
@@ -597,6 +598,17 @@ fn wait_for_start_and_exec(a: &InitArgs, r: Ready) -> Result<std::convert::Infal
         .and_then(|a| a.cpu_affinity_final().as_deref())
     {
         scheduling::set_affinity(cpus).map_err(report)?;
+    }
+    if reaper::wanted(&b.spec) {
+        let terminal = p.terminal().unwrap_or(false);
+        // init keeps no end of the fifo: `start` waits for its EOF (the command's exec).
+        let raw = fifo.as_raw_fd();
+        reaper::split(terminal, || {
+            // SAFETY: closes init's own copy of the fifo; `fifo` is not used in init again
+            // (split never returns there).
+            unsafe { libc::close(raw) };
+        })
+        .map_err(report)?;
     }
     Err(report(process::exec(&r.path, &r.args, &r.env)))
 }

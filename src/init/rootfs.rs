@@ -43,15 +43,31 @@ pub fn prepare(
         .map_err(|e| Error::io("read", "/proc/self/mountinfo", e))?;
     make_private_if_shared(&info, &bundle.rootfs, Within::Containing)?;
     make_private_if_shared(&info, Path::new("/"), Within::At)?;
+    // The host's own view (`ward sandbox`): the whole tree of `/` bound onto the (empty)
+    // rootfs instead of the rootfs onto itself, read-only all the way down when root.readonly
+    // asks (before the config's mounts, so its writable binds stay writable on top).
+    let host_view = crate::spec::bundle::host_view(&bundle.spec);
+    let source = if host_view {
+        Path::new("/")
+    } else {
+        bundle.rootfs.as_path()
+    };
     mount(
-        Some(&bundle.rootfs),
+        Some(source),
         &bundle.rootfs,
         None::<&str>,
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None::<&str>,
     )
-    .sys("mount", format!("bind rootfs {}", bundle.rootfs.display()))?;
+    .sys("mount", format!("bind rootfs {}", source.display()))?;
     let root = safepath::open_root(&bundle.rootfs)?;
+    if host_view && bundle.spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        let attr = MountAttr {
+            attr_set: MOUNT_ATTR_RDONLY,
+            ..Default::default()
+        };
+        mounts::setattr(root.as_fd(), &attr, true, &bundle.rootfs)?;
+    }
     let ctx = mounts::Context {
         root: root.as_fd(),
         bundle: &bundle.dir,

@@ -12,6 +12,19 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use crate::error::{excerpt, Error, IoContext, Result};
 use crate::spec::json::{from_value, parse_json};
 
+/// The annotation that makes the rootfs the host's own view: the whole tree of `/` bound onto
+/// `root.path` (an empty directory), read-only all the way down when `root.readonly`
+/// (`ward sandbox`).
+pub const HOST_VIEW: &str = "org.ward.rootfs.hostView";
+
+/// Whether the config asks for the host's own view as its rootfs (`HOST_VIEW` = "true").
+pub fn host_view(spec: &Spec) -> bool {
+    spec.annotations()
+        .as_ref()
+        .and_then(|a| a.get(HOST_VIEW))
+        .is_some_and(|v| v == "true")
+}
+
 /// A validated bundle: the spec, and the absolute paths it refers to.
 #[derive(Debug, Clone)]
 pub struct Bundle {
@@ -33,7 +46,13 @@ impl Bundle {
         // Wiped when dropped: it holds the env's values (credentials among them, issue 17).
         let text = zeroize::Zeroizing::new(std::fs::read_to_string(&config).io("read", &config)?);
         // Parsed once; the typed spec is read from the same tree (field paths in errors kept).
-        let mut raw: serde_json::Value = parse_json(&text, "config.json")?;
+        let raw: serde_json::Value = parse_json(&text, "config.json")?;
+        Self::from_raw(dir, raw)
+    }
+
+    /// A bundle whose config is given rather than read from `dir/config.json` (`ward sandbox`
+    /// builds its own: the env it carries is never written to a file).
+    pub fn from_raw(dir: PathBuf, mut raw: serde_json::Value) -> Result<Bundle> {
         crate::spec::capabilities::skip_unknown(&mut raw["process"]);
         let spec: Spec = from_value(&raw, "config.json")?;
         let rootfs = rootfs_of(&dir, &spec)?;

@@ -1,0 +1,157 @@
+//! `ward sandbox [--settings FILE] [...] [--] CMD [ARGS...]`: CMD on the host's own view, as
+//! the calling user, behind ward's walls (`ward::container::sandbox`). This front end owns
+//! what a terminal user sees: the terminal, signals, the exit status, the warnings and the
+//! violations summary.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use ward::container::sandbox::{self, Caller, Weaker};
+use ward::spec::sandbox::settings::{self, Settings};
+
+#[derive(clap::Args, Debug)]
+#[command(trailing_var_arg = true)]
+pub struct Args {
+    /// Settings file: srt's (network.allowedDomains, filesystem.allowWrite, ...).
+    #[arg(long, value_name = "FILE")]
+    pub settings: Option<PathBuf>,
+    /// Allow egress to this domain (`*.example.com` for its subdomains); repeatable.
+    #[arg(long = "allow-domain", value_name = "DOMAIN")]
+    pub allow_domain: Vec<String>,
+    /// Allow writes beneath this path; repeatable (default: the current directory).
+    #[arg(long = "allow-write", value_name = "PATH")]
+    pub allow_write: Vec<PathBuf>,
+    /// Make this path unreadable; repeatable.
+    #[arg(long = "deny-read", value_name = "PATH")]
+    pub deny_read: Vec<PathBuf>,
+    /// Append the violations (one JSON object a line) to this file.
+    #[arg(long = "log", value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// No warnings and no violations summary on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Go on without a wall this kernel lacks: landlock or seccomp; repeatable.
+    #[arg(long = "allow-weaker", value_name = "WALL", value_parser = ["landlock", "seccomp"])]
+    pub allow_weaker: Vec<String>,
+    /// The command and its arguments.
+    #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::geteuid())
+                .ok()
+                .flatten()
+                .map(|u| u.dir)
+        })
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+fn load_settings(a: &Args, cwd: &std::path::Path) -> ward::Result<Settings> {
+    let mut s = match &a.settings {
+        Some(file) => {
+            let text =
+                std::fs::read_to_string(file).map_err(|e| ward::Error::io("read", file, e))?;
+            settings::parse(&text, file, &home(), cwd)?
+        }
+        None => settings::parse("{}", std::path::Path::new("(none)"), &home(), cwd)?,
+    };
+    s.merge_cli(&a.allow_domain, &a.allow_write, &a.deny_read);
+    Ok(s)
+}
+
+pub fn run(root: &std::path::Path, a: &Args, global: &super::Cli) -> ward::Result<i32> {
+    let cwd = std::env::current_dir().map_err(|e| ward::Error::io("getcwd", ".", e))?;
+    let settings = load_settings(a, &cwd)?;
+    let weaker = Weaker {
+        landlock: a.allow_weaker.iter().any(|w| w == "landlock"),
+        seccomp: a.allow_weaker.iter().any(|w| w == "seccomp"),
+    };
+    let caller = Caller {
+        uid: nix::unistd::geteuid().as_raw(),
+        gid: nix::unistd::getegid().as_raw(),
+        cwd,
+        env: std::env::vars_os()
+            .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+            .collect(),
+        args: a.command.clone(),
+        terminal: std::io::stdin().is_terminal() && std::io::stdout().is_terminal(),
+    };
+    let prepared = sandbox::prepare(sandbox::Options {
+        root: root.to_path_buf(),
+        settings,
+        caller,
+        weaker,
+        egress_resolver: global.egress_resolver,
+        egress_ca: global.egress_ca.clone(),
+    })?;
+    if !a.quiet {
+        for w in &prepared.warnings {
+            eprintln!("ward sandbox: {w}");
+        }
+    }
+    let id = prepared.opts.id.clone();
+    let created = ward::container::create::create(&prepared.opts)?;
+    if let Err(e) = ward::container::start::start(root, &id) {
+        let _ = ward::container::delete::delete(root, &id, true);
+        return Err(e);
+    }
+    let pid = created.stored.pid;
+    super::run::install_forwarding_sent_only(pid);
+    let waited = match &created.console_master {
+        Some(master) => {
+            use std::os::fd::AsFd;
+            super::run::proxy_until_exit(master.as_fd(), pid)
+        }
+        None => super::run::wait_blocking(pid),
+    };
+    let summary = sandbox::violations(root, &id);
+    let deleted = ward::container::delete::delete(root, &id, true);
+    drop(prepared.work);
+    let status = waited?;
+    deleted?;
+    report(a, &summary)?;
+    Ok(status)
+}
+
+fn report(a: &Args, s: &sandbox::Summary) -> ward::Result<()> {
+    if let Some(path) = &a.log {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| ward::Error::io("open", path, e))?;
+        for line in &s.lines {
+            writeln!(f, "{line}").map_err(|e| ward::Error::io("write", path, e))?;
+        }
+    }
+    if a.quiet || s.denied.is_empty() {
+        return Ok(());
+    }
+    let total: usize = s.denied.iter().map(|(_, n)| n).sum();
+    let list: Vec<String> = s
+        .denied
+        .iter()
+        .take(8)
+        .map(|(name, n)| {
+            if *n > 1 {
+                format!("{name} ({n}x)")
+            } else {
+                name.clone()
+            }
+        })
+        .collect();
+    let more = if s.denied.len() > 8 { ", ..." } else { "" };
+    let hint = match &a.log {
+        Some(p) => format!("; details in {}", p.display()),
+        None => "; --log FILE keeps the details".into(),
+    };
+    eprintln!(
+        "ward sandbox: {total} refused: {}{more}{hint}",
+        list.join(", ")
+    );
+    Ok(())
+}

@@ -1,0 +1,386 @@
+//! The OCI config of a `ward sandbox`: the host's own view of the filesystem (read-only, with
+//! the settings' writable, unreadable and read-only carvings), the caller's uid mapped to
+//! itself in a user namespace of its own, no capabilities, Landlock and seccomp as second and
+//! third walls, and egress only through ward's proxy (the netns wall).
+//!
+//! Mount order matters and is the whole design: the host tree comes first, read-only all the
+//! way down (`spec::bundle::HOST_VIEW`); then /proc, a minimal /dev and a private /tmp; then
+//! the writable binds (`allowWrite`, shallowest first, so a deeper one lands on top); then the
+//! masks (`denyRead`: an empty tmpfs over a directory, /dev/null over a file) and the paths
+//! re-allowed inside them (`allowRead`, read-only); last, after pivot_root, `readonlyPaths`
+//! (`denyWrite`, and the masks themselves) which no bind below can undo.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::spec::sandbox::settings::Settings;
+
+/// Everything about the caller the config is made of.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub uid: u32,
+    pub gid: u32,
+    pub cwd: PathBuf,
+    /// `KEY=value`, as the caller has them.
+    pub env: Vec<String>,
+    pub args: Vec<String>,
+    pub terminal: bool,
+}
+
+/// Walls given up with `--allow-weaker` (or not available and so refused before this).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Weaker {
+    pub landlock: bool,
+    pub seccomp: bool,
+}
+
+/// The paths the sandbox is made of, after the settings and the command line are merged
+/// (absolute, existing: what does not exist is dropped with a warning by `plan`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Paths {
+    pub allow_write: Vec<PathBuf>,
+    pub deny_read: Vec<PathBuf>,
+    pub allow_read: Vec<PathBuf>,
+    pub deny_write: Vec<PathBuf>,
+    /// Keep the host's /tmp (it is in allowWrite) instead of a private one.
+    pub host_tmp: bool,
+}
+
+/// Resolves the settings' paths: made absolute against `cwd`, missing ones dropped (each with
+/// a warning in `warnings`), `allowWrite` defaulting to the current directory.
+pub fn paths(s: &Settings, cwd: &Path, hidden: &[PathBuf], warnings: &mut Vec<String>) -> Paths {
+    let mut keep = |field: &str, list: &[PathBuf]| -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        for p in list {
+            let abs = if p.is_absolute() {
+                p.clone()
+            } else {
+                cwd.join(p)
+            };
+            let abs = normalise(&abs);
+            if std::fs::symlink_metadata(&abs).is_err() {
+                warnings.push(format!(
+                    "filesystem.{field}: {} does not exist; ignored",
+                    abs.display()
+                ));
+                continue;
+            }
+            if !out.contains(&abs) {
+                out.push(abs);
+            }
+        }
+        out
+    };
+    let mut allow_write = keep("allowWrite", &s.filesystem.allow_write);
+    if s.filesystem.allow_write.is_empty() {
+        allow_write.push(normalise(cwd));
+    }
+    let mut deny_read = keep("denyRead", &s.filesystem.deny_read);
+    for h in hidden {
+        if std::fs::symlink_metadata(h).is_ok() && !deny_read.contains(h) {
+            deny_read.push(h.clone());
+        }
+    }
+    let allow_read = keep("allowRead", &s.filesystem.allow_read)
+        .into_iter()
+        .filter(|p| deny_read.iter().any(|d| p.starts_with(d) && p != d))
+        .collect();
+    let deny_write = keep("denyWrite", &s.filesystem.deny_write);
+    let host_tmp = allow_write.iter().any(|p| p == Path::new("/tmp"));
+    allow_write.retain(|p| p != Path::new("/"));
+    allow_write.sort_by_key(|p| p.components().count());
+    deny_read.sort_by_key(|p| p.components().count());
+    Paths {
+        allow_write,
+        deny_read,
+        allow_read,
+        deny_write,
+        host_tmp,
+    }
+}
+
+/// `a/./b/../c` → `a/c`, lexically (the paths name places on the host, as the user wrote them).
+fn normalise(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Masked and read-only paths of /proc and /sys, as runc's default spec has them.
+const MASKED: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+const READONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Syscalls Docker's default profile refuses to a container without extra capabilities, plus
+/// the new mount API and io_uring (whose socket operations seccomp would never see).
+pub const REFUSED: &[&str] = &[
+    "acct",
+    "add_key",
+    "bpf",
+    "clock_adjtime",
+    "clock_settime",
+    "create_module",
+    "delete_module",
+    "finit_module",
+    "fsconfig",
+    "fsmount",
+    "fsopen",
+    "fspick",
+    "get_kernel_syms",
+    "init_module",
+    "io_uring_enter",
+    "io_uring_register",
+    "io_uring_setup",
+    "ioperm",
+    "iopl",
+    "kexec_file_load",
+    "kexec_load",
+    "keyctl",
+    "lookup_dcookie",
+    "mount",
+    "mount_setattr",
+    "move_mount",
+    "nfsservctl",
+    "open_by_handle_at",
+    "open_tree",
+    "perf_event_open",
+    "pivot_root",
+    "quotactl",
+    "reboot",
+    "request_key",
+    "setns",
+    "settimeofday",
+    "swapoff",
+    "swapon",
+    "syslog",
+    "umount2",
+    "unshare",
+    "uselib",
+    "userfaultfd",
+    "vhangup",
+];
+
+/// clone(2) flags that make namespaces (refused: a namespace of its own inside would give the
+/// command capabilities over it).
+const NS_FLAGS: &[u64] = &[
+    0x0002_0000, // CLONE_NEWNS
+    0x0200_0000, // CLONE_NEWCGROUP
+    0x0400_0000, // CLONE_NEWUTS
+    0x0800_0000, // CLONE_NEWIPC
+    0x1000_0000, // CLONE_NEWUSER
+    0x2000_0000, // CLONE_NEWPID
+    0x4000_0000, // CLONE_NEWNET
+];
+
+const EPERM: u32 = 1;
+const ENOSYS: u32 = 38;
+const AF_UNIX: u64 = 1;
+
+fn seccomp(unix_sockets: bool) -> Value {
+    let mut rules = vec![json!({
+        "names": REFUSED,
+        "action": "SCMP_ACT_ERRNO",
+        "errnoRet": EPERM,
+    })];
+    // clone3 passes its flags in memory seccomp cannot read: ENOSYS makes libc fall back to
+    // clone, whose flags it can.
+    rules.push(json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS}));
+    for flag in NS_FLAGS {
+        rules.push(json!({
+            "names": ["clone"],
+            "action": "SCMP_ACT_ERRNO",
+            "errnoRet": EPERM,
+            "args": [{"index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ"}],
+        }));
+    }
+    if !unix_sockets {
+        rules.push(json!({
+            "names": ["socket"],
+            "action": "SCMP_ACT_ERRNO",
+            "errnoRet": EPERM,
+            "args": [{"index": 0, "value": AF_UNIX, "op": "SCMP_CMP_EQ"}],
+        }));
+    }
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+        "syscalls": rules,
+    })
+}
+
+const READ: &[&str] = &["execute", "read_file", "read_dir"];
+const WRITE: &[&str] = &[
+    "write_file",
+    "remove_dir",
+    "remove_file",
+    "make_char",
+    "make_dir",
+    "make_reg",
+    "make_sock",
+    "make_fifo",
+    "make_block",
+    "make_sym",
+    "refer",
+    "truncate",
+];
+
+/// Landlock: read and execute anywhere the mounts show, write only beneath the writable
+/// places (Landlock cannot carve a read-only path out of a writable tree: the read-only binds
+/// do that), device files and /proc written as files only; TCP bind only with
+/// allowLocalBinding; no signals or abstract sockets past the sandbox.
+fn landlock(p: &Paths, local_binding: bool) -> Value {
+    let mut handled: Vec<&str> = READ.to_vec();
+    handled.extend(WRITE);
+    handled.push("ioctl_dev");
+    let mut writable: Vec<String> = p
+        .allow_write
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    for extra in ["/tmp", "/dev/shm"] {
+        if !writable.iter().any(|w| w == extra) {
+            writable.push(extra.to_string());
+        }
+    }
+    let mut rules = vec![
+        json!({"allowedAccess": READ, "paths": ["/"]}),
+        json!({"allowedAccess": WRITE, "paths": writable}),
+        json!({"allowedAccess": ["write_file", "ioctl_dev", "truncate"], "paths": ["/dev", "/proc"]}),
+    ];
+    let mut ruleset = json!({
+        "handledAccessFS": handled,
+        "scoped": ["abstract_unix_socket", "signal"],
+    });
+    // Without allowLocalBinding no TCP port can be bound (no rule grants one).
+    if !local_binding {
+        ruleset["handledAccessNetwork"] = json!(["bind_tcp"]);
+    }
+    rules.retain(|r| r["paths"].as_array().is_some_and(|a| !a.is_empty()));
+    json!({
+        "ruleset": ruleset,
+        "rules": {"pathBeneath": rules},
+    })
+}
+
+fn bind(path: &Path, ro: bool) -> Value {
+    let mut opts = vec!["rbind", "nosuid", "nodev"];
+    if ro {
+        opts.push("ro");
+    }
+    json!({"destination": path, "type": "bind", "source": path, "options": opts})
+}
+
+fn mounts(p: &Paths) -> Vec<Value> {
+    let mut m = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+    ];
+    if !p.host_tmp {
+        m.push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]}));
+    }
+    for w in &p.allow_write {
+        if w == Path::new("/dev/shm") {
+            continue;
+        }
+        m.push(bind(w, false));
+    }
+    for d in &p.deny_read {
+        if d.is_dir() {
+            m.push(json!({"destination": d, "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "noexec", "mode=755", "size=16k"]}));
+        } else {
+            m.push(json!({"destination": d, "type": "bind", "source": "/dev/null", "options": ["bind", "ro"]}));
+        }
+    }
+    for a in &p.allow_read {
+        m.push(bind(a, true));
+    }
+    m
+}
+
+/// The config. `interception` is `process.interception` (network and credentials), made by
+/// the caller from the settings.
+pub fn config(
+    c: &Caller,
+    p: &Paths,
+    s: &Settings,
+    rootfs: &Path,
+    interception: Value,
+    weaker: Weaker,
+) -> Value {
+    let mut readonly: Vec<String> = READONLY.iter().map(|s| s.to_string()).collect();
+    readonly.extend(p.deny_write.iter().map(|d| d.display().to_string()));
+    readonly.extend(
+        p.deny_read
+            .iter()
+            .filter(|d| d.is_dir())
+            .map(|d| d.display().to_string()),
+    );
+    let unix_sockets = s.network.allow_all_unix_sockets || !s.network.allow_unix_sockets.is_empty();
+    let mut process = json!({
+        "terminal": c.terminal,
+        "user": {"uid": c.uid, "gid": c.gid},
+        "args": c.args,
+        "env": c.env,
+        "cwd": c.cwd,
+        "capabilities": {"bounding": [], "effective": [], "permitted": [], "inheritable": [], "ambient": []},
+        "noNewPrivileges": true,
+        "interception": interception,
+    });
+    if !weaker.landlock {
+        process["landlock"] = landlock(p, s.network.allow_local_binding);
+    }
+    let mut linux = json!({
+        "uidMappings": [{"containerID": c.uid, "hostID": c.uid, "size": 1}],
+        "gidMappings": [{"containerID": c.gid, "hostID": c.gid, "size": 1}],
+        "namespaces": [
+            {"type": "user"}, {"type": "pid"}, {"type": "ipc"}, {"type": "uts"},
+            {"type": "mount"}, {"type": "network"},
+        ],
+        "maskedPaths": MASKED,
+        "readonlyPaths": readonly,
+        "rootfsPropagation": "rslave",
+    });
+    if !weaker.seccomp {
+        linux["seccomp"] = seccomp(unix_sockets);
+    }
+    json!({
+        "ociVersion": "1.2.0",
+        "root": {"path": rootfs, "readonly": true},
+        "process": process,
+        "mounts": mounts(p),
+        "annotations": {
+            crate::spec::bundle::HOST_VIEW: "true",
+            "org.ward.egress.wall": "netns",
+            crate::init::reaper::ANNOTATION: "true",
+        },
+        "linux": linux,
+    })
+}

@@ -1,0 +1,164 @@
+//! `ward sandbox`: a command on the host's own filesystem view, as the calling user, behind
+//! every wall ward has, with no bundle and no root (issue 18). The command line and the
+//! settings (srt's file, `spec::sandbox::settings`) become an OCI config in memory
+//! (`config`), which goes through the same create/start/delete as any container: one path to
+//! audit, the same init order (fds, seccomp last, masked paths).
+//!
+//! `prepare` checks the walls the kernel offers (`walls`) and builds the config; the front end
+//! creates, starts and waits (it owns the terminal and signals); `finish` reads the violations
+//! (copied to `--log`, summarised on stderr) and removes everything: container, state, the
+//! empty rootfs directory.
+
+pub mod config;
+pub mod walls;
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::container::create::CreateOpts;
+use crate::error::{Error, Result};
+use crate::spec::sandbox::settings::Settings;
+
+pub use config::{Caller, Weaker};
+
+/// What the front end gathered.
+pub struct Options {
+    /// The state root (`$XDG_RUNTIME_DIR/ward` rootless).
+    pub root: PathBuf,
+    pub settings: Settings,
+    pub caller: Caller,
+    pub weaker: Weaker,
+    pub egress_resolver: Option<std::net::SocketAddr>,
+    pub egress_ca: Option<PathBuf>,
+}
+
+/// A sandbox ready to be created.
+pub struct Prepared {
+    pub opts: CreateOpts,
+    /// Removed by `finish` (and on drop, should the front end fail first).
+    pub work: WorkDir,
+    /// For the user: paths ignored, settings keys unknown, walls given up.
+    pub warnings: Vec<String>,
+}
+
+/// The sandbox's own directory under the state root: the (empty) rootfs the host's view is
+/// bound onto. Removed when dropped.
+pub struct WorkDir(pub PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(self.0.join("rootfs"));
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// The subdirectory of the state root that holds the sandboxes' work directories.
+pub const WORK: &str = ".sandbox";
+
+pub fn prepare(o: Options) -> Result<Prepared> {
+    let mut warnings = o.settings.warnings.clone();
+    warnings.extend(walls::check(o.weaker)?);
+    let id = format!("sandbox-{}", std::process::id());
+    let base = o.root.join(WORK);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&base)
+        .map_err(|e| Error::io("mkdir", &base, e))?;
+    let dir = base.join(&id);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| Error::io("mkdir", &dir, e))?;
+    let work = WorkDir(dir.clone());
+    let rootfs = dir.join("rootfs");
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&rootfs)
+        .map_err(|e| Error::io("mkdir", &rootfs, e))?;
+    // ward's own state (every container's, this one's too) is not the command's to read.
+    let hidden = vec![o.root.clone()];
+    let paths = config::paths(&o.settings, &o.caller.cwd, &hidden, &mut warnings);
+    let interception = interception(&o.settings);
+    let raw = config::config(
+        &o.caller,
+        &paths,
+        &o.settings,
+        &rootfs,
+        interception,
+        o.weaker,
+    );
+    let opts = CreateOpts {
+        root: o.root,
+        id,
+        bundle: dir,
+        console_socket: None,
+        pid_file: None,
+        preserve_fds: 0,
+        no_pivot: false,
+        foreground: true,
+        egress_resolver: o.egress_resolver,
+        egress_ca: o.egress_ca,
+        interception: None,
+        config: Some(raw),
+    };
+    Ok(Prepared {
+        opts,
+        work,
+        warnings,
+    })
+}
+
+/// `process.interception`: egress by name when some domain is allowed (with no domain there
+/// is no proxy at all: the network namespace has only `lo`), and the credentials.
+fn interception(s: &Settings) -> Value {
+    let mut i = json!({});
+    if !s.network.allowed_domains.is_empty() {
+        i["network"] = json!({
+            "default": "deny",
+            "allowedDomains": s.network.allowed_domains,
+            "deniedDomains": s.network.denied_domains,
+            "proxyEnv": true,
+        });
+    }
+    if let Some(c) = &s.credentials {
+        i["credentials"] = c.clone();
+    }
+    i
+}
+
+/// What the proxy refused while the command ran.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// The log's lines, as written.
+    pub lines: Vec<String>,
+    /// `(name, count)` of denied lines, most frequent first.
+    pub denied: Vec<(String, usize)>,
+}
+
+/// Reads the container's violation log (before delete removes it).
+pub fn violations(root: &Path, id: &str) -> Summary {
+    let path = root.join(id).join(crate::policy::supervisor::LOG);
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut s = Summary::default();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        s.lines.push(line.to_string());
+        let v: Value = serde_json::from_str(line).unwrap_or_default();
+        let decision = v["decision"].as_str().unwrap_or_default();
+        if !decision.starts_with("denied") {
+            continue;
+        }
+        let what = match v["name"].as_str() {
+            Some(n) if !n.is_empty() => n.to_string(),
+            _ => v["destination"].as_str().unwrap_or("?").to_string(),
+        };
+        match s.denied.iter_mut().find(|(n, _)| *n == what) {
+            Some((_, c)) => *c += 1,
+            None => s.denied.push((what, 1)),
+        }
+    }
+    s.denied.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    s
+}
