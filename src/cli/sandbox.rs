@@ -57,9 +57,15 @@ fn load_settings(a: &Args, cwd: &std::path::Path) -> ward::Result<Settings> {
                 std::fs::read_to_string(file).map_err(|e| ward::Error::io("read", file, e))?;
             settings::parse(&text, file, &home(), cwd)?
         }
-        None => settings::parse("{}", std::path::Path::new("(none)"), &home(), cwd)?,
+        None => Settings::defaults(&home(), cwd),
     };
-    s.merge_cli(&a.allow_domain, &a.allow_write, &a.deny_read);
+    // Without a settings file (srt's always names allowWrite), the current directory is the
+    // writable place unless the command line names others.
+    let mut allow_write = a.allow_write.clone();
+    if a.settings.is_none() && allow_write.is_empty() {
+        allow_write.push(cwd.to_path_buf());
+    }
+    s.merge_cli(&a.allow_domain, &allow_write, &a.deny_read);
     Ok(s)
 }
 

@@ -48,7 +48,7 @@ pub struct Paths {
 }
 
 /// Resolves the settings' paths: made absolute against `cwd`, missing ones dropped (each with
-/// a warning in `warnings`), `allowWrite` defaulting to the current directory.
+/// a warning in `warnings`), ward's own state and srt's protected files added.
 pub fn paths(s: &Settings, cwd: &Path, hidden: &[PathBuf], warnings: &mut Vec<String>) -> Paths {
     let mut keep = |field: &str, list: &[PathBuf]| -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = Vec::new();
@@ -73,10 +73,15 @@ pub fn paths(s: &Settings, cwd: &Path, hidden: &[PathBuf], warnings: &mut Vec<St
         out
     };
     let mut allow_write = keep("allowWrite", &s.filesystem.allow_write);
-    if s.filesystem.allow_write.is_empty() {
-        allow_write.push(normalise(cwd));
+    let mut deny_read = Vec::new();
+    for d in keep("denyRead", &s.filesystem.deny_read) {
+        if d == Path::new("/") {
+            // srt's meaning: every child of `/` but the kernel's own trees.
+            deny_read.extend(children_of_root());
+        } else {
+            deny_read.push(d);
+        }
     }
-    let mut deny_read = keep("denyRead", &s.filesystem.deny_read);
     for h in hidden {
         if std::fs::symlink_metadata(h).is_ok() && !deny_read.contains(h) {
             deny_read.push(h.clone());
@@ -86,7 +91,12 @@ pub fn paths(s: &Settings, cwd: &Path, hidden: &[PathBuf], warnings: &mut Vec<St
         .into_iter()
         .filter(|p| deny_read.iter().any(|d| p.starts_with(d) && p != d))
         .collect();
-    let deny_write = keep("denyWrite", &s.filesystem.deny_write);
+    let mut deny_write = keep("denyWrite", &s.filesystem.deny_write);
+    for p in protected(&allow_write, &s.home, s.filesystem.allow_git_config) {
+        if !deny_write.contains(&p) {
+            deny_write.push(p);
+        }
+    }
     let host_tmp = allow_write.iter().any(|p| p == Path::new("/tmp"));
     allow_write.retain(|p| p != Path::new("/"));
     allow_write.sort_by_key(|p| p.components().count());
@@ -98,6 +108,62 @@ pub fn paths(s: &Settings, cwd: &Path, hidden: &[PathBuf], warnings: &mut Vec<St
         deny_write,
         host_tmp,
     }
+}
+
+fn children_of_root() -> Vec<PathBuf> {
+    let Ok(dir) = std::fs::read_dir("/") else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = dir
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| !matches!(p.to_str(), Some("/proc" | "/dev" | "/sys")))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Files that run code or steer tools outside the sandbox when written (a shell's rc file,
+/// git's hooks and config, an editor's tasks, an agent's commands): read-only even under a
+/// writable tree, as srt keeps them. Only existing ones: a mount needs something to land on.
+pub const PROTECTED: &[&str] = &[
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".profile",
+    ".zshrc",
+    ".zprofile",
+    ".zshenv",
+    ".gitconfig",
+    ".gitmodules",
+    ".ripgreprc",
+    ".mcp.json",
+    ".git/hooks",
+    ".git/config",
+    ".vscode",
+    ".idea",
+    ".claude/commands",
+    ".claude/agents",
+];
+
+fn protected(allow_write: &[PathBuf], home: &Path, allow_git_config: bool) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut bases: Vec<&Path> = allow_write.iter().map(PathBuf::as_path).collect();
+    if allow_write.iter().any(|w| home.starts_with(w)) {
+        bases.push(home);
+    }
+    for base in bases {
+        for name in PROTECTED {
+            if allow_git_config && *name == ".git/config" {
+                continue;
+            }
+            let p = base.join(name);
+            if std::fs::symlink_metadata(&p).is_ok() && !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
 
 /// `a/./b/../c` → `a/c`, lexically (the paths name places on the host, as the user wrote them).
