@@ -75,6 +75,10 @@ pub fn split(terminal: bool, drop_in_parent: impl FnOnce()) -> Result<()> {
     match unsafe { nix::unistd::fork() }.sys("fork", "reaper")? {
         ForkResult::Child => {
             if terminal {
+                // A background group taking the terminal gets SIGTTOU: blocked meanwhile.
+                let mut ttou = SigSet::empty();
+                ttou.add(Signal::SIGTTOU);
+                let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&ttou), None);
                 let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
                 // SAFETY: tcsetpgrp on stdin (the container's terminal); SIGTTOU is blocked.
                 unsafe { libc::tcsetpgrp(0, libc::getpid()) };
