@@ -18,7 +18,7 @@ fn main() {
         .and_then(|r| r.err());
     #[cfg(not(target_os = "linux"))]
     let unsealed: Option<ward::Error> = None;
-    let cli = cli::help::parse();
+    let mut cli = cli::help::parse();
     if cli.version || matches!(cli.command, Some(Command::Version)) {
         print!("{}", cli::version_text());
         return;
@@ -42,9 +42,16 @@ fn main() {
         eprintln!("ward: {e}");
         std::process::exit(1);
     }
-    let result = match unsealed {
-        Some(e) => Err(e),
-        None => dispatch(&cli),
+    // Without a state root only the commands that need none can run (`spec`, `features`).
+    let no_root = cli.resolve_root().err();
+    let result = match (unsealed, no_root) {
+        (Some(e), _) => Err(e),
+        (None, Some(e))
+            if !matches!(cli.command, Some(Command::Spec(_) | Command::Features(_))) =>
+        {
+            Err(e)
+        }
+        (None, _) => dispatch(&cli),
     };
     let code = match result {
         Ok(code) => code,
@@ -64,16 +71,7 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
     if cli.systemd_cgroup {
         return Err(ward::Error::Unsupported("--systemd-cgroup".into()));
     }
-    match cli.rootless.as_deref() {
-        None | Some("false") | Some("auto") => {}
-        Some("true") => return Err(ward::Error::Unsupported("--rootless=true".into())),
-        Some(other) => {
-            return Err(ward::Error::spec(
-                "--rootless",
-                format!("{other:?} is not true, false or auto"),
-            ))
-        }
-    }
+    ward::container::rootless::decide(cli.rootless.as_deref())?;
     let root = cli.root.as_path();
     let Some(cmd) = &cli.command else {
         return Err(ward::Error::spec("command", "missing; see ward --help"));
