@@ -33,6 +33,7 @@ mod mounts;
 mod namespaces;
 mod observe;
 mod process;
+mod rootless;
 mod seccomp;
 mod seccomp_notify;
 mod seccomp_order;

@@ -128,6 +128,13 @@ fn format_line(
 /// Installs the global subscriber. `log` is the `--log` path (appended to, created 0600 if
 /// missing); `None` logs to stderr.
 pub fn init(log: Option<&std::path::Path>, format: LogFormat, debug: bool) -> crate::Result<()> {
+    let max = if debug { Level::DEBUG } else { Level::INFO };
+    init_at(log, format, max)
+}
+
+/// `init` with the most verbose level kept (`ward sandbox`: errors only unless --debug; its
+/// user reads the command's output, not the runtime's notes).
+pub fn init_at(log: Option<&std::path::Path>, format: LogFormat, max: Level) -> crate::Result<()> {
     use crate::error::IoContext;
     let out = match log {
         Some(path) => Sink::LogFile(
@@ -139,7 +146,6 @@ pub fn init(log: Option<&std::path::Path>, format: LogFormat, debug: bool) -> cr
         ),
         None => Sink::Stderr(dup_stderr().io("dup", "stderr")?),
     };
-    let max = if debug { Level::DEBUG } else { Level::INFO };
     if SINK.set(Mutex::new(out)).is_err() {
         // A second init (tests calling into the library) keeps the first subscriber.
         return Ok(());

@@ -13,12 +13,12 @@ fn main() {
     #[cfg(target_os = "linux")]
     let unsealed = std::env::args_os()
         .skip(1)
-        .any(|a| a == "create" || a == "run" || a == "exec")
+        .any(|a| a == "create" || a == "run" || a == "exec" || a == "sandbox")
         .then(ward::container::selfclone::ensure)
         .and_then(|r| r.err());
     #[cfg(not(target_os = "linux"))]
     let unsealed: Option<ward::Error> = None;
-    let cli = cli::help::parse();
+    let mut cli = cli::help::parse();
     if cli.version || matches!(cli.command, Some(Command::Version)) {
         print!("{}", cli::version_text());
         return;
@@ -38,16 +38,37 @@ fn main() {
             1
         }));
     }
-    if let Err(e) = ward::logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
+    let sandbox = matches!(cli.command, Some(Command::Sandbox(_)));
+    let max = match (cli.debug, sandbox) {
+        (true, _) => tracing::Level::DEBUG,
+        (false, true) => tracing::Level::ERROR,
+        (false, false) => tracing::Level::INFO,
+    };
+    if let Err(e) = ward::logging::init_at(cli.log.as_deref(), cli.log_format, max) {
         eprintln!("ward: {e}");
         std::process::exit(1);
     }
-    let result = match unsealed {
-        Some(e) => Err(e),
-        None => dispatch(&cli),
+    // Without a state root only the commands that need none can run (`spec`, `features`).
+    let no_root = cli.resolve_root().err();
+    let result = match (unsealed, no_root) {
+        (Some(e), _) => Err(e),
+        (None, Some(e))
+            if !matches!(
+                cli.command,
+                Some(Command::Spec(_) | Command::Features(_) | Command::Sandbox(_))
+            ) =>
+        {
+            Err(e)
+        }
+        (None, _) => dispatch(&cli),
     };
     let code = match result {
         Ok(code) => code,
+        // `ward sandbox` speaks to a person at a terminal: one plain line.
+        Err(e) if sandbox && cli.log.is_none() && !cli.debug => {
+            eprintln!("ward sandbox: {e}");
+            1
+        }
         Err(e) => {
             tracing::error!("{e}");
             if cli.log.is_some() {
@@ -64,16 +85,7 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
     if cli.systemd_cgroup {
         return Err(ward::Error::Unsupported("--systemd-cgroup".into()));
     }
-    match cli.rootless.as_deref() {
-        None | Some("false") | Some("auto") => {}
-        Some("true") => return Err(ward::Error::Unsupported("--rootless=true".into())),
-        Some(other) => {
-            return Err(ward::Error::spec(
-                "--rootless",
-                format!("{other:?} is not true, false or auto"),
-            ))
-        }
-    }
+    ward::container::rootless::decide(cli.rootless.as_deref())?;
     let root = cli.root.as_path();
     let Some(cmd) = &cli.command else {
         return Err(ward::Error::spec("command", "missing; see ward --help"));
@@ -99,7 +111,7 @@ fn dispatch(cli: &Cli) -> ward::Result<i32> {
         Command::Events(a) => cli::events::run(root, a),
         Command::Translate(a) => cli::translate::run(root, a),
         Command::GvisorKeeper(a) => cli::gvisor::keeper(cli, a),
-        Command::Sandbox(a) => cli::sandbox::run(root, a, cli),
+        Command::Sandbox(a) => cli::sandbox::run(&cli::sandbox::state_root(cli)?, a, cli),
         Command::Hook(h) => cli::hook::run(root, cli.egress_resolver, cli.egress_ca.as_deref(), h),
         Command::Version | Command::Help(_) | Command::Completion(_) | Command::Man(_) => Ok(0),
     }

@@ -60,8 +60,12 @@ use ward::logging::LogFormat;
     disable_help_subcommand = true
 )]
 pub struct Cli {
-    /// Root directory for the containers' state.
-    #[arg(long, default_value = DEFAULT_ROOT)]
+    /// Root directory for the containers' state (default: /run/ward; for a user other than
+    /// root, $XDG_RUNTIME_DIR/ward).
+    #[arg(long = "root", value_name = "ROOT")]
+    pub root_flag: Option<PathBuf>,
+    /// The state root in use: `--root`, else the default for this user (`resolve_root`).
+    #[arg(skip)]
     pub root: PathBuf,
     /// Log file (default: stderr).
     #[arg(long)]
@@ -75,7 +79,8 @@ pub struct Cli {
     /// Manage cgroups through systemd (not supported yet).
     #[arg(long = "systemd-cgroup")]
     pub systemd_cgroup: bool,
-    /// Rootless mode: true, false or auto.
+    /// Rootless mode: true, false or auto (the default: rootless when not run as root; a
+    /// cgroup the user may not make is then skipped).
     #[arg(long, value_name = "true|false|auto")]
     pub rootless: Option<String>,
     /// Isolation tier for containers that do not ask for one (org.ward.isolation may only
@@ -103,6 +108,21 @@ pub struct Cli {
     pub version: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// Fills `root`: `--root`, else /run/ward, or $XDG_RUNTIME_DIR/ward for a user other than
+    /// root. The error (no XDG_RUNTIME_DIR) matters only to commands that use the state root.
+    pub fn resolve_root(&mut self) -> ward::Result<()> {
+        self.root = match &self.root_flag {
+            Some(r) => r.clone(),
+            #[cfg(target_os = "linux")]
+            None => ward::container::rootless::default_root(DEFAULT_ROOT)?,
+            #[cfg(not(target_os = "linux"))]
+            None => PathBuf::from(DEFAULT_ROOT),
+        };
+        Ok(())
+    }
 }
 
 /// `--egress-resolver`: an IP address with an optional port (`[v6]:port` for IPv6 with one).
@@ -225,6 +245,7 @@ impl CreateFlags {
             egress_ca: global.egress_ca.clone(),
             interception: global.interception.clone(),
             config: None,
+            rootless: ward::container::rootless::decide(global.rootless.as_deref())?,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! violations summary.
 
 use std::io::{IsTerminal, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::PathBuf;
 
 use ward::container::sandbox::{self, Caller, Weaker};
@@ -36,6 +37,34 @@ pub struct Args {
     /// The command and its arguments.
     #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// The state root: `--root`, else the default for this user; without XDG_RUNTIME_DIR (su,
+/// cron, CI) a directory of the user's own in /tmp, `ward-<uid>`, which must be theirs and
+/// private (a sandbox is often run where no login session made a runtime directory).
+pub fn state_root(cli: &super::Cli) -> ward::Result<PathBuf> {
+    if cli.root_flag.is_some() || std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return ward::container::rootless::default_root("/run/ward")
+            .map(|d| cli.root_flag.clone().unwrap_or(d));
+    }
+    if nix::unistd::geteuid().is_root() {
+        return Ok(PathBuf::from("/run/ward"));
+    }
+    let uid = nix::unistd::geteuid().as_raw();
+    let dir = PathBuf::from(format!("/tmp/ward-{uid}"));
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(ward::Error::io("mkdir", &dir, e)),
+    }
+    let meta = std::fs::symlink_metadata(&dir).map_err(|e| ward::Error::io("stat", &dir, e))?;
+    if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
+        return Err(ward::Error::Host(format!(
+            "{} is not a private directory of uid {uid}: set XDG_RUNTIME_DIR or pass --root DIR",
+            dir.display()
+        )));
+    }
+    Ok(dir)
 }
 
 fn home() -> PathBuf {
@@ -93,6 +122,7 @@ pub fn run(root: &std::path::Path, a: &Args, global: &super::Cli) -> ward::Resul
         weaker,
         egress_resolver: global.egress_resolver,
         egress_ca: global.egress_ca.clone(),
+        rootless: ward::container::rootless::decide(global.rootless.as_deref())?,
     })?;
     if !a.quiet {
         for w in &prepared.warnings {

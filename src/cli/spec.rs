@@ -21,8 +21,8 @@ pub fn run(a: &Args) -> ward::Result<i32> {
     }
     let cfg = ward::spec::template::config(
         a.rootless,
-        nix::unistd::getuid().as_raw(),
-        nix::unistd::getgid().as_raw(),
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
     );
     let text = serde_json::to_string_pretty(&cfg).map_err(|e| ward::Error::Init(e.to_string()))?;
     std::fs::write(&path, text + "\n").map_err(|e| ward::Error::io("write", &path, e))?;

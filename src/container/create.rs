@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use oci_spec::runtime::LinuxNamespaceType as Ns;
 
-use crate::container::hook_state;
 use crate::container::state::{ContainerDir, Leftovers, Status, Stored};
+use crate::container::{hook_state, rootless};
 use crate::error::{Error, Result, SysContext};
 use crate::init::hooks::HookKind;
 use crate::init::namespaces;
@@ -40,6 +40,8 @@ pub struct CreateOpts {
     /// The config itself, instead of `bundle/config.json` (`ward sandbox`): the state dir
     /// then keeps it without the env's values (the caller's own env, never written down).
     pub config: Option<serde_json::Value>,
+    /// `--rootless` (resolved): a cgroup the user may not make is skipped (`rootless`).
+    pub rootless: bool,
 }
 
 /// A created container, still a child of this process.
@@ -273,17 +275,27 @@ fn create_in(
     };
     dir.save_leftovers(&made)?;
     guard.cgroup = Some(cgroup.clone());
-    cgroup.create(linux.resources().as_ref())?;
-    tracing::debug!(path = %cgroup.path, mode = ?cgroup.mode, "create: cgroup made");
-    let rules = crate::policy::cgroups::device_rules(&bundle.spec)?;
-    cgroup.apply(
-        &linux.resources().clone().unwrap_or_default(),
-        &rules,
-        false,
-    )?;
-    tracing::debug!("create: resource limits and device rules applied");
+    let explicit = linux.cgroups_path().is_some();
+    let res = linux.resources().as_ref();
+    let cgroup = if rootless::create_cgroup(&cgroup, res, explicit, opts.rootless)? {
+        tracing::debug!(path = %cgroup.path, mode = ?cgroup.mode, "create: cgroup made");
+        // Rootless, device rules are not applied (runc ignores them): no node can be made in
+        // a user namespace, and the host's nodes bound in keep the host's permissions.
+        let rules = match opts.rootless {
+            false => crate::policy::cgroups::device_rules(&bundle.spec)?,
+            true => Vec::new(),
+        };
+        cgroup.apply(&res.cloned().unwrap_or_default(), &rules, false)?;
+        tracing::debug!("create: resource limits and device rules applied");
+        Some(cgroup)
+    } else {
+        (guard.cgroup, made.cgroup) = (None, None);
+        dir.save_leftovers(&made)?;
+        None
+    };
     let cgroup_fd = cgroup
-        .v2_dir()
+        .as_ref()
+        .and_then(Cgroup::v2_dir)
         .map(|d| crate::policy::cgroups::v2::open_dir(&d))
         .transpose()?;
     // Egress walls on the cgroup before init exists: nothing in it ever runs unwalled.
@@ -341,6 +353,7 @@ fn create_in(
         "create: forking init into its namespaces"
     );
     let into = cgroup_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
+    let mapped_by_user = !nix::unistd::geteuid().is_root() && bundle.has_new_namespace(Ns::User);
     let (pid, pidfd) = match clone::fork(flags, into)? {
         Forked::Child => {
             drop(chan_parent);
@@ -354,6 +367,7 @@ fn create_in(
                 preserve_fds: opts.preserve_fds,
                 listen_fds,
                 seccomp,
+                mapped_by_user,
             })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
@@ -372,12 +386,14 @@ fn create_in(
 
     drop(cgroup_fd);
     // v1 hierarchies have no CLONE_INTO_CGROUP: init joins them before it is told to go.
-    cgroup.add_v1(pid)?;
+    if let Some(cg) = &cgroup {
+        cg.add_v1(pid)?;
+    }
     tracing::debug!(pid, "create: init placed in its cgroups");
     // The supervisor reads the denial records into <state>/violations.jsonl; it watches the
     // cgroup that init now populates and leaves when it is empty.
     let mut supervisor = None;
-    if let (true, Some(cg_dir)) = (wants_supervisor, cgroup.v2_dir()) {
+    if let (true, Some(cg_dir)) = (wants_supervisor, cgroup.as_ref().and_then(Cgroup::v2_dir)) {
         let plan = crate::policy::supervisor::Plan {
             id: opts.id.clone(),
             state_dir: dir.path.clone(),
@@ -407,7 +423,13 @@ fn create_in(
         namespaces::write_id_maps(pid, &bundle)?;
         tracing::debug!(pid, "create: uid/gid maps written");
     }
-    if bundle.has_namespace(Ns::User) && bundle.has_new_namespace(Ns::Mount) {
+    if let Some(p) = egress.as_mut() {
+        crate::container::egress::capture_namespaces(p, pid)?;
+    }
+    // Rootless, init opens them itself: it has the caller's own access to the host's files,
+    // and the caller could not enter init's mount namespace and come back.
+    let root = nix::unistd::geteuid().is_root();
+    if bundle.has_namespace(Ns::User) && bundle.has_new_namespace(Ns::Mount) && root {
         let sources = crate::init::mounts::open_bind_sources(pid, &bundle)?;
         if !sources.is_empty() {
             let indices = sources.iter().map(|(i, _)| *i).collect();
@@ -428,7 +450,7 @@ fn create_in(
         owner: String::new(),
         init_start_time: 0,
         private_pid_ns: bundle.has_new_namespace(Ns::Pid),
-        cgroup: Some(cgroup),
+        cgroup,
         tier: crate::container::tier::Tier::Native,
         supervisor,
         proxy: None,

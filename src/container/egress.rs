@@ -50,6 +50,9 @@ pub struct Prepared {
     /// The credentials' secrets, sealed from init's fork, for the proxy's memory only
     /// (`intercept`; opened in `start`).
     pub vault: crate::container::credentials::Pending,
+    /// Init's network and user namespaces, opened while init can still be opened by an
+    /// unprivileged caller (`capture_namespaces`; rootless netns wall only).
+    pub init_ns: Option<(OwnedFd, OwnedFd)>,
 }
 
 /// The annotation that asks for the netns wall (`netns`) even where the kernel path would do.
@@ -140,6 +143,7 @@ pub fn prepare(bundle: &Bundle, cgroup_v2: bool) -> Result<Option<Prepared>> {
                 listener_map,
                 ca: None,
                 vault: Default::default(),
+                init_ns: None,
             }))
         }
         Some((_, Some(path))) => {
@@ -166,6 +170,7 @@ pub fn joined(domains: Domains, network: Network, netns: OwnedFd) -> Result<Prep
         listener_map: Some(crate::policy::egress::steer::create_sockmap()?),
         ca: None,
         vault: Default::default(),
+        init_ns: None,
     })
 }
 
@@ -413,6 +418,18 @@ pub fn intercept(bundle: &mut Bundle, p: &mut Prepared, id: &str, state_dir: &Pa
     Ok(())
 }
 
+/// Rootless, for the netns wall: init's network and user namespaces, opened right after its id
+/// maps are written (it turns itself undumpable next, and then only root could open them).
+pub fn capture_namespaces(p: &mut Prepared, init: i32) -> Result<()> {
+    if p.wall != Wall::Netns || p.joined.is_some() || nix::unistd::Uid::effective().is_root() {
+        return Ok(());
+    }
+    let net = open_netns(Path::new(&format!("/proc/{init}/ns/net")))?;
+    let user = open_netns(Path::new(&format!("/proc/{init}/ns/user")))?;
+    p.init_ns = Some((net, user));
+    Ok(())
+}
+
 /// After init is forked: the listeners (for a new namespace), the steering, the proxy.
 /// Returns the proxy's pid.
 pub fn start(
@@ -427,12 +444,13 @@ pub fn start(
     let (netns, listeners) = match p.joined {
         Some(j) => j,
         None if p.wall == Wall::Netns => {
-            let path = format!("/proc/{init}/ns/net");
-            let fd = open_netns(Path::new(&path))?;
             // Root enters the namespace itself; anyone else through init's user namespace.
-            let userns = match nix::unistd::Uid::effective().is_root() {
-                true => None,
-                false => Some(open_netns(Path::new(&format!("/proc/{init}/ns/user")))?),
+            let (fd, userns) = match p.init_ns {
+                Some((net, user)) => (net, Some(user)),
+                None => {
+                    let path = format!("/proc/{init}/ns/net");
+                    (open_netns(Path::new(&path))?, None)
+                }
             };
             let l = crate::policy::egress::netwall::open(
                 fd.as_fd(),

@@ -401,14 +401,24 @@ fn process_of(pid: i32, joiner: i32) -> Result<OwnedFd> {
 /// user namespace, which owns the others, then the rest; without a mount namespace of its own
 /// the container is a chroot, entered too.
 fn join(namespaces: &[(Ns, OwnedFd)], chroot: Option<OwnedFd>) -> Result<()> {
-    let (children, rest): (Vec<_>, Vec<_>) = namespaces
+    let (mut children, mut rest): (Vec<_>, Vec<_>) = namespaces
         .iter()
         .partition(|(t, _)| matches!(t, Ns::Pid | Ns::Time));
+    if !nix::unistd::geteuid().is_root() {
+        // Rootless: every namespace is owned by the container's user namespace, and only
+        // inside it does this process have the CAP_SYS_ADMIN that setns asks for.
+        let user: Vec<_> = rest
+            .iter()
+            .filter(|(t, _)| *t == Ns::User)
+            .copied()
+            .collect();
+        rest.retain(|(t, _)| *t != Ns::User);
+        children.splice(0..0, user);
+    }
     for (typ, fd) in children.into_iter().chain(rest) {
         setns(fd.as_fd(), clone_flag(*typ)).sys("setns", format!("{typ} namespace"))?;
         if *typ == Ns::User {
-            let root = nix::unistd::Uid::from_raw(0);
-            nix::unistd::setresuid(root, root, root).sys("setresuid", "0 in user namespace")?;
+            crate::init::become_root_if_mapped()?;
         }
     }
     if let Some(root) = chroot {

@@ -16,6 +16,7 @@ pub mod gvisor_pod;
 pub mod hook;
 pub mod kill;
 pub mod pause;
+pub mod rootless;
 pub mod sandbox;
 pub mod selfclone;
 pub mod start;

@@ -44,6 +44,11 @@ pub struct InitArgs {
     pub listen_fds: u32,
     /// The compiled `linux.seccomp` filter, if any.
     pub seccomp: Option<crate::policy::seccomp::Program>,
+    /// The parent has no root and maps init's new user namespace itself (or through
+    /// newuidmap): init stays dumpable until then, or /proc/<init> would be root's and
+    /// closed to both. Nothing of the container runs yet, and who could ptrace init meanwhile
+    /// is the caller's own uid, which owns the whole container anyway.
+    pub mapped_by_user: bool,
 }
 
 /// Never returns: execs the container process or exits.
@@ -136,6 +141,33 @@ pub fn run_spec_hooks(bundle: &Bundle, kind: HookKind, state: &[u8]) -> Result<(
     Ok(run_hooks(kind, &hooks_of(bundle, kind), state)?)
 }
 
+/// In a new (or just joined) user namespace: become its root when 0 is mapped. A namespace
+/// that maps no 0 (the caller mapped to itself, e.g. a sandbox keeping the user's uid) leaves
+/// the ids as they are: the full capabilities a process has in a user namespace it created or
+/// entered do not depend on its uid, and the process user is set later as usual.
+pub fn become_root_if_mapped() -> Result<()> {
+    let mapped = |file: &str| {
+        std::fs::read_to_string(file).is_ok_and(|m| {
+            m.lines().any(|l| {
+                let f: Vec<u64> = l
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
+                matches!(f[..], [inside, _, size] if inside == 0 && size > 0)
+            })
+        })
+    };
+    if mapped("/proc/self/gid_map") {
+        let root = nix::unistd::Gid::from_raw(0);
+        nix::unistd::setresgid(root, root, root).sys("setresgid", "0 in user namespace")?;
+    }
+    if mapped("/proc/self/uid_map") {
+        let root = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresuid(root, root, root).sys("setresuid", "0 in user namespace")?;
+    }
+    Ok(())
+}
+
 /// What init takes from setup into the wait for `start`: nothing after Ready may need more
 /// syscalls than a profile written for runc allows (open, write, execve).
 struct Ready {
@@ -148,7 +180,9 @@ struct Ready {
 
 fn setup(a: &InitArgs) -> Result<Ready> {
     let b = &a.bundle;
-    nix::sys::prctl::set_dumpable(false).sys("prctl", "PR_SET_DUMPABLE")?;
+    if !a.mapped_by_user {
+        nix::sys::prctl::set_dumpable(false).sys("prctl", "PR_SET_DUMPABLE")?;
+    }
     reset_signals()?;
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
     // Its own session and process group, as under runc (pid 1 leads both in a new pid ns).
@@ -170,13 +204,12 @@ fn setup(a: &InitArgs) -> Result<Ready> {
         Some(Msg::Go { state }) => state,
         other => return Err(Error::Init(format!("sync: expected go, got {other:?}"))),
     };
+    if a.mapped_by_user {
+        nix::sys::prctl::set_dumpable(false).sys("prctl", "PR_SET_DUMPABLE")?;
+    }
     let userns = b.has_new_namespace(Ns::User);
     if userns {
-        // Become root of the new user namespace (mapped by the parent just now).
-        let root = nix::unistd::Gid::from_raw(0);
-        nix::unistd::setresgid(root, root, root).sys("setresgid", "0 in user namespace")?;
-        let root = nix::unistd::Uid::from_raw(0);
-        nix::unistd::setresuid(root, root, root).sys("setresuid", "0 in user namespace")?;
+        become_root_if_mapped()?;
     }
 
     // 2. Namespaces joined by path (user first), then the cgroup namespace.

@@ -125,28 +125,124 @@ pub fn join(joins: &[(Ns, PathBuf, OwnedFd)]) -> Result<()> {
     Ok(())
 }
 
-/// Writes init's uid_map and gid_map (from the parent, which is root in the parent namespace).
+/// Writes init's uid_map and gid_map from the parent. Root writes them itself. A user
+/// without root writes a map of its own id alone (gid_map after "deny" in setgroups, which
+/// the kernel requires), and leaves any other map to the setuid helpers newuidmap/newgidmap
+/// (package uidmap), which allow the ranges /etc/subuid and /etc/subgid give the caller.
 pub fn write_id_maps(pid: i32, bundle: &Bundle) -> Result<()> {
     let Some(linux) = bundle.spec.linux().as_ref() else {
         return Ok(());
     };
-    let fmt = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        maps.iter()
-            .flatten()
-            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect::<String>()
-    };
-    for (file, text) in [
-        ("uid_map", fmt(linux.uid_mappings())),
-        ("gid_map", fmt(linux.gid_mappings())),
-    ] {
-        if text.is_empty() {
+    let root = nix::unistd::geteuid().is_root();
+    let maps = [
+        IdMap {
+            file: "uid_map",
+            field: "linux.uidMappings",
+            tool: "newuidmap",
+            own: nix::unistd::geteuid().as_raw(),
+            maps: linux.uid_mappings().clone().unwrap_or_default(),
+        },
+        IdMap {
+            file: "gid_map",
+            field: "linux.gidMappings",
+            tool: "newgidmap",
+            own: nix::unistd::getegid().as_raw(),
+            maps: linux.gid_mappings().clone().unwrap_or_default(),
+        },
+    ];
+    for m in &maps {
+        if m.maps.is_empty() {
             continue;
         }
-        let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, text.as_bytes()).io("write", &path)?;
+        if root {
+            m.write(pid)?;
+        } else if m.only_own() {
+            if m.file == "gid_map" {
+                let path = format!("/proc/{pid}/setgroups");
+                std::fs::write(&path, "deny").io("write", &path)?;
+            }
+            m.write(pid)?;
+        } else {
+            m.helper(pid)?;
+        }
     }
     Ok(())
+}
+
+/// One of the two maps, with what its errors name.
+struct IdMap {
+    file: &'static str,
+    field: &'static str,
+    tool: &'static str,
+    /// The caller's own effective id: the only one it may map without a helper.
+    own: u32,
+    maps: Vec<oci_spec::runtime::LinuxIdMapping>,
+}
+
+impl IdMap {
+    fn only_own(&self) -> bool {
+        matches!(&self.maps[..], [m] if m.host_id() == self.own && m.size() == 1)
+    }
+
+    fn write(&self, pid: i32) -> Result<()> {
+        let text: String = self
+            .maps
+            .iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect();
+        let path = format!("/proc/{pid}/{}", self.file);
+        std::fs::write(&path, text.as_bytes()).map_err(|e| {
+            Error::spec(
+                self.field,
+                format!("write {path} ({}): {e}", text.trim().replace('\n', ", ")),
+            )
+        })
+    }
+
+    /// newuidmap/newgidmap PID (containerID hostID size)...
+    fn helper(&self, pid: i32) -> Result<()> {
+        let mut args = vec![pid.to_string()];
+        for m in &self.maps {
+            args.extend([m.container_id(), m.host_id(), m.size()].map(|n| n.to_string()));
+        }
+        let out = std::process::Command::new(self.tool)
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .output();
+        let out = match out {
+            Ok(o) => o,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::spec(
+                    self.field,
+                    format!(
+                        "maps more than the caller's own id {}: a user without root needs \
+                         {} (package uidmap) for that, and it is not in PATH",
+                        self.own, self.tool
+                    ),
+                ))
+            }
+            Err(e) => return Err(Error::io("run", self.tool, e)),
+        };
+        if !out.status.success() {
+            let subids = if self.file == "uid_map" {
+                "/etc/subuid"
+            } else {
+                "/etc/subgid"
+            };
+            return Err(Error::spec(
+                self.field,
+                format!(
+                    "{} {} failed ({}): {}; the ranges uid {} may map are in {subids}",
+                    self.tool,
+                    args.join(" "),
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim(),
+                    nix::unistd::geteuid(),
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

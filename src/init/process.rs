@@ -78,6 +78,15 @@ pub fn switch_user(user: &User) -> Result<()> {
         Ok(()) => {}
         // A user namespace whose setgroups is "deny" keeps the groups it has.
         Err(nix::errno::Errno::EPERM) if groups.is_empty() => {}
+        // Rootless with only the caller's own gid mapped, the kernel requires "deny": runc
+        // skips the additional groups then, and so does ward, saying so.
+        Err(nix::errno::Errno::EPERM) if setgroups_denied() => {
+            tracing::warn!(
+                "process.user.additionalGids {:?} not set: setgroups is denied in this user \
+                 namespace (only the caller's own gid is mapped; map more with newgidmap)",
+                user.additional_gids()
+            );
+        }
         Err(e) => {
             return Err(Error::sys(
                 "setgroups",
@@ -95,6 +104,10 @@ pub fn switch_user(user: &User) -> Result<()> {
         user.umask().unwrap_or(0o022),
     ));
     Ok(())
+}
+
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
 /// Changes into process.cwd (creating it, as runc does). Runs after pivot_root with every host

@@ -171,6 +171,7 @@ impl Bundle {
                     "a new user namespace needs uidMappings and gidMappings",
                 ));
             }
+            self.check_user_mapped()?;
         } else if maps.is_some_and(|(u, g)| u + g > 0) {
             return Err(Error::spec(
                 "linux.uidMappings",
@@ -214,6 +215,45 @@ impl Bundle {
     /// A namespace joined by path that is the one ward itself runs in is the host's (or the
     /// engine's): init would pivot and detach the root of a joined mount namespace, and set
     /// the hostname of a joined UTS one. Refused, naming the field (runc does both).
+    /// In a new user namespace process.user must be an id the maps give it (else setresuid
+    /// fails EINVAL deep in init, naming nothing).
+    fn check_user_mapped(&self) -> Result<()> {
+        let (Some(linux), Some(p)) = (self.spec.linux().as_ref(), self.spec.process().as_ref())
+        else {
+            return Ok(());
+        };
+        let mapped = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>, id: u32| {
+            maps.iter().flatten().any(|m| {
+                id >= m.container_id()
+                    && u64::from(id) < u64::from(m.container_id()) + u64::from(m.size())
+            })
+        };
+        let user = p.user();
+        let checks = [
+            (
+                "process.user.uid",
+                "linux.uidMappings",
+                user.uid(),
+                linux.uid_mappings(),
+            ),
+            (
+                "process.user.gid",
+                "linux.gidMappings",
+                user.gid(),
+                linux.gid_mappings(),
+            ),
+        ];
+        for (field, maps_field, id, maps) in checks {
+            if !mapped(maps, id) {
+                return Err(Error::spec(
+                    field,
+                    format!("{id} is not mapped by {maps_field} in the new user namespace"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn refuse_runtimes_own_namespaces(&self) -> Result<()> {
         use crate::spec::sysctl::is_runtime_namespace;
         for (typ, path) in self.namespaces() {

@@ -45,6 +45,8 @@ pub struct Paths {
     pub deny_write: Vec<PathBuf>,
     /// Keep the host's /tmp (it is in allowWrite) instead of a private one.
     pub host_tmp: bool,
+    /// A hosts file of loopback names only, bound over /etc/hosts (egress by name).
+    pub hosts: Option<PathBuf>,
 }
 
 /// Resolves the settings' paths: made absolute against `cwd`, missing ones dropped (each with
@@ -82,7 +84,12 @@ pub fn paths(s: &Settings, cwd: &Path, hidden: &[PathBuf], warnings: &mut Vec<St
             deny_read.push(d);
         }
     }
+    let private_tmp = !allow_write.iter().any(|p| p == Path::new("/tmp"));
     for h in hidden {
+        // Under a private /tmp it is out of sight already.
+        if private_tmp && h.starts_with("/tmp") {
+            continue;
+        }
         if std::fs::symlink_metadata(h).is_ok() && !deny_read.contains(h) {
             deny_read.push(h.clone());
         }
@@ -107,6 +114,7 @@ pub fn paths(s: &Settings, cwd: &Path, hidden: &[PathBuf], warnings: &mut Vec<St
         allow_read,
         deny_write,
         host_tmp,
+        hosts: None,
     }
 }
 
@@ -387,6 +395,9 @@ fn mounts(p: &Paths) -> Vec<Value> {
     }
     for a in &p.allow_read {
         m.push(bind(a, true));
+    }
+    if let Some(h) = &p.hosts {
+        m.push(json!({"destination": "/etc/hosts", "type": "bind", "source": h, "options": ["bind", "ro"]}));
     }
     m
 }

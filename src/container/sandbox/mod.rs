@@ -32,6 +32,8 @@ pub struct Options {
     pub weaker: Weaker,
     pub egress_resolver: Option<std::net::SocketAddr>,
     pub egress_ca: Option<PathBuf>,
+    /// `--rootless`, resolved: a cgroup the user may not make is skipped.
+    pub rootless: bool,
 }
 
 /// A sandbox ready to be created.
@@ -49,6 +51,7 @@ pub struct WorkDir(pub PathBuf);
 
 impl Drop for WorkDir {
     fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0.join(HOSTS));
         let _ = std::fs::remove_dir(self.0.join("rootfs"));
         let _ = std::fs::remove_dir(&self.0);
     }
@@ -79,8 +82,14 @@ pub fn prepare(o: Options) -> Result<Prepared> {
         .create(&rootfs)
         .map_err(|e| Error::io("mkdir", &rootfs, e))?;
     // ward's own state (every container's, this one's too) is not the command's to read.
-    let hidden = vec![o.root.clone()];
-    let paths = config::paths(&o.settings, &o.caller.cwd, &hidden, &mut warnings);
+    let hidden: Vec<PathBuf> = vec![o.root.clone()];
+    let mut paths = config::paths(&o.settings, &o.caller.cwd, &hidden, &mut warnings);
+    if !o.settings.network.allowed_domains.is_empty() {
+        let hosts = dir.join(HOSTS);
+        let text = loopback_hosts(&std::fs::read_to_string("/etc/hosts").unwrap_or_default());
+        std::fs::write(&hosts, text).map_err(|e| Error::io("write", &hosts, e))?;
+        paths.hosts = Some(hosts);
+    }
     let interception = interception(&o.settings);
     let raw = config::config(
         &o.caller,
@@ -103,12 +112,37 @@ pub fn prepare(o: Options) -> Result<Prepared> {
         egress_ca: o.egress_ca,
         interception: None,
         config: Some(raw),
+        rootless: o.rootless,
     };
     Ok(Prepared {
         opts,
         work,
         warnings,
     })
+}
+
+const HOSTS: &str = "hosts";
+
+/// The host's /etc/hosts without the lines naming addresses past loopback: with egress by
+/// name, every name the command resolves must come from the proxy's DNS (a name the host
+/// pins to an address would be dialled by address, and an address is refused). The proxy
+/// itself still reads the host's file.
+fn loopback_hosts(text: &str) -> String {
+    let mut out = String::from("# ward sandbox: the host's loopback names; every other name resolves through the egress proxy\n");
+    for line in text.lines() {
+        let addr = line.split_whitespace().next().unwrap_or_default();
+        if addr.starts_with('#') || addr.is_empty() {
+            continue;
+        }
+        if addr
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
+        {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// `process.interception`: egress by name when some domain is allowed (with no domain there

@@ -24,14 +24,18 @@ pub fn mount_cgroupfs(ctx: &Context, dest: &Path, opts: &Options) -> Result<()> 
     let target = safepath::ensure(ctx.root, dest, true)?;
     if host_is_unified() {
         if ctx.cgroupns {
-            return mount(
+            let res = mount(
                 Some("cgroup2"),
                 &safepath::fd_path(target.as_fd()),
                 Some("cgroup2"),
                 flags,
                 None::<&str>,
-            )
-            .sys("mount", format!("cgroup2 on {}", dest.display()));
+            );
+            if !refused_in_userns(ctx, res)
+                .sys("mount", format!("cgroup2 on {}", dest.display()))?
+            {
+                return Ok(());
+            }
         }
         let own = proc_cgroup
             .lines()
@@ -61,19 +65,20 @@ pub fn mount_cgroupfs(ctx: &Context, dest: &Path, opts: &Options) -> Result<()> 
         };
         let sub = dest.join(name);
         let sub_fd = safepath::ensure(ctx.root, &sub, true)?;
-        if ctx.cgroupns {
-            mount(
+        let fresh = ctx.cgroupns && {
+            let res = mount(
                 Some("cgroup"),
                 &safepath::fd_path(sub_fd.as_fd()),
                 Some("cgroup"),
                 flags,
                 Some(h.options.as_str()),
-            )
-            .sys(
+            );
+            !refused_in_userns(ctx, res).sys(
                 "mount",
                 format!("cgroup {} on {}", h.options, sub.display()),
-            )?;
-        } else {
+            )?
+        };
+        if !fresh {
             let own = own_path(&proc_cgroup, &h.options);
             let src = h.mountpoint.join(own.trim_start_matches('/'));
             bind_hierarchy(ctx, &src, &sub, &sub_fd, flags)?;
@@ -83,6 +88,20 @@ pub fn mount_cgroupfs(ctx: &Context, dest: &Path, opts: &Options) -> Result<()> 
         propagate(mounted.as_fd(), &sub, opts)?;
     }
     Ok(())
+}
+
+/// Ok(true) when a fresh cgroup mount was refused because the container's user namespace
+/// does not own the hierarchy (rootless: v1 hierarchies, or a cgroup2 the user was not
+/// delegated): the caller then binds its own cgroup directory instead, as runc does.
+fn refused_in_userns(ctx: &Context, res: nix::Result<()>) -> nix::Result<bool> {
+    match res {
+        Ok(()) => Ok(false),
+        Err(nix::errno::Errno::EPERM | nix::errno::Errno::EBUSY) if ctx.userns => {
+            tracing::debug!("cgroup mount refused in the user namespace: binding instead");
+            Ok(true)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn bind_hierarchy(

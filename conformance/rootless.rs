@@ -1,0 +1,516 @@
+//! Rootless mode: the runtime run by an unprivileged user (`ward-rl`, made here with a
+//! subordinate id range), through `setpriv`, with XDG_RUNTIME_DIR pointing to a directory it
+//! owns and no `--root`: `spec --rootless` bundles, the lifecycle, exit codes and signals, the
+//! cgroup skipped with a warning, multi-id maps through newuidmap/newgidmap, a namespace that
+//! maps the caller to itself, seccomp, and bad input that leaves nothing behind.
+
+use crate::harness::{alive, runtime_is_runc, runtime_path, wait_for, Env, Out};
+use crate::require;
+use serde_json::{json, Value};
+use std::fs;
+use std::os::unix::fs::{chown, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+const USER: &str = "ward-rl";
+
+/// The test user, with the start of its subordinate uid and gid ranges (65536 each).
+struct User {
+    uid: u32,
+    gid: u32,
+    subuid: u32,
+    subgid: u32,
+}
+
+/// Makes `ward-rl` once per test process (and tolerates another process having made it):
+/// useradd, then a subordinate range in /etc/subuid and /etc/subgid if it has none.
+fn user() -> Option<&'static User> {
+    static USER_INFO: OnceLock<Option<User>> = OnceLock::new();
+    USER_INFO
+        .get_or_init(|| {
+            if !has_tool("setpriv") || !has_tool("newuidmap") {
+                return None;
+            }
+            let _ = Command::new("useradd")
+                .args(["-M", "-s", "/bin/sh", USER])
+                .stderr(Stdio::null())
+                .status();
+            for (file, flag) in [
+                ("/etc/subuid", "--add-subuids"),
+                ("/etc/subgid", "--add-subgids"),
+            ] {
+                if sub_start(file).is_none() {
+                    let _ = Command::new("usermod")
+                        .args([flag, "300000-365535", USER])
+                        .status();
+                }
+            }
+            let id = |flag: &str| -> Option<u32> {
+                let out = Command::new("id").args([flag, USER]).output().ok()?;
+                String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+            };
+            Some(User {
+                uid: id("-u")?,
+                gid: id("-g")?,
+                subuid: sub_start("/etc/subuid")?,
+                subgid: sub_start("/etc/subgid")?,
+            })
+        })
+        .as_ref()
+}
+
+/// The first range of at least 65536 ids /etc/subuid (or subgid) gives the test user.
+fn sub_start(file: &str) -> Option<u32> {
+    fs::read_to_string(file).ok()?.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let (name, start, count) = (f.next()?, f.next()?, f.next()?);
+        let count: u32 = count.trim().parse().ok()?;
+        (name == USER && count >= 65536)
+            .then(|| start.parse().ok())
+            .flatten()
+    })
+}
+
+fn has_tool(name: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The runtime's binary where the test user can execute it: /work may not be traversable by
+/// it, so ward is copied once per test process to a world-readable directory; runc is used
+/// from /usr/sbin as it is.
+fn binary() -> PathBuf {
+    static COPY: OnceLock<PathBuf> = OnceLock::new();
+    COPY.get_or_init(|| {
+        let src = runtime_path();
+        if runtime_is_runc() {
+            return src;
+        }
+        let dir = PathBuf::from(format!("/tmp/ward-rl-bin-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let dst = dir.join("ward");
+        let tmp = dir.join("ward.tmp");
+        fs::copy(&src, &tmp).unwrap();
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::rename(&tmp, &dst).unwrap();
+        dst
+    })
+    .clone()
+}
+
+/// The default state root the runtime must pick under XDG_RUNTIME_DIR.
+fn root_name() -> &'static str {
+    if runtime_is_runc() {
+        "runc"
+    } else {
+        "ward"
+    }
+}
+
+/// One test's rootless world: an Env whose dir the user may read, an XDG_RUNTIME_DIR it
+/// owns, and the ids to force-delete (as the user) at the end.
+struct Rl {
+    env: Env,
+    user: &'static User,
+    xdg: PathBuf,
+    ids: std::cell::RefCell<Vec<String>>,
+}
+
+impl Rl {
+    /// `None` (the test then skips) without setpriv or newuidmap.
+    fn new() -> Option<Rl> {
+        let user = user()?;
+        let mut env = Env::new();
+        let xdg = env.dir.join("xdg");
+        fs::create_dir_all(&xdg).unwrap();
+        chown(&xdg, Some(user.uid), Some(user.gid)).unwrap();
+        fs::set_permissions(&xdg, fs::Permissions::from_mode(0o700)).unwrap();
+        for d in [&env.dir, &env.bundle] {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        // The runtime's own rootless spec, made by the user, with the test's process.
+        let specdir = env.dir.join("spec");
+        fs::create_dir_all(&specdir).unwrap();
+        chown(&specdir, Some(user.uid), Some(user.gid)).unwrap();
+        let mut spec = as_user(user, &xdg, &["spec", "--rootless"], &[]);
+        spec.current_dir(&specdir);
+        let out = cmd_output(spec);
+        assert_eq!(out.code, 0, "spec --rootless: {out:?}");
+        let mut config: Value =
+            serde_json::from_str(&fs::read_to_string(specdir.join("config.json")).unwrap())
+                .unwrap();
+        config["process"]["terminal"] = json!(false);
+        config["root"]["readonly"] = json!(true);
+        env.config = config;
+        Some(Rl {
+            env,
+            user,
+            xdg,
+            ids: Default::default(),
+        })
+    }
+
+    fn id(&self) -> String {
+        let id = self.env.id();
+        self.ids.borrow_mut().push(id.clone());
+        id
+    }
+
+    fn args(&mut self, args: &[&str]) -> &mut Self {
+        self.env.args(args);
+        self
+    }
+
+    fn command(&self, args: &[&str], vars: &[(&str, &str)]) -> Command {
+        as_user(self.user, &self.xdg, args, vars)
+    }
+
+    fn rt(&self, args: &[&str]) -> Out {
+        self.rt_env(args, &[])
+    }
+
+    fn rt_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Out {
+        self.env.capture(self.command(args, vars))
+    }
+
+    fn run(&self, id: &str) -> Out {
+        self.env.write_config();
+        self.rt(&["run", "--bundle", self.env.bundle.to_str().unwrap(), id])
+    }
+
+    fn state(&self, id: &str) -> Value {
+        let out = self.rt(&["state", id]);
+        out.ok();
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("state: {e}: {out:?}"))
+    }
+
+    fn state_dir(&self, id: &str) -> PathBuf {
+        self.xdg.join(root_name()).join(id)
+    }
+
+    /// `run` must fail, say `word` (ward only: runc's wording is its own) and leave nothing:
+    /// no state dir, no process in the bundle, no mount of it.
+    fn assert_refused(&self, id: &str, out: &Out, word: &str) {
+        assert_ne!(out.code, 0, "{out:?}");
+        if !runtime_is_runc() {
+            assert!(out.stderr.contains(word), "{word}: {out:?}");
+        }
+        assert!(!self.state_dir(id).exists(), "state dir left: {out:?}");
+        let bundle = self.env.bundle.to_str().unwrap();
+        assert_eq!(crate::harness::procs_in(bundle, id), Vec::<i32>::new());
+        let mi = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mi.contains(bundle), "mount of the bundle left:\n{mi}");
+    }
+}
+
+impl Drop for Rl {
+    fn drop(&mut self) {
+        for id in self.ids.borrow().iter() {
+            let mut cmd = self.command(&["delete", "--force", id], &[]);
+            let _ = cmd
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// The runtime as the test user, with XDG_RUNTIME_DIR and no --root; `vars` adds (K, V) or
+/// removes (K, "") variables.
+fn as_user(user: &User, xdg: &Path, args: &[&str], vars: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid", &user.uid.to_string()])
+        .args(["--regid", &user.gid.to_string()])
+        .args(["--init-groups", "env"]);
+    // env's options come before its assignments.
+    for (k, _) in vars.iter().filter(|(_, v)| v.is_empty()) {
+        cmd.args(["-u", k]);
+    }
+    if !vars.contains(&("XDG_RUNTIME_DIR", "")) {
+        cmd.arg(format!("XDG_RUNTIME_DIR={}", xdg.display()));
+    }
+    cmd.arg("HOME=/tmp");
+    for (k, v) in vars.iter().filter(|(_, v)| !v.is_empty()) {
+        cmd.arg(format!("{k}={v}"));
+    }
+    cmd.arg(binary()).args(args);
+    cmd
+}
+
+fn cmd_output(mut cmd: Command) -> Out {
+    let o = cmd.stdin(Stdio::null()).output().expect("spawn");
+    Out {
+        code: crate::harness::exit_code(o.status),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+macro_rules! rootless_env {
+    () => {{
+        let rl = Rl::new();
+        require!(
+            rl.is_some(),
+            "setpriv or newuidmap missing (apt-get install util-linux uidmap)"
+        );
+        rl.unwrap()
+    }};
+}
+
+#[test]
+fn rootless_run_prints_exits_and_keeps_state_under_xdg() {
+    let mut rl = rootless_env!();
+    rl.args(&[
+        "sh",
+        "-c",
+        "echo hello; cat /proc/self/uid_map; id -u; test -c /dev/null && echo > /dev/null && echo null-ok; exit 3",
+    ]);
+    let id = rl.id();
+    let out = rl.run(&id);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stdout.contains("hello"), "{out:?}");
+    let map: Vec<&str> = out
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(map, ["0", &rl.user.uid.to_string(), "1"], "{out:?}");
+    assert_eq!(out.stdout.lines().nth(2), Some("0"), "{out:?}");
+    assert!(
+        out.stdout.contains("null-ok"),
+        "host /dev/null bound in: {out:?}"
+    );
+    // The default root: $XDG_RUNTIME_DIR/<runtime>, the user's.
+    let root = rl.xdg.join(root_name());
+    assert!(root.is_dir(), "no state root {}", root.display());
+    if !runtime_is_runc() {
+        // runc skips the cgroup silently; ward says so.
+        assert!(out.stderr.contains("rootless: no cgroup"), "{out:?}");
+    }
+}
+
+#[test]
+fn rootless_lifecycle_create_start_exec_ps_kill_delete() {
+    let mut rl = rootless_env!();
+    rl.args(&["sleep", "100"]);
+    let id = rl.id();
+    rl.env.write_config();
+    let b = rl.env.bundle.to_str().unwrap().to_string();
+    rl.rt(&["create", "--bundle", &b, &id]).ok();
+    let st = rl.state(&id);
+    assert_eq!(st["status"], "created", "{st}");
+    let pid = st["pid"].as_i64().unwrap();
+    assert!(rl.state_dir(&id).is_dir());
+    rl.rt(&["start", &id]).ok();
+    wait_for("running", || rl.state(&id)["status"] == "running");
+    let list = rl.rt(&["list", "-q"]);
+    assert!(list.ok().stdout.lines().any(|l| l == id), "{list:?}");
+    // runc 1.1's ps reads the cgroup it skipped and fails ("runc ps may fail if you don't have
+    // the full access to cgroups"); ward lists the container's pid namespace instead.
+    if !runtime_is_runc() {
+        let ps = rl.rt(&["ps", "--format", "json", &id]);
+        let pids: Vec<i64> = serde_json::from_str(&ps.ok().stdout).unwrap();
+        assert!(pids.contains(&pid), "{ps:?}");
+        let table = rl.rt(&["ps", &id]);
+        assert!(table.ok().stdout.contains("sleep"), "{table:?}");
+    }
+    let ex = rl.rt(&["exec", &id, "sh", "-c", "id -u; cat /proc/1/cmdline"]);
+    assert!(ex.ok().stdout.starts_with("0\nsleep"), "{ex:?}");
+    rl.rt(&["kill", &id, "KILL"]).ok();
+    wait_for("stopped", || rl.state(&id)["status"] == "stopped");
+    assert!(!alive(pid));
+    rl.rt(&["delete", &id]).ok();
+    assert!(!rl.state_dir(&id).exists());
+}
+
+#[test]
+fn rootless_signal_exit_is_128_plus_n() {
+    let mut rl = rootless_env!();
+    rl.args(&["sleep", "100"]);
+    let id = rl.id();
+    rl.env.write_config();
+    let b = rl.env.bundle.to_str().unwrap().to_string();
+    let mut child = rl
+        .command(&["run", "--bundle", &b, &id], &[])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("running", || {
+        let out = rl.rt(&["state", &id]);
+        out.code == 0 && out.stdout.contains("\"running\"")
+    });
+    rl.rt(&["kill", &id, "KILL"]).ok();
+    let status = child.wait().unwrap();
+    assert_eq!(crate::harness::exit_code(status), 137);
+}
+
+#[test]
+fn rootless_limits_without_a_cgroup_are_refused() {
+    let mut rl = rootless_env!();
+    rl.env.config["linux"]["resources"] = json!({"memory": {"limit": 67108864}});
+    rl.args(&["true"]);
+    let id = rl.id();
+    let out = rl.run(&id);
+    rl.assert_refused(&id, &out, "linux.resources.memory");
+}
+
+#[test]
+fn rootless_multi_id_maps_through_newuidmap() {
+    let mut rl = rootless_env!();
+    let (u, sub, subg) = (rl.user.uid, rl.user.subuid, rl.user.subgid);
+    let g = rl.user.gid;
+    let maps = |own: u32, s: u32| {
+        json!([{"containerID": 0, "hostID": own, "size": 1},
+               {"containerID": 1, "hostID": s, "size": 65536}])
+    };
+    rl.env.config["linux"]["uidMappings"] = maps(u, sub);
+    rl.env.config["linux"]["gidMappings"] = maps(g, subg);
+    let owned = rl.env.rootfs().join("owned");
+    fs::write(&owned, "x").unwrap();
+    chown(&owned, Some(sub + 5), Some(subg + 7)).unwrap();
+    rl.args(&[
+        "sh",
+        "-c",
+        "stat -c %u:%g /owned; wc -l < /proc/self/uid_map",
+    ]);
+    let id = rl.id();
+    let out = rl.run(&id);
+    assert_eq!(out.code, 0, "{out:?}");
+    // Host id sub+5 is container id 1+5: the second range is in force.
+    assert_eq!(out.stdout.trim(), "6:8\n2", "{out:?}");
+}
+
+#[test]
+fn rootless_caller_mapped_to_itself_without_capabilities() {
+    let mut rl = rootless_env!();
+    require!(
+        !runtime_is_runc(),
+        "runc 1.1 refuses a user namespace that maps no root (\"no user mapping found\"); \
+         ward keeps the caller's uid, which `ward sandbox` relies on"
+    );
+    let (u, g) = (rl.user.uid, rl.user.gid);
+    rl.env.config["linux"]["uidMappings"] = json!([{"containerID": u, "hostID": u, "size": 1}]);
+    rl.env.config["linux"]["gidMappings"] = json!([{"containerID": g, "hostID": g, "size": 1}]);
+    rl.env.config["process"]["user"] = json!({"uid": u, "gid": g});
+    rl.env.config["process"]["capabilities"] = json!({});
+    rl.args(&["sh", "-c", "id -u; id -g; grep CapEff /proc/self/status"]);
+    let id = rl.id();
+    let out = rl.run(&id);
+    assert_eq!(out.code, 0, "{out:?}");
+    let want = format!("{u}\n{g}\nCapEff:\t0000000000000000");
+    assert_eq!(out.stdout.trim(), want, "{out:?}");
+}
+
+/// The same shape as root: 0 mapped to 0 alone, no capabilities.
+#[test]
+fn root_mapped_to_itself_without_capabilities() {
+    let mut env = Env::new();
+    env.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    let one = json!([{"containerID": 0, "hostID": 0, "size": 1}]);
+    env.config["linux"]["uidMappings"] = one.clone();
+    env.config["linux"]["gidMappings"] = one;
+    env.config["process"]["capabilities"] = json!({});
+    // devpts' gid=5 is not mapped (runc's spec --rootless drops such options too).
+    for m in env.config["mounts"].as_array_mut().unwrap() {
+        if let Some(o) = m["options"].as_array_mut() {
+            o.retain(|o| !o.as_str().unwrap_or_default().starts_with("gid="));
+        }
+    }
+    env.args(&[
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; grep CapEff /proc/self/status",
+    ]);
+    let id = env.id();
+    let out = env.run(&id);
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<String> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(lines, ["0", "0 0 1", "CapEff: 0000000000000000"], "{out:?}");
+}
+
+#[test]
+fn rootless_seccomp_applies() {
+    let mut rl = rootless_env!();
+    rl.env.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    rl.env.config["root"]["readonly"] = json!(false);
+    rl.args(&["sh", "-c", "mkdir /tmp/d 2>&1; echo rc=$?"]);
+    let id = rl.id();
+    let out = rl.run(&id);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("rc=1"), "{out:?}");
+    assert!(out.stdout.contains("not permitted"), "{out:?}");
+}
+
+#[test]
+fn rootless_without_xdg_runtime_dir_is_refused() {
+    let mut rl = rootless_env!();
+    rl.args(&["true"]);
+    let id = rl.id();
+    rl.env.write_config();
+    let b = rl.env.bundle.to_str().unwrap().to_string();
+    let out = rl.rt_env(&["run", "--bundle", &b, &id], &[("XDG_RUNTIME_DIR", "")]);
+    // runc falls back to /run/runc and fails there; ward names the variable.
+    rl.assert_refused(&id, &out, "XDG_RUNTIME_DIR");
+    assert!(!rl.xdg.join(root_name()).join(&id).exists());
+}
+
+#[test]
+fn rootless_unmapped_user_is_refused() {
+    let mut rl = rootless_env!();
+    rl.env.config["process"]["user"] = json!({"uid": 5, "gid": 0});
+    rl.args(&["true"]);
+    let id = rl.id();
+    let out = rl.run(&id);
+    rl.assert_refused(&id, &out, "process.user.uid");
+}
+
+#[test]
+fn rootless_multi_id_maps_without_newuidmap_are_refused() {
+    let mut rl = rootless_env!();
+    let (u, sub) = (rl.user.uid, rl.user.subuid);
+    rl.env.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": u, "size": 1},
+                                                   {"containerID": 1, "hostID": sub, "size": 10}]);
+    rl.args(&["true"]);
+    let id = rl.id();
+    rl.env.write_config();
+    let b = rl.env.bundle.to_str().unwrap().to_string();
+    let out = rl.rt_env(&["run", "--bundle", &b, &id], &[("PATH", "/nonexistent")]);
+    rl.assert_refused(&id, &out, "newuidmap");
+    assert!(
+        out.stderr.contains("linux.uidMappings") || runtime_is_runc(),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn rootless_range_outside_subuid_is_refused() {
+    let mut rl = rootless_env!();
+    let u = rl.user.uid;
+    // Host ids 1..11 are nobody's subordinate range for this user.
+    rl.env.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": u, "size": 1},
+                                                   {"containerID": 1, "hostID": 1, "size": 10}]);
+    rl.args(&["true"]);
+    let id = rl.id();
+    let out = rl.run(&id);
+    rl.assert_refused(&id, &out, "linux.uidMappings");
+}
