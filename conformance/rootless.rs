@@ -2,7 +2,8 @@
 //! subordinate id range), through `setpriv`, with XDG_RUNTIME_DIR pointing to a directory it
 //! owns and no `--root`: `spec --rootless` bundles, the lifecycle, exit codes and signals, the
 //! cgroup skipped with a warning, multi-id maps through newuidmap/newgidmap, a namespace that
-//! maps the caller to itself, seccomp, and bad input that leaves nothing behind.
+//! maps the caller to itself, seccomp, Landlock, the sealed copy of ward (CVE-2019-5736), and
+//! bad input that leaves nothing behind.
 
 use crate::harness::{alive, runtime_is_runc, runtime_path, wait_for, Env, Out};
 use crate::require;
@@ -349,6 +350,18 @@ fn rootless_signal_exit_is_128_plus_n() {
         let out = rl.rt(&["state", &id]);
         out.code == 0 && out.stdout.contains("\"running\"")
     });
+    if !runtime_is_runc() {
+        // CVE-2019-5736: without CAP_SYS_ADMIN for a read-only bind, ward runs from a sealed
+        // memfd copy of itself, which nothing can open for writing (not even root).
+        let exe = format!("/proc/{}/exe", child.id());
+        let target = fs::read_link(&exe).unwrap();
+        assert!(
+            target.to_string_lossy().starts_with("/memfd:ward"),
+            "{}",
+            target.display()
+        );
+        assert!(fs::OpenOptions::new().write(true).open(&exe).is_err());
+    }
     rl.rt(&["kill", &id, "KILL"]).ok();
     let status = child.wait().unwrap();
     assert_eq!(crate::harness::exit_code(status), 137);
@@ -513,4 +526,36 @@ fn rootless_range_outside_subuid_is_refused() {
     let id = rl.id();
     let out = rl.run(&id);
     rl.assert_refused(&id, &out, "linux.uidMappings");
+}
+
+#[test]
+fn rootless_landlock_applies() {
+    let mut rl = rootless_env!();
+    require!(!runtime_is_runc(), "runc has no Landlock support");
+    require!(
+        crate::skip::landlock_abi() >= 1,
+        "Landlock is not enabled in this kernel"
+    );
+    // Two tmpfs the container's root owns; writes are granted beneath /tmp only.
+    for dest in ["/tmp", "/w"] {
+        rl.env.config["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}),
+        );
+    }
+    fs::create_dir_all(rl.env.rootfs().join("w")).unwrap();
+    rl.env.config["process"]["landlock"] = json!({
+        "ruleset": {"handledAccessFS": ["write_file", "make_reg"]},
+        "rules": {"pathBeneath": [{"allowedAccess": ["write_file", "make_reg"], "paths": ["/tmp"]}]}
+    });
+    rl.args(&[
+        "sh",
+        "-c",
+        "{ echo a > /tmp/a && echo tmp-ok; echo b > /w/b && echo w-ok; } 2>&1",
+    ]);
+    let id = rl.id();
+    let out = rl.run(&id);
+    assert_eq!(
+        out.stdout, "tmp-ok\nsh: can't create /w/b: Permission denied\n",
+        "{out:?}"
+    );
 }
