@@ -2,7 +2,8 @@
 //! subordinate id range), through `setpriv`, with XDG_RUNTIME_DIR pointing to a directory it
 //! owns and no `--root`: `spec --rootless` bundles, the lifecycle, exit codes and signals, the
 //! cgroup skipped with a warning, multi-id maps through newuidmap/newgidmap, a namespace that
-//! maps the caller to itself, seccomp, and bad input that leaves nothing behind.
+//! maps the caller to itself, seccomp, Landlock, the sealed copy of ward (CVE-2019-5736), and
+//! bad input that leaves nothing behind.
 
 use crate::harness::{alive, runtime_is_runc, runtime_path, wait_for, Env, Out};
 use crate::require;
@@ -32,24 +33,37 @@ fn user() -> Option<&'static User> {
             if !has_tool("setpriv") || !has_tool("newuidmap") {
                 return None;
             }
-            let _ = Command::new("useradd")
-                .args(["-M", "-s", "/bin/sh", USER])
-                .stderr(Stdio::null())
-                .status();
-            for (file, flag) in [
-                ("/etc/subuid", "--add-subuids"),
-                ("/etc/subgid", "--add-subgids"),
-            ] {
-                if sub_start(file).is_none() {
-                    let _ = Command::new("usermod")
-                        .args([flag, "300000-365535", USER])
-                        .status();
-                }
-            }
             let id = |flag: &str| -> Option<u32> {
                 let out = Command::new("id").args([flag, USER]).output().ok()?;
                 String::from_utf8_lossy(&out.stdout).trim().parse().ok()
             };
+            // Another test process may hold the lock on /etc/passwd or /etc/subuid for a
+            // moment (useradd and usermod then fail): try again until the user and its ranges
+            // are there.
+            for _ in 0..50 {
+                let have = |f| sub_start(f).is_some();
+                if id("-u").is_some() && have("/etc/subuid") && have("/etc/subgid") {
+                    break;
+                }
+                if id("-u").is_none() {
+                    let _ = Command::new("useradd")
+                        .args(["-M", "-s", "/bin/sh", USER])
+                        .stderr(Stdio::null())
+                        .status();
+                }
+                for (file, flag) in [
+                    ("/etc/subuid", "--add-subuids"),
+                    ("/etc/subgid", "--add-subgids"),
+                ] {
+                    if id("-u").is_some() && !have(file) {
+                        let _ = Command::new("usermod")
+                            .args([flag, "300000-365535", USER])
+                            .stderr(Stdio::null())
+                            .status();
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
             Some(User {
                 uid: id("-u")?,
                 gid: id("-g")?,
@@ -80,9 +94,9 @@ fn has_tool(name: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// The runtime's binary where the test user can execute it: /work may not be traversable by
-/// it, so ward is copied once per test process to a world-readable directory; runc is used
-/// from /usr/sbin as it is.
+/// The runtime's binary where the test user can execute it: the tree it is built in may not
+/// be traversable by it, so ward is copied once per test process to /tmp/ward-rl-bin/ward-PID
+/// (the copies of test processes that are gone are removed first); runc is used as it is.
 fn binary() -> PathBuf {
     static COPY: OnceLock<PathBuf> = OnceLock::new();
     COPY.get_or_init(|| {
@@ -90,11 +104,20 @@ fn binary() -> PathBuf {
         if runtime_is_runc() {
             return src;
         }
-        let dir = PathBuf::from(format!("/tmp/ward-rl-bin-{}", std::process::id()));
+        let dir = PathBuf::from("/tmp/ward-rl-bin");
         fs::create_dir_all(&dir).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-        let dst = dir.join("ward");
-        let tmp = dir.join("ward.tmp");
+        for e in fs::read_dir(&dir).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .strip_prefix("ward-")
+                .and_then(|p| p.split('.').next()?.parse::<i64>().ok());
+            if pid.is_some_and(|p| !alive(p)) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        let dst = dir.join(format!("ward-{}", std::process::id()));
+        let tmp = dir.join(format!("ward-{}.tmp", std::process::id()));
         fs::copy(&src, &tmp).unwrap();
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).unwrap();
         fs::rename(&tmp, &dst).unwrap();
@@ -257,7 +280,7 @@ macro_rules! rootless_env {
         let rl = Rl::new();
         require!(
             rl.is_some(),
-            "setpriv or newuidmap missing (apt-get install util-linux uidmap)"
+            "setpriv or newuidmap missing (apt-get install util-linux uidmap), or user {USER} and its /etc/subuid, /etc/subgid ranges could not be made"
         );
         rl.unwrap()
     }};
@@ -349,6 +372,18 @@ fn rootless_signal_exit_is_128_plus_n() {
         let out = rl.rt(&["state", &id]);
         out.code == 0 && out.stdout.contains("\"running\"")
     });
+    if !runtime_is_runc() {
+        // CVE-2019-5736: without CAP_SYS_ADMIN for a read-only bind, ward runs from a sealed
+        // memfd copy of itself, which nothing can open for writing (not even root).
+        let exe = format!("/proc/{}/exe", child.id());
+        let target = fs::read_link(&exe).unwrap();
+        assert!(
+            target.to_string_lossy().starts_with("/memfd:ward"),
+            "{}",
+            target.display()
+        );
+        assert!(fs::OpenOptions::new().write(true).open(&exe).is_err());
+    }
     rl.rt(&["kill", &id, "KILL"]).ok();
     let status = child.wait().unwrap();
     assert_eq!(crate::harness::exit_code(status), 137);
@@ -513,4 +548,50 @@ fn rootless_range_outside_subuid_is_refused() {
     let id = rl.id();
     let out = rl.run(&id);
     rl.assert_refused(&id, &out, "linux.uidMappings");
+}
+
+#[test]
+fn rootless_landlock_applies() {
+    let mut rl = rootless_env!();
+    require!(!runtime_is_runc(), "runc has no Landlock support");
+    require!(
+        crate::skip::landlock_abi() >= 1,
+        "Landlock is not enabled in this kernel"
+    );
+    // Two tmpfs the container's root owns; writes are granted beneath /tmp only.
+    for dest in ["/tmp", "/w"] {
+        rl.env.config["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}),
+        );
+    }
+    fs::create_dir_all(rl.env.rootfs().join("w")).unwrap();
+    rl.env.config["process"]["landlock"] = json!({
+        "ruleset": {"handledAccessFS": ["write_file", "make_reg"]},
+        "rules": {"pathBeneath": [{"allowedAccess": ["write_file", "make_reg"], "paths": ["/tmp"]}]}
+    });
+    rl.args(&[
+        "sh",
+        "-c",
+        "{ echo a > /tmp/a && echo tmp-ok; echo b > /w/b && echo w-ok; } 2>&1",
+    ]);
+    let id = rl.id();
+    let out = rl.run(&id);
+    assert_eq!(
+        out.stdout, "tmp-ok\nsh: can't create /w/b: Permission denied\n",
+        "{out:?}"
+    );
+}
+
+#[test]
+fn rootless_mqueue_without_an_ipc_namespace_is_refused() {
+    let mut rl = rootless_env!();
+    // runc 1.1 refuses it too (EPERM); ward says what to add.
+    rl.env.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "ipc");
+    rl.args(&["true"]);
+    let id = rl.id();
+    let out = rl.run(&id);
+    rl.assert_refused(&id, &out, "linux.namespaces");
 }

@@ -341,6 +341,17 @@ pub fn mount_entry(ctx: &Context, index: usize, m: &Mount) -> Result<()> {
                 .sys("mount", format!("rbind /sys on {}", dest.display()))?;
                 remount(ctx, dest, flags, MsFlags::empty())?;
             }
+            // As under runc, no fallback: the host's queues are not the container's to share.
+            Err(Errno::EPERM) if typ == "mqueue" && ctx.userns => {
+                return Err(Error::spec(
+                    format!("mounts[{index}]"),
+                    format!(
+                        "mqueue on {}: EPERM: a user namespace may mount mqueue only in an ipc \
+                         namespace it owns: add {{\"type\": \"ipc\"}} to linux.namespaces",
+                        dest.display()
+                    ),
+                ))
+            }
             r => r.sys("mount", format!("{typ} on {}", dest.display()))?,
         }
     }
