@@ -34,6 +34,7 @@ mod namespaces;
 mod observe;
 mod process;
 mod rootless;
+mod sandbox;
 mod seccomp;
 mod seccomp_notify;
 mod seccomp_order;
