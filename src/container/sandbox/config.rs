@@ -420,7 +420,9 @@ pub fn config(
             .filter(|d| d.is_dir())
             .map(|d| d.display().to_string()),
     );
-    let unix_sockets = s.network.allow_all_unix_sockets || !s.network.allow_unix_sockets.is_empty();
+    // Per-path unix socket rules need a kernel hook a rootless sandbox cannot attach (as srt
+    // on Linux, the list is not honoured: `prepare` warns).
+    let unix_sockets = s.network.allow_all_unix_sockets;
     let mut process = json!({
         "terminal": c.terminal,
         "user": {"uid": c.uid, "gid": c.gid},

@@ -63,6 +63,16 @@ pub const WORK: &str = ".sandbox";
 pub fn prepare(o: Options) -> Result<Prepared> {
     let mut warnings = o.settings.warnings.clone();
     warnings.extend(walls::check(o.weaker)?);
+    if !o.settings.network.allow_unix_sockets.is_empty()
+        && !o.settings.network.allow_all_unix_sockets
+    {
+        warnings.push(
+            "network.allowUnixSockets: single sockets cannot be allowed on Linux without a kernel \
+             hook a sandbox cannot attach; unix sockets stay refused (allowAllUnixSockets: true \
+             allows every one), as srt does on Linux"
+                .into(),
+        );
+    }
     let id = format!("sandbox-{}", std::process::id());
     let base = o.root.join(WORK);
     std::fs::DirBuilder::new()
