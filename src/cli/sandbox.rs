@@ -13,7 +13,8 @@ use ward::spec::sandbox::settings::{self, Settings};
 #[derive(clap::Args, Debug)]
 #[command(trailing_var_arg = true)]
 pub struct Args {
-    /// Settings file: srt's (network.allowedDomains, filesystem.allowWrite, ...).
+    /// Settings file: srt's (network.allowedDomains, filesystem.allowWrite, ...), or ward's own
+    /// policy (the JSON of process.interception: network with http rules, credentials).
     #[arg(long, value_name = "FILE")]
     pub settings: Option<PathBuf>,
     /// Allow egress to this domain (`*.example.com` for its subdomains); repeatable.
@@ -79,28 +80,75 @@ fn home() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/"))
 }
 
-fn load_settings(a: &Args, cwd: &std::path::Path) -> ward::Result<Settings> {
+/// ward's own policy (the JSON of `process.interception`: network with http rules,
+/// credentials) rather than srt's settings: it has no `filesystem` and reads as one.
+fn ward_policy(text: &str, file: &std::path::Path) -> ward::Result<Option<serde_json::Value>> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Ok(None);
+    };
+    let Some(obj) = v.as_object() else {
+        return Ok(None);
+    };
+    let ours = ["network", "observe", "credentials"];
+    if obj.contains_key("filesystem") || !obj.keys().all(|k| ours.contains(&k.as_str())) {
+        return Ok(None);
+    }
+    // srt's network block is told apart by its keys (ward's has `default`, `allow`, `http`...).
+    let srt_only = [
+        "allowUnixSockets",
+        "allowAllUnixSockets",
+        "allowLocalBinding",
+        "httpProxyPort",
+        "socksProxyPort",
+    ];
+    if v["network"]
+        .as_object()
+        .is_some_and(|n| n.keys().any(|k| srt_only.contains(&k.as_str())))
+    {
+        return Ok(None);
+    }
+    let config = serde_json::json!({"process": {"interception": v.clone()}});
+    ward::spec::interception::from_config(&config).map_err(|e| {
+        ward::Error::spec(
+            format!("{}", file.display()),
+            format!("neither srt's settings (no `filesystem`) nor ward's policy: {e}"),
+        )
+    })?;
+    Ok(Some(v))
+}
+
+/// The settings, and ward's own policy when the file is one.
+fn load_settings(
+    a: &Args,
+    cwd: &std::path::Path,
+) -> ward::Result<(Settings, Option<serde_json::Value>)> {
+    let mut policy = None;
     let mut s = match &a.settings {
         Some(file) => {
             let text =
                 std::fs::read_to_string(file).map_err(|e| ward::Error::io("read", file, e))?;
-            settings::parse(&text, file, &home(), cwd)?
+            policy = ward_policy(&text, file)?;
+            match policy {
+                Some(_) => Settings::defaults(&home(), cwd),
+                None => settings::parse(&text, file, &home(), cwd)?,
+            }
         }
         None => Settings::defaults(&home(), cwd),
     };
-    // Without a settings file (srt's always names allowWrite), the current directory is the
-    // writable place unless the command line names others.
+    // Without srt's settings (whose file always names allowWrite), the current directory is
+    // the writable place unless the command line names others.
+    let srt = a.settings.is_some() && policy.is_none();
     let mut allow_write = a.allow_write.clone();
-    if a.settings.is_none() && allow_write.is_empty() {
+    if !srt && allow_write.is_empty() {
         allow_write.push(cwd.to_path_buf());
     }
     s.merge_cli(&a.allow_domain, &allow_write, &a.deny_read);
-    Ok(s)
+    Ok((s, policy))
 }
 
 pub fn run(root: &std::path::Path, a: &Args, global: &super::Cli) -> ward::Result<i32> {
     let cwd = std::env::current_dir().map_err(|e| ward::Error::io("getcwd", ".", e))?;
-    let settings = load_settings(a, &cwd)?;
+    let (settings, policy) = load_settings(a, &cwd)?;
     let weaker = Weaker {
         landlock: a.allow_weaker.iter().any(|w| w == "landlock"),
         seccomp: a.allow_weaker.iter().any(|w| w == "seccomp"),
@@ -118,6 +166,7 @@ pub fn run(root: &std::path::Path, a: &Args, global: &super::Cli) -> ward::Resul
     let prepared = sandbox::prepare(sandbox::Options {
         root: root.to_path_buf(),
         settings,
+        policy,
         caller,
         weaker,
         egress_resolver: global.egress_resolver,

@@ -52,23 +52,44 @@ pub fn install(
     ca_pem: &str,
     state_dir: &Path,
 ) -> Result<Vec<(String, String)>> {
-    let mut pem = rootfs_bundle(&bundle.rootfs);
+    // The host's own view (`ward sandbox`) is read-only and has no /etc/ward: the bundle goes
+    // over the host's own system bundle instead (so tools that read no variable trust it too).
+    let host_view = crate::spec::bundle::host_view(&bundle.spec);
+    let seen_from = if host_view {
+        Path::new("/")
+    } else {
+        bundle.rootfs.as_path()
+    };
+    let (mut pem, found) = rootfs_bundle_at(seen_from);
     if !pem.is_empty() && !pem.ends_with(b"\n") {
         pem.push(b'\n');
     }
     pem.extend_from_slice(ca_pem.as_bytes());
     let path = state_dir.join(STATE_FILE);
     write_public(&path, &pem)?;
-    // The mount point, made now by ward (the host's root): in a user namespace init's root may
-    // not write the image's /etc.
-    let root = crate::sys::safepath::open_root(&bundle.rootfs)?;
-    crate::sys::safepath::ensure(root.as_fd(), Path::new(BUNDLE_PATH), false)
-        .map_err(|e| Error::Init(format!("the CA bundle's mount point {BUNDLE_PATH}: {e}")))?;
+    let at = match (host_view, found) {
+        (true, Some(system)) => system,
+        (true, None) => {
+            return Err(Error::Host(format!(
+                "TLS is terminated for this sandbox (http rules or credentials) but this host \
+                 has no CA bundle at any of {SYSTEM_BUNDLES:?} to add ward's CA to"
+            )))
+        }
+        (false, _) => {
+            // The mount point, made now by ward (the host's root): in a user namespace init's
+            // root may not write the image's /etc.
+            let root = crate::sys::safepath::open_root(&bundle.rootfs)?;
+            crate::sys::safepath::ensure(root.as_fd(), Path::new(BUNDLE_PATH), false).map_err(
+                |e| Error::Init(format!("the CA bundle's mount point {BUNDLE_PATH}: {e}")),
+            )?;
+            BUNDLE_PATH
+        }
+    };
     crate::container::credentials::add_mounts(
         bundle,
         vec![crate::container::credentials::read_only_bind(
             &path,
-            Path::new(BUNDLE_PATH),
+            Path::new(at),
         )],
     );
     let mut env: Vec<String> = bundle.process()?.env().clone().unwrap_or_default();
@@ -78,8 +99,8 @@ pub fn install(
             .iter()
             .any(|kv| kv.split_once('=').map_or(kv.as_str(), |(n, _)| n) == name);
         if !present {
-            env.push(format!("{name}={BUNDLE_PATH}"));
-            set.push((name.to_string(), BUNDLE_PATH.to_string()));
+            env.push(format!("{name}={at}"));
+            set.push((name.to_string(), at.to_string()));
         }
     }
     crate::container::credentials::set_env(bundle, env)?;
@@ -89,8 +110,13 @@ pub fn install(
 /// The rootfs's own bundle (the first usual path that is a regular file in it), read inside the
 /// rootfs; empty when it has none.
 pub fn rootfs_bundle(rootfs: &Path) -> Vec<u8> {
+    rootfs_bundle_at(rootfs).0
+}
+
+/// `rootfs_bundle`, and which of the usual paths it was.
+fn rootfs_bundle_at(rootfs: &Path) -> (Vec<u8>, Option<&'static str>) {
     let Ok(root) = crate::sys::safepath::open_root(rootfs) else {
-        return Vec::new();
+        return (Vec::new(), None);
     };
     for p in SYSTEM_BUNDLES {
         let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
@@ -111,10 +137,10 @@ pub fn rootfs_bundle(rootfs: &Path) -> Vec<u8> {
             && !out.is_empty()
         {
             tracing::debug!(path = p, "trust: the rootfs's CA bundle");
-            return out;
+            return (out, Some(p));
         }
     }
-    Vec::new()
+    (Vec::new(), None)
 }
 
 pub fn write_public(path: &PathBuf, data: &[u8]) -> Result<()> {

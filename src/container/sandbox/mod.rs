@@ -28,6 +28,8 @@ pub struct Options {
     /// The state root (`$XDG_RUNTIME_DIR/ward` rootless).
     pub root: PathBuf,
     pub settings: Settings,
+    /// ward's own policy (`process.interception`'s JSON) given instead of srt's settings.
+    pub policy: Option<Value>,
     pub caller: Caller,
     pub weaker: Weaker,
     pub egress_resolver: Option<std::net::SocketAddr>,
@@ -100,7 +102,10 @@ pub fn prepare(o: Options) -> Result<Prepared> {
         std::fs::write(&hosts, text).map_err(|e| Error::io("write", &hosts, e))?;
         paths.hosts = Some(hosts);
     }
-    let interception = interception(&o.settings);
+    let interception = match &o.policy {
+        Some(p) => with_cli_domains(p.clone(), &o.settings.network.allowed_domains),
+        None => interception(&o.settings),
+    };
     let raw = config::config(
         &o.caller,
         &paths,
@@ -171,6 +176,27 @@ fn interception(s: &Settings) -> Value {
         i["credentials"] = c.clone();
     }
     i
+}
+
+/// ward's own policy, with the domains of `--allow-domain` added and the proxy variables set.
+fn with_cli_domains(mut policy: Value, domains: &[String]) -> Value {
+    if !domains.is_empty() {
+        let network = &mut policy["network"];
+        if network.is_null() {
+            *network = json!({"default": "deny"});
+        }
+        let list = &mut network["allowedDomains"];
+        if !list.is_array() {
+            *list = json!([]);
+        }
+        if let Some(l) = list.as_array_mut() {
+            l.extend(domains.iter().map(|d| json!(d)));
+        }
+    }
+    if policy["network"]["allowedDomains"].is_array() {
+        policy["network"]["proxyEnv"] = json!(true);
+    }
+    policy
 }
 
 /// What the proxy refused while the command ran.
