@@ -463,3 +463,94 @@ pub fn config(
         "linux": linux,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(f: impl FnOnce(&mut Settings)) -> Settings {
+        let mut s = Settings::default();
+        f(&mut s);
+        s
+    }
+
+    #[test]
+    fn missing_paths_are_dropped_with_a_warning_and_nesting_sorts_shallow_first() {
+        let dir = std::env::temp_dir().join(format!("ward-sbcfg-{}", std::process::id()));
+        let deep = dir.join("a/b");
+        std::fs::create_dir_all(&deep).unwrap();
+        let s = settings(|s| {
+            s.filesystem.allow_write = vec![deep.clone(), dir.clone(), dir.join("missing")];
+        });
+        let mut w = Vec::new();
+        let p = paths(&s, Path::new("/"), &[], &mut w);
+        assert_eq!(p.allow_write, vec![dir.clone(), deep.clone()]);
+        assert!(w.iter().any(|m| m.contains("missing")), "{w:?}");
+        assert!(!p.host_tmp);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn protected_files_under_a_writable_tree_become_read_only() {
+        let dir = std::env::temp_dir().join(format!("ward-sbprot-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join(".git/hooks")).unwrap();
+        std::fs::write(dir.join(".git/config"), "").unwrap();
+        std::fs::write(dir.join(".bashrc"), "").unwrap();
+        let got = protected(std::slice::from_ref(&dir), Path::new("/nonexistent"), false);
+        assert!(got.contains(&dir.join(".git/hooks")));
+        assert!(got.contains(&dir.join(".git/config")));
+        assert!(got.contains(&dir.join(".bashrc")));
+        let got = protected(std::slice::from_ref(&dir), Path::new("/nonexistent"), true);
+        assert!(!got.contains(&dir.join(".git/config")), "allowGitConfig");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unix_sockets_only_with_allow_all() {
+        let c = Caller {
+            uid: 1000,
+            gid: 1000,
+            cwd: "/".into(),
+            env: vec![],
+            args: vec!["true".into()],
+            terminal: false,
+        };
+        let has_unix_rule = |s: &Settings| {
+            let v = config(
+                &c,
+                &Paths::default(),
+                s,
+                Path::new("/r"),
+                json!({}),
+                Weaker::default(),
+            );
+            v["linux"]["seccomp"]["syscalls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["names"] == json!(["socket"]))
+        };
+        assert!(has_unix_rule(&settings(|_| {})));
+        assert!(has_unix_rule(&settings(|s| {
+            s.network.allow_unix_sockets = vec!["/run/x.sock".into()]
+        })));
+        assert!(!has_unix_rule(&settings(|s| s
+            .network
+            .allow_all_unix_sockets =
+            true)));
+        let v = config(
+            &c,
+            &Paths::default(),
+            &settings(|_| {}),
+            Path::new("/r"),
+            json!({}),
+            Weaker {
+                landlock: true,
+                seccomp: true,
+            },
+        );
+        assert!(v["linux"]["seccomp"].is_null() && v["process"]["landlock"].is_null());
+        assert_eq!(v["linux"]["uidMappings"][0]["hostID"], 1000);
+        assert_eq!(v["annotations"][crate::spec::bundle::HOST_VIEW], "true");
+    }
+}

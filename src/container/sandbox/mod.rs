@@ -232,3 +232,27 @@ pub fn violations(root: &Path, id: &str) -> Summary {
     s.denied.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_keeps_loopback_names_only() {
+        let h = loopback_hosts("127.0.0.1 localhost\n::1 ip6-localhost\n10.0.0.5 db.corp\n# c\n\n203.0.113.9 api.example\n");
+        assert!(h.contains("127.0.0.1 localhost") && h.contains("::1 ip6-localhost"));
+        assert!(!h.contains("db.corp") && !h.contains("api.example"));
+    }
+
+    #[test]
+    fn cli_domains_join_wards_policy() {
+        let p = with_cli_domains(
+            json!({"network": {"allowedDomains": ["a.test"]}}),
+            &["b.test".into()],
+        );
+        assert_eq!(p["network"]["allowedDomains"], json!(["a.test", "b.test"]));
+        assert_eq!(p["network"]["proxyEnv"], true);
+        let p = with_cli_domains(json!({"credentials": {}}), &[]);
+        assert!(p["network"].is_null());
+    }
+}
