@@ -286,7 +286,8 @@ fn refuse_unenforceable(network: &Network) -> Result<()> {
 /// reachable from the namespace). A file ward writes in the state dir, bind-mounted read-only
 /// after the config's own mounts, so it is on top of any resolv.conf the config mounts too
 /// (an engine's would name a server the container cannot reach). Without a mount namespace of
-/// its own the container keeps its resolv.conf (a mount would be the host's), said in the log.
+/// its own, or (rootless) without the file in an image whose /etc it cannot write, the
+/// container keeps its resolv.conf (a mount would be the host's), said in the log.
 pub fn resolv_conf(bundle: &mut Bundle, p: &Prepared, state_dir: &Path) -> Result<()> {
     const DEST: &str = "/etc/resolv.conf";
     if p.wall != Wall::Netns {
@@ -307,8 +308,16 @@ pub fn resolv_conf(bundle: &mut Bundle, p: &Prepared, state_dir: &Path) -> Resul
     );
     crate::container::trust::write_public(&path, text.as_bytes())?;
     let root = crate::sys::safepath::open_root(&bundle.rootfs)?;
-    crate::sys::safepath::ensure(root.as_fd(), Path::new(DEST), false)
-        .map_err(|e| Error::Init(format!("the mount point {DEST} of ward's resolv.conf: {e}")))?;
+    // Rootless, an image without the file whose /etc is root's cannot get one: the container
+    // then resolves nothing through its own resolv.conf (the wall is the same), said in the log.
+    if let Err(e) = crate::sys::safepath::ensure(root.as_fd(), Path::new(DEST), false) {
+        tracing::warn!(
+            "egress: no mount point {DEST} for ward's resolv.conf ({e}): the container's \
+             resolver is not pointed at the proxy's DNS ({})",
+            p.slot.proxy()
+        );
+        return Ok(());
+    }
     crate::container::credentials::add_mounts(
         bundle,
         vec![crate::container::credentials::read_only_bind(
