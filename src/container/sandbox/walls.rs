@@ -48,15 +48,30 @@ pub fn seccomp_missing() -> Option<String> {
 
 /// Refuses when a wall is missing and not given up; returns a warning per wall given up.
 pub fn check(weaker: Weaker) -> Result<Vec<String>> {
-    if let Some(why) = userns_missing() {
+    decide(
+        weaker,
+        userns_missing(),
+        landlock_missing(),
+        seccomp_missing(),
+    )
+}
+
+/// `check` on what the probes found (each `Some(why)` when missing).
+fn decide(
+    weaker: Weaker,
+    userns: Option<String>,
+    landlock: Option<String>,
+    seccomp: Option<String>,
+) -> Result<Vec<String>> {
+    if let Some(why) = userns {
         return Err(Error::Host(format!(
             "ward sandbox needs unprivileged user namespaces: {why}"
         )));
     }
     let mut warnings = Vec::new();
     for (name, missing, given_up) in [
-        ("landlock", landlock_missing(), weaker.landlock),
-        ("seccomp", seccomp_missing(), weaker.seccomp),
+        ("landlock", landlock, weaker.landlock),
+        ("seccomp", seccomp, weaker.seccomp),
     ] {
         match (missing, given_up) {
             (Some(why), false) => {
@@ -69,4 +84,38 @@ pub fn check(weaker: Weaker) -> Result<Vec<String>> {
         }
     }
     Ok(warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_wall_is_refused_by_name_unless_given_up() {
+        let none = Weaker::default();
+        let e = decide(none, None, Some("no Landlock".into()), None).unwrap_err();
+        assert!(e.to_string().contains("--allow-weaker landlock"), "{e}");
+        let w = decide(
+            Weaker {
+                landlock: true,
+                seccomp: false,
+            },
+            None,
+            Some("no Landlock".into()),
+            None,
+        )
+        .unwrap();
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("without landlock"));
+        let e = decide(none, None, None, Some("no seccomp".into())).unwrap_err();
+        assert!(e.to_string().contains("--allow-weaker seccomp"), "{e}");
+        // The user namespace cannot be given up.
+        let all = Weaker {
+            landlock: true,
+            seccomp: true,
+        };
+        let e = decide(all, Some("disabled".into()), None, None).unwrap_err();
+        assert!(e.to_string().contains("user namespaces"), "{e}");
+        assert!(decide(none, None, None, None).unwrap().is_empty());
+    }
 }
