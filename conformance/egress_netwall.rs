@@ -2,7 +2,8 @@
 //! new network namespace, chosen by `org.ward.egress.wall=netns` here (as root) and by ward
 //! itself when it is not root or has no cgroup v2. A small origin of the test's own (a network
 //! namespace behind a veth, with an HTTP server and a DNS server the proxy asks through
-//! `--egress-resolver`) stands in for the internet. ward-only.
+//! `--egress-resolver`) stands in for the internet. ward-only. The origin is shared with
+//! conformance/rootless.rs, which proves the same wall for a non-root ward.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, UdpSocket};
@@ -16,7 +17,7 @@ use serde_json::{json, Value};
 use crate::harness::{alive, runtime_is_runc, wait_for, Env};
 
 /// The origin's address (TEST-NET-1: not in the proxy's refused set) and the host's end.
-const ORIGIN: &str = "192.0.2.202";
+pub(crate) const ORIGIN: &str = "192.0.2.202";
 const HOST_END: &str = "192.0.2.201";
 
 fn skip() -> bool {
@@ -41,27 +42,62 @@ fn ip(args: &[&str]) {
 
 /// The origin: `ip netns` NAME with ORIGIN on a veth whose host end has HOST_END; HTTP on 80
 /// answers `origin saw <request line> host=<Host>`, DNS on 53 answers A ORIGIN for every
-/// name ending in `.example`. Removed on drop.
-struct Origin {
+/// name ending in `.example`. Removed on drop. One at a time in this process (the tests that
+/// use it run in parallel, and its addresses are fixed): it holds ORIGIN_LOCK.
+pub(crate) struct Origin {
     name: String,
+    veth: String,
+    /// Clones of the servers' sockets, shut down on drop so their threads end.
+    sockets: Vec<std::os::fd::OwnedFd>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _one: std::sync::MutexGuard<'static, ()>,
 }
+
+impl Origin {
+    /// Every request the HTTP server has read so far, as `<request line> host=<Host>`: what
+    /// reached the origin, whatever the client printed (or whether it crashed).
+    pub(crate) fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+static ORIGIN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Drop for Origin {
     fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        for s in &self.sockets {
+            // SAFETY: shutdown(2) on a socket this struct owns; wakes its server's thread.
+            unsafe { libc::shutdown(s.as_raw_fd(), libc::SHUT_RDWR) };
+        }
+        // The namespace lives on while anything holds it: remove the veth (both ends) too,
+        // so the next origin can have its name and addresses.
+        let _ = std::process::Command::new("ip")
+            .args(["link", "delete", &self.veth])
+            .status();
         let _ = std::process::Command::new("ip")
             .args(["netns", "delete", &self.name])
             .status();
     }
 }
 
-fn origin() -> Origin {
+pub(crate) fn origin() -> Origin {
+    let one = ORIGIN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let name = format!("ward-nw-{}", std::process::id());
     let veth = format!("wnw{}", std::process::id() % 100_000);
     let _ = std::process::Command::new("ip")
         .args(["netns", "delete", &name])
+        .stderr(std::process::Stdio::null())
         .status();
     ip(&["netns", "add", &name]);
-    let o = Origin { name: name.clone() };
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut o = Origin {
+        name: name.clone(),
+        veth: veth.clone(),
+        sockets: Vec::new(),
+        seen: seen.clone(),
+        _one: one,
+    };
     ip(&[
         "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &name,
     ]);
@@ -87,8 +123,16 @@ fn origin() -> Origin {
     })
     .join()
     .unwrap();
+    o.sockets.push(http.try_clone().unwrap().into());
+    o.sockets.push(dns.try_clone().unwrap().into());
     std::thread::spawn(move || {
-        for c in http.incoming().flatten() {
+        for c in http.incoming() {
+            let c = match c {
+                Ok(c) => c,
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
+                Err(_) => continue,
+            };
+            let seen = seen.clone();
             std::thread::spawn(move || {
                 let mut w = c.try_clone().unwrap();
                 let mut r = BufReader::new(c);
@@ -103,7 +147,11 @@ fn origin() -> Origin {
                         host = v.trim().to_string();
                     }
                 }
-                let body = format!("origin saw {} host={host}\n", line.trim_end());
+                let saw = format!("{} host={host}", line.trim_end());
+                seen.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(saw.clone());
+                let body = format!("origin saw {saw}\n");
                 let _ = write!(
                     w,
                     "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
@@ -114,7 +162,8 @@ fn origin() -> Origin {
     });
     std::thread::spawn(move || {
         let mut buf = [0u8; 1500];
-        while let Ok((n, peer)) = dns.recv_from(&mut buf) {
+        // Shut down: an error or an empty read.
+        while let Ok((n @ 1.., peer)) = dns.recv_from(&mut buf) {
             let Ok(q) = Message::from_vec(&buf[..n]) else {
                 continue;
             };

@@ -2,7 +2,8 @@
 //! subordinate id range), through `setpriv`, with XDG_RUNTIME_DIR pointing to a directory it
 //! owns and no `--root`: `spec --rootless` bundles, the lifecycle, exit codes and signals, the
 //! cgroup skipped with a warning, multi-id maps through newuidmap/newgidmap, a namespace that
-//! maps the caller to itself, seccomp, Landlock, the sealed copy of ward (CVE-2019-5736), and
+//! maps the caller to itself, seccomp, Landlock, the sealed copy of ward (CVE-2019-5736),
+//! egress by domain name through the netns wall (against the origin of egress_netwall.rs), and
 //! bad input that leaves nothing behind.
 
 use crate::harness::{alive, runtime_is_runc, runtime_path, wait_for, Env, Out};
@@ -594,4 +595,279 @@ fn rootless_mqueue_without_an_ipc_namespace_is_refused() {
     let id = rl.id();
     let out = rl.run(&id);
     rl.assert_refused(&id, &out, "linux.namespaces");
+}
+
+/// The netns wall as a non-root ward uses it on its own (issue 18: "the egress proxy and
+/// Landlock work rootless"): the rootless spec plus a new network namespace, allowedDomains
+/// and proxyEnv, the proxy asking the local origin of conformance/egress_netwall.rs.
+fn rootless_egress_env() -> Option<(Rl, crate::egress_netwall::Origin)> {
+    let mut rl = Rl::new()?;
+    rl.env.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "network"}));
+    rl.env.config["process"]["interception"] =
+        json!({"network": {"allowedDomains": ["allowed.example"], "proxyEnv": true}});
+    // The image's own resolver, which the wall's resolv.conf must cover (the origin's DNS:
+    // a query to it would be a way round the proxy's rules).
+    let etc = rl.env.rootfs().join("etc");
+    let resolver = format!("nameserver {}\n", crate::egress_netwall::ORIGIN);
+    fs::write(etc.join("resolv.conf"), resolver).unwrap();
+    Some((rl, crate::egress_netwall::origin()))
+}
+
+macro_rules! rootless_egress_env {
+    () => {{
+        require!(!runtime_is_runc(), "runc has no egress policy");
+        require!(
+            nix::unistd::Uid::effective().is_root(),
+            "the origin's namespace and veth need root"
+        );
+        let e = rootless_egress_env();
+        require!(
+            e.is_some(),
+            "setpriv or newuidmap missing (apt-get install util-linux uidmap), or user {USER} and its /etc/subuid, /etc/subgid ranges could not be made"
+        );
+        e.unwrap()
+    }};
+}
+
+impl Rl {
+    /// `run -d` of the config (as the user, the proxy's resolver the origin's DNS); the id.
+    fn run_detached(&self) -> String {
+        let id = self.id();
+        self.env.write_config();
+        let resolver = format!("{}:53", crate::egress_netwall::ORIGIN);
+        let b = self.env.bundle.to_str().unwrap();
+        let out = self.rt(&[
+            "--egress-resolver",
+            &resolver,
+            "run",
+            "-d",
+            "--bundle",
+            b,
+            &id,
+        ]);
+        assert_eq!(out.code, 0, "{out:?}");
+        id
+    }
+
+    /// The proxy's pid from the container's state.json.
+    fn proxy(&self, id: &str) -> i64 {
+        let path = self.state_dir(id).join("state.json");
+        let state: Value = serde_json::from_str(&crate::harness::read(&path)).expect("state.json");
+        assert!(state["supervisor"].is_null(), "a supervisor: {state}");
+        state["proxy"][0].as_i64().expect("a proxy pid")
+    }
+
+    fn exec(&self, id: &str, script: &str) -> Out {
+        self.rt(&["exec", id, "sh", "-c", script])
+    }
+
+    /// kill, delete: no state dir, no entry in the state root, no process of the container
+    /// (nor its proxy), no mount of the bundle.
+    fn delete_leaves_nothing(&self, id: &str, proxy: i64) {
+        let root = self.xdg.join(root_name());
+        self.rt(&["kill", id, "KILL"]).ok();
+        wait_for("stopped", || self.state(id)["status"] == "stopped");
+        self.rt(&["delete", id]).ok();
+        assert!(!self.state_dir(id).exists(), "the state dir stayed");
+        let left: Vec<_> = fs::read_dir(&root).unwrap().flatten().collect();
+        assert!(left.is_empty(), "left in the state root: {left:?}");
+        assert!(!alive(proxy), "the proxy outlived delete");
+        let bundle = self.env.bundle.to_str().unwrap();
+        assert_eq!(crate::harness::procs_in(bundle, id), Vec::<i32>::new());
+        let mi = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mi.contains(bundle), "mount of the bundle left:\n{mi}");
+    }
+}
+
+/// A field of /proc/PID/status.
+fn status_field(status: &str, name: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// An allowed name through the transparent path (DNS from 198.18.0.1) and the proxy
+/// variables; a denied name, a raw address and another DNS server refused, by what reaches
+/// the origin and by the violation log; the proxy is the user's, with no capability; Landlock
+/// holds in the same container; delete leaves nothing, the proxy included.
+#[test]
+fn rootless_egress_by_domain_name_through_the_netns_wall() {
+    let (mut rl, origin) = rootless_egress_env!();
+    let landlock = crate::skip::landlock_abi() >= 1;
+    if landlock {
+        // As rootless_landlock_applies: writes granted beneath /tmp only.
+        for dest in ["/tmp", "/w"] {
+            rl.env.config["mounts"].as_array_mut().unwrap().push(
+                json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}),
+            );
+        }
+        fs::create_dir_all(rl.env.rootfs().join("w")).unwrap();
+        rl.env.config["process"]["landlock"] = json!({
+            "ruleset": {"handledAccessFS": ["write_file", "make_reg"]},
+            "rules": {"pathBeneath": [{"allowedAccess": ["write_file", "make_reg"], "paths": ["/tmp"]}]}
+        });
+    } else {
+        crate::skip::skipped("(its Landlock part only) Landlock is not enabled in this kernel");
+    }
+    rl.args(&["sleep", "100"]);
+    let id = rl.run_detached();
+
+    // The proxy: ward-rl's, in ward's network namespace (the container's has no way out),
+    // holding no capability and unable to gain one. Its bounding set is the caller's: a
+    // process without CAP_SETPCAP cannot empty it (README, the netns wall), and no_new_privs
+    // with seccomp keep it from ever mattering.
+    let proxy = rl.proxy(&id);
+    let status = fs::read_to_string(format!("/proc/{proxy}/status")).unwrap();
+    let uid = rl.user.uid.to_string();
+    assert_eq!(status_field(&status, "Uid"), [uid.as_str(); 4].join(" "));
+    for set in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
+        assert_eq!(
+            status_field(&status, set),
+            "0000000000000000",
+            "{set}: {status}"
+        );
+    }
+    assert_eq!(status_field(&status, "NoNewPrivs"), "1", "{status}");
+    assert_eq!(status_field(&status, "Seccomp"), "2", "{status}");
+    let own = fs::read_to_string("/proc/self/status").unwrap();
+    let bnd = |s: &str| u64::from_str_radix(&status_field(s, "CapBnd"), 16).unwrap();
+    assert_eq!(
+        bnd(&status) & !bnd(&own),
+        0,
+        "CapBnd beyond the caller's: {status}"
+    );
+    let ns = |pid: &str| fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_eq!(ns(&proxy.to_string()), ns("self"), "the proxy's namespace");
+    let init = rl.state(&id)["pid"].as_i64().unwrap().to_string();
+    assert_ne!(
+        ns(&init),
+        ns("self"),
+        "the container shares the host's namespace"
+    );
+
+    let out = rl.exec(
+        &id,
+        "cat /etc/resolv.conf; \
+         nslookup allowed.example; echo rc1=$?; \
+         nslookup denied.example; echo rc2=$?; \
+         nslookup allowed.example 192.0.2.202; echo rc3=$?; \
+         timeout 10 wget -Y off -q -O - http://allowed.example/t; echo w1=$?; \
+         timeout 10 wget -q -O - http://allowed.example/p; echo w2=$?; \
+         timeout 10 wget -Y off -q -O - http://denied.example/d; echo w3=$?; \
+         timeout 10 wget -q -O - http://denied.example/dp; echo w4=$?; \
+         timeout 10 wget -Y off -q -O - http://192.0.2.202/raw; echo w5=$?; \
+         timeout 10 wget -q -O - http://192.0.2.202/rawp; echo w6=$?; \
+         nc -w 2 198.18.0.2 81 </dev/null; echo nc=$?; \
+         env | grep -i _proxy | sort",
+    );
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 0, "{out:?}");
+    // DNS from the wall's resolver, the image's file covered; a name ward handed out.
+    assert!(text.contains("nameserver 198.18.0.1"), "{text}");
+    assert!(!text.contains("nameserver 192.0.2.202"), "{text}");
+    let before_rc1 = text.split("rc1=").next().unwrap_or_default();
+    assert!(
+        text.contains("rc1=0") && before_rc1.contains("198.18.0.2"),
+        "{text}"
+    );
+    for k in ["rc2=0", "rc3=0", "nc=0"] {
+        assert!(!text.contains(k), "{k}: {text}");
+    }
+    // The allowed name, both ways, and nothing else reached the origin: what the origin saw
+    // is the proof, not wget's status (timeout(1) bounds it: the -T of Debian's busybox 1.35
+    // wget dies of SIGSEGV, 139, whatever the server does).
+    assert!(text.contains("w1=0") && text.contains("w2=0"), "{text}");
+    let seen = origin.seen();
+    assert!(
+        seen.iter()
+            .any(|s| s == "GET /t HTTP/1.1 host=allowed.example"),
+        "the transparent path: {seen:?} {text}"
+    );
+    assert!(
+        seen.iter()
+            .any(|s| s.starts_with("GET /p ") || s.starts_with("GET http://allowed.example/p ")),
+        "the proxy variables' path: {seen:?} {text}"
+    );
+    assert_eq!(
+        seen.len(),
+        2,
+        "refused requests reached the origin: {seen:?} {text}"
+    );
+    for k in ["w3=0", "w4=0", "w5=0", "w6=0"] {
+        assert!(!text.contains(k), "{k}: {text}");
+    }
+    assert!(text.contains("HTTP_PROXY=http://198.18.0.1:3128"), "{text}");
+
+    // The refusals are the proxy's lines in the state dir's violation log.
+    let log = crate::harness::read(&rl.state_dir(&id).join("violations.jsonl"));
+    let records: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        records
+            .iter()
+            .any(|r| r["name"] == "denied.example" && r["source"] == "dns"),
+        "the denied name: {log}"
+    );
+    assert!(
+        records.iter().any(|r| r["destination"] == "192.0.2.202:80"
+            && r["decision"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("never handed out")),
+        "the raw address: {log}"
+    );
+
+    if landlock {
+        let out = rl.exec(
+            &id,
+            "{ echo a > /tmp/a && echo tmp-ok; echo b > /w/b && echo w-ok; } 2>&1",
+        );
+        assert_eq!(
+            out.stdout, "tmp-ok\nsh: can't create /w/b: Permission denied\n",
+            "{out:?}"
+        );
+    }
+    rl.delete_leaves_nothing(&id, proxy);
+}
+
+/// The proxy killed: nothing resolves, nothing connects (the listeners die with it, and the
+/// namespace has no other way out), the origin sees nothing; delete still leaves nothing.
+#[test]
+fn rootless_egress_fails_closed_without_its_proxy() {
+    let (mut rl, origin) = rootless_egress_env!();
+    rl.args(&["sleep", "100"]);
+    let id = rl.run_detached();
+    let proxy = rl.proxy(&id);
+    let probe = "nslookup allowed.example; echo rc1=$?; \
+                 nslookup allowed.example 192.0.2.202; echo rc2=$?; \
+                 timeout 10 wget -Y off -q -O - http://allowed.example/t; echo w1=$?; \
+                 timeout 10 wget -q -O - http://allowed.example/p; echo w2=$?; \
+                 nc -w 2 198.18.0.2 80 </dev/null; echo nc1=$?; \
+                 nc -w 2 192.0.2.202 80 </dev/null; echo nc2=$?; \
+                 nc -w 2 198.18.0.1 3128 </dev/null; echo nc3=$?";
+    let out = rl.exec(&id, probe);
+    for k in ["rc1=0", "w1=0", "w2=0", "nc1=0", "nc3=0"] {
+        assert!(out.stdout.contains(k), "{k} with the proxy: {out:?}");
+    }
+    let served = origin.seen().len();
+    assert_eq!(served, 2, "{:?}", origin.seen());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(proxy as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_for("the proxy to die", || !alive(proxy));
+    let out = rl.exec(&id, probe);
+    for k in ["rc1=0", "rc2=0", "w1=0", "w2=0", "nc1=0", "nc2=0", "nc3=0"] {
+        assert!(!out.stdout.contains(k), "{k} without the proxy: {out:?}");
+    }
+    assert_eq!(origin.seen().len(), served, "{:?}", origin.seen());
+    rl.delete_leaves_nothing(&id, proxy);
 }
