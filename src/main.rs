@@ -11,9 +11,13 @@ fn main() {
     // spelling such a command triggers it (a spare re-exec costs only time, a missed one the
     // host's binary); a failure is reported once logging is set up.
     #[cfg(target_os = "linux")]
-    let unsealed = std::env::args_os()
+    let enters = std::env::args_os()
         .skip(1)
-        .any(|a| a == "create" || a == "run" || a == "exec" || a == "sandbox")
+        .any(|a| a == "create" || a == "run" || a == "exec");
+    // `ward sandbox` by a user who cannot write ward's file: see `writable_by_caller`.
+    let sandbox = std::env::args_os().skip(1).any(|a| a == "sandbox")
+        && (nix::unistd::geteuid().is_root() || ward::container::selfclone::writable_by_caller());
+    let unsealed = (enters || sandbox)
         .then(ward::container::selfclone::ensure)
         .and_then(|r| r.err());
     #[cfg(not(target_os = "linux"))]

@@ -72,6 +72,20 @@ pub fn create_cgroup(
     explicit_path: bool,
     rootless: bool,
 ) -> Result<bool> {
+    // Nothing writable and nothing asked for: skipped at once (trying every hierarchy costs
+    // a create and a cleanup each, most of a sandbox's start).
+    if rootless
+        && !explicit_path
+        && res.and_then(asked_limit).is_none()
+        && !cgroup.any_parent_writable()
+    {
+        tracing::warn!(
+            "rootless: no cgroup for the container (no writable parent for {:?}); it runs in \
+             the caller's cgroup, without limits (as runc's rootless mode)",
+            cgroup.path
+        );
+        return Ok(false);
+    }
     let err = match cgroup.create(res) {
         Ok(()) => return Ok(true),
         Err(e) => e,

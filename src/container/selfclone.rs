@@ -43,6 +43,15 @@ struct MountAttr {
     userns_fd: u64,
 }
 
+/// Whether the caller could write the binary it runs from. `ward sandbox` run by a user who
+/// cannot skips the copy (most of a sandbox's start otherwise): its command holds no
+/// capability in any user namespace that owns the file, runs as that same user, sees no ward
+/// process but its own reaper (non-dumpable, its memory owned by the host's user namespace),
+/// so it can neither reach the file nor write it.
+pub fn writable_by_caller() -> bool {
+    nix::unistd::access("/proc/self/exe", nix::unistd::AccessFlags::W_OK).is_ok()
+}
+
 /// Returns when this process runs from a binary that cannot be written; otherwise replaces
 /// it with one that cannot (and does not return). Call before any other work.
 pub fn ensure() -> Result<()> {

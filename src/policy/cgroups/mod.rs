@@ -116,6 +116,20 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Whether the caller may write the parent of any of the cgroup's directories (a
+    /// rootless caller with no delegated cgroup may not: its create is skipped without
+    /// trying every hierarchy).
+    pub fn any_parent_writable(&self) -> bool {
+        let mut dirs: Vec<PathBuf> = self.v2_dir().into_iter().collect();
+        if self.mode != Mode::Unified {
+            dirs.extend(v1::dirs(&self.path).into_iter().map(|(_, d)| d));
+        }
+        dirs.iter().any(|d| {
+            d.parent()
+                .is_some_and(|p| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok())
+        })
+    }
+
     /// Refuses a cgroup that already holds processes or is frozen, before anything of the
     /// container is made (newer runc's rule; runc 1.1 only warned about processes): a shared
     /// cgroup would mix limits, pause and kill other processes with the container, and a frozen
