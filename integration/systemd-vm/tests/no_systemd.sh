@@ -4,6 +4,12 @@
 # it); (b) the same but /run/systemd/system present (systemd looks booted, no socket answers).
 . /usr/local/lib/vmtest/lib.sh
 ARGS='["sleep","1000"]' mkbundle nosd
+# control: with systemd reachable the same create works (else a runtime refusing the flag outright
+# would pass this test)
+rt create -b "$BUNDLE" nosd </dev/null >"$BUNDLE/out" 2>&1 || fail "control: create with systemd reachable failed: $(tr '\n' ' ' < "$BUNDLE/out")"
+expect_scope
+rt delete --force nosd || fail "control: delete --force failed"
+expect_gone nosd
 for variant in a b; do
     hide='mount -t tmpfs tmpfs /run/dbus && mount -t tmpfs tmpfs /run/systemd'
     [ $variant = b ] && hide="$hide && mkdir /run/systemd/system"
