@@ -37,7 +37,8 @@ TAG="ward-egress-lab-$SFX"      # iptables rule comment
 
 # Addresses: documentation ranges (RFC 5737) and a ULA prefix (RFC 4193) chosen for the lab.
 V4_O=198.51.100                 # origin link: host .1, origin .2, names .10+, DNS .53
-V4_C=203.0.113                  # client link: host .1, client .2
+V4_C=203.0.113                  # client link: host .1, client .2 (a /30: the rest of the
+                                # range may be real here, e.g. a package mirror's address)
 V6_O=fd77:6172:64:1             # origin link: host ::1, origin ::2, names ::10+, DNS ::53
 V6_C=fd77:6172:64:2             # client link: host ::1, client ::2
 # name  address suffix (v4 .N, v6 ::N) — every name gets its own address, all served by one origin
@@ -135,10 +136,11 @@ certs() {
 }
 
 link_up() {
-    # link_up HOSTIF NS V4NET V6NET: a veth pair, host side .1/::1, namespace side eth0 .2/::2
-    local hif=$1 ns=$2 v4=$3 v6=$4
+    # link_up HOSTIF NS V4NET V6NET [PREFIX]: a veth pair, host side .1/::1, namespace side
+    # eth0 .2/::2, IPv4 prefix PREFIX (default 24)
+    local hif=$1 ns=$2 v4=$3 v6=$4 p4=${5:-24}
     ip link add "$hif" type veth peer name eth0 netns "$ns"
-    ip addr add "$v4.1/24" dev "$hif"
+    ip addr add "$v4.1/$p4" dev "$hif"
     ip addr add "$v6::1/64" dev "$hif" nodad
     # forwarding only for packets arriving on the lab's own interfaces
     echo 1 >"/proc/sys/net/ipv4/conf/$hif/forwarding"
@@ -146,7 +148,7 @@ link_up() {
         echo 1 >"/proc/sys/net/ipv6/conf/$hif/force_forwarding"
     fi
     ip link set "$hif" up
-    nse "$ns" ip addr add "$v4.2/24" dev eth0
+    nse "$ns" ip addr add "$v4.2/$p4" dev eth0
     nse "$ns" ip addr add "$v6::2/64" dev eth0 nodad
     nse "$ns" ip link set eth0 up
 }
@@ -250,9 +252,9 @@ up() {
     nse "$ONS" ip link set lo up
     nse "$CNS" ip link set lo up
     link_up "$HO" "$ONS" "$V4_O" "$V6_O"
-    link_up "$HC" "$CNS" "$V4_C" "$V6_C"
+    link_up "$HC" "$CNS" "$V4_C" "$V6_C" 30
     # Routes only between the two lab subnets: nothing in the lab can reach anything else.
-    nse "$ONS" ip route add "$V4_C.0/24" via "$V4_O.1"
+    nse "$ONS" ip route add "$V4_C.0/30" via "$V4_O.1"
     nse "$ONS" ip -6 route add "$V6_C::/64" via "$V6_O::1"
     nse "$CNS" ip route add "$V4_O.0/24" via "$V4_C.1"
     nse "$CNS" ip -6 route add "$V6_O::/64" via "$V6_C::1"
