@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build lint test test-v2 test-systemd conformance demo integration integration-engines integration-cri bench bench-egress install clean check-platforms egress-lab egress-e2e
+.PHONY: build lint test test-v2 test-systemd conformance demo integration integration-engines integration-cri bench bench-egress install clean check-platforms egress-lab egress-e2e test-sandbox
 
 build:
 	$(CARGO) build --release
@@ -71,6 +71,20 @@ egress-e2e:
 	WARD=$$w integration/egress/e2e.sh; a=$$?; \
 	WARD=$$w integration/egress/e2e_creds.sh; b=$$?; \
 	echo "egress-e2e: e2e.sh exit $$a, e2e_creds.sh exit $$b"; [ $$a -eq 0 ] && [ $$b -eq 0 ]
+
+# Issue 18's proof of `ward sandbox`, as the unprivileged user ward-sb: setup.sh (bubblewrap,
+# socat, tmux, srt from the npm registry, the user; idempotent), then ward.sh (ward alone: a
+# terminal through tmux, signals, exit statuses, walls inherited, flags, violations, nothing left
+# behind) and sidebyside.sh (srt and ward on one settings file). Each brings up its own egress
+# lab. Non-zero on any failure of either; WARD=path skips the build. See integration/sandbox/README.md.
+test-sandbox:
+	@test "$$(id -u)" -eq 0 || { echo "make test-sandbox runs cases as another user and an egress lab: run as root" >&2; exit 1; }
+	integration/sandbox/setup.sh
+	@if [ -z "$(WARD)" ]; then $(CARGO) build --release; fi
+	@w=$(if $(WARD),$(WARD),$(CURDIR)/target/release/ward); \
+	WARD=$$w integration/sandbox/ward.sh; a=$$?; \
+	WARD=$$w integration/sandbox/sidebyside.sh; b=$$?; \
+	echo "test-sandbox: ward.sh exit $$a, sidebyside.sh exit $$b"; [ $$a -eq 0 ] && [ $$b -eq 0 ]
 
 # macOS and Windows: cargo check of the library, the binary and the tests (nothing is linked, so
 # no macOS SDK or MinGW is needed). A target whose rust-std is missing is skipped with a message,

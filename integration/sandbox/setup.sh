@@ -1,9 +1,10 @@
 #!/bin/bash
-# Prepares this machine for integration/sandbox/{sidebyside,bench}.sh (issue 18). Root,
+# Prepares this machine for integration/sandbox/{ward,sidebyside,bench}.sh (issue 18). Root,
 # idempotent: safe to run again, changes nothing the second time.
 #   - bubblewrap, socat (srt's Linux back end), ripgrep (srt scans for files it always
 #     write-protects with it), hyperfine and GNU time (the bench), curl, python3 (the cases),
-#     dnsmasq-base, iproute2, openssl (the egress lab the network cases use);
+#     dnsmasq-base, iproute2, openssl (the egress lab the network cases use); tmux and a vi
+#     (ward.sh's terminal cases);
 #   - srt itself from the npm registry, pinned (the version the side-by-side table was measured
 #     with; SRT_VERSION=... to try another);
 #   - the unprivileged user the cases run as, `ward-sb` (SANDBOX_USER=... to rename), with a home
@@ -19,10 +20,13 @@ SANDBOX_USER="${SANDBOX_USER:-ward-sb}"
 
 need=()
 for pair in bwrap:bubblewrap socat:socat rg:ripgrep hyperfine:hyperfine curl:curl python3:python3 \
-            /usr/bin/time:time npm:npm dnsmasq:dnsmasq-base ip:iproute2 openssl:openssl; do
+            /usr/bin/time:time npm:npm dnsmasq:dnsmasq-base ip:iproute2 openssl:openssl \
+            tmux:tmux setpriv:util-linux; do
     bin="${pair%%:*}" pkg="${pair#*:}"
     command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
 done
+# ward.sh opens vim in the sandbox's terminal; any vi will do.
+command -v vim >/dev/null 2>&1 || command -v vi >/dev/null 2>&1 || need+=(vim-tiny)
 if [ "${#need[@]}" -gt 0 ]; then
     echo "setup: apt-get install ${need[*]}"
     apt-get update -qq

@@ -54,9 +54,30 @@ pub struct WorkDir(pub PathBuf);
 impl Drop for WorkDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(self.0.join(HOSTS));
-        let _ = std::fs::remove_dir(self.0.join("rootfs"));
+        remove_mount_points(&self.0.join("rootfs"));
         let _ = std::fs::remove_dir(&self.0);
     }
+}
+
+/// Removes the rootfs and the mount points create made in it (`/etc/resolv.conf` of the
+/// netns wall: an empty file in an otherwise empty tree; left, every sandbox with a domain
+/// leaves a directory behind, and a later one whose pid is the same fails to start). Only
+/// directories and empty regular files go, symlinks are not followed: whatever else is there
+/// is not ward's and stays (the rootfs directory with it).
+fn remove_mount_points(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let Ok(meta) = e.path().symlink_metadata() else {
+                continue;
+            };
+            if meta.is_dir() {
+                remove_mount_points(&e.path());
+            } else if meta.is_file() && meta.len() == 0 {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 /// The subdirectory of the state root that holds the sandboxes' work directories.
@@ -254,5 +275,25 @@ mod tests {
         assert_eq!(p["network"]["proxyEnv"], true);
         let p = with_cli_domains(json!({"credentials": {}}), &[]);
         assert!(p["network"].is_null());
+    }
+
+    #[test]
+    fn work_dir_goes_with_its_mount_points_and_keeps_what_is_not_ward_s() {
+        let base = std::env::temp_dir().join(format!("ward-workdir-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        // What create leaves for a sandbox with a domain: an empty resolv.conf mount point.
+        let dir = base.join("a");
+        std::fs::create_dir_all(dir.join("rootfs/etc")).unwrap();
+        std::fs::write(dir.join("rootfs/etc/resolv.conf"), "").unwrap();
+        std::fs::write(dir.join(HOSTS), "127.0.0.1 localhost\n").unwrap();
+        drop(WorkDir(dir.clone()));
+        assert!(!dir.exists());
+        // A file with content is not a mount point: it stays, and so do its directories.
+        let dir = base.join("b");
+        std::fs::create_dir_all(dir.join("rootfs/etc")).unwrap();
+        std::fs::write(dir.join("rootfs/etc/passwd"), "x").unwrap();
+        drop(WorkDir(dir.clone()));
+        assert!(dir.join("rootfs/etc/passwd").exists());
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }
