@@ -240,6 +240,14 @@ kill -KILL "${victim:-999999}" 2>/dev/null; wait_bg
 row "kill-KILL-command" "rc=$RC" "^rc=137$"
 sb -- sh -c 'kill -KILL $$'
 row "kill-KILL-self" "rc=$RC" "^rc=137$"
+# ward itself SIGKILLed: its sandbox dies with it (pid 1's parent-death signal), and the next
+# sandbox sweeps the state and work directory it could not remove (the row's leftover check).
+bg_sb 'echo ready; exec sleep 1002'
+kill -KILL "$BG"; wait "$BG" 2>/dev/null
+sleep 0.5
+alive=$(pgrep -u "$USER_SB" -fx 'sleep 1002' | wc -l)
+sb -- true
+row "kill-KILL-ward" "alive=$alive rc=$RC" "^alive=0 rc=0$"
 
 # --- walls inherited by a child process and an exec'd binary ----------------------------------
 CURL='curl -s -o /dev/null --max-time 10 -w %{http_code} --cacert ./ca.pem'

@@ -89,6 +89,10 @@ pub fn split(terminal: bool, drop_in_parent: impl FnOnce()) -> Result<()> {
         }
         ForkResult::Parent { child } => {
             drop_in_parent();
+            // The sandbox lives as long as the ward that runs it (which holds its terminal and
+            // reports its status): its death kills pid 1, and with it the whole pid namespace
+            // (a ward killed before this line leaves it to the next sandbox's sweep).
+            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
             CHILD.store(child.as_raw(), Ordering::SeqCst);
             let action = SigAction::new(
                 SigHandler::SigAction(pass_on),

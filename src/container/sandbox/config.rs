@@ -45,6 +45,9 @@ pub struct Paths {
     pub deny_write: Vec<PathBuf>,
     /// Keep the host's /tmp (it is in allowWrite) instead of a private one.
     pub host_tmp: bool,
+    /// The current directory, when a private /tmp would hide it and no writable bind covers
+    /// it: bound read-only on top of the tmpfs.
+    pub tmp_cwd: Option<PathBuf>,
     /// A hosts file of loopback names only, bound over /etc/hosts (egress by name).
     pub hosts: Option<PathBuf>,
 }
@@ -105,6 +108,14 @@ pub fn paths(s: &Settings, cwd: &Path, hidden: &[PathBuf], warnings: &mut Vec<St
         }
     }
     let host_tmp = allow_write.iter().any(|p| p == Path::new("/tmp"));
+    // The current directory under a private /tmp would be an empty copy: shown read-only
+    // (unless a writable bind covers it already).
+    let cwd = normalise(cwd);
+    let tmp_cwd = (!host_tmp
+        && cwd.starts_with("/tmp")
+        && cwd != Path::new("/tmp")
+        && !allow_write.iter().any(|w| cwd.starts_with(w)))
+    .then_some(cwd);
     allow_write.retain(|p| p != Path::new("/"));
     allow_write.sort_by_key(|p| p.components().count());
     deny_read.sort_by_key(|p| p.components().count());
@@ -114,6 +125,7 @@ pub fn paths(s: &Settings, cwd: &Path, hidden: &[PathBuf], warnings: &mut Vec<St
         allow_read,
         deny_write,
         host_tmp,
+        tmp_cwd,
         hosts: None,
     }
 }
@@ -380,6 +392,9 @@ fn mounts(p: &Paths) -> Vec<Value> {
     if !p.host_tmp {
         m.push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]}));
     }
+    if let Some(c) = &p.tmp_cwd {
+        m.push(bind(c, true));
+    }
     for w in &p.allow_write {
         if w == Path::new("/dev/shm") {
             continue;
@@ -487,6 +502,21 @@ mod tests {
         assert_eq!(p.allow_write, vec![dir.clone(), deep.clone()]);
         assert!(w.iter().any(|m| m.contains("missing")), "{w:?}");
         assert!(!p.host_tmp);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_cwd_hidden_by_the_private_tmp_is_shown_read_only() {
+        let dir = std::env::temp_dir().join(format!("ward-sbcwd-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("w")).unwrap();
+        let s = settings(|s| s.filesystem.allow_write = vec![dir.join("w")]);
+        let p = paths(&s, &dir, &[], &mut Vec::new());
+        assert_eq!(p.tmp_cwd.as_deref(), Some(dir.as_path()));
+        // Covered by a writable bind, or with the host's /tmp: nothing to add.
+        let s = settings(|s| s.filesystem.allow_write = vec![dir.clone()]);
+        assert_eq!(paths(&s, &dir, &[], &mut Vec::new()).tmp_cwd, None);
+        let s = settings(|s| s.filesystem.allow_write = vec!["/tmp".into()]);
+        assert_eq!(paths(&s, &dir, &[], &mut Vec::new()).tmp_cwd, None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -80,6 +80,38 @@ fn remove_mount_points(dir: &Path) {
     let _ = std::fs::remove_dir(dir);
 }
 
+/// Sandboxes whose ward was killed (SIGKILL leaves its container and work directory): the
+/// ones whose pid no longer runs ward are deleted and their directories removed, so they
+/// neither pile up nor block a later sandbox that gets the same pid.
+fn sweep(root: &Path, base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("sandbox-")
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() as i32 || runs_ward(pid) {
+            continue;
+        }
+        tracing::debug!(id = %name, "sandbox: sweeping what a killed ward left");
+        let _ = crate::container::delete::delete(root, &name, true);
+        drop(WorkDir(e.path()));
+    }
+}
+
+/// Whether `pid` is a ward process (a sandbox's, alive).
+fn runs_ward(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|c| c.trim_end() == "ward" || c.starts_with("memfd:ward"))
+        || std::fs::read_link(format!("/proc/{pid}/exe"))
+            .is_ok_and(|e| e.to_string_lossy().contains("ward"))
+}
+
 /// The subdirectory of the state root that holds the sandboxes' work directories.
 pub const WORK: &str = ".sandbox";
 
@@ -103,6 +135,7 @@ pub fn prepare(o: Options) -> Result<Prepared> {
         .mode(0o700)
         .create(&base)
         .map_err(|e| Error::io("mkdir", &base, e))?;
+    sweep(&o.root, &base);
     let dir = base.join(&id);
     std::fs::DirBuilder::new()
         .mode(0o700)
