@@ -321,29 +321,20 @@ fn seccomp(unix_sockets: bool) -> Value {
 }
 
 const READ: &[&str] = &["execute", "read_file", "read_dir"];
-const WRITE: &[&str] = &[
-    "write_file",
-    "remove_dir",
-    "remove_file",
-    "make_char",
-    "make_dir",
-    "make_reg",
-    "make_sock",
-    "make_fifo",
-    "make_block",
-    "make_sym",
-    "refer",
-    "truncate",
-];
 
 /// Landlock: read and execute anywhere the mounts show, write only beneath the writable
 /// places (Landlock cannot carve a read-only path out of a writable tree: the read-only binds
 /// do that), device files and /proc written as files only; TCP bind only with
 /// allowLocalBinding; no signals or abstract sockets past the sandbox.
 fn landlock(p: &Paths, local_binding: bool) -> Value {
-    let mut handled: Vec<&str> = READ.to_vec();
-    handled.extend(WRITE);
-    handled.push("ioctl_dev");
+    use crate::spec::landlock::FS_NAMES;
+    let handled = FS_NAMES.to_vec();
+    // Every right but reading and device ioctls (granted on their own below).
+    let write: Vec<&str> = FS_NAMES
+        .iter()
+        .copied()
+        .filter(|n| !READ.contains(n) && *n != "ioctl_dev")
+        .collect();
     let mut writable: Vec<String> = p
         .allow_write
         .iter()
@@ -356,7 +347,7 @@ fn landlock(p: &Paths, local_binding: bool) -> Value {
     }
     let mut rules = vec![
         json!({"allowedAccess": READ, "paths": ["/"]}),
-        json!({"allowedAccess": WRITE, "paths": writable}),
+        json!({"allowedAccess": write, "paths": writable}),
         json!({"allowedAccess": ["write_file", "ioctl_dev", "truncate"], "paths": ["/dev", "/proc"]}),
     ];
     let mut ruleset = json!({
