@@ -11,15 +11,18 @@ fn main() {
     // spelling such a command triggers it (a spare re-exec costs only time, a missed one the
     // host's binary); a failure is reported once logging is set up.
     #[cfg(target_os = "linux")]
-    let enters = std::env::args_os()
-        .skip(1)
-        .any(|a| a == "create" || a == "run" || a == "exec");
-    // `ward sandbox` by a user who cannot write ward's file: see `writable_by_caller`.
-    let sandbox = std::env::args_os().skip(1).any(|a| a == "sandbox")
-        && (nix::unistd::geteuid().is_root() || ward::container::selfclone::writable_by_caller());
-    let unsealed = (enters || sandbox)
-        .then(ward::container::selfclone::ensure)
-        .and_then(|r| r.err());
+    let unsealed = {
+        let enters = std::env::args_os()
+            .skip(1)
+            .any(|a| a == "create" || a == "run" || a == "exec");
+        // `ward sandbox` by a user who cannot write ward's file: see `writable_by_caller`.
+        let sandbox = std::env::args_os().skip(1).any(|a| a == "sandbox")
+            && (nix::unistd::geteuid().is_root()
+                || ward::container::selfclone::writable_by_caller());
+        (enters || sandbox)
+            .then(ward::container::selfclone::ensure)
+            .and_then(|r| r.err())
+    };
     #[cfg(not(target_os = "linux"))]
     let unsealed: Option<ward::Error> = None;
     let mut cli = cli::help::parse();
@@ -42,7 +45,7 @@ fn main() {
             1
         }));
     }
-    let sandbox = matches!(cli.command, Some(Command::Sandbox(_)));
+    let sandbox = is_sandbox(&cli);
     let max = match (cli.debug, sandbox) {
         (true, _) => tracing::Level::DEBUG,
         (false, true) => tracing::Level::ERROR,
@@ -57,10 +60,8 @@ fn main() {
     let result = match (unsealed, no_root) {
         (Some(e), _) => Err(e),
         (None, Some(e))
-            if !matches!(
-                cli.command,
-                Some(Command::Spec(_) | Command::Features(_) | Command::Sandbox(_))
-            ) =>
+            if !matches!(cli.command, Some(Command::Spec(_) | Command::Features(_)))
+                && !sandbox =>
         {
             Err(e)
         }
@@ -82,6 +83,17 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// `ward sandbox` (Linux only): it speaks to a person, and makes its own state root.
+fn is_sandbox(cli: &Cli) -> bool {
+    #[cfg(target_os = "linux")]
+    return matches!(cli.command, Some(Command::Sandbox(_)));
+    #[cfg(not(target_os = "linux"))]
+    return {
+        let _ = cli;
+        false
+    };
 }
 
 #[cfg(target_os = "linux")]
