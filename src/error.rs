@@ -68,6 +68,10 @@ pub enum Error {
     #[error("{0}")]
     Init(String),
 
+    /// systemd (the `--systemd-cgroup` driver) unreachable or refusing a call.
+    #[error("systemd: {0}")]
+    Systemd(String),
+
     #[error("{0} is not supported yet")]
     Unsupported(String),
 

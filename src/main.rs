@@ -98,9 +98,6 @@ fn is_sandbox(cli: &Cli) -> bool {
 
 #[cfg(target_os = "linux")]
 fn dispatch(cli: &Cli) -> ward::Result<i32> {
-    if cli.systemd_cgroup {
-        return Err(ward::Error::Unsupported("--systemd-cgroup".into()));
-    }
     ward::container::rootless::decide(cli.rootless.as_deref())?;
     let root = cli.root.as_path();
     let Some(cmd) = &cli.command else {

@@ -246,6 +246,7 @@ impl CreateFlags {
             interception: global.interception.clone(),
             config: None,
             rootless: ward::container::rootless::decide(global.rootless.as_deref())?,
+            systemd_cgroup: global.systemd_cgroup,
         })
     }
 }

@@ -42,6 +42,8 @@ pub struct CreateOpts {
     pub config: Option<serde_json::Value>,
     /// `--rootless` (resolved): a cgroup the user may not make is skipped (`rootless`).
     pub rootless: bool,
+    /// `--systemd-cgroup`: the cgroup is a transient scope systemd makes (`cgroups::systemd`).
+    pub systemd_cgroup: bool,
 }
 
 /// A created container, still a child of this process.
@@ -264,7 +266,18 @@ fn create_in(
     );
     // The cgroup exists, with its limits, before init exists: init is born inside it.
     let linux = bundle.spec.linux().clone().unwrap_or_default();
-    let cgroup = Cgroup::new(linux.cgroups_path().as_deref(), &opts.id)?;
+    let cgroup = match opts.systemd_cgroup {
+        true => Cgroup::systemd(linux.cgroups_path().as_deref(), &opts.id, opts.rootless)?,
+        false => Cgroup::new(linux.cgroups_path().as_deref(), &opts.id)?,
+    };
+    let interception = bundle.interception.clone().unwrap_or_default();
+    if opts.systemd_cgroup && (interception.network.is_some() || !interception.observe.is_empty())
+    {
+        // The walls go on the cgroup before init exists; a systemd scope exists only after.
+        return Err(Error::Unsupported(
+            "process.interception with --systemd-cgroup".into(),
+        ));
+    }
     // Before it is recorded: a refused cgroup is someone else's and is left as it is.
     cgroup.check_unused()?;
     // Recorded before it exists: a create killed from here on leaves a record that
@@ -277,7 +290,14 @@ fn create_in(
     guard.cgroup = Some(cgroup.clone());
     let explicit = linux.cgroups_path().is_some();
     let res = linux.resources().as_ref();
-    let cgroup = if rootless::create_cgroup(&cgroup, res, explicit, opts.rootless)? {
+    // systemd makes a scope only with a process in it: init, forked below.
+    let scope_rules = match cgroup.systemd.is_some() && !opts.rootless {
+        true => crate::policy::cgroups::device_rules(&bundle.spec)?,
+        false => Vec::new(),
+    };
+    let cgroup = if cgroup.systemd.is_some() {
+        Some(cgroup)
+    } else if rootless::create_cgroup(&cgroup, res, explicit, opts.rootless)? {
         tracing::debug!(path = %cgroup.path, mode = ?cgroup.mode, "create: cgroup made");
         // Rootless, device rules are not applied (runc ignores them): no node can be made in
         // a user namespace, and the host's nodes bound in keep the host's permissions.
@@ -295,11 +315,11 @@ fn create_in(
     };
     let cgroup_fd = cgroup
         .as_ref()
+        .filter(|c| c.systemd.is_none())
         .and_then(Cgroup::v2_dir)
         .map(|d| crate::policy::cgroups::v2::open_dir(&d))
         .transpose()?;
     // Egress walls on the cgroup before init exists: nothing in it ever runs unwalled.
-    let interception = bundle.interception.clone().unwrap_or_default();
     if interception.network.is_some() {
         crate::container::egress::refuse_net_admin_in_joined_netns(&bundle)?;
         crate::container::egress::own_cgroup_namespace(&mut bundle);
@@ -385,6 +405,12 @@ fn create_in(
     dir.save_leftovers(&made)?;
 
     drop(cgroup_fd);
+    // --systemd-cgroup: systemd moves init into the scope it makes for it, while init still
+    // waits for its go (nothing of the container has run yet). Only now is D-Bus spoken:
+    // zbus's runtime starts threads, and init had to be forked before any existed.
+    if let Some(cg) = &cgroup {
+        cg.start_scope(pid, res, &scope_rules)?;
+    }
     // v1 hierarchies have no CLONE_INTO_CGROUP: init joins them before it is told to go.
     if let Some(cg) = &cgroup {
         cg.add_v1(pid)?;

@@ -182,6 +182,7 @@ pub fn prepare(o: Options) -> Result<Prepared> {
         interception: None,
         config: Some(raw),
         rootless: o.rootless,
+        systemd_cgroup: false,
     };
     Ok(Prepared {
         opts,

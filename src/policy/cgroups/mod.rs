@@ -14,6 +14,7 @@ pub mod devices;
 pub mod exec;
 pub mod hierarchy;
 pub mod stats;
+pub mod systemd;
 pub mod v1;
 pub mod v2;
 
@@ -51,8 +52,14 @@ pub fn detect() -> Mode {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Cgroup {
     pub mode: Mode,
-    /// Normalised cgroupsPath: absolute, or relative to ward's own cgroup.
+    /// Normalised cgroupsPath: absolute, or relative to ward's own cgroup. With the systemd
+    /// driver, the scope's cgroup (absolute), so that every later command (`ps`, `kill --all`,
+    /// `pause`, `events`) reads the files without asking systemd.
     pub path: String,
+    /// `--systemd-cgroup`: the transient scope unit systemd owns (`update` and `delete` talk
+    /// to systemd about it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<systemd::Scope>,
 }
 
 /// Normalises `linux.cgroupsPath` the way runc's cgroupfs driver reads it: an absolute path
@@ -88,7 +95,45 @@ impl Cgroup {
         Ok(Cgroup {
             mode: detect(),
             path: normalise(cgroups_path, id)?,
+            systemd: None,
         })
+    }
+
+    /// `--systemd-cgroup`: the scope `linux.cgroupsPath` (`slice:prefix:name`) names. Made by
+    /// `start_scope` once init exists; pure cgroup v2 hosts only.
+    pub fn systemd(cgroups_path: Option<&Path>, id: &str, rootless: bool) -> Result<Cgroup> {
+        let raw = cgroups_path.map(|p| p.to_string_lossy().into_owned());
+        let scope = systemd::Scope::parse(raw.as_deref(), id, rootless)?;
+        let mode = detect();
+        if mode != Mode::Unified {
+            return Err(Error::Unsupported(format!(
+                "--systemd-cgroup on a {mode:?} cgroup host (only pure cgroup v2)"
+            )));
+        }
+        Ok(Cgroup {
+            mode,
+            path: scope.cgroup_path(),
+            systemd: Some(scope),
+        })
+    }
+
+    /// `--systemd-cgroup`: asks systemd for the scope with `pid` (init, still waiting for its
+    /// go) in it and the limits as unit properties, waits until systemd has made it and moved
+    /// `pid` there, then writes what systemd has no property for into the scope's cgroup.
+    /// The device rules are systemd's to enforce (DevicePolicy/DeviceAllow): its own device
+    /// program is attached to the scope, and a second one of ward's could not join it.
+    pub fn start_scope(&self, pid: i32, res: Option<&LinuxResources>, rules: &[Rule]) -> Result<()> {
+        let Some(scope) = &self.systemd else {
+            return Ok(());
+        };
+        let res = unset_zeros(&res.cloned().unwrap_or_default());
+        let mut props = systemd::props::resources(&res)?;
+        let proc_devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
+        props.extend(systemd::props::devices(rules, &proc_devices));
+        let bus = systemd::dbus::Systemd::connect()?;
+        bus.start_scope(&scope.unit, &scope.slice, pid, &props)?;
+        tracing::debug!(unit = %scope.unit, pid, "create: systemd scope started");
+        self.apply(&res, &[], false)
     }
 
     /// The v2 hierarchy's root: /sys/fs/cgroup, or its `unified` child on a hybrid host.
@@ -170,10 +215,35 @@ impl Cgroup {
     /// Applies `linux.resources` (at create, and for `update`).
     pub fn apply(&self, res: &LinuxResources, rules: &[Rule], update: bool) -> Result<()> {
         let res = &unset_zeros(res);
+        if let Some(scope) = &self.systemd {
+            return self.apply_systemd(scope, res, update);
+        }
         match self.mode {
             Mode::Unified => v2::apply(&v2::dir(Path::new(ROOT), &self.path), res, rules, update),
             _ => v1::apply(&self.path, res, rules),
         }
+    }
+
+    /// The systemd scope's files (and, for `update`, its unit properties, so systemd keeps
+    /// them across a reload). Files first: the v2 driver refuses a memory limit below the
+    /// usage before anything changes. cpu.weight is runc's linear conversion of the shares,
+    /// the value systemd writes for CPUWeight, so the file and the unit agree.
+    fn apply_systemd(&self, scope: &systemd::Scope, res: &LinuxResources, update: bool) -> Result<()> {
+        let dir = v2::dir(Path::new(ROOT), &self.path);
+        let mut files = res.clone();
+        let shares = res.cpu().as_ref().and_then(|c| c.shares()).filter(|s| *s > 0);
+        if let (Some(_), Some(cpu)) = (shares, files.cpu_mut().as_mut()) {
+            cpu.set_shares(None);
+        }
+        v2::apply(&dir, &files, &[], update)?;
+        if let Some(s) = shares {
+            write(&dir, "cpu.weight", &systemd::props::shares_to_weight(s).to_string())?;
+        }
+        if update {
+            let props = systemd::props::resources(res)?;
+            systemd::dbus::Systemd::connect()?.set_properties(&scope.unit, &props)?;
+        }
+        Ok(())
     }
 
     /// Places `pid` in every hierarchy (v1) — the v2 placement is done by CLONE_INTO_CGROUP.
@@ -235,6 +305,11 @@ impl Cgroup {
 
     /// Removes the directories; they must be empty of processes.
     pub fn destroy(&self) -> Result<()> {
+        if let Some(scope) = &self.systemd {
+            // systemd removes the scope's cgroup with the unit; what is left (a sub-cgroup
+            // the container made) is removed here.
+            systemd::dbus::Systemd::connect()?.stop_and_forget(&scope.unit)?;
+        }
         if let Some(d) = self.v2_dir() {
             remove_dir(&d)?;
         }
