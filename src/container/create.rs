@@ -271,8 +271,7 @@ fn create_in(
         false => Cgroup::new(linux.cgroups_path().as_deref(), &opts.id)?,
     };
     let interception = bundle.interception.clone().unwrap_or_default();
-    if opts.systemd_cgroup && (interception.network.is_some() || !interception.observe.is_empty())
-    {
+    if opts.systemd_cgroup && (interception.network.is_some() || !interception.observe.is_empty()) {
         // The walls go on the cgroup before init exists; a systemd scope exists only after.
         return Err(Error::Unsupported(
             "process.interception with --systemd-cgroup".into(),

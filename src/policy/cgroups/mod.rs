@@ -122,7 +122,12 @@ impl Cgroup {
     /// `pid` there, then writes what systemd has no property for into the scope's cgroup.
     /// The device rules are systemd's to enforce (DevicePolicy/DeviceAllow): its own device
     /// program is attached to the scope, and a second one of ward's could not join it.
-    pub fn start_scope(&self, pid: i32, res: Option<&LinuxResources>, rules: &[Rule]) -> Result<()> {
+    pub fn start_scope(
+        &self,
+        pid: i32,
+        res: Option<&LinuxResources>,
+        rules: &[Rule],
+    ) -> Result<()> {
         let Some(scope) = &self.systemd else {
             return Ok(());
         };
@@ -228,16 +233,29 @@ impl Cgroup {
     /// them across a reload). Files first: the v2 driver refuses a memory limit below the
     /// usage before anything changes. cpu.weight is runc's linear conversion of the shares,
     /// the value systemd writes for CPUWeight, so the file and the unit agree.
-    fn apply_systemd(&self, scope: &systemd::Scope, res: &LinuxResources, update: bool) -> Result<()> {
+    fn apply_systemd(
+        &self,
+        scope: &systemd::Scope,
+        res: &LinuxResources,
+        update: bool,
+    ) -> Result<()> {
         let dir = v2::dir(Path::new(ROOT), &self.path);
         let mut files = res.clone();
-        let shares = res.cpu().as_ref().and_then(|c| c.shares()).filter(|s| *s > 0);
+        let shares = res
+            .cpu()
+            .as_ref()
+            .and_then(|c| c.shares())
+            .filter(|s| *s > 0);
         if let (Some(_), Some(cpu)) = (shares, files.cpu_mut().as_mut()) {
             cpu.set_shares(None);
         }
         v2::apply(&dir, &files, &[], update)?;
         if let Some(s) = shares {
-            write(&dir, "cpu.weight", &systemd::props::shares_to_weight(s).to_string())?;
+            write(
+                &dir,
+                "cpu.weight",
+                &systemd::props::shares_to_weight(s).to_string(),
+            )?;
         }
         if update {
             let props = systemd::props::resources(res)?;
@@ -288,9 +306,17 @@ impl Cgroup {
     /// signal each process, thaw — so nothing can fork away in between).
     pub fn kill_all(&self) -> Result<()> {
         if let Some(d) = self.v2_dir() {
+            // systemd removes a scope, and its cgroup, with the scope's last process.
+            let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+            if self.systemd.is_some() && !d.exists() {
+                return Ok(());
+            }
             let kill = d.join("cgroup.kill");
             if kill.exists() {
-                return std::fs::write(&kill, "1").io("write", kill);
+                return match std::fs::write(&kill, "1") {
+                    Err(e) if self.systemd.is_some() && gone(&e) => Ok(()),
+                    r => r.io("write", kill),
+                };
             }
         }
         let _ = self.freeze(true);

@@ -1,7 +1,6 @@
-//! systemd's manager over D-Bus (zbus, blocking): as root through systemd's private socket
-//! (what runc uses; no bus daemon needed), else the system bus. Every call names the unit;
-//! a job is waited for by polling it (the private socket is peer-to-peer: no JobRemoved
-//! without a Subscribe, and polling keeps the logic in one thread).
+//! systemd's manager over D-Bus (zbus, blocking), through the system bus. Every call names the
+//! unit; a job is waited for by polling it (no signal subscription: the logic stays in one
+//! thread, and a JobRemoved missed between the call and the match cannot hang create).
 //!
 //! zbus's blocking calls drive a tokio runtime of its own, with threads: the caller must not
 //! fork (other than fork+exec) after the first call. `create` forks init before connecting.
@@ -14,7 +13,6 @@ use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 use super::props::{Prop, Props};
 use crate::error::{Error, Result};
 
-const PRIVATE: &str = "/run/systemd/private";
 const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
 const BOOTED: &str = "/run/systemd/system";
 const DEST: &str = "org.freedesktop.systemd1";
@@ -47,23 +45,18 @@ impl Systemd {
                 "systemd is not running on this host ({BOOTED} missing): --systemd-cgroup needs it"
             )));
         }
-        let timeout = Duration::from_secs(10);
-        let private = zbus::blocking::connection::Builder::address(format!("unix:path={PRIVATE}").as_str())
-            .map(|b| b.p2p().method_timeout(timeout))
-            .and_then(|b| b.build());
-        let private_err = match private {
-            Ok(conn) => return Ok(Systemd { conn }),
-            Err(e) => e,
-        };
-        let system = zbus::blocking::connection::Builder::address(format!("unix:path={SYSTEM_BUS}").as_str())
-            .map(|b| b.method_timeout(timeout))
-            .and_then(|b| b.build());
-        match system {
-            Ok(conn) => Ok(Systemd { conn }),
-            Err(e) => Err(err(format!(
-                "cannot reach systemd over D-Bus: {PRIVATE}: {private_err}; {SYSTEM_BUS}: {e}"
-            ))),
-        }
+        // Not systemd's private socket /run/systemd/private (runc's first choice as root): its
+        // replies carry a well-known name as sender, which zbus 5 refuses (a panic in its
+        // reader task, and the call times out). The system bus needs dbus-daemon running.
+        zbus::blocking::connection::Builder::address(format!("unix:path={SYSTEM_BUS}").as_str())
+            .map(|b| b.method_timeout(Duration::from_secs(10)))
+            .and_then(|b| b.build())
+            .map(|conn| Systemd { conn })
+            .map_err(|e| {
+                err(format!(
+                    "cannot reach systemd over the D-Bus system bus {SYSTEM_BUS}: {e}"
+                ))
+            })
     }
 
     fn call<B>(&self, method: &str, body: &B) -> zbus::Result<zbus::message::Message>
@@ -137,7 +130,9 @@ impl Systemd {
                 Some(_) => {}
             }
             if start.elapsed() > JOB_TIMEOUT {
-                return Err(err(format!("{unit} still known to systemd 30 s after its stop")));
+                return Err(err(format!(
+                    "{unit} still known to systemd 30 s after its stop"
+                )));
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -186,7 +181,9 @@ impl Systemd {
             .is_ok()
         {
             if start.elapsed() > JOB_TIMEOUT {
-                return Err(err(format!("the {what} job of {unit} did not finish in 30 s")));
+                return Err(err(format!(
+                    "the {what} job of {unit} did not finish in 30 s"
+                )));
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(20));

@@ -42,7 +42,9 @@ impl Scope {
         let [slice, prefix, name] = parts[..] else {
             return Err(Error::spec(
                 FIELD,
-                format!("{raw:?}: with --systemd-cgroup it must be of the form \"slice:prefix:name\""),
+                format!(
+                    "{raw:?}: with --systemd-cgroup it must be of the form \"slice:prefix:name\""
+                ),
             ));
         };
         let slice = match slice {
@@ -123,7 +125,14 @@ mod tests {
             expand_slice("kubepods-burstable-pod1.slice").unwrap(),
             "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/"
         );
-        for bad in ["notaslice", "a--b.slice", "-a.slice", "a-.slice", "ward/test.slice", ".slice"] {
+        for bad in [
+            "notaslice",
+            "a--b.slice",
+            "-a.slice",
+            "a-.slice",
+            "ward/test.slice",
+            ".slice",
+        ] {
             let e = expand_slice(bad).unwrap_err().to_string();
             assert!(e.contains(bad), "{e}");
         }
@@ -134,8 +143,12 @@ mod tests {
         let s = Scope::parse(Some("system.slice:docker:abc"), "id", false).unwrap();
         assert_eq!(s.unit, "docker-abc.scope");
         assert_eq!(s.cgroup_path(), "/system.slice/docker-abc.scope");
-        let s = Scope::parse(Some("kubepods-besteffort-podX.slice:cri-containerd:c1"), "id", false)
-            .unwrap();
+        let s = Scope::parse(
+            Some("kubepods-besteffort-podX.slice:cri-containerd:c1"),
+            "id",
+            false,
+        )
+        .unwrap();
         assert_eq!(
             s.cgroup_path(),
             "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podX.slice/cri-containerd-c1.scope"
@@ -147,10 +160,14 @@ mod tests {
         let s = Scope::parse(None, "c9", false).unwrap();
         assert_eq!(s.unit, "ward-c9.scope");
         for bad in ["/ward-test/bad", "system.slice:ward-test", "a:b:c:d"] {
-            let e = Scope::parse(Some(bad), "id", false).unwrap_err().to_string();
+            let e = Scope::parse(Some(bad), "id", false)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(bad), "{e}");
         }
-        let e = Scope::parse(Some("notaslice:p:n"), "id", false).unwrap_err().to_string();
+        let e = Scope::parse(Some("notaslice:p:n"), "id", false)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("notaslice"), "{e}");
     }
 }

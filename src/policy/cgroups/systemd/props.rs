@@ -201,7 +201,10 @@ fn device_entry(r: &Rule, proc_devices: &str) -> Option<String> {
             group.map(|g| format!("{kind}-{g}"))
         }
         (None, Some(_)) => {
-            tracing::warn!("device rule {} cannot be said to systemd: skipped", r.v1_line());
+            tracing::warn!(
+                "device rule {} cannot be said to systemd: skipped",
+                r.v1_line()
+            );
             None
         }
     }
