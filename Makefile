@@ -29,8 +29,8 @@ test-v2:
 	integration/vm/run.sh
 
 # The systemd cgroup driver (--systemd-cgroup), proven in a qemu VM that boots systemd as PID 1 on
-# pure cgroup v2; see integration/systemd-vm/README.md. RUNTIME=runc|ward (default ward: fails until
-# ward has the driver, issue 19); WARD=path uses a prebuilt ward. Not in .ci/run yet.
+# pure cgroup v2; see integration/systemd-vm/README.md. RUNTIME=runc|ward (default ward, built
+# --release); WARD=path uses a prebuilt ward. In .ci/run.
 RUNTIME ?= ward
 test-systemd:
 	RUNTIME=$(RUNTIME) integration/systemd-vm/run.sh
