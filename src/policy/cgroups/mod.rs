@@ -104,6 +104,8 @@ impl Cgroup {
     pub fn systemd(cgroups_path: Option<&Path>, id: &str, rootless: bool) -> Result<Cgroup> {
         let raw = cgroups_path.map(|p| p.to_string_lossy().into_owned());
         let scope = systemd::Scope::parse(raw.as_deref(), id, rootless)?;
+        // Refused before init exists, not at the first D-Bus call.
+        systemd::dbus::precheck()?;
         let mode = detect();
         if mode != Mode::Unified {
             return Err(Error::Unsupported(format!(

@@ -25,26 +25,33 @@ fn err(msg: String) -> Error {
     Error::Systemd(msg)
 }
 
+/// What needs no connection: root (the user instance is not spoken to yet), and a host booted
+/// with systemd.
+pub fn precheck() -> Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Error::Unsupported(
+            "--systemd-cgroup as a non-root user (systemd's user instance over the session bus)"
+                .into(),
+        ));
+    }
+    if !std::path::Path::new(BOOTED).exists() {
+        return Err(err(format!(
+            "systemd is not running on this host ({BOOTED} missing): --systemd-cgroup needs it"
+        )));
+    }
+    Ok(())
+}
+
 /// A connection to systemd (PID 1).
 pub struct Systemd {
     conn: Connection,
 }
 
 impl Systemd {
-    /// Connects: systemd's private socket, then the system bus. No systemd (not booted with
-    /// it, or nothing answering) is an error naming the paths tried.
+    /// Connects through the system bus. No systemd (not booted with it, or nothing
+    /// answering) is an error naming the path that says so.
     pub fn connect() -> Result<Systemd> {
-        if !nix::unistd::geteuid().is_root() {
-            return Err(Error::Unsupported(
-                "--systemd-cgroup as a non-root user (systemd's user instance over the session bus)"
-                    .into(),
-            ));
-        }
-        if !std::path::Path::new(BOOTED).exists() {
-            return Err(err(format!(
-                "systemd is not running on this host ({BOOTED} missing): --systemd-cgroup needs it"
-            )));
-        }
+        precheck()?;
         // Not systemd's private socket /run/systemd/private (runc's first choice as root): its
         // replies carry a well-known name as sender, which zbus 5 refuses (a panic in its
         // reader task, and the call times out). The system bus needs dbus-daemon running.
