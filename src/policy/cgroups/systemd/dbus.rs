@@ -2,7 +2,7 @@
 //! unit; a job is waited for by polling it (no signal subscription: the logic stays in one
 //! thread, and a JobRemoved missed between the call and the match cannot hang create).
 //!
-//! zbus's blocking calls drive a tokio runtime of its own, with threads: the caller must not
+//! zbus's blocking calls run on its own executor and reactor threads: the caller must not
 //! fork (other than fork+exec) after the first call. `create` forks init before connecting.
 
 use std::time::{Duration, Instant};
