@@ -158,6 +158,24 @@ impl Pattern {
     }
 }
 
+/// For tests: `allowed` and `denied` compiled as a config's would be (panics on a bad pattern).
+#[cfg(test)]
+pub fn for_tests(allowed: &[&str], denied: &[&str]) -> Domains {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let (a, d) = (s(allowed), s(denied));
+    compile(
+        Fields {
+            allowed: Some(&a),
+            denied: Some(&d),
+            reasons: &Default::default(),
+            proxy_env: false,
+        },
+        "test",
+    )
+    .unwrap()
+    .unwrap()
+}
+
 /// The domain fields of a network policy, as `spec::interception::Network` holds them.
 #[derive(Clone, Copy, Debug)]
 pub struct Fields<'a> {

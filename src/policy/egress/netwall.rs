@@ -247,18 +247,7 @@ mod tests {
     use std::net::{SocketAddr, TcpStream};
 
     fn domains(allowed: &[&str]) -> Domains {
-        let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
-        crate::spec::domains::compile(
-            crate::spec::domains::Fields {
-                allowed: Some(&allowed),
-                denied: None,
-                reasons: &Default::default(),
-                proxy_env: false,
-            },
-            "test",
-        )
-        .unwrap()
-        .unwrap()
+        crate::spec::domains::for_tests(allowed, &[])
     }
 
     #[test]

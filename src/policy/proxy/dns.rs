@@ -208,22 +208,9 @@ pub fn allowed_somewhere(d: &Domains, name: &str) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::domains::{compile, Fields};
 
     fn domains(allowed: &[&str], denied: &[&str]) -> Domains {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let (a, d) = (s(allowed), s(denied));
-        compile(
-            Fields {
-                allowed: Some(&a),
-                denied: Some(&d),
-                reasons: &Default::default(),
-                proxy_env: false,
-            },
-            "test",
-        )
-        .unwrap()
-        .unwrap()
+        crate::spec::domains::for_tests(allowed, denied)
     }
 
     #[test]
