@@ -159,3 +159,62 @@ fn one_listener_only_and_unknown_names_refused() {
         env.assert_run_refused(word);
     }
 }
+
+/// A container that joins another's pid namespace by path (a pod's app container joining its
+/// pause): ward joins it for its children only to fork init, and must come back before it forks
+/// anything else, or its supervisor is born a process of the container's pid namespace, in the
+/// workload's view and reach. (The systemd driver hung on the same cause: the kernel refuses new
+/// threads while the pid namespace for children differs; see integration/systemd-vm pod_pidns.)
+#[test]
+fn the_supervisor_of_a_container_joining_a_pid_namespace_stays_outside_it() {
+    if runtime_is_runc() {
+        return;
+    }
+    let mut pause = Env::new();
+    let pause_id = pause.run_sleeping();
+    let pause_pid = pause.state(&pause_id)["pid"].as_i64().unwrap();
+    let pause_ns = std::fs::read_link(format!("/proc/{pause_pid}/ns/pid")).unwrap();
+
+    let mut env = Env::new();
+    env.args(&["sleep", "60"]);
+    env.config["linux"]["namespaces"] = json!([
+        {"type": "pid", "path": format!("/proc/{pause_pid}/ns/pid")},
+        {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}
+    ]);
+    env.config["process"]["interception"] = json!({"observe": ["execve"]});
+    let id = env.id();
+    env.write_config();
+    let b = env.bundle.to_str().unwrap().to_string();
+    env.rt(&["run", "-d", "--bundle", &b, &id]).ok();
+    let init = env.state(&id)["pid"].as_i64().unwrap();
+    let supervisor = supervisor_of(&env, &id);
+    let ns_of = |pid: i64| std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+    assert_eq!(
+        ns_of(init),
+        pause_ns,
+        "init did not join the pause's pid namespace"
+    );
+    assert_eq!(
+        ns_of(supervisor),
+        std::fs::read_link("/proc/self/ns/pid").unwrap(),
+        "the supervisor is in the container's pid namespace, not ward's"
+    );
+    // Seen from inside: the pause's namespace holds the pause and the app's init, nothing of ward.
+    let inside = env.rt(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "for p in /proc/[0-9]*/comm; do read c < $p && echo $c; done",
+    ]);
+    env.rt(&["delete", "--force", &id]).ok();
+    pause.rt(&["delete", "--force", &pause_id]).ok();
+    let mut comms: Vec<&str> = inside.stdout.lines().collect();
+    comms.sort_unstable();
+    assert_eq!(
+        comms,
+        ["sh", "sleep", "sleep"],
+        "processes in the pod's pid namespace (pause, init, the exec'd sh): {inside:?}"
+    );
+    assert!(!alive(supervisor), "the supervisor outlived delete");
+}

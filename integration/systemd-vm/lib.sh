@@ -27,6 +27,16 @@ cgkey() { sed -n "s/^$2 //p" "$CGDIR/$1" 2>/dev/null; }
 # status ID / initpid ID: fields of `state`
 status() { rt state "$1" 2>/dev/null | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p'; }
 initpid() { rt state "$1" 2>/dev/null | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p'; }
+# pids_matching TEXT: pids whose command line (NULs as spaces) contains TEXT (no procps in minbase)
+pids_matching() {
+    local f pid
+    for f in /proc/[0-9]*/cmdline; do
+        pid=${f#/proc/}; pid=${pid%/cmdline}
+        [ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] && continue
+        tr '\0' ' ' < "$f" 2>/dev/null | grep -qF -- "$1" && echo "$pid"
+    done
+    return 0
+}
 # wait_until SECONDS 'CONDITION': poll every 0.1 s until the eval'd CONDITION holds; false on timeout
 wait_until() {
     local n=$(( $1 * 10 )) cond=$2
@@ -63,6 +73,7 @@ expect_gone() {
 #   RESOURCES   linux.resources, a JSON object (left out when empty)
 #   DEVICES     linux.devices, a JSON array (left out when empty)
 #   CGPATH      linux.cgroupsPath (default system.slice:ward-test:NAME; "none" leaves it out)
+#   NAMESPACES  linux.namespaces, a JSON array (default: new pid, ipc, uts, mount, network)
 # Sets BUNDLE, UNIT (the scope unit) and CGDIR (its cgroup directory).
 mkbundle() {
     local name=$1 linux_extra="" slice prefix cname
@@ -74,6 +85,8 @@ mkbundle() {
     CGDIR=$CGROOT$(slice_path "${slice:-system.slice}")/$UNIT
     [ -n "${RESOURCES:-}" ] && linux_extra="$linux_extra\"resources\":$RESOURCES,"
     [ -n "${DEVICES:-}" ] && linux_extra="$linux_extra\"devices\":$DEVICES,"
+    local ns='[{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}]'
+    [ -n "${NAMESPACES:-}" ] && ns=$NAMESPACES
     rm -rf "$BUNDLE"
     mkdir -p "$BUNDLE/shared"
     cat > "$BUNDLE/config.json" <<JSON
@@ -99,7 +112,7 @@ mkbundle() {
   ],
   "linux": {
     $linux_extra
-    "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}]
+    "namespaces": $ns
   }
 }
 JSON

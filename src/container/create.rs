@@ -364,7 +364,7 @@ fn create_in(
         ring = Some(r);
     }
 
-    namespaces::prepare_parent(&bundle)?;
+    let parent_ns = namespaces::prepare_parent(&bundle)?;
     let listen_fds = crate::init::process::listen_fds();
     let flags = namespaces::clone_flags(&bundle);
     tracing::debug!(
@@ -377,6 +377,7 @@ fn create_in(
         Forked::Child => {
             drop(chan_parent);
             drop(console_parent);
+            drop(parent_ns);
             init::run(InitArgs {
                 bundle,
                 chan: chan_child,
@@ -391,6 +392,17 @@ fn create_in(
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
+    // Only init belongs in a joined pid or time namespace; ward's later children (proxy,
+    // supervisor) and threads (the systemd driver's D-Bus client) do not.
+    if let Err(e) = parent_ns.restore() {
+        match cgroup.as_ref().is_some_and(|c| c.systemd.is_some())
+            || egress.is_some()
+            || wants_supervisor
+        {
+            true => return Err(e),
+            false => tracing::debug!(error = %e, "create: parent namespaces not restored"),
+        }
+    }
     guard.child = Some((
         pid,
         pidfd

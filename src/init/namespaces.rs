@@ -58,23 +58,60 @@ fn open_ns(typ: Ns, path: &Path) -> Result<OwnedFd> {
 }
 
 /// In the parent, before forking init: join the pid/time namespaces given by path, or create a
-/// new time namespace with its offsets.
-pub fn prepare_parent(bundle: &Bundle) -> Result<()> {
+/// new time namespace with its offsets. These change the namespaces of the parent's *children*
+/// only; the returned [`ParentNs`] puts the parent's own back once init is forked.
+pub fn prepare_parent(bundle: &Bundle) -> Result<ParentNs> {
+    let mut restore = Vec::new();
     for (typ, path) in bundle.namespaces() {
         match (typ, path) {
             (Ns::Pid | Ns::Time, Some(p)) => {
                 let fd = open_ns(typ, &p)?;
+                restore.push((typ, open_ns(typ, &own_ns_path(typ))?));
                 setns(fd.as_fd(), clone_flag(typ))
                     .sys("setns", format!("{typ} namespace {}", p.display()))?;
             }
             (Ns::Time, None) => {
+                restore.push((Ns::Time, open_ns(Ns::Time, &own_ns_path(Ns::Time))?));
                 unshare(clone_flag(Ns::Time)).sys("unshare", "time namespace")?;
                 write_time_offsets(bundle)?;
             }
             _ => {}
         }
     }
-    Ok(())
+    Ok(ParentNs { restore })
+}
+
+fn own_ns_path(typ: Ns) -> PathBuf {
+    let name = match typ {
+        Ns::Pid => "pid",
+        _ => "time",
+    };
+    PathBuf::from(format!("/proc/self/ns/{name}"))
+}
+
+/// The parent's own pid and time namespaces, to go back to for its later children.
+///
+/// Until restored, every process the parent forks is born in the container's pid (or time)
+/// namespace: a proxy or supervisor forked after init would be a process of the container's
+/// pid namespace, and the kernel refuses the parent new threads (clone with CLONE_THREAD fails
+/// with EINVAL while the pid namespace for children differs from the caller's own), which the
+/// systemd driver's D-Bus client needs.
+#[must_use]
+pub struct ParentNs {
+    restore: Vec<(Ns, OwnedFd)>,
+}
+
+impl ParentNs {
+    /// Back to the parent's own namespaces for children. A failure (a caller without
+    /// CAP_SYS_ADMIN over its own pid namespace's owner, i.e. rootless) is reported: the
+    /// caller decides whether what follows can do without it.
+    pub fn restore(self) -> Result<()> {
+        for (typ, fd) in self.restore {
+            setns(fd.as_fd(), clone_flag(typ))
+                .sys("setns", format!("back to ward's own {typ} namespace"))?;
+        }
+        Ok(())
+    }
 }
 
 fn write_time_offsets(bundle: &Bundle) -> Result<()> {
