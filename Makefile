@@ -30,7 +30,7 @@ test-v2:
 
 # The systemd cgroup driver (--systemd-cgroup), proven in a qemu VM that boots systemd as PID 1 on
 # pure cgroup v2; see integration/systemd-vm/README.md. RUNTIME=runc|ward (default ward, built
-# --release); WARD=path uses a prebuilt ward. In .ci/run.
+# --release, with the CRI test client); WARD=path CRI_TEST=path use prebuilt ones. In .ci/run.
 RUNTIME ?= ward
 test-systemd:
 	RUNTIME=$(RUNTIME) integration/systemd-vm/run.sh

@@ -318,7 +318,7 @@ async fn gvisor_flow(env: &Env, ch: &Channel) -> R<GvisorOutcome> {
         procs = processes_under(&ward_root);
     }
     o.leftovers.extend(procs);
-    o.leftovers.extend(cgroup_leftovers(&env.cgroup_parent));
+    o.leftovers.extend(cgroup_leftovers(env));
     Ok(o)
 }
 

@@ -37,13 +37,28 @@ mod gvisor;
 const NS: &str = "k8s.io";
 const PAUSE_IMAGE: &str = "ward.test/pause:1";
 const BUSYBOX_IMAGE: &str = "ward.test/busybox:1";
+/// systemd mode: the pod slice's MemoryMax (set by "the kubelet") and the container's memory
+/// limit (through CRI), both seen on the units and in the cgroup files.
+const POD_MEMORY_MAX: &str = "268435456";
+const CONTAINER_MEMORY_MAX: i64 = 67108864;
 /// Deny writes everywhere but /tmp and /dev (ward's `org.ward.landlock` annotation format).
 const LANDLOCK: &str = r#"{"ruleset":{"handledAccessFS":["write_file","make_reg"]},"rules":{"pathBeneath":[{"allowedAccess":["write_file","make_reg"],"paths":["/tmp","/dev"]}]}}"#;
 
 type R<T> = Result<T, String>;
 
+/// The ward under test: the one cargo built, or `WARD_CRI_WARD` (the systemd VM runs this test
+/// binary where cargo's path does not exist).
 fn ward_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_ward"))
+    std::env::var_os("WARD_CRI_WARD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ward")))
+}
+
+/// `WARD_CRI_SYSTEMD=1`: containerd's handlers get `SystemdCgroup = true` and the pods a kubelet
+/// style pod slice as cgroup parent (integration/systemd-vm runs the test that way, in a VM
+/// whose PID 1 is systemd).
+fn systemd_mode() -> bool {
+    std::env::var_os("WARD_CRI_SYSTEMD").is_some_and(|v| v == "1")
 }
 
 fn which(name: &str) -> Option<PathBuf> {
@@ -92,7 +107,10 @@ fn run(cmd: &mut Command) -> R<String> {
 struct Env {
     dir: PathBuf,
     sock: PathBuf,
+    /// `/ward-cri-<pid>` (cgroupfs), or a pod slice `kubepods-besteffort-pod<uid>.slice`
+    /// (systemd mode), which the test creates first, as the kubelet does.
     cgroup_parent: String,
+    systemd: bool,
     runc: PathBuf,
     containerd: Option<Child>,
 }
@@ -222,8 +240,9 @@ fn containerd_config(env: &Env) -> String {
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{name}.options]
         BinaryName = "{bin}"
         Root = "{root}"
-        SystemdCgroup = false
+        SystemdCgroup = {systemd}
 "#,
+            systemd = env.systemd,
             bin = env.binary_for(name).display(),
             root = env.root_for(name).display(),
         )
@@ -249,9 +268,11 @@ oom_score = 0
     bin_dir = "/usr/lib/cni"
     conf_dir = "{d}/cni"
   [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
+    snapshotter = "{snapshotter}"
     default_runtime_name = "runc"
 {runc}{ward}"#,
+        // WARD_CRI_SNAPSHOTTER=native where overlayfs is a module not loaded (the systemd VM)
+        snapshotter = std::env::var("WARD_CRI_SNAPSHOTTER").unwrap_or_else(|_| "overlayfs".into()),
         runc = handler("runc", r#"      pod_annotations = ["org.ward.*"]"#),
         ward = handler("ward", r#"      pod_annotations = ["org.ward.*"]"#),
     )
@@ -335,6 +356,9 @@ struct Outcome {
     background_alive_before_stop: bool,
     background_alive_after_stop_container: bool,
     exited_after_stop_pod: bool,
+    /// systemd mode: the containers' cgroups, their scope units and the limits on them, with the
+    /// ids made `<ctr>`/`<pod>` so both handlers compare equal.
+    systemd_view: Vec<String>,
     leftovers: Vec<String>,
 }
 
@@ -353,21 +377,72 @@ fn pids_with_cmdline(argv: &[&str]) -> Vec<i32> {
     v
 }
 
-fn cgroup_leftovers(parent: &str) -> Vec<String> {
+/// The directories of the test's cgroup parent: one per hierarchy (cgroupfs), or the pod slice's
+/// nested path on the unified hierarchy (systemd: `a-b-c.slice` lives in `a.slice/a-b.slice/`).
+fn parent_dirs(env: &Env) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    if env.systemd {
+        let name = env.cgroup_parent.trim_end_matches(".slice");
+        let mut p = root.to_path_buf();
+        let mut prefix = String::new();
+        for part in name.split('-') {
+            prefix = if prefix.is_empty() {
+                part.to_string()
+            } else {
+                format!("{prefix}-{part}")
+            };
+            p.push(format!("{prefix}.slice"));
+        }
+        return vec![p];
+    }
+    fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join(env.cgroup_parent.trim_start_matches('/')))
+        .collect()
+}
+
+/// Cgroups left under the test's cgroup parent.
+fn cgroup_leftovers(env: &Env) -> Vec<String> {
     let mut left = vec![];
-    if let Ok(rd) = fs::read_dir("/sys/fs/cgroup") {
-        for e in rd.flatten() {
-            let p = e.path().join(parent.trim_start_matches('/'));
-            if let Ok(sub) = fs::read_dir(&p) {
-                for s in sub.flatten() {
-                    if s.path().is_dir() {
-                        left.push(s.path().display().to_string());
-                    }
+    for p in parent_dirs(env) {
+        if let Ok(sub) = fs::read_dir(&p) {
+            for s in sub.flatten() {
+                if s.path().is_dir() {
+                    left.push(s.path().display().to_string());
                 }
             }
         }
     }
     left
+}
+
+/// `systemctl show -p P1,P2 UNIT` as `P1=v1 P2=v2`, sorted by name (systemctl has its own
+/// order); systemd mode only.
+fn unit_props(unit: &str, props: &str) -> String {
+    let out =
+        run(Command::new("systemctl").args(["show", "-p", props, unit])).unwrap_or_else(|e| e);
+    let mut v: Vec<&str> = out.split_whitespace().collect();
+    v.sort_unstable();
+    v.join(" ")
+}
+
+/// systemd still knows the unit (in any state), as `systemctl list-units --all` lists it.
+fn unit_listed(unit: &str) -> bool {
+    run(Command::new("systemctl").args(["list-units", "--all", "--plain", "--no-legend", unit]))
+        .map(|o| !o.trim().is_empty())
+        .unwrap_or(false)
+}
+
+/// The unified-hierarchy cgroup of a process (`0::` line of /proc/PID/cgroup).
+fn cgroup_of(pid: i64) -> String {
+    fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// A pod on the node's network (no CNI here) with its own pid and ipc namespaces and one
@@ -459,7 +534,13 @@ async fn flow(env: &Env, ch: &Channel, handler: &str) -> R<Outcome> {
                 }),
                 command: vec!["sleep".into(), "300".into()],
                 log_path: "sleeper.log".into(),
-                linux: Some(LinuxContainerConfig::default()),
+                linux: Some(LinuxContainerConfig {
+                    resources: env.systemd.then(|| LinuxContainerResources {
+                        memory_limit_in_bytes: CONTAINER_MEMORY_MAX,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
             sandbox_config: Some(sandbox_config.clone()),
@@ -530,6 +611,10 @@ async fn flow(env: &Env, ch: &Channel, handler: &str) -> R<Outcome> {
         "[{handler}] {} state: {state}",
         env.binary_for(handler).display()
     );
+    if env.systemd {
+        o.systemd_view = systemd_view(env, &own_root, handler, &pod, &ctr, &state)?;
+        eprintln!("[{handler}] systemd: {:#?}", o.systemd_view);
+    }
 
     // StopContainer while the pod lives on: an exec'd background process sits in the container's
     // cgroup, reparented to the pod's pid-namespace init (the pause). When the container's init
@@ -619,8 +704,71 @@ async fn flow(env: &Env, ch: &Channel, handler: &str) -> R<Outcome> {
             }
         }
     }
-    o.leftovers.extend(cgroup_leftovers(&env.cgroup_parent));
+    o.leftovers.extend(cgroup_leftovers(env));
+    if env.systemd {
+        for id in [&pod, &ctr] {
+            let unit = format!("cri-containerd-{id}.scope");
+            if unit_listed(&unit) {
+                o.leftovers.push(format!("unit {unit}"));
+            }
+        }
+    }
     Ok(o)
+}
+
+/// What systemd shows for a running pod: the pause and the container each in a scope
+/// `cri-containerd-<id>.scope` in the pod slice, the scopes' properties, and the limits in the
+/// cgroup files. `state` is the runtime's `state` of the container.
+fn systemd_view(
+    env: &Env,
+    own_root: &Path,
+    handler: &str,
+    pod: &str,
+    ctr: &str,
+    state: &serde_json::Value,
+) -> R<Vec<String>> {
+    let pod_state = run(Command::new(env.binary_for(handler))
+        .arg("--root")
+        .arg(own_root)
+        .arg("state")
+        .arg(pod))?;
+    let pod_state: serde_json::Value =
+        serde_json::from_str(&pod_state).map_err(|e| format!("state json: {e}: {pod_state}"))?;
+    let slice_dir = parent_dirs(env).remove(0);
+    let norm = |s: String| {
+        s.replace(ctr, "<ctr>")
+            .replace(pod, "<pod>")
+            .replace(&env.cgroup_parent, "<slice>")
+    };
+    let mut v = vec![];
+    for (what, id, pid) in [
+        ("pause", pod, pod_state["pid"].as_i64().unwrap_or(0)),
+        ("container", ctr, state["pid"].as_i64().unwrap_or(0)),
+    ] {
+        let unit = format!("cri-containerd-{id}.scope");
+        v.push(norm(format!("{what} cgroup {}", cgroup_of(pid))));
+        v.push(norm(format!(
+            "{what} unit {}",
+            unit_props(&unit, "ActiveState,Slice,Delegate")
+        )));
+    }
+    let ctr_dir = slice_dir.join(format!("cri-containerd-{ctr}.scope"));
+    v.push(norm(format!(
+        "container {} memory.max {}",
+        unit_props(&format!("cri-containerd-{ctr}.scope"), "MemoryMax"),
+        fs::read_to_string(ctr_dir.join("memory.max"))
+            .unwrap_or_default()
+            .trim()
+    )));
+    v.push(norm(format!(
+        "pod slice {} {} memory.max {}",
+        slice_dir.display(),
+        unit_props(&env.cgroup_parent, "ActiveState,MemoryMax"),
+        fs::read_to_string(slice_dir.join("memory.max"))
+            .unwrap_or_default()
+            .trim()
+    )));
+    Ok(v)
 }
 
 /// Shim and runtime logs of the last run, for a failure message.
@@ -736,15 +884,17 @@ async fn cleanup(env: &mut Env, ch: Option<&Channel>) {
         // SAFETY: `c` is a valid C string for the call.
         unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
     }
-    // 5. Our cgroup parent in every hierarchy, deepest first.
-    for e in fs::read_dir("/sys/fs/cgroup")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let top = e.path().join(env.cgroup_parent.trim_start_matches('/'));
-        if top.is_dir() {
-            rmdir_tree(&top);
+    // 5. Our cgroup parent: the pod slice is stopped as the kubelet stops it (systemd), or
+    // removed in every hierarchy, deepest first (cgroupfs).
+    if env.systemd {
+        let _ = Command::new("systemctl")
+            .args(["stop", &env.cgroup_parent])
+            .output();
+    } else {
+        for top in parent_dirs(env) {
+            if top.is_dir() {
+                rmdir_tree(&top);
+            }
         }
     }
     if std::env::var_os("WARD_CRI_KEEP").is_none() {
@@ -781,9 +931,20 @@ impl Env {
         let dir = PathBuf::from("/tmp").join(&name);
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
+        let systemd = systemd_mode();
         Env {
             sock: dir.join("containerd.sock"),
-            cgroup_parent: format!("/{name}"),
+            // The kubelet's form: the pod's uid with '-' made '_' (a '-' nests slices).
+            cgroup_parent: if systemd {
+                format!(
+                    "kubepods-besteffort-podwardcri{}{}.slice",
+                    std::process::id(),
+                    suffix.replace('-', "_")
+                )
+            } else {
+                format!("/{name}")
+            },
+            systemd,
             dir,
             runc,
             containerd: None,
@@ -793,6 +954,35 @@ impl Env {
 
 /// Builds and imports the images, starts containerd, and waits until CRI sees both images.
 async fn setup(env: &mut Env, ctr_bin: &Path) -> R<Channel> {
+    if env.systemd {
+        // What the kubelet does before RunPodSandbox: the pod slice as a transient unit of its
+        // own, with a limit, over D-Bus (kubelet uses runc's libcontainer systemd manager).
+        run(Command::new("busctl").args([
+            "call",
+            "org.freedesktop.systemd1",
+            "/org/freedesktop/systemd1",
+            "org.freedesktop.systemd1.Manager",
+            "StartTransientUnit",
+            "ssa(sv)a(sa(sv))",
+            &env.cgroup_parent,
+            "replace",
+            "2",
+            "Description",
+            "s",
+            "ward CRI test pod slice",
+            "MemoryMax",
+            "t",
+            POD_MEMORY_MAX,
+            "0",
+        ]))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while unit_props(&env.cgroup_parent, "ActiveState") != "ActiveState=active" {
+            if Instant::now() > deadline {
+                return Err(format!("pod slice {} not active", env.cgroup_parent));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     let images = build_images(&env.dir)?;
     let ch = start_containerd(env).await?;
     run(Command::new(ctr_bin)
@@ -857,7 +1047,7 @@ async fn runtime_class_ward_matches_runc() {
 
     let ch = connect(&env.sock).await.ok();
     cleanup(&mut env, ch.as_ref()).await;
-    let cg_left = cgroup_leftovers(&env.cgroup_parent);
+    let cg_left = cgroup_leftovers(&env);
     let dir_left = env.dir.exists() && std::env::var_os("WARD_CRI_KEEP").is_none();
 
     let (ward, runc) = result.unwrap_or_else(|e| panic!("{e}"));
@@ -914,6 +1104,20 @@ async fn runtime_class_ward_matches_runc() {
             "[{h}] left behind: {:?}",
             o.leftovers
         );
+        if env.systemd {
+            let slice = "/kubepods.slice/kubepods-besteffort.slice/<slice>";
+            let want = [
+                format!("pause cgroup {slice}/cri-containerd-<pod>.scope"),
+                "pause unit ActiveState=active Delegate=yes Slice=<slice>".to_string(),
+                format!("container cgroup {slice}/cri-containerd-<ctr>.scope"),
+                "container unit ActiveState=active Delegate=yes Slice=<slice>".to_string(),
+                format!("container MemoryMax={CONTAINER_MEMORY_MAX} memory.max {CONTAINER_MEMORY_MAX}"),
+                format!(
+                    "pod slice /sys/fs/cgroup{slice} ActiveState=active MemoryMax={POD_MEMORY_MAX} memory.max {POD_MEMORY_MAX}"
+                ),
+            ];
+            assert_eq!(o.systemd_view, want, "[{h}] the pod under systemd");
+        }
     }
     // The one expected difference: ward enforces the annotation, runc ignores it.
     assert_ne!(

@@ -4,8 +4,8 @@
 # integration/systemd-vm/tests/*.sh inside it, from a unit of its own, against the runtime's
 # systemd cgroup driver (`RUNTIME --systemd-cgroup ...`).
 #
-#   integration/systemd-vm/run.sh                     build target/release/ward, run every test
-#   WARD=/path/to/ward integration/systemd-vm/run.sh  use that binary, build nothing
+#   integration/systemd-vm/run.sh                     build ward and the CRI test client, run every test
+#   WARD=/path/to/ward CRI_TEST=/path/to/cri-test     use these binaries, build nothing
 #   RUNTIME=runc integration/systemd-vm/run.sh        the same tests against the host's runc
 #   integration/systemd-vm/run.sh update kubepods     only these tests (file names minus .sh)
 #   VM_TIMEOUT=600 VM_TEST_TIMEOUT=90                 wall limit for the VM / for one test (seconds)
@@ -44,19 +44,39 @@ esac
 . "$REPO/integration/vm/kernel.sh"
 IMAGE=$("$HERE/build-image.sh") || die "the image could not be built"
 
-# ---------------------------------------------------------------- the runtime binary
+# ---------------------------------------------------------------- the binaries
+# The cri test (integration/cri, built with --features cri) needs ward and runc side by side, so
+# ward is in the VM in every mode; one cargo build gives both it and target/release/ward.
+build_cri_test() {
+    command -v protoc >/dev/null || die "protoc missing (the CRI test client): apt-get install protobuf-compiler"
+    log "cargo test --release --features cri --test cri --no-run (ward and the CRI test client)"
+    CRI_TEST=$(nice ${CARGO:-cargo} test --release --features cri --test cri --no-run --message-format=json 2>"$OUT/cargo.err" |
+        sed -n 's/.*"target":{[^}]*"name":"cri".*"executable":"\([^"]*\)".*/\1/p' | tail -n1) || true
+    [ -x "${CRI_TEST:-}" ] || die "building the CRI test failed: $(tail -n 20 "$OUT/cargo.err")"
+}
+if [ -n "${WARD:-}" ]; then
+    WARD_BIN=$(command -v "$WARD") || die "WARD=$WARD not found"
+    if [ -n "${CRI_TEST:-}" ]; then
+        [ -x "$CRI_TEST" ] || die "CRI_TEST=$CRI_TEST is not an executable"
+    else
+        build_cri_test
+    fi
+else
+    build_cri_test
+    WARD_BIN=$REPO/target/release/ward
+fi
 case "$RUNTIME" in
-    ward)
-        if [ -n "${WARD:-}" ]; then
-            RT_BIN=$(command -v "$WARD") || die "WARD=$WARD not found"
-        else
-            log "cargo build --release"
-            nice ${CARGO:-cargo} build --release --quiet
-            RT_BIN=$REPO/target/release/ward
-        fi ;;
+    ward) RT_BIN=$WARD_BIN ;;
     runc) RT_BIN=$(command -v runc) || die "runc not found (apt-get install runc)" ;;
     *) die "RUNTIME must be ward or runc, not $RUNTIME" ;;
 esac
+# containerd, its runc shim and ctr, and runc (the CRI test's second handler) from this host's
+# Debian packages: the same bookworm as the image, so their libraries are there.
+HOST_BINS=()
+for b in containerd containerd-shim-runc-v2 ctr runc; do
+    p=$(command -v "$b") || die "$b missing: apt-get install containerd runc"
+    HOST_BINS+=("$p")
+done
 
 # ---------------------------------------------------------------- the test list
 TESTS=()
@@ -89,13 +109,23 @@ ROOT=/run/vmtest-$RUNTIME
 TEST_TIMEOUT=$VM_TEST_TIMEOUT
 VERBOSE=${VM_VERBOSE:-0}
 CONF
-install -m 0755 "$RT_BIN" "$OV/usr/local/bin/$RUNTIME"
 # The Debian tree has glibc, libgcc_s and libseccomp already (same bookworm as this host); copy
 # whatever else ldd names.
-for lib in $(ldd "$RT_BIN" 2>/dev/null | grep -o '/[^ ]*' || true); do
-    case "$lib" in /lib64/ld-linux*|*/libc.so.*|*/libm.so.*|*/libgcc_s.so.*|*/libseccomp.so.*|*/libpthread.so.*|*/libdl.so.*|*/librt.so.*) continue ;; esac
-    mkdir -p "$OV$(dirname "$lib")"; cp -L "$lib" "$OV$lib"
-done
+install_bin() {  # install_bin SOURCE DEST
+    install -D -m 0755 "$1" "$OV$2"
+    for lib in $(ldd "$1" 2>/dev/null | grep -o '/[^ ]*' || true); do
+        case "$lib" in /lib64/ld-linux*|*/libc.so.*|*/libm.so.*|*/libgcc_s.so.*|*/libseccomp.so.*|*/libpthread.so.*|*/libdl.so.*|*/librt.so.*) continue ;; esac
+        mkdir -p "$OV$(dirname "$lib")"; cp -L "$lib" "$OV$lib"
+    done
+}
+install_bin "$WARD_BIN" /usr/local/bin/ward
+install_bin "$RT_BIN" "/usr/local/bin/$RUNTIME"
+for b in "${HOST_BINS[@]}"; do install_bin "$b" "/usr/local/bin/${b##*/}"; done
+install_bin "$CRI_TEST" /usr/local/lib/vmtest/cri-test
+install_bin "$BUSYBOX" /usr/bin/busybox    # the CRI test builds its images from it
+# minbase has no /etc/hosts; containerd's CRI copies the host's into every pod
+mkdir -p "$OV/etc"
+printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$OV/etc/hosts"
 cp "$HERE/vmtest.service" "$OV/etc/systemd/system/vmtest.service"
 ln -s ../vmtest.service "$OV/etc/systemd/system/multi-user.target.wants/vmtest.service"
 # Units that wait for devices udev would announce (minbase has no udev) or for a person.
