@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
 SUITE=bookworm
-INCLUDE=systemd,systemd-sysv,dbus
+# dbus-user-session: the session bus of a user's systemd instance (rootless --systemd-cgroup)
+INCLUDE=systemd,systemd-sysv,dbus,dbus-user-session
 
 log() { echo "systemd-vm: $*" >&2; }
 die() { echo "systemd-vm: error: $*" >&2; exit 2; }
@@ -53,6 +54,8 @@ rm -rf "$TREE"/usr/share/{doc,man,info,locale}/* "$TREE"/var/cache/apt/* "$TREE"
 # prompt on the console); the same id every boot is fine for a throwaway VM.
 echo 5e1f0c0d0e0a4b1c9d2e3f405162738a > "$TREE/etc/machine-id"
 echo ward-sdvm > "$TREE/etc/hostname"
+# The rootless tests' user: its systemd instance (user@1000.service) is started by the test.
+chroot "$TREE" useradd --uid 1000 --create-home --shell /bin/bash wuser
 : > "$TREE/etc/fstab"
 # /newroot: where the /init of the per-run overlay copies the tree before switch_root (a
 # container's pivot_root cannot work on the initramfs itself).

@@ -74,6 +74,8 @@ expect_gone() {
 #   DEVICES     linux.devices, a JSON array (left out when empty)
 #   CGPATH      linux.cgroupsPath (default system.slice:ward-test:NAME; "none" leaves it out)
 #   NAMESPACES  linux.namespaces, a JSON array (default: new pid, ipc, uts, mount, network)
+#   MAPUID      rootless: a user namespace mapping container root to this host uid (one id),
+#               and /bundles/NAME/shared owned by it
 # Sets BUNDLE, UNIT (the scope unit) and CGDIR (its cgroup directory).
 mkbundle() {
     local name=$1 linux_extra="" slice prefix cname
@@ -87,8 +89,14 @@ mkbundle() {
     [ -n "${DEVICES:-}" ] && linux_extra="$linux_extra\"devices\":$DEVICES,"
     local ns='[{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}]'
     [ -n "${NAMESPACES:-}" ] && ns=$NAMESPACES
+    if [ -n "${MAPUID:-}" ]; then
+        ns="${ns%]}, {\"type\": \"user\"}]"
+        linux_extra="$linux_extra\"uidMappings\":[{\"containerID\":0,\"hostID\":$MAPUID,\"size\":1}],"
+        linux_extra="$linux_extra\"gidMappings\":[{\"containerID\":0,\"hostID\":$MAPUID,\"size\":1}],"
+    fi
     rm -rf "$BUNDLE"
     mkdir -p "$BUNDLE/shared"
+    [ -z "${MAPUID:-}" ] || chown "$MAPUID:$MAPUID" "$BUNDLE/shared"
     cat > "$BUNDLE/config.json" <<JSON
 {
   "ociVersion": "1.0.2",

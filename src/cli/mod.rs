@@ -76,7 +76,8 @@ pub struct Cli {
     /// Enable debug logging.
     #[arg(long)]
     pub debug: bool,
-    /// Manage cgroups through systemd (not supported yet).
+    /// Manage cgroups through systemd: a transient scope per container (pure cgroup v2; the
+    /// caller's user instance when not root).
     #[arg(long = "systemd-cgroup")]
     pub systemd_cgroup: bool,
     /// Rootless mode: true, false or auto (the default: rootless when not run as root; a

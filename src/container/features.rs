@@ -105,8 +105,8 @@ fn cgroup_features() -> Value {
     json!({
         "v1": mode != Mode::Unified,
         "v2": mode != Mode::Legacy,
-        "systemd": false,
-        "systemdUser": false,
+        "systemd": true,
+        "systemdUser": true,
         "rdma": rdma && mode == Mode::Unified,
     })
 }

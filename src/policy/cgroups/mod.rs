@@ -105,7 +105,7 @@ impl Cgroup {
         let raw = cgroups_path.map(|p| p.to_string_lossy().into_owned());
         let scope = systemd::Scope::parse(raw.as_deref(), id, rootless)?;
         // Refused before init exists, not at the first D-Bus call.
-        systemd::dbus::precheck()?;
+        systemd::dbus::precheck(scope.user.is_some())?;
         let mode = detect();
         if mode != Mode::Unified {
             return Err(Error::Unsupported(format!(
@@ -137,9 +137,18 @@ impl Cgroup {
         let mut props = systemd::props::resources(&res)?;
         let proc_devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
         props.extend(systemd::props::devices(rules, &proc_devices));
-        let bus = systemd::dbus::Systemd::connect()?;
+        let bus = systemd::dbus::Systemd::connect(scope.user.is_some())?;
         bus.start_scope(&scope.unit, &scope.slice, pid, &props)?;
         tracing::debug!(unit = %scope.unit, pid, "create: systemd scope started");
+        // The path ward recorded is where systemd must have put the scope (a user instance's
+        // subtree is systemd's convention, not something ward can ask for before init exists).
+        let actual = bus.control_group(&scope.unit)?;
+        if actual != self.path {
+            return Err(Error::Systemd(format!(
+                "{}: systemd put it in cgroup {actual}, ward expected {}",
+                scope.unit, self.path
+            )));
+        }
         self.apply(&res, &[], false)
     }
 
@@ -261,7 +270,8 @@ impl Cgroup {
         }
         if update {
             let props = systemd::props::resources(res)?;
-            systemd::dbus::Systemd::connect()?.set_properties(&scope.unit, &props)?;
+            systemd::dbus::Systemd::connect(scope.user.is_some())?
+                .set_properties(&scope.unit, &props)?;
         }
         Ok(())
     }
@@ -336,7 +346,7 @@ impl Cgroup {
         if let Some(scope) = &self.systemd {
             // systemd removes the scope's cgroup with the unit; what is left (a sub-cgroup
             // the container made) is removed here.
-            systemd::dbus::Systemd::connect()?.stop_and_forget(&scope.unit)?;
+            systemd::dbus::Systemd::connect(scope.user.is_some())?.stop_and_forget(&scope.unit)?;
         }
         if let Some(d) = self.v2_dir() {
             remove_dir(&d)?;

@@ -1,5 +1,6 @@
-//! systemd's manager over D-Bus (zbus, blocking), through the system bus. Every call names the
-//! unit; a job is waited for by polling it (no signal subscription: the logic stays in one
+//! systemd's manager over D-Bus (zbus, blocking): PID 1 through the system bus, or, for a
+//! non-root caller, the caller's own user instance (`systemd --user`) through its session bus,
+//! as runc does rootless. Every call names the unit; a job is waited for by polling it (no signal subscription: the logic stays in one
 //! thread, and a JobRemoved missed between the call and the match cannot hang create).
 //!
 //! zbus's blocking calls run on its own executor and reactor threads: the caller must not
@@ -25,13 +26,12 @@ fn err(msg: String) -> Error {
     Error::Systemd(msg)
 }
 
-/// What needs no connection: root (the user instance is not spoken to yet), and a host booted
-/// with systemd.
-pub fn precheck() -> Result<()> {
-    if !nix::unistd::geteuid().is_root() {
+/// What needs no connection: a host booted with systemd, and for the user instance a session
+/// bus to reach it by.
+pub fn precheck(user: bool) -> Result<()> {
+    if !user && !nix::unistd::geteuid().is_root() {
         return Err(Error::Unsupported(
-            "--systemd-cgroup as a non-root user (systemd's user instance over the session bus)"
-                .into(),
+            "--systemd-cgroup through systemd's system instance as a non-root user".into(),
         ));
     }
     if !std::path::Path::new(BOOTED).exists() {
@@ -39,31 +39,76 @@ pub fn precheck() -> Result<()> {
             "systemd is not running on this host ({BOOTED} missing): --systemd-cgroup needs it"
         )));
     }
+    if user {
+        session_bus()?;
+    }
     Ok(())
 }
 
-/// A connection to systemd (PID 1).
+/// The caller's session bus, where its user instance of systemd answers: the address in
+/// `DBUS_SESSION_BUS_ADDRESS`, else `$XDG_RUNTIME_DIR/bus` (`/run/user/<uid>/bus`), the socket
+/// dbus-user-session (or dbus-broker's user unit) serves.
+fn session_bus() -> Result<String> {
+    if let Some(a) = std::env::var("DBUS_SESSION_BUS_ADDRESS")
+        .ok()
+        .filter(|a| !a.is_empty())
+    {
+        return Ok(a);
+    }
+    let dir = std::env::var("XDG_RUNTIME_DIR")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| format!("/run/user/{}", nix::unistd::geteuid()));
+    let path = std::path::Path::new(&dir).join("bus");
+    if !path.exists() {
+        return Err(err(format!(
+            "no D-Bus session bus at {} (set DBUS_SESSION_BUS_ADDRESS, or run systemd --user with \
+             dbus-user-session): --systemd-cgroup as uid {} talks to that user's systemd instance",
+            path.display(),
+            nix::unistd::geteuid()
+        )));
+    }
+    Ok(format!("unix:path={}", path.display()))
+}
+
+/// A connection to systemd: PID 1, or the caller's user instance.
 pub struct Systemd {
     conn: Connection,
 }
 
 impl Systemd {
-    /// Connects through the system bus. No systemd (not booted with it, or nothing
-    /// answering) is an error naming the path that says so.
-    pub fn connect() -> Result<Systemd> {
-        precheck()?;
+    /// Connects through the system bus, or (`user`) the caller's session bus. No systemd (not
+    /// booted with it, or nothing answering) is an error naming the path that says so.
+    pub fn connect(user: bool) -> Result<Systemd> {
+        precheck(user)?;
         // Not systemd's private socket /run/systemd/private (runc's first choice as root): its
         // replies carry a well-known name as sender, which zbus 5 refuses (a panic in its
         // reader task, and the call times out). The system bus needs dbus-daemon running.
-        zbus::blocking::connection::Builder::address(format!("unix:path={SYSTEM_BUS}").as_str())
+        let (address, what) = match user {
+            true => (session_bus()?, "session bus"),
+            false => (format!("unix:path={SYSTEM_BUS}"), "system bus"),
+        };
+        zbus::blocking::connection::Builder::address(address.as_str())
             .map(|b| b.method_timeout(Duration::from_secs(10)))
             .and_then(|b| b.build())
             .map(|conn| Systemd { conn })
             .map_err(|e| {
                 err(format!(
-                    "cannot reach systemd over the D-Bus system bus {SYSTEM_BUS}: {e}"
+                    "cannot reach systemd over the D-Bus {what} {address}: {e}"
                 ))
             })
+    }
+
+    /// The cgroup systemd gave the unit (its `ControlGroup`, below the v2 root).
+    pub fn control_group(&self, unit: &str) -> Result<String> {
+        let path: OwnedObjectPath = self
+            .call("GetUnit", &(unit,))
+            .and_then(|r| r.body().deserialize())
+            .map_err(|e| err(format!("GetUnit {unit}: {e}")))?;
+        let v = self
+            .get_property(&path, "org.freedesktop.systemd1.Scope", "ControlGroup")
+            .map_err(|e| err(format!("{unit} ControlGroup: {e}")))?;
+        String::try_from(v).map_err(|e| err(format!("{unit} ControlGroup: {e}")))
     }
 
     fn call<B>(&self, method: &str, body: &B) -> zbus::Result<zbus::message::Message>

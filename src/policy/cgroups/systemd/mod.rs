@@ -8,8 +8,9 @@
 //! - `dbus`: the calls to systemd's manager (StartTransientUnit, SetUnitProperties, StopUnit).
 //!
 //! What systemd has no property for is written into the scope's cgroup by the v2 driver
-//! (`Cgroup::apply`), as runc does. Pure cgroup v2 hosts only; root only (systemd's private
-//! socket), the user instance is not spoken to yet.
+//! (`Cgroup::apply`), as runc does. Pure cgroup v2 hosts only. Root talks to PID 1; a non-root
+//! caller to its own user instance (rootless, as runc), in whose delegated subtree the scope
+//! lives.
 
 pub mod dbus;
 pub mod props;
@@ -27,6 +28,10 @@ pub struct Scope {
     pub unit: String,
     /// The parent slice unit (`system.slice`, `kubepods-burstable-pod<uid>.slice`).
     pub slice: String,
+    /// Rootless: the uid whose user instance of systemd owns the scope (over its session bus);
+    /// its units live below `/user.slice/user-<uid>.slice/user@<uid>.service`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<u32>,
 }
 
 impl Scope {
@@ -73,6 +78,7 @@ impl Scope {
         Ok(Scope {
             unit,
             slice: slice.to_string(),
+            user: rootless.then(|| nix::unistd::geteuid().as_raw()),
         })
     }
 
@@ -80,7 +86,15 @@ impl Scope {
     pub fn cgroup_path(&self) -> String {
         // The slice was checked at parse time.
         let slice = expand_slice(&self.slice).unwrap_or_default();
-        format!("{slice}{}", self.unit)
+        match self.user {
+            // systemd's own layout for a user instance (user@.service in user-<uid>.slice);
+            // start_scope checks it against the ControlGroup systemd reports.
+            Some(uid) => format!(
+                "/user.slice/user-{uid}.slice/user@{uid}.service{slice}{}",
+                self.unit
+            ),
+            None => format!("{slice}{}", self.unit),
+        }
     }
 }
 
@@ -155,8 +169,13 @@ mod tests {
         );
         let s = Scope::parse(Some(":ward-test:dflt"), "id", false).unwrap();
         assert_eq!(s.cgroup_path(), "/system.slice/ward-test-dflt.scope");
+        // Rootless: the caller's user instance, runc's default slice user.slice inside it.
         let s = Scope::parse(Some(":p:"), "id", true).unwrap();
-        assert_eq!(s.cgroup_path(), "/user.slice/p-id.scope");
+        let uid = nix::unistd::geteuid();
+        assert_eq!(
+            s.cgroup_path(),
+            format!("/user.slice/user-{uid}.slice/user@{uid}.service/user.slice/p-id.scope")
+        );
         let s = Scope::parse(None, "c9", false).unwrap();
         assert_eq!(s.unit, "ward-c9.scope");
         for bad in ["/ward-test/bad", "system.slice:ward-test", "a:b:c:d"] {
