@@ -442,3 +442,45 @@ fn completions_and_man_pages_are_generated_and_installed() {
     assert!(page.contains("force"), "{page}");
     assert!(dest.join("usr/local/bin/ward").exists());
 }
+
+/// A reader that goes away (`ward list | head -1`, a shim closing its end): the reporting
+/// commands end as runc's do, killed by SIGPIPE, with no panic and no message on stderr.
+#[test]
+fn reporting_commands_end_quietly_on_a_closed_stdout() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let mut env = Env::new();
+    let id = env.run_sleeping();
+    for args in [
+        vec!["list"],
+        vec!["list", "--format", "json"],
+        vec!["state", id.as_str()],
+        vec!["features"],
+        vec!["--version"],
+    ] {
+        // A pipe whose read end is closed before the runtime writes: every write is EPIPE.
+        let (r, w) = nix::unistd::pipe().unwrap();
+        drop(r);
+        let mut all = vec!["--root", env.root.to_str().unwrap()];
+        all.extend(&args);
+        let out = Command::new(crate::harness::runtime())
+            .args(&all)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(w))
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && stderr.trim().is_empty(),
+            "{args:?}: stderr {stderr:?}"
+        );
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {:?}",
+            out.status
+        );
+    }
+    env.rt(&["delete", "--force", &id]).ok();
+}

@@ -26,6 +26,29 @@ fn main() {
     #[cfg(not(target_os = "linux"))]
     let unsealed: Option<ward::Error> = None;
     let mut cli = cli::help::parse();
+    // Commands that only report on stdout end as runc's (Go's) do when their reader has gone
+    // (`ward list | head -1`): killed by SIGPIPE, not a panic of a failed print. The others
+    // keep Rust's ignored SIGPIPE: a write to an internal pipe must fail, not kill ward midway.
+    #[cfg(unix)]
+    if cli.version
+        || matches!(
+            cli.command,
+            None | Some(
+                Command::Version
+                    | Command::List(_)
+                    | Command::State(_)
+                    | Command::Features(_)
+                    | Command::Ps(_)
+                    | Command::Events(_)
+                    | Command::Completion(_)
+                    | Command::Man(_)
+                    | Command::Help(_)
+            )
+        )
+    {
+        // SAFETY: signal(2) with a valid signal number and SIG_DFL; no handler is involved.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     if cli.version || matches!(cli.command, Some(Command::Version)) {
         print!("{}", cli::version_text());
         return;
