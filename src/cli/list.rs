@@ -33,6 +33,8 @@ pub fn owner_of(path: &Path) -> String {
 #[cfg(target_os = "linux")]
 pub fn run(root: &Path, a: &Args) -> ward::Result<i32> {
     let mut reports = Vec::new();
+    // One passwd lookup per owner, not per container.
+    let mut owners: std::collections::HashMap<u32, String> = std::collections::HashMap::new();
     for id in list_ids(root)? {
         // A container deleted while we list is simply not listed.
         let Ok(dir) = ContainerDir::open(root, &id) else {
@@ -45,7 +47,13 @@ pub fn run(root: &Path, a: &Args) -> ward::Result<i32> {
             }
             ward::container::tier::Tier::Native => dir.report(&stored),
         };
-        r.owner = owner_of(&dir.path);
+        r.owner = match std::fs::metadata(&dir.path) {
+            Ok(m) => owners
+                .entry(m.uid())
+                .or_insert_with(|| owner_of(&dir.path))
+                .clone(),
+            Err(_) => String::new(),
+        };
         reports.push(r);
     }
     print(&reports, a)

@@ -9,14 +9,27 @@ use super::{join, remove_dir, write};
 use crate::error::{Error, IoContext, Result};
 use crate::policy::cgroups::hierarchy::{own_path, v1_hierarchies, Hierarchy};
 
+/// The host's mount table and ward's own cgroups, read once per process: every caller is a ward
+/// process in the host's mount namespace that has not moved itself to another cgroup (init,
+/// which changes both, reads its own in `init::mounts::cgroupfs`). `create` asked ten times per
+/// container and `list` twice per container listed.
+fn layout() -> &'static (String, String) {
+    static LAYOUT: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    LAYOUT.get_or_init(|| {
+        (
+            std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
+            std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+        )
+    })
+}
+
 /// (hierarchy, the container's directory in it) for every v1 hierarchy of the host.
 pub fn dirs(path: &str) -> Vec<(Hierarchy, PathBuf)> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    v1_hierarchies(&mountinfo)
+    let (mountinfo, own) = layout();
+    v1_hierarchies(mountinfo)
         .into_iter()
         .map(|h| {
-            let dir = join(&h.mountpoint, &own_path(&own, &h.options), path);
+            let dir = join(&h.mountpoint, &own_path(own, &h.options), path);
             (h, dir)
         })
         .collect()
