@@ -95,6 +95,41 @@ r = {x["command"]: x["mean"] for x in json.load(open(f"{work}/selfclone.json"))[
 print(f"ward's re-exec from its read-only copy: +{(r['reexec'] - r['plain']) * 1000:.2f} ms per create/run/exec")
 PY
 
+# --- many containers (issue 20): `list`, `state` and `features` with MANY (default 1000) created
+# containers in the root, ward and runc each on its own root (created, never started: init waits
+# on its fifo; removed with delete --force at the end, also when interrupted).
+MANY="${MANY:-1000}"
+many_cleanup() {
+    for name in ward runc; do
+        for d in "$WORK/many-$name"/*/; do
+            [ -d "$d" ] && ${CMD[$name]} --root "$WORK/many-$name" delete --force "$(basename "$d")" >/dev/null 2>&1
+        done
+    done
+    return 0
+}
+trap many_cleanup EXIT
+for name in ward runc; do
+    mkdir -p "$WORK/many-$name"
+    for i in $(seq 1 "$MANY"); do
+        ${CMD[$name]} --root "$WORK/many-$name" create --bundle "$WORK/exec" "m$i" </dev/null >/dev/null ||
+            { echo "bench: $name create m$i failed" >&2; exit 1; }
+    done
+done
+hyperfine ${HYPERFINE_FLAGS:-} -N --runs 20 --warmup 2 --export-json "$WORK/many.json" \
+    --command-name ward-list "$WARD --root $WORK/many-ward list" \
+    --command-name runc-list "runc --root $WORK/many-runc list" \
+    --command-name ward-state "$WARD --root $WORK/many-ward state m$MANY" \
+    --command-name runc-state "runc --root $WORK/many-runc state m$MANY" \
+    --command-name ward-features "$WARD features" \
+    --command-name runc-features "runc features" >/dev/null
+many_cleanup
+python3 - "$WORK/many.json" "$MANY" <<'PY'
+import json, sys
+r = {x["command"]: x["mean"] * 1000 for x in json.load(open(sys.argv[1]))["results"]}
+for what in ("list", "state", "features"):
+    print(f"{what:8s} with {sys.argv[2]} containers: ward {r['ward-' + what]:7.2f} ms, runc {r['runc-' + what]:7.2f} ms (goal: ward < 5 ms)")
+PY
+
 # --- seccomp overhead: raw getpid syscalls in a container with Podman's default profile
 # (converted to linux.seccomp as moby does, like conformance/seccomp_profile.rs) vs. no filter.
 PROFILE=/usr/share/containers/seccomp.json
