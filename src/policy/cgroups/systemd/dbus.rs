@@ -29,6 +29,12 @@ fn err(msg: String) -> Error {
 /// What needs no connection: a host booted with systemd, and for the user instance a session
 /// bus to reach it by.
 pub fn precheck(user: bool) -> Result<()> {
+    address(user).map(|_| ())
+}
+
+/// The bus to reach the chosen instance by, and its name for errors, once the host is known to
+/// run systemd (and, for PID 1, the caller to be root).
+fn address(user: bool) -> Result<(String, &'static str)> {
     if !user && !nix::unistd::geteuid().is_root() {
         return Err(Error::Unsupported(
             "--systemd-cgroup through systemd's system instance as a non-root user".into(),
@@ -39,10 +45,10 @@ pub fn precheck(user: bool) -> Result<()> {
             "systemd is not running on this host ({BOOTED} missing): --systemd-cgroup needs it"
         )));
     }
-    if user {
-        session_bus()?;
-    }
-    Ok(())
+    Ok(match user {
+        true => (session_bus()?, "session bus"),
+        false => (format!("unix:path={SYSTEM_BUS}"), "system bus"),
+    })
 }
 
 /// The caller's session bus, where its user instance of systemd answers: the address in
@@ -80,14 +86,10 @@ impl Systemd {
     /// Connects through the system bus, or (`user`) the caller's session bus. No systemd (not
     /// booted with it, or nothing answering) is an error naming the path that says so.
     pub fn connect(user: bool) -> Result<Systemd> {
-        precheck(user)?;
         // Not systemd's private socket /run/systemd/private (runc's first choice as root): its
         // replies carry a well-known name as sender, which zbus 5 refuses (a panic in its
         // reader task, and the call times out). The system bus needs dbus-daemon running.
-        let (address, what) = match user {
-            true => (session_bus()?, "session bus"),
-            false => (format!("unix:path={SYSTEM_BUS}"), "system bus"),
-        };
+        let (address, what) = address(user)?;
         zbus::blocking::connection::Builder::address(address.as_str())
             .map(|b| b.method_timeout(Duration::from_secs(10)))
             .and_then(|b| b.build())
