@@ -302,7 +302,15 @@ impl Cgroup {
     /// the freezer hierarchy is what runc and engines read).
     pub fn freeze(&self, frozen: bool) -> Result<()> {
         match self.mode {
-            Mode::Unified => v2::freeze(&v2::dir(Path::new(ROOT), &self.path), frozen),
+            Mode::Unified => {
+                let dir = v2::dir(Path::new(ROOT), &self.path);
+                match v2::freeze(&dir, frozen) {
+                    // systemd removes a scope's cgroup with its last process: a thaw that lost
+                    // that race has nothing left to thaw.
+                    Err(_) if !frozen && self.systemd.is_some() && !dir.exists() => Ok(()),
+                    r => r,
+                }
+            }
             _ => v1::freeze(&self.path, frozen),
         }
     }
