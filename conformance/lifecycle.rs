@@ -158,6 +158,47 @@ fn list_table_quiet_and_json() {
     }
 }
 
+/// Enough containers for `list` to spread them over threads: every one listed once, in id
+/// order, each with its own status (created, running, paused, stopped) and pid.
+#[test]
+fn list_of_many_containers_keeps_order_and_each_status() {
+    let mut env = Env::new();
+    env.args(&["sleep", "100"]);
+    let ids: Vec<String> = (0..150).map(|_| env.id()).collect();
+    for id in &ids {
+        env.create(id).ok();
+    }
+    let (running, paused, stopped) = (&ids[7], &ids[77], &ids[140]);
+    for id in [running, paused, stopped] {
+        env.start(id).ok();
+    }
+    env.rt(&["pause", paused]).ok();
+    env.kill(stopped, "KILL").ok();
+    env.wait_status(stopped, "stopped");
+
+    let json = env.rt(&["list", "--format", "json"]);
+    let arr: Value = serde_json::from_str(&json.ok().stdout).unwrap();
+    let listed: Vec<&Value> = arr.as_array().expect("an array").iter().collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    let order: Vec<&str> = listed
+        .iter()
+        .map(|c| c["id"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(order, sorted, "every container once, in id order");
+    for c in listed {
+        let id = c["id"].as_str().unwrap();
+        let want = match id {
+            _ if id == running => "running",
+            _ if id == paused => "paused",
+            _ if id == stopped => "stopped",
+            _ => "created",
+        };
+        assert_eq!(c["status"], want, "{c}");
+        assert_eq!(c["pid"], env.state(id)["pid"], "{c}");
+    }
+}
+
 #[test]
 fn pid_file_matches_state() {
     let mut env = Env::new();

@@ -108,6 +108,7 @@ many_cleanup() {
     return 0
 }
 trap many_cleanup EXIT
+cc -O2 -o "$WORK/list_floor" integration/list_floor.c
 for name in ward runc; do
     mkdir -p "$WORK/many-$name"
     for i in $(seq 1 "$MANY"); do
@@ -121,13 +122,16 @@ hyperfine ${HYPERFINE_FLAGS:-} -N --runs 20 --warmup 2 --export-json "$WORK/many
     --command-name ward-state "$WARD --root $WORK/many-ward state m$MANY" \
     --command-name runc-state "runc --root $WORK/many-runc state m$MANY" \
     --command-name ward-features "$WARD features" \
-    --command-name runc-features "runc features" >/dev/null
+    --command-name runc-features "runc features" \
+    --command-name list-floor "$WORK/list_floor $WORK/many-ward /sys/fs/cgroup/freezer" >/dev/null
 many_cleanup
 python3 - "$WORK/many.json" "$MANY" <<'PY'
 import json, sys
 r = {x["command"]: x["mean"] * 1000 for x in json.load(open(sys.argv[1]))["results"]}
 for what in ("list", "state", "features"):
     print(f"{what:8s} with {sys.argv[2]} containers: ward {r['ward-' + what]:7.2f} ms, runc {r['runc-' + what]:7.2f} ms (goal: ward < 5 ms)")
+print(f"list floor: {r['list-floor']:.2f} ms to read the 3 files per container a live status needs, "
+      "one thread, C (integration/list_floor.c); ward spreads them over the CPUs")
 PY
 
 # --- seccomp overhead: raw getpid syscalls in a container with Podman's default profile

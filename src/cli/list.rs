@@ -32,31 +32,60 @@ pub fn owner_of(path: &Path) -> String {
 
 #[cfg(target_os = "linux")]
 pub fn run(root: &Path, a: &Args) -> ward::Result<i32> {
-    let mut reports = Vec::new();
+    let ids = list_ids(root)?;
+    // Each container costs a few file opens the kernel walks paths for (state.json,
+    // /proc/<pid>/stat, the freezer state): with many containers they are spread over the CPUs,
+    // in id order.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let chunk = ids.len().div_ceil(workers).max(128);
+    let found: Vec<(Report, Option<u32>)> = if ids.len() <= chunk {
+        ids.iter().filter_map(|id| examine(root, id)).collect()
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = ids
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        part.iter()
+                            .filter_map(|id| examine(root, id))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    };
     // One passwd lookup per owner, not per container.
     let mut owners: std::collections::HashMap<u32, String> = std::collections::HashMap::new();
-    for id in list_ids(root)? {
-        // A container deleted while we list is simply not listed.
-        let Ok(dir) = ContainerDir::open(root, &id) else {
-            continue;
-        };
-        let Ok(stored) = dir.load() else { continue };
-        let mut r = match stored.tier {
-            ward::container::tier::Tier::Gvisor => {
-                ward::container::tier::report(root, &dir, &stored)
-            }
-            ward::container::tier::Tier::Native => dir.report(&stored),
-        };
-        r.owner = match std::fs::metadata(&dir.path) {
-            Ok(m) => owners
-                .entry(m.uid())
-                .or_insert_with(|| owner_of(&dir.path))
-                .clone(),
-            Err(_) => String::new(),
-        };
+    let mut reports = Vec::with_capacity(found.len());
+    for (mut r, uid) in found {
+        if let Some(uid) = uid {
+            r.owner = owners
+                .entry(uid)
+                .or_insert_with(|| owner_of(&root.join(&r.id)))
+                .clone();
+        }
         reports.push(r);
     }
     print(&reports, a)
+}
+
+/// One container's report and the uid owning its state directory; None when it went away
+/// while we listed (a container deleted meanwhile is simply not listed).
+#[cfg(target_os = "linux")]
+fn examine(root: &Path, id: &str) -> Option<(Report, Option<u32>)> {
+    let dir = ContainerDir::listed(root, id);
+    let stored = dir.load().ok()?;
+    let mut r = match stored.tier {
+        ward::container::tier::Tier::Gvisor => ward::container::tier::report(root, &dir, &stored),
+        ward::container::tier::Tier::Native => dir.report(&stored),
+    };
+    r.owner = String::new();
+    let uid = std::fs::metadata(&dir.path).ok().map(|m| m.uid());
+    Some((r, uid))
 }
 
 /// Print the reports as runc does: ids only, JSON (`null` for none) or a table.

@@ -125,6 +125,15 @@ impl ContainerDir {
         })
     }
 
+    /// The directory of an id `list_ids` just returned, not checked again (`load` says
+    /// NotExist if it went away since).
+    pub fn listed(root: &Path, id: &str) -> ContainerDir {
+        ContainerDir {
+            id: id.into(),
+            path: root.join(id),
+        }
+    }
+
     /// The directory of `id` whatever its content (state.json may be missing or corrupt).
     pub fn open_any(root: &Path, id: &str) -> Result<ContainerDir> {
         validate_id(id)?;
@@ -180,7 +189,7 @@ impl ContainerDir {
 
     pub fn load(&self) -> Result<Stored> {
         let p = self.path.join(STATE_FILE);
-        let text = fs::read_to_string(&p).map_err(|e| match e.kind() {
+        let text = crate::sys::read_small(&p).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotExist(self.id.clone()),
             _ => Error::io("read", &p, e),
         })?;
@@ -247,7 +256,7 @@ impl ContainerDir {
 
 /// (state char, start time) of a process from /proc/<pid>/stat.
 pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let text = crate::sys::read_small(format!("/proc/{pid}/stat")).ok()?;
     // comm may contain spaces and ')': the fields after it start at the last ')'.
     let rest = &text[text.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();

@@ -12,7 +12,7 @@ pub fn host_is_unified() -> bool {
 }
 
 /// A v1 hierarchy mounted on the host.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hierarchy {
     /// Host mount point, e.g. /sys/fs/cgroup/memory.
     pub mountpoint: PathBuf,

@@ -9,38 +9,40 @@ use super::{join, remove_dir, write};
 use crate::error::{Error, IoContext, Result};
 use crate::policy::cgroups::hierarchy::{own_path, v1_hierarchies, Hierarchy};
 
-/// The host's mount table and ward's own cgroups, read once per process: every caller is a ward
-/// process in the host's mount namespace that has not moved itself to another cgroup (init,
-/// which changes both, reads its own in `init::mounts::cgroupfs`). `create` asked ten times per
-/// container and `list` twice per container listed.
-fn layout() -> &'static (String, String) {
-    static LAYOUT: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+/// The host's v1 hierarchies and ward's own cgroup in each, worked out once per process from
+/// the mount table and /proc/self/cgroup: every caller is a ward process in the host's mount
+/// namespace that has not moved itself to another cgroup (init, which changes both, reads its
+/// own in `init::mounts::cgroupfs`). `create` asked ten times per container and `list` twice
+/// per container listed.
+fn layout() -> &'static [(Hierarchy, String)] {
+    static LAYOUT: std::sync::OnceLock<Vec<(Hierarchy, String)>> = std::sync::OnceLock::new();
     LAYOUT.get_or_init(|| {
-        (
-            std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
-            std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
-        )
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        v1_hierarchies(&mountinfo)
+            .into_iter()
+            .map(|h| {
+                let own = own_path(&own, &h.options);
+                (h, own)
+            })
+            .collect()
     })
 }
 
 /// (hierarchy, the container's directory in it) for every v1 hierarchy of the host.
 pub fn dirs(path: &str) -> Vec<(Hierarchy, PathBuf)> {
-    let (mountinfo, own) = layout();
-    v1_hierarchies(mountinfo)
-        .into_iter()
-        .map(|h| {
-            let dir = join(&h.mountpoint, &own_path(own, &h.options), path);
-            (h, dir)
-        })
+    layout()
+        .iter()
+        .map(|(h, own)| (h.clone(), join(&h.mountpoint, own, path)))
         .collect()
 }
 
 /// The container's directory in the hierarchy holding `controller`.
 fn dir_of(path: &str, controller: &str) -> Option<PathBuf> {
-    dirs(path)
-        .into_iter()
+    layout()
+        .iter()
         .find(|(h, _)| h.options.split(',').any(|o| o == controller))
-        .map(|(_, d)| d)
+        .map(|(h, own)| join(&h.mountpoint, own, path))
 }
 
 fn need(path: &str, controller: &str, field: &str) -> Result<PathBuf> {
@@ -124,7 +126,7 @@ pub fn freeze(path: &str, frozen: bool) -> Result<()> {
 
 pub fn is_frozen(path: &str) -> bool {
     dir_of(path, "freezer")
-        .and_then(|d| std::fs::read_to_string(d.join("freezer.state")).ok())
+        .and_then(|d| crate::sys::read_small(d.join("freezer.state")).ok())
         .is_some_and(|s| s.trim() == "FROZEN")
 }
 

@@ -277,7 +277,7 @@ pub fn freeze(dir: &Path, frozen: bool) -> Result<()> {
 }
 
 pub fn is_frozen(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("cgroup.events"))
+    crate::sys::read_small(dir.join("cgroup.events"))
         .map(|s| s.lines().any(|l| l.trim() == "frozen 1"))
         .unwrap_or(false)
 }
