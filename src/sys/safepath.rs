@@ -84,6 +84,12 @@ fn mkdir_all_depth(root: BorrowedFd, path: &Path, depth: u32) -> Result<OwnedFd>
             Errno::ELOOP,
         ));
     }
+    // Most destinations exist (/proc, /dev, /sys/fs/cgroup/<hierarchy>): one lookup of the
+    // whole path finds the same directory the walk would, without a lookup per prefix. Any
+    // failure takes the walk, which creates what is missing and names what is wrong.
+    if let Ok(fd) = open(root, path, OFlag::O_PATH | OFlag::O_DIRECTORY) {
+        return Ok(fd);
+    }
     let mut dir = open(root, Path::new("/"), OFlag::O_PATH | OFlag::O_DIRECTORY)
         .map_err(|e| Error::sys("openat2", "rootfs", e))?;
     let mut walked = PathBuf::from("/");

@@ -437,15 +437,20 @@ fn child_cgroups(dir: &Path) -> Vec<std::path::PathBuf> {
 
 /// Removes a cgroup and every cgroup made below it (children first), as runc's delete does.
 pub(crate) fn remove_dir(d: &Path) -> Result<()> {
-    for sub in child_cgroups(d) {
-        remove_dir(&sub)?;
-    }
     for _ in 0..100 {
         match std::fs::remove_dir(d) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            // Busy: child cgroups (removed first, then at once again; a container's cgroup
+            // usually has none, so they are looked for only now), or tasks still leaving.
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                std::thread::sleep(std::time::Duration::from_millis(10))
+                let children = child_cgroups(d);
+                if children.is_empty() {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                for sub in children {
+                    remove_dir(&sub)?;
+                }
             }
             Err(e) => return Err(Error::io("remove cgroup", d, e)),
         }
