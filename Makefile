@@ -105,6 +105,7 @@ check-platforms:
 
 bench: build
 	integration/bench.sh
+	WARD=$(CURDIR)/target/release/ward integration/vm/bench.sh
 	integration/egress/bench.sh
 	integration/sandbox/bench.sh
 

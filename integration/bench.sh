@@ -283,3 +283,9 @@ for variant in none observe; do
     EG[pinned-$variant]=$(echo "$out" | sed -n 's/^ns_per_call=//p' | sed -n 2p)
 done
 python3 -c "print(f'observed openat round trip, one CPU: +{(${EG[pinned-observe]} - ${EG[pinned-none]}) / 1000:.1f} us')"
+# The floor of that round trip on this machine: a C supervisor that only answers (RECV +
+# SEND(CONTINUE), the kernel's sync wake-up; no poll, no read of the path, no record), the
+# same openat+close loop. Best of three.
+cc -O2 -o "$WORK/notify_floor" integration/notify_floor.c
+floor=$(for i in 1 2 3; do "$WORK/notify_floor" 20000 sync | sed -n 's/^added_us=//p'; done | sort -n | head -n 1)
+echo "observed round trip floor (integration/notify_floor.c, a bare C supervisor): +$floor us"

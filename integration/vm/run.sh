@@ -9,6 +9,8 @@
 #   VM_TIMEOUT=300 VM_TEST_TIMEOUT=30         wall limit for the whole VM / for one test (seconds)
 #   VM_VERBOSE=1                              show every test's output, not only the failed ones
 #   VM_ACCEL=tcg                              qemu accelerator (/dev/kvm does not boot a stock kernel here)
+#   VM_TESTS_DIR=dir                          take the tests from dir (integration/vm/bench.sh: bench/)
+#   VM_EXTRA_BINS="crun hyperfine"            more host binaries for the VM, at /usr/bin with their libraries
 #
 # Cached under .work/vm/: the kernel .deb, vmlinuz and brd.ko (reused when present). The initramfs is
 # rebuilt on every run (it takes a second). Exit status: 0 only when every expected test printed
@@ -17,6 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
 HERE=$REPO/integration/vm
+TESTS_DIR=${VM_TESTS_DIR:-$HERE/tests}
 WORK=$REPO/.work/vm
 RUNTIME=${RUNTIME:-ward}
 VM_TIMEOUT=${VM_TIMEOUT:-300}
@@ -57,13 +60,13 @@ TESTS=()
 if [ $# -gt 0 ]; then
     for t in "$@"; do
         t=${t%.sh}; t=${t##*/}
-        [ -f "$HERE/tests/$t.sh" ] || die "no test $HERE/tests/$t.sh"
+        [ -f "$TESTS_DIR/$t.sh" ] || die "no test $TESTS_DIR/$t.sh"
         TESTS+=("$t")
     done
 else
-    for f in "$HERE"/tests/*.sh; do t=${f##*/}; TESTS+=("${t%.sh}"); done
+    for f in "$TESTS_DIR"/*.sh; do t=${f##*/}; TESTS+=("${t%.sh}"); done
 fi
-[ ${#TESTS[@]} -gt 0 ] || die "no tests in $HERE/tests"
+[ ${#TESTS[@]} -gt 0 ] || die "no tests in $TESTS_DIR"
 
 # ---------------------------------------------------------------- the initramfs
 IR=$WORK/initramfs
@@ -86,12 +89,17 @@ copy_libs() {
     done
 }
 copy_libs "$RT_BIN"
+for extra in ${VM_EXTRA_BINS:-}; do
+    bin=$(command -v "$extra") || die "$extra (VM_EXTRA_BINS) not found on this host"
+    install -m 0755 "$bin" "$IR/usr/bin/${bin##*/}"
+    copy_libs "$bin"
+done
 
 cp "$KDIR/brd.ko" "$IR/lib/brd.ko"
 cp "$HERE/init" "$IR/init"
 cp "$HERE/lib.sh" "$IR/lib/vmtest.sh"
 chmod 0755 "$IR/init"
-for t in "${TESTS[@]}"; do cp "$HERE/tests/$t.sh" "$IR/tests/$t.sh"; done
+for t in "${TESTS[@]}"; do cp "$TESTS_DIR/$t.sh" "$IR/tests/$t.sh"; done
 cat > "$IR/etc/vmtest.conf" <<EOF
 RUNTIME=$RUNTIME
 RT=/usr/bin/$RUNTIME
