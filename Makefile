@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build lint test test-v2 test-systemd conformance demo integration integration-engines integration-cri bench bench-egress install clean check-platforms egress-lab egress-e2e test-sandbox
+.PHONY: build lint test test-v2 test-systemd conformance demo integration integration-engines integration-cri bench flamegraph bench-egress install clean check-platforms egress-lab egress-e2e test-sandbox
 
 build:
 	$(CARGO) build --release
@@ -111,6 +111,11 @@ bench: build
 
 # Egress by domain name alone (issue 16): ward's proxy vs direct vs tinyproxy in the egress lab.
 # Root; waits for another lab on this machine to go down (up to 10 minutes).
+# Where a container cycle spends its time: bench/cycle-flamegraph.svg (needs perf and inferno:
+# cargo install inferno).
+flamegraph: build
+	integration/flamegraph.sh
+
 bench-egress: build
 	integration/egress/bench.sh
 

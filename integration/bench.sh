@@ -14,6 +14,10 @@ for tool in hyperfine runc crun python3 /bin/busybox "$WARD"; do
 done
 
 rm -rf "$WORK"
+# State roots on tmpfs, where engines keep them (/run/containerd/runc, /run/docker/runtime-runc):
+# on ext4 the state files' inode churn took a fifth of a cycle's CPU.
+STATE=$(mktemp -d /run/ward-bench.XXXXXX)
+trap 'rm -rf "$STATE"' EXIT
 mkdir -p "$BUNDLE"/rootfs/{bin,proc,sys,dev,tmp,etc}
 cp /bin/busybox "$BUNDLE/rootfs/bin/busybox"
 ln -s busybox "$BUNDLE/rootfs/bin/true"
@@ -33,7 +37,7 @@ declare -A CMD=(
     [crun]="crun --cgroup-manager=disabled"
 )
 for name in ward runc crun; do
-    root="$WORK/state-$name"
+    root="$STATE/state-$name"
     mkdir -p "$root"
     # Each run uses a fresh id from a counter file. `run` already removes a container that
     # exited (crun has no --keep), so the timed `delete` normally just reports "does not exist".
@@ -76,14 +80,14 @@ config["process"]["args"] = ["sleep", "1000"]
 json.dump(config, open(dst, "w"), indent=2)
 PY
 for name in ward runc; do
-    ${CMD[$name]} --root "$WORK/state-$name" run -d --bundle "$WORK/exec" "exec-$name" </dev/null >/dev/null
+    ${CMD[$name]} --root "$STATE/state-$name" run -d --bundle "$WORK/exec" "exec-$name" </dev/null >/dev/null
     hyperfine ${HYPERFINE_FLAGS:-} -N --runs "$RUNS" --warmup 3 --export-json "$WORK/exec-$name.json" \
-        --command-name "$name" "${CMD[$name]} --root $WORK/state-$name exec exec-$name /bin/true"
-    ${CMD[$name]} --root "$WORK/state-$name" delete -f "exec-$name"
+        --command-name "$name" "${CMD[$name]} --root $STATE/state-$name exec exec-$name /bin/true"
+    ${CMD[$name]} --root "$STATE/state-$name" delete -f "exec-$name"
 done
 hyperfine ${HYPERFINE_FLAGS:-} -N -i --runs "$((RUNS * 3))" --warmup 5 --export-json "$WORK/selfclone.json" \
-    --command-name plain "$WARD --root $WORK/state-ward state nosuch" \
-    --command-name reexec "$WARD --root $WORK/state-ward state run"
+    --command-name plain "$WARD --root $STATE/state-ward state nosuch" \
+    --command-name reexec "$WARD --root $STATE/state-ward state run"
 python3 - "$WORK" <<'PY'
 import json, sys
 work = sys.argv[1]
@@ -101,29 +105,30 @@ PY
 MANY="${MANY:-1000}"
 many_cleanup() {
     for name in ward runc; do
-        for d in "$WORK/many-$name"/*/; do
-            [ -d "$d" ] && ${CMD[$name]} --root "$WORK/many-$name" delete --force "$(basename "$d")" >/dev/null 2>&1
+        for d in "$STATE/many-$name"/*/; do
+            [ -d "$d" ] && ${CMD[$name]} --root "$STATE/many-$name" delete --force "$(basename "$d")" >/dev/null 2>&1
         done
     done
     return 0
 }
-trap many_cleanup EXIT
+trap 'many_cleanup; rm -rf "$STATE"' EXIT
 cc -O2 -o "$WORK/list_floor" integration/list_floor.c
 for name in ward runc; do
-    mkdir -p "$WORK/many-$name"
+    mkdir -p "$STATE/many-$name"
     for i in $(seq 1 "$MANY"); do
-        ${CMD[$name]} --root "$WORK/many-$name" create --bundle "$WORK/exec" "m$i" </dev/null >/dev/null ||
-            { echo "bench: $name create m$i failed" >&2; exit 1; }
+        # Ids (and so default cgroup paths) differ per runtime: a shared cgroup would not be empty.
+        ${CMD[$name]} --root "$STATE/many-$name" create --bundle "$WORK/exec" "$name-m$i" </dev/null >/dev/null ||
+            { echo "bench: $name create $name-m$i failed" >&2; exit 1; }
     done
 done
 hyperfine ${HYPERFINE_FLAGS:-} -N --runs 20 --warmup 2 --export-json "$WORK/many.json" \
-    --command-name ward-list "$WARD --root $WORK/many-ward list" \
-    --command-name runc-list "runc --root $WORK/many-runc list" \
-    --command-name ward-state "$WARD --root $WORK/many-ward state m$MANY" \
-    --command-name runc-state "runc --root $WORK/many-runc state m$MANY" \
+    --command-name ward-list "$WARD --root $STATE/many-ward list" \
+    --command-name runc-list "runc --root $STATE/many-runc list" \
+    --command-name ward-state "$WARD --root $STATE/many-ward state ward-m$MANY" \
+    --command-name runc-state "runc --root $STATE/many-runc state runc-m$MANY" \
     --command-name ward-features "$WARD features" \
     --command-name runc-features "runc features" \
-    --command-name list-floor "$WORK/list_floor $WORK/many-ward /sys/fs/cgroup/freezer" >/dev/null
+    --command-name list-floor "$WORK/list_floor $STATE/many-ward /sys/fs/cgroup/freezer" >/dev/null
 many_cleanup
 python3 - "$WORK/many.json" "$MANY" <<'PY'
 import json, sys
@@ -187,7 +192,7 @@ declare -A NS
 declare -A EG
 for name in ward runc; do
     for filter in none default; do
-        root="$WORK/state-$name"
+        root="$STATE/state-$name"
         # Best of three runs: the loop is long enough that noise only ever adds time.
         best=""
         for i in 1 2 3; do
@@ -215,7 +220,7 @@ config["root"] = {"path": rootfs, "readonly": True}
 config["annotations"] = {"org.ward.isolation": tier}
 json.dump(config, open(dst, "w"), indent=2)
 PY
-        root="$WORK/state-tier-$tier"
+        root="$STATE/state-tier-$tier"
         mkdir -p "$root"
         counter="$WORK/counter-tier-$tier"
         echo 0 > "$counter"
@@ -267,7 +272,7 @@ if variant == "observe":
     config["process"]["interception"] = {"observe": ["openat"]}
 json.dump(config, open(dst, "w"), indent=2)
 PY
-    out=$("$WARD" --root "$WORK/state-ward" run --bundle "$WORK/egress-$variant" "egress-$variant" </dev/null)
+    out=$("$WARD" --root "$STATE/state-ward" run --bundle "$WORK/egress-$variant" "egress-$variant" </dev/null)
     readarray -t v < <(echo "$out" | sed -n 's/^ns_per_call=//p')
     EG[$variant-connect]=${v[0]}; EG[$variant-open]=${v[1]}; EG[$variant-getpid]=${v[2]}
     printf 'interception=%-8s connect: %9.1f ns  openat+close: %9.1f ns  getpid: %7.1f ns\n' "$variant" "${v[0]}" "${v[1]}" "${v[2]}"
@@ -279,7 +284,7 @@ python3 -c "print(f'getpid with observe on openat: {${EG[observe-getpid]} / ${EG
 # kernel's sync wake-up (6.6+) both figures should match: a wake-up across vCPUs costs tens of
 # microseconds on a VM, and the flag keeps the round trip on one CPU.
 for variant in none observe; do
-    out=$(taskset -c 0 "$WARD" --root "$WORK/state-ward" run --bundle "$WORK/egress-$variant" "egress-pinned-$variant" </dev/null)
+    out=$(taskset -c 0 "$WARD" --root "$STATE/state-ward" run --bundle "$WORK/egress-$variant" "egress-pinned-$variant" </dev/null)
     EG[pinned-$variant]=$(echo "$out" | sed -n 's/^ns_per_call=//p' | sed -n 2p)
 done
 python3 -c "print(f'observed openat round trip, one CPU: +{(${EG[pinned-observe]} - ${EG[pinned-none]}) / 1000:.1f} us')"

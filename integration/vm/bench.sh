@@ -11,7 +11,8 @@ done
 out=$(VM_TESTS_DIR=integration/vm/bench VM_EXTRA_BINS="runc crun hyperfine" VM_VERBOSE=1 \
     VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-1500} VM_TIMEOUT=${VM_TIMEOUT:-1800} \
     integration/vm/run.sh runtimes 2>&1) || { echo "$out" | tail -n 40 >&2; echo "vm bench: failed" >&2; exit 1; }
-echo "$out" | grep -a '^BENCH ' > "$PWD/.work/vm/bench.txt"
+# run.sh prints the VM's log lines as "  | <line>".
+echo "$out" | sed -n 's/^  | \(BENCH .*\)/\1/p' > "$PWD/.work/vm/bench.txt"
 python3 - "$PWD/.work/vm/bench.txt" <<'PY'
 import sys
 v = {}
