@@ -161,21 +161,21 @@ impl ContainerDir {
             .unwrap_or_default()
     }
 
-    /// Takes the container's lock; it is held until the returned guard is dropped.
+    /// Takes the container's lock; it is held until the returned guard is dropped. The lock is
+    /// the state directory itself (flock on a directory fd): nothing is created for it, so
+    /// start, pause, update and delete still work when the state root's file system is full
+    /// or read-only (a lock *file* made on first use could not be, and delete failed).
     pub fn lock(&self) -> Result<Flock<File>> {
-        let p = self.path.join("lock");
         let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&p)
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .open(&self.path)
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => Error::NotExist(self.id.clone()),
-                _ => Error::io("open", &p, e),
+                _ => Error::io("open", &self.path, e),
             })?;
         Flock::lock(f, FlockArg::LockExclusive)
-            .map_err(|(_, e)| Error::sys("flock", p.display().to_string(), e))
+            .map_err(|(_, e)| Error::sys("flock", self.path.display().to_string(), e))
     }
 
     pub fn exec_fifo(&self) -> PathBuf {
