@@ -627,6 +627,14 @@ async fn flow(env: &Env, ch: &Channel, handler: &str) -> R<Outcome> {
     // It ignores SIGTERM, so only the shim's `kill --all ... KILL` can end it.
     let cmd = format!("(trap '' TERM; exec sleep {marker}) </dev/null >/dev/null 2>&1 &");
     exec(&["sh", "-c", &cmd]).await?;
+    // The exec returns once sh has forked the subshell, which may not have exec'd sleep yet
+    // (seen in CI on a loaded machine): give it up to 5 s to show up.
+    for _ in 0..50 {
+        if !pids_with_cmdline(&["sleep", &marker]).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     o.background_alive_before_stop = !pids_with_cmdline(&["sleep", &marker]).is_empty();
     rt.stop_container(StopContainerRequest {
         container_id: ctr.clone(),
