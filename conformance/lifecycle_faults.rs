@@ -460,3 +460,102 @@ fn a_read_only_state_root_fails_create_cleanly() {
     );
     assert_clean(&env, &id, &cg, "read-only state root");
 }
+
+/// The creator's cgroup `name` in every hierarchy (v1 controllers, the named systemd one,
+/// unified), made for this test and removed on drop (with whatever is left below it).
+struct CreatorCgroups(Vec<PathBuf>);
+
+impl CreatorCgroups {
+    fn make(name: &str) -> CreatorCgroups {
+        let mut dirs = Vec::new();
+        for h in fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let root = h.path();
+            if fs::symlink_metadata(&root)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+                || !root.join("cgroup.procs").exists()
+            {
+                continue;
+            }
+            let d = root.join(name);
+            fs::create_dir(&d).unwrap();
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                if let Ok(v) = fs::read_to_string(root.join(f)) {
+                    fs::write(d.join(f), v.trim()).unwrap();
+                }
+            }
+            dirs.push(d);
+        }
+        CreatorCgroups(dirs)
+    }
+
+    /// Cgroup directories left below the creator's cgroups.
+    fn leftovers(&self) -> Vec<PathBuf> {
+        self.0
+            .iter()
+            .flat_map(|d| fs::read_dir(d).unwrap().flatten())
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect()
+    }
+}
+
+impl Drop for CreatorCgroups {
+    fn drop(&mut self) {
+        for sub in self.leftovers() {
+            let _ = fs::remove_dir(sub);
+        }
+        for d in &self.0 {
+            let _ = fs::remove_dir(d);
+        }
+    }
+}
+
+/// An engine may run `create` from one cgroup and `delete` from another (a shim that moved,
+/// a CLI run by hand). A relative (or absent) cgroupsPath is below the creating runtime's
+/// cgroups: every later command must find the directories there, not below its own. A ward
+/// that worked them out again from its own cgroup left every one of them behind.
+#[test]
+fn a_relative_cgroup_made_from_another_cgroup_is_found_and_removed_by_delete() {
+    // Made first, dropped last: the Env's delete --force runs before the cgroups go.
+    let creator = CreatorCgroups::make(&format!("ward-lcf-creator-{}", std::process::id()));
+    let mut env = Env::new();
+    env.args(&["sleep", "100"]);
+    env.config["linux"]["cgroupsPath"] = json!(format!("rel-{}", std::process::id()));
+    env.write_config();
+    let id = env.id();
+    let procs: Vec<PathBuf> = creator.0.iter().map(|d| d.join("cgroup.procs")).collect();
+    let out = env.capture({
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg(r#"for f; do echo $$ > "$f" || exit 9; done; exec "$RT" --root "$ROOT" create --bundle "$B" "$ID""#)
+            .arg("sh")
+            .args(&procs)
+            .env("RT", &env.binary)
+            .env("ROOT", &env.root)
+            .env("B", &env.bundle)
+            .env("ID", &id);
+        c
+    });
+    assert_eq!(out.code, 0, "create from the creator's cgroups: {out:?}");
+    assert!(
+        !creator.leftovers().is_empty(),
+        "the container's cgroups are below the creator's"
+    );
+    env.start(&id).ok();
+    env.wait_status(&id, "running");
+    env.rt(&["pause", &id]).ok();
+    assert_eq!(
+        env.state(&id)["status"],
+        "paused",
+        "pause found the freezer"
+    );
+    env.rt(&["resume", &id]).ok();
+    env.rt(&["delete", "--force", &id]).ok();
+    assert_eq!(
+        creator.leftovers(),
+        Vec::<PathBuf>::new(),
+        "delete from another cgroup left the container's cgroups"
+    );
+}

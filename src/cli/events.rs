@@ -49,7 +49,7 @@ fn parse_duration(s: &str) -> ward::Result<Duration> {
 fn oom_kills(cg: &ward::policy::cgroups::Cgroup) -> u64 {
     let files: Vec<std::path::PathBuf> = match cg.v2_dir() {
         Some(d) if cg.mode == ward::policy::cgroups::Mode::Unified => vec![d.join("memory.events")],
-        _ => ward::policy::cgroups::v1::dirs(&cg.path)
+        _ => ward::policy::cgroups::v1::dirs(cg.place())
             .into_iter()
             .filter(|(h, _)| h.options.split(',').any(|o| o == "memory"))
             .map(|(_, d)| d.join("memory.oom_control"))

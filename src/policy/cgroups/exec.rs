@@ -105,7 +105,7 @@ impl Cgroup {
         };
         let mut t = Targets::default();
         if self.mode != Mode::Unified {
-            let hierarchies = v1::dirs(&self.path);
+            let hierarchies = v1::dirs(self.place());
             for c in sub.per_controller.keys() {
                 if !hierarchies
                     .iter()

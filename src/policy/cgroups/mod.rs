@@ -60,6 +60,20 @@ pub struct Cgroup {
     /// to systemd about it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systemd: Option<systemd::Scope>,
+    /// For a relative `path`: /proc/self/cgroup of the ward that created the container, so
+    /// that every later command finds the directories below *that* process's cgroups, not
+    /// below its own (an engine may run `delete` from another cgroup than `create`; runc keeps
+    /// the absolute paths for the same reason). None in states written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+}
+
+/// Where a container's cgroup directories are: the normalised path and, for a relative one,
+/// the creating ward's /proc/self/cgroup (see `Cgroup::base`).
+#[derive(Clone, Copy, Debug)]
+pub struct Place<'a> {
+    pub path: &'a str,
+    pub base: Option<&'a str>,
 }
 
 /// Normalises `linux.cgroupsPath` the way runc's cgroupfs driver reads it: an absolute path
@@ -91,11 +105,26 @@ pub fn normalise(path: Option<&Path>, id: &str) -> Result<String> {
 }
 
 impl Cgroup {
+    /// Where the directories are (path and the creator's cgroups).
+    pub fn place(&self) -> Place<'_> {
+        Place {
+            path: &self.path,
+            base: self.base.as_deref(),
+        }
+    }
+
     pub fn new(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup> {
+        let path = normalise(cgroups_path, id)?;
+        let base = if path.starts_with('/') {
+            None
+        } else {
+            std::fs::read_to_string("/proc/self/cgroup").ok()
+        };
         Ok(Cgroup {
             mode: detect(),
-            path: normalise(cgroups_path, id)?,
+            path,
             systemd: None,
+            base,
         })
     }
 
@@ -116,6 +145,7 @@ impl Cgroup {
             mode,
             path: scope.cgroup_path(),
             systemd: Some(scope),
+            base: None,
         })
     }
 
@@ -163,13 +193,13 @@ impl Cgroup {
 
     /// The container's v2 directory (pure v2, or in `unified` on a hybrid host).
     pub fn v2_dir(&self) -> Option<PathBuf> {
-        self.v2_root().map(|r| v2::dir(&r, &self.path))
+        self.v2_root().map(|r| v2::dir(&r, self.place()))
     }
 
     /// Creates the directories (and, on v2, enables the controllers the limits need).
     pub fn create(&self, res: Option<&LinuxResources>) -> Result<()> {
         if self.mode != Mode::Unified {
-            v1::create(&self.path)?;
+            v1::create(self.place())?;
         }
         if let (Some(root), Some(dir)) = (self.v2_root(), self.v2_dir()) {
             v2::create(&root, &dir, self.mode == Mode::Unified, res)?;
@@ -183,7 +213,7 @@ impl Cgroup {
     pub fn any_parent_writable(&self) -> bool {
         let mut dirs: Vec<PathBuf> = self.v2_dir().into_iter().collect();
         if self.mode != Mode::Unified {
-            dirs.extend(v1::dirs(&self.path).into_iter().map(|(_, d)| d));
+            dirs.extend(v1::dirs(self.place()).into_iter().map(|(_, d)| d));
         }
         dirs.iter().any(|d| {
             d.parent()
@@ -202,7 +232,7 @@ impl Cgroup {
         }
         if self.mode != Mode::Unified {
             files.extend(
-                v1::dirs(&self.path)
+                v1::dirs(self.place())
                     .into_iter()
                     .map(|(_, d)| d.join("cgroup.procs")),
             );
@@ -235,8 +265,8 @@ impl Cgroup {
             return self.apply_systemd(scope, res, update);
         }
         match self.mode {
-            Mode::Unified => v2::apply(&v2::dir(Path::new(ROOT), &self.path), res, rules, update),
-            _ => v1::apply(&self.path, res, rules),
+            Mode::Unified => v2::apply(&v2::dir(Path::new(ROOT), self.place()), res, rules, update),
+            _ => v1::apply(self.place(), res, rules),
         }
     }
 
@@ -250,7 +280,7 @@ impl Cgroup {
         res: &LinuxResources,
         update: bool,
     ) -> Result<()> {
-        let dir = v2::dir(Path::new(ROOT), &self.path);
+        let dir = v2::dir(Path::new(ROOT), self.place());
         let mut files = res.clone();
         let shares = res
             .cpu()
@@ -281,7 +311,7 @@ impl Cgroup {
         if self.mode == Mode::Unified {
             return Ok(());
         }
-        v1::add(&self.path, pid)
+        v1::add(self.place(), pid)
     }
 
     /// Every process in the cgroup.
@@ -289,7 +319,7 @@ impl Cgroup {
     pub fn pids(&self) -> Vec<i32> {
         let procs = match self.v2_dir() {
             Some(d) => d.join("cgroup.procs"),
-            None => v1::procs_file(&self.path),
+            None => v1::procs_file(self.place()),
         };
         let mut out = Vec::new();
         if let Some(dir) = procs.parent() {
@@ -303,7 +333,7 @@ impl Cgroup {
     pub fn freeze(&self, frozen: bool) -> Result<()> {
         match self.mode {
             Mode::Unified => {
-                let dir = v2::dir(Path::new(ROOT), &self.path);
+                let dir = v2::dir(Path::new(ROOT), self.place());
                 match v2::freeze(&dir, frozen) {
                     // systemd removes a scope's cgroup with its last process: a thaw that lost
                     // that race has nothing left to thaw.
@@ -311,14 +341,14 @@ impl Cgroup {
                     r => r,
                 }
             }
-            _ => v1::freeze(&self.path, frozen),
+            _ => v1::freeze(self.place(), frozen),
         }
     }
 
     pub fn is_frozen(&self) -> bool {
         match self.mode {
-            Mode::Unified => v2::is_frozen(&v2::dir(Path::new(ROOT), &self.path)),
-            _ => v1::is_frozen(&self.path),
+            Mode::Unified => v2::is_frozen(&v2::dir(Path::new(ROOT), self.place())),
+            _ => v1::is_frozen(self.place()),
         }
     }
 
@@ -360,15 +390,15 @@ impl Cgroup {
             remove_dir(&d)?;
         }
         if self.mode != Mode::Unified {
-            v1::destroy(&self.path)?;
+            v1::destroy(self.place())?;
         }
         Ok(())
     }
 
     pub fn stats(&self) -> serde_json::Value {
         match self.mode {
-            Mode::Unified => stats::v2(&v2::dir(Path::new(ROOT), &self.path)),
-            _ => stats::v1(&self.path),
+            Mode::Unified => stats::v2(&v2::dir(Path::new(ROOT), self.place())),
+            _ => stats::v1(self.place()),
         }
     }
 }

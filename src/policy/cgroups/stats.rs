@@ -37,8 +37,8 @@ fn kv(p: &Path) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn v1_dir(path: &str, controller: &str) -> std::path::PathBuf {
-    super::v1::dirs(path)
+fn v1_dir(at: super::Place, controller: &str) -> std::path::PathBuf {
+    super::v1::dirs(at)
         .into_iter()
         .find(|(h, _)| h.options.split(',').any(|o| o == controller))
         .map(|(_, d)| d)
@@ -102,11 +102,11 @@ fn list(p: &Path) -> Vec<u64> {
     out
 }
 
-pub fn v1(path: &str) -> Value {
-    let acct = v1_dir(path, "cpuacct");
-    let cpu = v1_dir(path, "cpu");
-    let mem = v1_dir(path, "memory");
-    let pids = v1_dir(path, "pids");
+pub fn v1(at: super::Place) -> Value {
+    let acct = v1_dir(at, "cpuacct");
+    let cpu = v1_dir(at, "cpu");
+    let mem = v1_dir(at, "memory");
+    let pids = v1_dir(at, "pids");
     let percpu: Vec<u64> = read(&acct.join("cpuacct.usage_percpu"))
         .unwrap_or_default()
         .split_whitespace()
@@ -139,7 +139,7 @@ pub fn v1(path: &str) -> Value {
             "failcnt": num(&mem.join(format!("{prefix}.failcnt"))),
         })
     };
-    let cpuset = v1_dir(path, "cpuset");
+    let cpuset = v1_dir(at, "cpuset");
     let cs = |f: &str| num(&cpuset.join(format!("cpuset.{f}")));
     runc_shape(json!({
         "cpuset": {

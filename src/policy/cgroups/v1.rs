@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use oci_spec::runtime::LinuxResources;
 
-use super::{join, remove_dir, write};
+use super::{join, remove_dir, write, Place};
 use crate::error::{Error, IoContext, Result};
 use crate::policy::cgroups::hierarchy::{own_path, v1_hierarchies, Hierarchy};
 
@@ -30,23 +30,32 @@ fn layout() -> &'static [(Hierarchy, String)] {
 }
 
 /// (hierarchy, the container's directory in it) for every v1 hierarchy of the host.
-pub fn dirs(path: &str) -> Vec<(Hierarchy, PathBuf)> {
+pub fn dirs(at: Place) -> Vec<(Hierarchy, PathBuf)> {
     layout()
         .iter()
-        .map(|(h, own)| (h.clone(), join(&h.mountpoint, own, path)))
+        .map(|(h, own)| (h.clone(), dir_in(h, own, at)))
         .collect()
 }
 
+/// The container's directory in hierarchy `h`: below the creating ward's cgroup there when
+/// the place records it, else below this process's own (`own`).
+fn dir_in(h: &Hierarchy, own: &str, at: Place) -> PathBuf {
+    match at.base {
+        Some(base) => join(&h.mountpoint, &own_path(base, &h.options), at.path),
+        None => join(&h.mountpoint, own, at.path),
+    }
+}
+
 /// The container's directory in the hierarchy holding `controller`.
-fn dir_of(path: &str, controller: &str) -> Option<PathBuf> {
+fn dir_of(at: Place, controller: &str) -> Option<PathBuf> {
     layout()
         .iter()
         .find(|(h, _)| h.options.split(',').any(|o| o == controller))
-        .map(|(h, own)| join(&h.mountpoint, own, path))
+        .map(|(h, own)| dir_in(h, own, at))
 }
 
-fn need(path: &str, controller: &str, field: &str) -> Result<PathBuf> {
-    dir_of(path, controller).ok_or_else(|| {
+fn need(at: Place, controller: &str, field: &str) -> Result<PathBuf> {
+    dir_of(at, controller).ok_or_else(|| {
         Error::spec(
             field,
             format!("the {controller} cgroup controller is not mounted on this host"),
@@ -54,8 +63,8 @@ fn need(path: &str, controller: &str, field: &str) -> Result<PathBuf> {
     })
 }
 
-pub fn create(path: &str) -> Result<()> {
-    for (h, dir) in dirs(path) {
+pub fn create(at: Place) -> Result<()> {
+    for (h, dir) in dirs(at) {
         if h.options.split(',').any(|o| o == "cpuset") {
             create_cpuset(&h.mountpoint, &dir)?;
         } else {
@@ -86,29 +95,29 @@ fn create_cpuset(root: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn add(path: &str, pid: i32) -> Result<()> {
-    for (_, dir) in dirs(path) {
+pub fn add(at: Place, pid: i32) -> Result<()> {
+    for (_, dir) in dirs(at) {
         write(&dir, "cgroup.procs", &pid.to_string())?;
     }
     Ok(())
 }
 
-pub fn procs_file(path: &str) -> PathBuf {
-    dir_of(path, "pids")
-        .or_else(|| dirs(path).into_iter().next().map(|(_, d)| d))
+pub fn procs_file(at: Place) -> PathBuf {
+    dir_of(at, "pids")
+        .or_else(|| dirs(at).into_iter().next().map(|(_, d)| d))
         .unwrap_or_default()
         .join("cgroup.procs")
 }
 
-pub fn destroy(path: &str) -> Result<()> {
-    for (_, dir) in dirs(path) {
+pub fn destroy(at: Place) -> Result<()> {
+    for (_, dir) in dirs(at) {
         remove_dir(&dir)?;
     }
     Ok(())
 }
 
-pub fn freeze(path: &str, frozen: bool) -> Result<()> {
-    let dir = need(path, "freezer", "pause")?;
+pub fn freeze(at: Place, frozen: bool) -> Result<()> {
+    let dir = need(at, "freezer", "pause")?;
     let want = if frozen { "FROZEN" } else { "THAWED" };
     for _ in 0..1000 {
         write(&dir, "freezer.state", want)?;
@@ -124,8 +133,8 @@ pub fn freeze(path: &str, frozen: bool) -> Result<()> {
     )))
 }
 
-pub fn is_frozen(path: &str) -> bool {
-    dir_of(path, "freezer")
+pub fn is_frozen(at: Place) -> bool {
+    dir_of(at, "freezer")
         .and_then(|d| crate::sys::read_small(d.join("freezer.state")).ok())
         .is_some_and(|s| s.trim() == "FROZEN")
 }
@@ -138,9 +147,9 @@ fn limit(v: i64) -> String {
     }
 }
 
-pub fn apply(path: &str, res: &LinuxResources, rules: &[super::Rule]) -> Result<()> {
+pub fn apply(at: Place, res: &LinuxResources, rules: &[super::Rule]) -> Result<()> {
     if let Some(m) = res.memory() {
-        let dir = need(path, "memory", "linux.resources.memory")?;
+        let dir = need(at, "memory", "linux.resources.memory")?;
         apply_memory(&dir, m)?;
     }
     if let Some(c) = res.cpu() {
@@ -152,7 +161,7 @@ pub fn apply(path: &str, res: &LinuxResources, rules: &[super::Rule]) -> Result<
             || c.realtime_runtime().is_some()
             || c.idle().is_some()
         {
-            let dir = need(path, "cpu", "linux.resources.cpu")?;
+            let dir = need(at, "cpu", "linux.resources.cpu")?;
             if let Some(v) = c.shares() {
                 write(&dir, "cpu.shares", &v.to_string())?;
             }
@@ -178,7 +187,7 @@ pub fn apply(path: &str, res: &LinuxResources, rules: &[super::Rule]) -> Result<
             }
         }
         if c.cpus().is_some() || c.mems().is_some() {
-            let dir = need(path, "cpuset", "linux.resources.cpu.cpus")?;
+            let dir = need(at, "cpuset", "linux.resources.cpu.cpus")?;
             if let Some(v) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
                 write(&dir, "cpuset.cpus", v)?;
             }
@@ -188,7 +197,7 @@ pub fn apply(path: &str, res: &LinuxResources, rules: &[super::Rule]) -> Result<
         }
     }
     if let Some(p) = res.pids() {
-        let dir = need(path, "pids", "linux.resources.pids")?;
+        let dir = need(at, "pids", "linux.resources.pids")?;
         let v = if p.limit() <= 0 {
             "max".to_string()
         } else {
@@ -197,10 +206,10 @@ pub fn apply(path: &str, res: &LinuxResources, rules: &[super::Rule]) -> Result<
         write(&dir, "pids.max", &v)?;
     }
     if let Some(b) = res.block_io() {
-        apply_blkio(path, b)?;
+        apply_blkio(at, b)?;
     }
     for h in res.hugepage_limits().iter().flatten() {
-        let dir = need(path, "hugetlb", "linux.resources.hugepageLimits")?;
+        let dir = need(at, "hugetlb", "linux.resources.hugepageLimits")?;
         write(
             &dir,
             &format!("hugetlb.{}.limit_in_bytes", h.page_size()),
@@ -210,13 +219,13 @@ pub fn apply(path: &str, res: &LinuxResources, rules: &[super::Rule]) -> Result<
     if let Some(n) = res.network() {
         if let Some(id) = n.class_id() {
             write(
-                &need(path, "net_cls", "linux.resources.network.classID")?,
+                &need(at, "net_cls", "linux.resources.network.classID")?,
                 "net_cls.classid",
                 &id.to_string(),
             )?;
         }
         for p in n.priorities().iter().flatten() {
-            let dir = need(path, "net_prio", "linux.resources.network.priorities")?;
+            let dir = need(at, "net_prio", "linux.resources.network.priorities")?;
             write(
                 &dir,
                 "net_prio.ifpriomap",
@@ -237,7 +246,7 @@ pub fn apply(path: &str, res: &LinuxResources, rules: &[super::Rule]) -> Result<
         ));
     }
     if !rules.is_empty() {
-        let dir = need(path, "devices", "linux.resources.devices")?;
+        let dir = need(at, "devices", "linux.resources.devices")?;
         for r in rules {
             let file = if r.allow {
                 "devices.allow"
@@ -335,8 +344,8 @@ fn apply_memory(dir: &Path, m: &oci_spec::runtime::LinuxMemory) -> Result<()> {
     Ok(())
 }
 
-fn apply_blkio(path: &str, b: &oci_spec::runtime::LinuxBlockIo) -> Result<()> {
-    let dir = need(path, "blkio", "linux.resources.blockIO")?;
+fn apply_blkio(at: Place, b: &oci_spec::runtime::LinuxBlockIo) -> Result<()> {
+    let dir = need(at, "blkio", "linux.resources.blockIO")?;
     // CFQ's files, or BFQ's where only BFQ exists (runc does the same).
     let pick =
         |cfq: &'static str, bfq: &'static str| if dir.join(cfq).exists() { cfq } else { bfq };

@@ -8,19 +8,27 @@ use nix::fcntl::OFlag;
 use oci_spec::runtime::LinuxResources;
 
 use super::devices::attach;
-use super::{join, write};
+use super::{join, write, Place};
 use crate::error::{Error, IoContext, Result, SysContext};
 
-/// The container's directory below the v2 `root` (a relative path is below ward's own cgroup).
-pub fn dir(root: &Path, path: &str) -> PathBuf {
-    let own = std::fs::read_to_string("/proc/self/cgroup")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("0::").map(str::to_string))
-        })
-        .unwrap_or_else(|| "/".into());
-    join(root, &own, path)
+/// The container's directory below the v2 `root` (a relative path is below the creating
+/// ward's cgroup when the place records it, else below this process's own).
+pub fn dir(root: &Path, at: Place) -> PathBuf {
+    if at.path.starts_with('/') {
+        return join(root, "/", at.path);
+    }
+    let own_of = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+    };
+    let own = match at.base {
+        Some(base) => own_of(base),
+        None => std::fs::read_to_string("/proc/self/cgroup")
+            .ok()
+            .and_then(|s| own_of(&s)),
+    }
+    .unwrap_or_else(|| "/".into());
+    join(root, &own, at.path)
 }
 
 /// Opens the directory for CLONE_INTO_CGROUP and for attaching programs.
