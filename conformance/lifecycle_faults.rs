@@ -384,7 +384,21 @@ impl SmallFs {
 }
 
 impl Drop for SmallFs {
+    /// Force-deletes what a failed test left in the state root first: once unmounted, the
+    /// state would be out of reach and the containers' processes and cgroups left behind.
     fn drop(&mut self) {
+        let root = self.0.join("root");
+        for e in fs::read_dir(&root).into_iter().flatten().flatten() {
+            let _ = Command::new(crate::harness::runtime())
+                .arg("--root")
+                .arg(&root)
+                .args(["delete", "--force"])
+                .arg(e.file_name())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
@@ -558,4 +572,56 @@ fn a_relative_cgroup_made_from_another_cgroup_is_found_and_removed_by_delete() {
         Vec::<PathBuf>::new(),
         "delete from another cgroup left the container's cgroups"
     );
+}
+
+/// The runtime's own cgroup cannot take another process (pids.max = 1 in the v1 pids
+/// hierarchy, or in unified where it exists): create fails naming the fork that was refused,
+/// and leaves nothing; the same container is then created from an unlimited cgroup.
+#[test]
+fn create_from_a_cgroup_that_cannot_fork_fails_cleanly() {
+    let creator = CreatorCgroups::make(&format!("ward-lcf-nofork-{}", std::process::id()));
+    let mut env = Env::new();
+    let cg = own_cgroup(&mut env);
+    env.args(&["sleep", "100"]);
+    env.write_config();
+    let limited: Vec<&PathBuf> = creator
+        .0
+        .iter()
+        .filter(|d| d.join("pids.max").exists())
+        .collect();
+    assert!(!limited.is_empty(), "no pids controller on this host");
+    for d in &limited {
+        fs::write(d.join("pids.max"), "1").unwrap();
+    }
+    let id = env.id();
+    let procs: Vec<PathBuf> = creator.0.iter().map(|d| d.join("cgroup.procs")).collect();
+    let out = env.capture({
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg(r#"for f; do echo $$ > "$f" || exit 9; done; exec "$RT" --root "$ROOT" create --bundle "$B" "$ID""#)
+            .arg("sh")
+            .args(&procs)
+            .env("RT", &env.binary)
+            .env("ROOT", &env.root)
+            .env("B", &env.bundle)
+            .env("ID", &id);
+        c
+    });
+    assert_ne!(out.code, 0, "create with no room to fork: {out:?}");
+    assert_ne!(
+        out.code, 9,
+        "the test could not move into its cgroups: {out:?}"
+    );
+    let err = out.stderr.to_lowercase();
+    assert!(
+        err.contains("eagain")
+            || err.contains("resource temporarily unavailable")
+            || err.contains("try again"),
+        "the error names the refused fork: {out:?}"
+    );
+    assert_clean(&env, &id, &cg, "create with pids.max = 1");
+    let b = env.bundle.to_str().unwrap().to_string();
+    env.rt(&["create", "--bundle", &b, &id]).ok();
+    env.rt(&["delete", "--force", &id]).ok();
+    assert_clean(&env, &id, &cg, "the same id from an unlimited cgroup");
 }
