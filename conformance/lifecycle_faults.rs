@@ -504,6 +504,21 @@ impl CreatorCgroups {
         CreatorCgroups(dirs)
     }
 
+    /// `create` of `id` by a runtime moved into these cgroups first (exit 9: it could not be).
+    fn create(&self, env: &Env, id: &str) -> crate::harness::Out {
+        let procs: Vec<PathBuf> = self.0.iter().map(|d| d.join("cgroup.procs")).collect();
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg(r#"for f; do echo $$ > "$f" || exit 9; done; exec "$RT" --root "$ROOT" create --bundle "$B" "$ID""#)
+            .arg("sh")
+            .args(&procs)
+            .env("RT", &env.binary)
+            .env("ROOT", &env.root)
+            .env("B", &env.bundle)
+            .env("ID", id);
+        env.capture(c)
+    }
+
     /// Cgroup directories left below the creator's cgroups.
     fn leftovers(&self) -> Vec<PathBuf> {
         self.0
@@ -539,19 +554,7 @@ fn a_relative_cgroup_made_from_another_cgroup_is_found_and_removed_by_delete() {
     env.config["linux"]["cgroupsPath"] = json!(format!("rel-{}", std::process::id()));
     env.write_config();
     let id = env.id();
-    let procs: Vec<PathBuf> = creator.0.iter().map(|d| d.join("cgroup.procs")).collect();
-    let out = env.capture({
-        let mut c = Command::new("sh");
-        c.arg("-c")
-            .arg(r#"for f; do echo $$ > "$f" || exit 9; done; exec "$RT" --root "$ROOT" create --bundle "$B" "$ID""#)
-            .arg("sh")
-            .args(&procs)
-            .env("RT", &env.binary)
-            .env("ROOT", &env.root)
-            .env("B", &env.bundle)
-            .env("ID", &id);
-        c
-    });
+    let out = creator.create(&env, &id);
     assert_eq!(out.code, 0, "create from the creator's cgroups: {out:?}");
     assert!(
         !creator.leftovers().is_empty(),
@@ -594,19 +597,7 @@ fn create_from_a_cgroup_that_cannot_fork_fails_cleanly() {
         fs::write(d.join("pids.max"), "1").unwrap();
     }
     let id = env.id();
-    let procs: Vec<PathBuf> = creator.0.iter().map(|d| d.join("cgroup.procs")).collect();
-    let out = env.capture({
-        let mut c = Command::new("sh");
-        c.arg("-c")
-            .arg(r#"for f; do echo $$ > "$f" || exit 9; done; exec "$RT" --root "$ROOT" create --bundle "$B" "$ID""#)
-            .arg("sh")
-            .args(&procs)
-            .env("RT", &env.binary)
-            .env("ROOT", &env.root)
-            .env("B", &env.bundle)
-            .env("ID", &id);
-        c
-    });
+    let out = creator.create(&env, &id);
     assert_ne!(out.code, 0, "create with no room to fork: {out:?}");
     assert_ne!(
         out.code, 9,
