@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// An absolute cgroupsPath unique to this test, so its directories can be found in every
 /// hierarchy (v1 controllers, the named systemd one and unified) without knowing the layout.
-fn own_cgroup(env: &mut Env) -> String {
+pub(crate) fn own_cgroup(env: &mut Env) -> String {
     let name = format!(
         "ward-lcf-{}-{}",
         std::process::id(),
@@ -28,7 +28,7 @@ fn own_cgroup(env: &mut Env) -> String {
 }
 
 /// Every directory named `name` directly below a hierarchy root.
-fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
+pub(crate) fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for h in fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
         let d = h.path().join(name);
@@ -40,7 +40,7 @@ fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
 }
 
 /// Live processes placed in a cgroup called `name` (in any hierarchy).
-fn procs_in_cgroup(name: &str) -> Vec<i32> {
+pub(crate) fn procs_in_cgroup(name: &str) -> Vec<i32> {
     let needle = format!("/{name}");
     fs::read_dir("/proc")
         .unwrap()
@@ -55,7 +55,7 @@ fn procs_in_cgroup(name: &str) -> Vec<i32> {
 }
 
 /// Nothing of container `id` (cgroup `cg`) is left: state dir, cgroups, processes, mounts.
-fn assert_clean(env: &Env, id: &str, cg: &str, when: &str) {
+pub(crate) fn assert_clean(env: &Env, id: &str, cg: &str, when: &str) {
     assert!(
         !env.root.join(id).exists(),
         "{when}: state dir left: {:?}",
@@ -85,18 +85,26 @@ fn assert_clean(env: &Env, id: &str, cg: &str, when: &str) {
 /// Starts `create` of `id`, SIGKILLs the runtime after `delay`, reaps it.
 fn create_killed_after(env: &Env, id: &str, delay: Duration) {
     let b = env.bundle.to_str().unwrap();
+    killed_after(env, &["create", "--bundle", b, id], delay);
+}
+
+/// Runs the runtime with `args`, SIGKILLs it after `delay` (if it is still running) and reaps
+/// it; whether it had finished first.
+pub(crate) fn killed_after(env: &Env, args: &[&str], delay: Duration) -> bool {
     let mut child = Command::new(&env.binary)
         .arg("--root")
         .arg(&env.root)
-        .args(["create", "--bundle", b, id])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("spawn create");
+        .expect("spawn the runtime");
     std::thread::sleep(delay);
+    let finished = matches!(child.try_wait(), Ok(Some(_)));
     let _ = child.kill();
     let _ = child.wait();
+    finished
 }
 
 /// SIGKILL at 50 points spread over the whole of `create` (plus jitter), each followed by

@@ -29,6 +29,7 @@ mod hooks;
 mod landlock;
 mod lifecycle;
 mod lifecycle_faults;
+mod lifecycle_kills;
 mod mounts;
 mod namespaces;
 mod observe;

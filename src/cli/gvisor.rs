@@ -243,6 +243,7 @@ fn create(cli: &Cli, cmd: &Command, b: &Bundle, id: &str, role: &Role) -> ward::
             annotations: b.spec.annotations().clone().unwrap_or_default(),
             owner: String::new(),
             init_start_time: 0,
+            init_exe: None,
             private_pid_ns: true,
             cgroup: None,
             tier: Tier::Gvisor,

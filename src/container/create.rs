@@ -486,6 +486,7 @@ fn create_in(
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         owner: String::new(),
         init_start_time: 0,
+        init_exe: None,
         private_pid_ns: bundle.has_new_namespace(Ns::Pid),
         cgroup,
         tier: crate::container::tier::Tier::Native,
@@ -559,6 +560,7 @@ fn create_in(
     stored.init_start_time = crate::container::state::proc_stat(pid)
         .map(|(_, t)| t)
         .ok_or_else(|| Error::Init("container init exited during setup".into()))?;
+    stored.init_exe = crate::container::state::exe_of(pid);
     if opts.config.is_some() {
         dir.save_config(&without_env_values(&bundle.raw))?;
     } else {

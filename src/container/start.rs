@@ -7,7 +7,7 @@ use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 
-use crate::container::state::{ContainerDir, Status};
+use crate::container::state::{ContainerDir, Status, Stored};
 use crate::container::{hook_state, open_init};
 use crate::error::{Error, Result};
 use crate::init::hooks::{run_hooks, HookKind};
@@ -42,7 +42,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let fifo = unsafe { OwnedFd::from_raw_fd(fifo) };
     // From here on the container is no longer "created", whatever happens next.
     let _ = std::fs::remove_file(&path);
-    let reply = read_until_exec(fifo.as_fd(), pidfd.as_fd())?;
+    let reply = read_until_exec(fifo.as_fd(), pidfd.as_fd(), &stored)?;
     if !reply.is_empty() {
         return Err(Error::Init(reply));
     }
@@ -64,8 +64,10 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 }
 
 /// Waits for init's "0" (it opened the fifo), then for EOF (execve closed it: success) or an
-/// error message. init dying first is an error too.
-fn read_until_exec(fifo: BorrowedFd, pidfd: BorrowedFd) -> Result<String> {
+/// error message. init dying first is an error too. A fifo whose writer came and went before
+/// we opened it never reports EOF (a start killed after releasing init, then this one in the
+/// moment before init's execve): init's exe, looked at every 100 ms, tells that it has exec'd.
+fn read_until_exec(fifo: BorrowedFd, pidfd: BorrowedFd, stored: &Stored) -> Result<String> {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -73,7 +75,8 @@ fn read_until_exec(fifo: BorrowedFd, pidfd: BorrowedFd) -> Result<String> {
             PollFd::new(fifo, PollFlags::POLLIN),
             PollFd::new(pidfd, PollFlags::POLLIN),
         ];
-        match poll(&mut fds, PollTimeout::NONE) {
+        match poll(&mut fds, PollTimeout::from(100u8)) {
+            Ok(0) if got.is_empty() && crate::container::state::init_execed(stored) => break,
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(Error::sys("poll", "exec fifo", e)),
         }

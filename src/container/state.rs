@@ -4,12 +4,14 @@
 //!   (write a temporary file, then rename).
 //! - `config.json`: the spec the container was created from (poststop hooks run from it even if
 //!   the bundle changed).
-//! - `exec.fifo`: the fifo the created init waits on (as runc's); its presence means "created".
+//! - `exec.fifo`: the fifo the created init waits on (as runc's); its presence means "created"
+//!   while init still runs the file it ran at create (`init_exe`): a start killed after
+//!   releasing init, before removing the fifo, leaves a running container and the fifo.
 //! - `creating.json`: what `create` has made so far (cgroup, init, supervisor), each written
 //!   *before* it is made; `delete --force` reads it when state.json is missing or unreadable
 //!   (create killed half-way), so nothing it made can be lost.
-//! - `lock`: flock'ed by every command that changes the container, so two commands on one id
-//!   cannot interleave.
+//! - the directory itself is flock'ed by every command that changes the container, so two
+//!   commands on one id cannot interleave (no lock file: see `ContainerDir::lock`).
 //!
 //! The status is never stored: it is derived from the kernel (is the init process, identified by
 //! pid *and* start time, still alive?) so it cannot go stale when init dies.
@@ -68,6 +70,11 @@ pub struct Stored {
     pub owner: String,
     /// Start time of init (/proc/<pid>/stat field 22): tells init from a reused pid.
     pub init_start_time: u64,
+    /// The file init ran while created (device, inode of /proc/<pid>/exe): once init's exe is
+    /// another file, init has exec'd the container's process, even if the exec fifo is still
+    /// there (a `start` killed between releasing init and removing the fifo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_exe: Option<(u64, u64)>,
     /// The container has its own pid namespace: killing init kills everything in it.
     pub private_pid_ns: bool,
     /// Where its cgroup is (absent: created before ward managed cgroups).
@@ -219,7 +226,7 @@ impl ContainerDir {
         } else if state.cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
             // A frozen cgroup is `paused` whatever froze it, even before start (runc's order).
             Status::Paused
-        } else if self.exec_fifo().exists() {
+        } else if self.exec_fifo().exists() && !init_execed(state) {
             Status::Created
         } else {
             Status::Running
@@ -264,6 +271,21 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
     // Field 22 of the line is index 19 after the state (field 3).
     let start = fields.get(19)?.parse().ok()?;
     Some((state, start))
+}
+
+/// The (device, inode) of the file a live process runs.
+pub fn exe_of(pid: i32) -> Option<(u64, u64)> {
+    nix::sys::stat::stat(format!("/proc/{pid}/exe").as_str())
+        .ok()
+        .map(|st| (st.st_dev, st.st_ino))
+}
+
+/// Has init exec'd the container's process? Known only when create recorded the file init ran
+/// and it can still be looked at; otherwise no (the exec fifo alone decides, as in runc).
+pub(crate) fn init_execed(state: &Stored) -> bool {
+    state
+        .init_exe
+        .is_some_and(|made| exe_of(state.pid).is_some_and(|now| now != made))
 }
 
 /// Is the container's init (same pid, same start time) alive and not a zombie?

@@ -369,14 +369,20 @@ impl Cgroup {
                 };
             }
         }
-        let _ = self.freeze(true);
+        // A freezer that cannot be frozen is gone (a delete killed half-way removed it): then
+        // there is nothing to thaw either, and the signals go out unfrozen.
+        let froze = self.freeze(true).is_ok();
         for pid in self.pids() {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
-        self.freeze(false)
+        if froze {
+            self.freeze(false)
+        } else {
+            Ok(())
+        }
     }
 
     /// Removes the directories; they must be empty of processes.
