@@ -30,6 +30,7 @@ mod landlock;
 mod lifecycle;
 mod lifecycle_faults;
 mod lifecycle_kills;
+mod lifecycle_races;
 mod mounts;
 mod namespaces;
 mod observe;

@@ -223,7 +223,7 @@ impl ContainerDir {
     pub fn status(&self, state: &Stored) -> Status {
         if !init_alive(state) {
             Status::Stopped
-        } else if state.cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
+        } else if state.cgroup.as_ref().is_some_and(|c| c.is_paused()) {
             // A frozen cgroup is `paused` whatever froze it, even before start (runc's order).
             Status::Paused
         } else if self.exec_fifo().exists() && !init_execed(state) {

@@ -345,6 +345,17 @@ impl Cgroup {
         }
     }
 
+    /// Whether the container is paused, as `state` reports it: frozen, or asked to be and
+    /// still on its way (a process that joined a frozen cgroup, an `exec` racing `pause`, is
+    /// frozen a moment after it arrives; until then the kernel says FREEZING / frozen 0, and
+    /// "running" would be a lie about a container that was paused).
+    pub fn is_paused(&self) -> bool {
+        match self.mode {
+            Mode::Unified => v2::is_paused(&v2::dir(Path::new(ROOT), self.place())),
+            _ => v1::is_paused(self.place()),
+        }
+    }
+
     pub fn is_frozen(&self) -> bool {
         match self.mode {
             Mode::Unified => v2::is_frozen(&v2::dir(Path::new(ROOT), self.place())),

@@ -133,6 +133,13 @@ pub fn freeze(at: Place, frozen: bool) -> Result<()> {
     )))
 }
 
+/// FROZEN, or FREEZING (on its way there: see `Cgroup::is_paused`).
+pub fn is_paused(at: Place) -> bool {
+    dir_of(at, "freezer")
+        .and_then(|d| crate::sys::read_small(d.join("freezer.state")).ok())
+        .is_some_and(|s| matches!(s.trim(), "FROZEN" | "FREEZING"))
+}
+
 pub fn is_frozen(at: Place) -> bool {
     dir_of(at, "freezer")
         .and_then(|d| crate::sys::read_small(d.join("freezer.state")).ok())

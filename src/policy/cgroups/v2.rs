@@ -284,6 +284,12 @@ pub fn freeze(dir: &Path, frozen: bool) -> Result<()> {
     )))
 }
 
+/// Frozen (by itself or an ancestor), or asked to be (cgroup.freeze 1) and still on its way.
+pub fn is_paused(dir: &Path) -> bool {
+    is_frozen(dir)
+        || crate::sys::read_small(dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+}
+
 pub fn is_frozen(dir: &Path) -> bool {
     crate::sys::read_small(dir.join("cgroup.events"))
         .map(|s| s.lines().any(|l| l.trim() == "frozen 1"))
