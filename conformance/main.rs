@@ -26,6 +26,7 @@ mod features;
 mod gvisor;
 mod harness;
 mod hooks;
+mod hostile;
 mod landlock;
 mod lifecycle;
 mod lifecycle_faults;
