@@ -408,12 +408,18 @@ fn a_dead_proxy_fails_closed() {
     ))
     .expect("state.json");
     let proxy = state["proxy"][0].as_i64().expect("proxy pid");
+    assert_eq!(env.state(&id)["helpers"]["proxy"], "running");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(proxy as i32),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
     crate::harness::wait_for("the proxy to die", || !crate::harness::alive(proxy));
+    assert_eq!(
+        env.state(&id)["helpers"]["proxy"],
+        "exited",
+        "state of a proxy-less container"
+    );
     let out = env.rt(&["exec", &id, "sh", "-c", probe]);
     assert!(
         out.stdout.contains("rc1=1"),

@@ -121,6 +121,17 @@ fn without_the_supervisor_observed_calls_fail_but_walls_hold() {
         std::fs::read_to_string(shared.join("exec")).is_ok_and(|s| s == "ok\n")
     });
     let supervisor = supervisor_of(&env, &id);
+    assert_eq!(env.state(&id)["helpers"], json!({"supervisor": "running"}));
+    // `events` streams until the container stops; it must report the death as it happens.
+    let events_out = env.dir.join("events.out");
+    let mut events = std::process::Command::new(&env.binary)
+        .arg("--root")
+        .arg(&env.root)
+        .args(["events", "--interval", "200ms", &id])
+        .stdout(std::fs::File::create(&events_out).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(supervisor as i32),
         nix::sys::signal::Signal::SIGKILL,
@@ -130,6 +141,21 @@ fn without_the_supervisor_observed_calls_fail_but_walls_hold() {
     wait_for("execs fail without a listener", || {
         std::fs::read_to_string(shared.join("exec")).is_ok_and(|s| s == "fail\n")
     });
+    // state and events say so.
+    assert_eq!(env.state(&id)["helpers"], json!({"supervisor": "exited"}));
+    wait_for("an error event for the supervisor", || {
+        std::fs::read_to_string(&events_out).is_ok_and(|t| {
+            t.lines().any(|l| {
+                serde_json::from_str::<serde_json::Value>(l).is_ok_and(|e| {
+                    e["type"] == "error"
+                        && e["id"] == id.as_str()
+                        && e["data"]["helper"] == "supervisor"
+                })
+            })
+        })
+    });
+    let _ = events.kill();
+    let _ = events.wait();
     // The egress wall is the kernel's and does not depend on the supervisor.
     let out = env.rt(&["exec", &id, "nc", "127.0.0.1", "80"]);
     assert_ne!(out.code, 0, "{out:?}");

@@ -90,6 +90,8 @@ pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
         return Ok(0);
     }
     let mut ooms = oom_kills(&cg);
+    // ward's helpers that died while the container runs, each reported once as an error event.
+    let mut dead_helpers = std::collections::BTreeSet::new();
     // Violation records the supervisor writes, streamed as they come (already JSON events).
     let log = dir.path.join(ward::policy::supervisor::LOG);
     let mut seen = 0usize;
@@ -105,6 +107,19 @@ pub fn run(root: &std::path::Path, a: &Args) -> ward::Result<i32> {
             if now > ooms {
                 emit("oom", serde_json::Value::Null);
                 ooms = now;
+            }
+            if !ward::container::state::init_alive(&stored) {
+                return;
+            }
+            for (name, state) in ward::container::state::helpers(&stored).unwrap_or_default() {
+                if state == "exited" && dead_helpers.insert(name) {
+                    emit(
+                        "error",
+                        json!({"helper": name, "message": format!(
+                            "ward's {name} has exited: the container's walls fail closed until it is deleted"
+                        )}),
+                    );
+                }
             }
         };
         check_oom();

@@ -249,6 +249,7 @@ impl ContainerDir {
             created: state.created.clone(),
             annotations: state.annotations.clone(),
             owner: state.owner.clone(),
+            helpers: helpers(state),
         }
     }
 
@@ -271,6 +272,23 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
     // Field 22 of the line is index 19 after the state (field 3).
     let start = fields.get(19)?.parse().ok()?;
     Some((state, start))
+}
+
+/// Whether a helper process (pid, start time) is still the one ward started and alive.
+pub fn helper_alive((pid, start): (i32, u64)) -> bool {
+    matches!(proc_stat(pid), Some((s, t)) if t == start && s != 'Z' && s != 'X')
+}
+
+/// The container's helpers and whether each still runs (None: it has none).
+pub fn helpers(state: &Stored) -> Option<std::collections::BTreeMap<&'static str, &'static str>> {
+    let named = [("supervisor", state.supervisor), ("proxy", state.proxy)];
+    let map: std::collections::BTreeMap<_, _> = named
+        .into_iter()
+        .filter_map(|(name, h)| {
+            h.map(|h| (name, if helper_alive(h) { "running" } else { "exited" }))
+        })
+        .collect();
+    (!map.is_empty()).then_some(map)
 }
 
 /// The (device, inode) of the file a live process runs.

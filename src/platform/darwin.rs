@@ -71,6 +71,7 @@ pub fn report(root: &Path, s: &Stored) -> Report {
         created: s.created.clone(),
         annotations: s.annotations.clone(),
         owner: String::new(),
+        helpers: None,
     }
 }
 

@@ -79,6 +79,12 @@ pub struct Report {
     #[serde(skip_serializing_if = "HashMap::is_empty")]
     pub annotations: HashMap<String, String>,
     pub owner: String,
+    /// ward's own processes of the container (its supervisor, its egress proxy), each
+    /// "running" or "exited": printed only for a container that has one. A walled container
+    /// whose helper has died fails closed (observed syscalls fail ENOSYS, connections to names
+    /// fail); this is where that shows. Engines read runc's fields and ignore the rest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub helpers: Option<std::collections::BTreeMap<&'static str, &'static str>>,
 }
 
 /// Creates the state root (0700) if needed, and refuses one that another user could write to:
