@@ -673,10 +673,55 @@ egress_tests() {
     finish ctr-egress ward
 }
 
+# --- docker-churn (issue 21, case 3): 200 `docker run --rm` with ward, 8 at a time, every 10th
+# under the ward-egress runtime (proxy, wall, supervisor); then nothing of them may be left:
+# ward state dirs, cgroups under docker's parent, mounts, BPF programs/links, ward processes.
+# (The kernel's file-handle count moves with dockerd's own caches: it is reported, not judged.)
+bpf_counts() { # "programs links" on the host
+    python3 -c '
+import ctypes, struct
+libc = ctypes.CDLL(None, use_errno=True)
+def count(cmd):
+    n, start = 0, 0
+    while True:
+        attr = ctypes.create_string_buffer(struct.pack("III", start, 0, 0), 128)
+        if libc.syscall(321, cmd, attr, 128) != 0:
+            return n
+        start = struct.unpack_from("III", attr.raw)[1]
+        n += 1
+print(count(11), count(31))'
+}
+churn_counts() {
+    echo "state=$(ls "$DEXEC"/runtime-ward*/moby/ 2>/dev/null | grep -vc '^@')" \
+        "cgroups=$(find /sys/fs/cgroup/*/"$DCG" /sys/fs/cgroup/unified/"$DCG" -mindepth 1 -type d 2>/dev/null | wc -l)" \
+        "mounts=$(wc -l < /proc/self/mountinfo)" "bpf=$(bpf_counts | tr ' ' /)" \
+        "ward=$(pids_matching "$WARD" | wc -l)"
+}
+docker_churn_test() {
+    local n=${CHURN_DOCKER_N:-200} before after out fails files0 files1 t0 t1
+    begin
+    D run --rm --runtime ward --pull never --network none "$DIMG" true >/dev/null 2>&1
+    sleep 1
+    before=$(churn_counts); files0=$(awk '{print $1}' /proc/sys/fs/file-nr); t0=$(date +%s)
+    out=$(seq 1 "$n" | xargs -P 8 -I{} sh -c '
+        rt=ward; [ $(({} % 10)) = 0 ] && rt=ward-egress
+        o=$(timeout -k 5 60 "$0" -H "unix://$1" run --rm --runtime $rt --pull never --network none "$2" sh -c "echo ran-{}" 2>&1)
+        [ "$o" = "ran-{}" ] || echo "FAIL {} ($rt): $o"' "$DOCKER_BIN" "$D_SOCK" "$DIMG")
+    t1=$(date +%s)
+    sleep 2
+    after=$(churn_counts); files1=$(awk '{print $1}' /proc/sys/fs/file-nr)
+    fails=$(grep -c '^FAIL' <<<"$out")
+    [ "$fails" = 0 ] || bad "$fails of $n docker runs failed: $(head -3 <<<"$out")"
+    [ "$before" = "$after" ] || bad "grew: before {$before} after {$after}"
+    echo "# docker-churn: $n docker run --rm with ward in $((t1 - t0)) s: before {$before} after {$after}; file handles $files0 -> $files1"
+    finish docker-churn ward
+}
+
 for rt in runc ward; do ctr_tests "$rt"; done
 gvisor_ctr_test
 egress_tests
 for rt in runc ward; do docker_tests "$rt"; done
+docker_churn_test
 
 echo "$PASSED passed, $FAILED failed"
 if [ "$FAILED" != 0 ]; then
