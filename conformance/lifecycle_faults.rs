@@ -624,3 +624,63 @@ fn create_from_a_cgroup_that_cannot_fork_fails_cleanly() {
     env.rt(&["delete", "--force", &id]).ok();
     assert_clean(&env, &id, &cg, "the same id from an unlimited cgroup");
 }
+
+/// The bundle's file system disappears (lazily unmounted) after create: start runs the
+/// container (its root is pinned by its own mount namespace), state still reports it, exec
+/// works, and delete --force removes everything, poststop hooks run from the config ward kept.
+#[test]
+fn a_bundle_whose_file_system_disappears_after_create_still_runs_and_deletes() {
+    let mut env = Env::new();
+    let cg = own_cgroup(&mut env);
+    let mark = env.dir.join("poststop-ran");
+    env.config["hooks"] = json!({"poststop": [{"path": "/bin/sh",
+        "args": ["sh", "-c", format!("echo ran > {}", mark.display())]}]});
+    env.args(&["sleep", "600"]);
+    env.write_config();
+    // A copy of the bundle on a tmpfs of its own.
+    let disk = SmallFs::mount(env.dir.join("vanishing"), "size=64m");
+    let bundle = disk.0.join("bundle");
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(&env.bundle)
+        .arg(&bundle)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let id = env.id();
+    let b = bundle.to_str().unwrap();
+    env.rt(&["create", "--bundle", b, &id]).ok();
+    let gone = Command::new("umount")
+        .arg("-l")
+        .arg(&disk.0)
+        .status()
+        .unwrap();
+    assert!(gone.success());
+    assert!(
+        !bundle.join("config.json").exists(),
+        "the bundle is still there"
+    );
+    env.start(&id).ok();
+    assert_eq!(env.state(&id)["status"], "running");
+    let out = env.rt(&["exec", &id, "echo", "alive"]);
+    if runtime_is_runc() && out.stderr.contains("chdir") {
+        eprintln!(
+            "difference: runc 1.1.5's exec fails once the bundle is gone: {}",
+            out.stderr
+        );
+    } else {
+        assert_eq!(out.stdout, "alive\n", "{out:?}");
+    }
+    env.rt(&["delete", "--force", &id]).ok();
+    assert_clean(&env, &id, &cg, "after the bundle vanished");
+    assert_eq!(
+        fs::read_to_string(&mark).unwrap_or_default(),
+        "ran\n",
+        "poststop hook"
+    );
+    let mi = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mi.contains(b),
+        "a mount of the vanished bundle is left:\n{mi}"
+    );
+}
