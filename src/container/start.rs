@@ -121,7 +121,10 @@ mod tests {
     /// A stand-in for init: a live `sleep`, its state (pid, start time, `init_exe` as given) and
     /// its pidfd.
     fn sleeper(init_exe: Option<(u64, u64)>) -> (std::process::Child, Stored, OwnedFd) {
-        let child = Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+        let child = Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
         let pid = child.id() as i32;
         let (_, start) = crate::container::state::proc_stat(pid).expect("stat of sleep");
         let stored: Stored = serde_json::from_value(serde_json::json!({
@@ -170,7 +173,10 @@ mod tests {
         let got = bounded(hung_up(), pidfd, stored);
         let _ = child.kill();
         let _ = child.wait();
-        assert_eq!(got.expect("start hung on an exec'd init").ok(), Some(String::new()));
+        assert_eq!(
+            got.expect("start hung on an exec'd init").ok(),
+            Some(String::new())
+        );
     }
 
     /// The writer gone and init still the file it ran at create (neither dead nor exec'd yet):
@@ -190,7 +196,9 @@ mod tests {
         assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
         child.kill().unwrap();
         child.wait().unwrap();
-        let got = rx.recv_timeout(Duration::from_secs(5)).expect("no end after init died");
+        let got = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("no end after init died");
         assert!(got.is_err());
     }
 }
