@@ -1,7 +1,7 @@
 //! The container process: user, groups, umask, capabilities, rlimits, no_new_privs, cwd,
 //! environment and inherited file descriptors.
 
-use crate::harness::Env;
+use crate::harness::{runtime_is_runc, Env};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::os::fd::AsRawFd;
@@ -207,5 +207,26 @@ fn signals_start_with_default_dispositions() {
     assert_eq!(
         facts,
         vec!["SigBlk: 0000000000000000", "SigIgn: 0000000000000000"]
+    );
+}
+
+/// No PATH in `process.env`: args[0] is looked up as execvp(3) does (the runtime-spec gives
+/// args execvp's semantics), in a default search path, and PATH stays unset in the process.
+/// runc 1.1.5 fails ("executable file not found in $PATH"): a deliberate difference (README).
+#[test]
+fn args0_without_path_in_env_is_looked_up_as_execvp_does() {
+    let mut env = Env::new();
+    env.config["process"]["env"] = json!(["FOO=1"]);
+    env.args(&["env"]);
+    let out = env.run(&env.id());
+    if runtime_is_runc() && out.code != 0 {
+        eprintln!("difference: runc 1.1.5 without PATH: {}", out.stderr);
+        return;
+    }
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.lines().any(|l| l == "FOO=1"), "{out:?}");
+    assert!(
+        !out.stdout.lines().any(|l| l.starts_with("PATH=")),
+        "PATH was added: {out:?}"
     );
 }
