@@ -39,6 +39,20 @@ pub(crate) fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
     found
 }
 
+/// The memory limit of cgroup `name` as the kernel holds it (v1 memory.limit_in_bytes, or v2
+/// memory.max), "" when it has none.
+pub(crate) fn memory_limit(name: &str) -> String {
+    ["memory/", "unified/", ""]
+        .iter()
+        .find_map(|h| {
+            fs::read_to_string(format!("/sys/fs/cgroup/{h}{name}/memory.limit_in_bytes"))
+                .or_else(|_| fs::read_to_string(format!("/sys/fs/cgroup/{h}{name}/memory.max")))
+                .ok()
+        })
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
 /// Live processes placed in a cgroup called `name` (in any hierarchy).
 pub(crate) fn procs_in_cgroup(name: &str) -> Vec<i32> {
     let needle = format!("/{name}");

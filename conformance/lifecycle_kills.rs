@@ -275,17 +275,7 @@ fn exec_killed_at_any_point_leaves_nothing_outside_the_container() {
 fn update_killed_at_any_point_keeps_the_container_usable() {
     let (env, id, cg) = started("update");
     let ns = pid_ns(env.state(&id)["pid"].as_i64().unwrap());
-    let limit = || {
-        ["memory/", "unified/", ""]
-            .iter()
-            .find_map(|h| {
-                fs::read_to_string(format!("/sys/fs/cgroup/{h}{cg}/memory.limit_in_bytes"))
-                    .or_else(|_| fs::read_to_string(format!("/sys/fs/cgroup/{h}{cg}/memory.max")))
-                    .ok()
-            })
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default()
-    };
+    let limit = || crate::lifecycle_faults::memory_limit(&cg);
     let t0 = Instant::now();
     env.rt(&["update", "--memory", "512M", &id]).ok();
     let full = t0.elapsed();

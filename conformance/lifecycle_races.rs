@@ -291,14 +291,9 @@ fn update_during_pause_applies_and_keeps_it_paused() {
         );
         assert_eq!(up.0, 0, "{when}: update of a paused container: {}", up.2);
         assert_eq!(env.state(&id)["status"], "paused", "{when}");
-        let limit = ["memory/", "unified/", ""].iter().find_map(|h| {
-            std::fs::read_to_string(format!("/sys/fs/cgroup/{h}{cg}/memory.limit_in_bytes"))
-                .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/{h}{cg}/memory.max")))
-                .ok()
-        });
         assert_eq!(
-            limit.map(|s| s.trim().to_string()),
-            Some((mb << 20).to_string())
+            crate::lifecycle_faults::memory_limit(&cg),
+            (mb << 20).to_string()
         );
     }
     env.rt(&["resume", &id]).ok();

@@ -51,21 +51,7 @@ json.dump(c, open(f"{b}/egress.json", "w"))
 PY
 
 # ------------------------------------------------------------ what is counted
-bpf_ids() { # count of BPF programs and links on the host (BPF_*_GET_NEXT_ID)
-    python3 - <<'PY'
-import ctypes, struct
-libc = ctypes.CDLL(None, use_errno=True)
-def count(cmd):
-    n, start = 0, 0
-    while True:
-        attr = ctypes.create_string_buffer(struct.pack("III", start, 0, 0), 128)
-        if libc.syscall(321, cmd, attr, 128) != 0:
-            return n
-        start = struct.unpack_from("III", attr.raw)[1]
-        n += 1
-print(count(11), count(31))  # BPF_PROG_GET_NEXT_ID, BPF_LINK_GET_NEXT_ID
-PY
-}
+bpf_ids() { python3 "$ROOT/integration/bpf_count.py"; }  # "programs links"
 ours() { # processes of this run: ward's (their command line names $W) and the containers' (root in $W)
     local p
     for p in /proc/[0-9]*; do

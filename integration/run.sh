@@ -677,20 +677,7 @@ egress_tests() {
 # under the ward-egress runtime (proxy, wall, supervisor); then nothing of them may be left:
 # ward state dirs, cgroups under docker's parent, mounts, BPF programs/links, ward processes.
 # (The kernel's file-handle count moves with dockerd's own caches: it is reported, not judged.)
-bpf_counts() { # "programs links" on the host
-    python3 -c '
-import ctypes, struct
-libc = ctypes.CDLL(None, use_errno=True)
-def count(cmd):
-    n, start = 0, 0
-    while True:
-        attr = ctypes.create_string_buffer(struct.pack("III", start, 0, 0), 128)
-        if libc.syscall(321, cmd, attr, 128) != 0:
-            return n
-        start = struct.unpack_from("III", attr.raw)[1]
-        n += 1
-print(count(11), count(31))'
-}
+bpf_counts() { python3 "$HERE/bpf_count.py"; }  # "programs links" on the host
 churn_counts() {
     echo "state=$(ls "$DEXEC"/runtime-ward*/moby/ 2>/dev/null | grep -vc '^@')" \
         "cgroups=$(find /sys/fs/cgroup/*/"$DCG" /sys/fs/cgroup/unified/"$DCG" -mindepth 1 -type d 2>/dev/null | wc -l)" \
