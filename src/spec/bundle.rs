@@ -53,7 +53,17 @@ impl Bundle {
     /// A bundle whose config is given rather than read from `dir/config.json` (`ward sandbox`
     /// builds its own: the env it carries is never written to a file).
     pub fn from_raw(dir: PathBuf, mut raw: serde_json::Value) -> Result<Bundle> {
-        crate::spec::capabilities::skip_unknown(&mut raw["process"]);
+        // Anything but an object is refused here, naming the file: read as one below (as
+        // `raw["process"]` once did) it would panic.
+        let Some(top) = raw.as_object_mut() else {
+            return Err(Error::spec(
+                "config.json",
+                format!("must be a JSON object, not {}", json_kind(&raw)),
+            ));
+        };
+        if let Some(process) = top.get_mut("process") {
+            crate::spec::capabilities::skip_unknown(process);
+        }
         let spec: Spec = from_value(&raw, "config.json")?;
         let rootfs = rootfs_of(&dir, &spec)?;
         let landlock = crate::spec::landlock::from_config(&raw)?;
@@ -325,6 +335,18 @@ impl Bundle {
     }
 }
 
+/// What a JSON value is, for an error.
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 fn rootfs_of(bundle: &Path, spec: &Spec) -> Result<PathBuf> {
     let root = spec
         .root()
@@ -359,6 +381,37 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("process.user.uid"), "{err}");
+    }
+
+    /// Found by the fuzz target (issue 21): a config.json that is JSON but not an object
+    /// (`[]`, `"x"`, `1`) panicked in `from_raw` (`raw["process"]` indexes only objects).
+    #[test]
+    fn a_config_that_is_not_an_object_is_refused_naming_the_file() {
+        for text in ["[]", "[{\"process\": {}}]", "\"x\"", "1", "true"] {
+            let raw: serde_json::Value = parse_json(text, "config.json").unwrap();
+            let err = Bundle::from_raw(PathBuf::from("/nonexistent"), raw).unwrap_err();
+            let Error::Spec { field, msg } = &err else {
+                panic!("{text}: {err:?}");
+            };
+            assert_eq!(field, "config.json", "{text}: {err}");
+            assert!(msg.contains("object"), "{text}: {err}");
+        }
+    }
+
+    /// Found by the fuzz target (issue 21): text after the config's JSON value was ignored, so
+    /// `{…}{…}` ran the first object and dropped the second without a word.
+    #[test]
+    fn text_after_the_json_value_is_an_error() {
+        for text in ["{} x", "{}{\"process\": {}}", "null,", "[] ]"] {
+            let err = parse_json::<serde_json::Value>(text, "config.json")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("config.json") && err.contains("line 1 column"),
+                "{text}: {err}"
+            );
+        }
+        assert!(parse_json::<serde_json::Value>("{}\n\t ", "config.json").is_ok());
     }
 
     #[test]

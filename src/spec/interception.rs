@@ -173,6 +173,27 @@ pub(crate) fn covers(r: &Rule, a: IpAddr) -> bool {
 /// Reads the policy from the raw config or the annotation (both: an error naming both).
 /// Parts not built yet are refused, never ignored.
 pub fn from_config(raw: &serde_json::Value) -> Result<Option<Interception>> {
+    read(raw).map_err(|e| named_for(raw, e))
+}
+
+/// A refusal of a policy given in the annotation, named after the annotation: the parts that
+/// name their field as the config's (`parse_rule`, `address`, `numbers`, `validate_observe`,
+/// which also serve where there is no config) would name `process.interception.…`, a field
+/// the config does not have.
+fn named_for(raw: &serde_json::Value, e: Error) -> Error {
+    if raw.pointer("/process/interception").is_some() {
+        return e;
+    }
+    match e {
+        Error::Spec { field, msg } => match field.strip_prefix("process.interception.") {
+            Some(part) => Error::spec(format!("annotations.{ANNOTATION}: {part}"), msg),
+            None => Error::Spec { field, msg },
+        },
+        e => e,
+    }
+}
+
+fn read(raw: &serde_json::Value) -> Result<Option<Interception>> {
     let field = raw.get("process").and_then(|p| p.get("interception"));
     let annotation = raw
         .get("annotations")
@@ -486,6 +507,42 @@ mod tests {
         let n = p.network.unwrap();
         assert_eq!(n.allow_unix.unwrap().len(), 2);
         assert_eq!(n.default, Verdict::Deny);
+    }
+
+    /// Found by the fuzz target (issue 21): a policy given in the annotation was refused
+    /// naming `process.interception.…`, a field the config does not have, for its address
+    /// rules, allowUnix, families and observe.
+    #[test]
+    fn refusals_of_the_annotation_name_the_annotation() {
+        for (policy, part) in [
+            (r#"{"network": {"allow": ["10.0.0.0/33"]}}"#, "network"),
+            (r#"{"network": {"deny": ["x"]}}"#, "network"),
+            (
+                r#"{"network": {"allowUnix": ["rel.sock"]}}"#,
+                "network.allowUnix",
+            ),
+            (
+                r#"{"network": {"families": ["ipx"]}}"#,
+                "network.families[0]",
+            ),
+            (r#"{"observe": ["read"]}"#, "observe[0]"),
+        ] {
+            let raw = serde_json::json!({"annotations": {ANNOTATION: policy}});
+            let e = from_config(&raw).unwrap_err();
+            let Error::Spec { field, .. } = &e else {
+                panic!("{policy}: {e:?}");
+            };
+            assert_eq!(
+                field,
+                &format!("annotations.{ANNOTATION}: {part}"),
+                "{policy}"
+            );
+            // The config field keeps its own name.
+            let raw = serde_json::json!({"process": {"interception":
+                serde_json::from_str::<serde_json::Value>(policy).unwrap()}});
+            let e = from_config(&raw).unwrap_err().to_string();
+            assert!(e.contains(&format!("process.interception.{part}")), "{e}");
+        }
     }
 
     #[test]

@@ -6,7 +6,12 @@ use crate::error::{Error, Result};
 /// Parses JSON into `T`, naming the offending field on error.
 pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
     let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| path_error(e, what))
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| path_error(e, what))?;
+    // Only whitespace may follow the value, as serde_json::from_str requires: `{…}{…}` would
+    // otherwise run the first object and drop the second unsaid. (runc's json.Decoder ignores
+    // what follows; refusing it is a deliberate difference.)
+    de.end().map_err(|e| Error::spec(what, e.to_string()))?;
+    Ok(value)
 }
 
 /// `T` from an already parsed JSON tree, naming the offending field on error.
