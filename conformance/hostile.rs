@@ -59,7 +59,7 @@ impl Host {
         Host {
             sysctls: SYSCTLS
                 .iter()
-                .map(|s| (s.to_string(), read(&format!("/proc/sys/{s}").as_ref())))
+                .map(|s| (s.to_string(), read(format!("/proc/sys/{s}").as_ref())))
                 .collect(),
             runtime: fs::read(crate::harness::runtime_path()).unwrap(),
             neighbour,

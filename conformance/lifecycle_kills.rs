@@ -97,9 +97,7 @@ fn frozen(cg: &str) -> bool {
 fn settled(env: &Env, id: &str, cg: &str, when: &str) -> Option<String> {
     let t0 = Instant::now();
     loop {
-        let Some(state) = reported(env, id, when) else {
-            return None;
-        };
+        let state = reported(env, id, when)?;
         let status = state["status"].as_str().unwrap_or_default().to_string();
         let pid = state["pid"].as_i64().unwrap_or(0);
         let truth = match status.as_str() {

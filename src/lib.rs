@@ -10,6 +10,11 @@
 // The layers, bottom to top; each may import only from the layers below it (README
 // "Layout", checked by tests/layers.rs). `error` and `logging` serve every layer.
 pub mod error;
+/// Tests only: the seeded generator and driver of the fuzz targets (issue 21); imports
+/// nothing of ward's, so every layer's tests may use it. Its targets are Linux modules'.
+#[cfg(target_os = "linux")]
+#[cfg(test)]
+mod fuzzkit;
 pub mod logging;
 /// The config: the parsed bundle and ward's extensions (types, JSON, validation).
 pub mod spec;

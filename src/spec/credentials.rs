@@ -536,4 +536,6 @@ pub fn spans(extract: &Regex, value: &[u8]) -> Option<Vec<std::ops::Range<usize>
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

@@ -491,6 +491,8 @@ fn whatwg_ipv4(name: &str) -> Option<Ipv4Addr> {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod schema_tests;
 #[cfg(test)]
 mod tests;

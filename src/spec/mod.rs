@@ -3,6 +3,9 @@
 //! JSON and validation. Nothing here touches the kernel or imports a runtime module: policies
 //! read the spec, never the reverse.
 
+#[cfg(target_os = "linux")]
+#[cfg(test)]
+pub(crate) mod fuzz;
 #[cfg(test)]
 pub(crate) mod schema_check;
 pub mod template;

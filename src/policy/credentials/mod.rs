@@ -146,6 +146,8 @@ pub fn random(buf: &mut [u8]) -> Result<()> {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -8,7 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::conn::{self, Conn, Target};
@@ -166,9 +166,9 @@ fn target(sh: &Shared, source: Source, host: &str, port: u16) -> (Target, Decisi
 /// SOCKS5 replies (RFC 1928 6).
 const SUCCEEDED: u8 = 0;
 const NOT_ALLOWED_BY_RULESET: u8 = 2;
-const HOST_UNREACHABLE: u8 = 4;
-const COMMAND_NOT_SUPPORTED: u8 = 7;
-const ATYP_NOT_SUPPORTED: u8 = 8;
+pub(super) const HOST_UNREACHABLE: u8 = 4;
+pub(super) const COMMAND_NOT_SUPPORTED: u8 = 7;
+pub(super) const ATYP_NOT_SUPPORTED: u8 = 8;
 
 async fn socks(sh: Arc<Shared>, mut conn: TcpStream) {
     let request = tokio::time::timeout(HEAD_TIMEOUT, socks_request(&mut conn)).await;
@@ -214,8 +214,11 @@ async fn socks(sh: Arc<Shared>, mut conn: TcpStream) {
     session::judge(sh, t, conn, Vec::new(), Some(d)).await
 }
 
-/// The greeting and the request: `Ok(Err(code))` is a refusal to send.
-async fn socks_request(conn: &mut TcpStream) -> std::io::Result<Result<(String, u16), u8>> {
+/// The greeting and the request: `Ok(Err(code))` is a refusal to send. Generic over the stream
+/// so that the fuzz target (`props_listeners`) drives it from memory.
+pub(super) async fn socks_request<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut S,
+) -> std::io::Result<Result<(String, u16), u8>> {
     let mut two = [0u8; 2];
     conn.read_exact(&mut two).await?;
     let mut methods = vec![0u8; two[1] as usize];

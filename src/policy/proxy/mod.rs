@@ -43,3 +43,5 @@ pub mod upstream;
 
 #[cfg(test)]
 mod props;
+#[cfg(test)]
+mod props_listeners;

@@ -149,4 +149,6 @@ pub fn deliver(
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

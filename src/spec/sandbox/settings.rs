@@ -944,4 +944,6 @@ fn check_range(s: &str) -> std::result::Result<(), String> {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
