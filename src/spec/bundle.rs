@@ -414,6 +414,22 @@ mod tests {
         assert!(parse_json::<serde_json::Value>("{}\n\t ", "config.json").is_ok());
     }
 
+    /// Found by the fuzz target (issue 21): serde's type errors quote the input whole, so a
+    /// 5,000-byte string came back in full; the echo is capped (ECHO_MAX), the field and the
+    /// position stay.
+    #[test]
+    fn a_long_value_of_the_wrong_type_is_not_echoed_whole() {
+        let long = "x".repeat(5000);
+        let text = format!(r#"{{"process": {{"user": {{"uid": "{long}"}}}}}}"#);
+        let err = parse_json::<Spec>(&text, "config.json")
+            .unwrap_err()
+            .to_string();
+        assert!(err.len() < 600, "{} bytes: {err}", err.len());
+        assert!(err.contains("process.user.uid"), "{err}");
+        assert!(err.contains("line 1 column"), "{err}");
+        assert!(err.contains("bytes in all"), "{err}");
+    }
+
     #[test]
     fn malformed_json_is_an_error() {
         let err = parse_json::<Spec>("{not json", "config.json")

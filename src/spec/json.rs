@@ -20,11 +20,21 @@ pub fn from_value<T: serde::de::DeserializeOwned>(v: &serde_json::Value, what: &
 }
 
 fn path_error(e: serde_path_to_error::Error<serde_json::Error>, what: &str) -> Error {
-    let path = e.path().to_string();
+    let path = crate::error::excerpt(&e.path().to_string());
     let field = if path == "." {
         what.to_string()
     } else {
         format!("{what}: {path}")
     };
-    Error::spec(field, e.into_inner().to_string())
+    Error::spec(field, clip_message(&e.into_inner().to_string()))
+}
+
+/// serde's message with the input it quotes (`invalid type: string "…", expected u32`) cut to
+/// `ECHO_MAX`, keeping the position it ends with (` at line L column C`).
+fn clip_message(msg: &str) -> String {
+    let (head, tail) = match msg.rfind(" at line ") {
+        Some(at) => msg.split_at(at),
+        None => (msg, ""),
+    };
+    format!("{}{tail}", crate::error::excerpt(head))
 }
