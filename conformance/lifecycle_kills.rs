@@ -446,3 +446,79 @@ fn a_delete_that_removed_the_cgroups_but_not_the_state_is_finished() {
         assert!(stragglers(&ns, &id).is_empty());
     }
 }
+
+/// ward's helpers killed (the supervisor of observed syscalls, the egress proxy), one at a time
+/// and both: `state` reports which has exited, the container keeps running behind its walls,
+/// `delete --force` leaves nothing (no helper either), and the id runs again with live helpers.
+#[test]
+fn killed_helpers_are_reported_and_delete_leaves_nothing() {
+    if crate::harness::runtime_is_runc() {
+        return; // the helpers are ward's
+    }
+    let mut env = Env::new();
+    let cg = own_cgroup(&mut env);
+    env.args(&["sleep", "600"]);
+    env.config["process"]["interception"] = serde_json::json!({
+        "observe": ["execve"],
+        "network": {"allowedDomains": ["allowed.example"]}
+    });
+    let id = env.id();
+    for victims in [
+        &["supervisor"][..],
+        &["proxy"][..],
+        &["supervisor", "proxy"][..],
+    ] {
+        let when = format!("{victims:?} killed");
+        env.create(&id).ok();
+        env.start(&id).ok();
+        let state = env.state(&id);
+        let pid = state["pid"].as_i64().unwrap();
+        let ns = pid_ns(pid);
+        assert_eq!(
+            state["helpers"],
+            serde_json::json!({"supervisor": "running", "proxy": "running"}),
+            "{when}"
+        );
+        let stored: Value = serde_json::from_str(&crate::harness::read(
+            &env.root.join(&id).join("state.json"),
+        ))
+        .unwrap();
+        for v in victims {
+            let hp = stored[*v][0].as_i64().unwrap();
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(hp as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .unwrap();
+            crate::harness::wait_for(&format!("{v} to die"), || !alive(hp));
+        }
+        let state = env.state(&id);
+        assert_eq!(state["status"], "running", "{when}");
+        for name in ["supervisor", "proxy"] {
+            let want = if victims.contains(&name) {
+                "exited"
+            } else {
+                "running"
+            };
+            assert_eq!(state["helpers"][name], want, "{when}: {state}");
+        }
+        delete_and_check(&env, &id, &cg, &ns, &when);
+        let all: Vec<i64> = ["supervisor", "proxy"]
+            .iter()
+            .filter_map(|n| stored[*n][0].as_i64())
+            .collect();
+        assert!(
+            all.iter().all(|p| !alive(*p)),
+            "{when}: a helper outlived delete: {all:?}"
+        );
+    }
+    env.create(&id).ok();
+    env.start(&id).ok();
+    assert_eq!(
+        env.state(&id)["helpers"],
+        serde_json::json!({"supervisor": "running", "proxy": "running"}),
+        "the id reused"
+    );
+    env.rt(&["delete", "--force", &id]).ok();
+    assert_clean(&env, &id, &cg, "helpers: the id reused");
+}
