@@ -15,7 +15,7 @@ fn probe() -> PathBuf {
 /// A container with the probe, CAP_NET_ADMIN (to bring up lo) and `policy`, running `script`.
 fn probe_env(policy: Value, script: &str) -> Env {
     let mut env = Env::new();
-    std::fs::copy(probe(), env.rootfs().join("probe")).unwrap();
+    crate::harness::copy_executable(probe(), env.rootfs().join("probe"));
     env.args(&["sh", "-c", script]);
     let caps = json!([
         "CAP_NET_ADMIN",

@@ -21,7 +21,7 @@ fn policy() -> Value {
 fn attack_env(extra_caps: &[&str], script: &str) -> Env {
     let mut env = Env::new();
     let probe = crate::harness::static_binary("egress-probe", "egress_probe.c");
-    std::fs::copy(probe, env.rootfs().join("probe")).unwrap();
+    crate::harness::copy_executable(probe, env.rootfs().join("probe"));
     let mut caps = vec!["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
     caps.extend_from_slice(extra_caps);
     env.config["process"]["capabilities"] =
@@ -178,7 +178,7 @@ fn a_pod_neighbours_udp_socket_is_not_reachable_through_the_range() {
     netns.join(&mut sidecar);
     let marks = sidecar.shared_dir("marks", "/marks");
     let mark = crate::harness::static_binary("udp-mark", "udp_mark.c");
-    std::fs::copy(mark, sidecar.rootfs().join("udp_mark")).unwrap();
+    crate::harness::copy_executable(mark, sidecar.rootfs().join("udp_mark"));
     sidecar.args(&[
         "sh",
         "-c",
@@ -204,7 +204,7 @@ fn a_pod_neighbours_udp_socket_is_not_reachable_through_the_range() {
     let mut control = Env::new();
     netns.join(&mut control);
     let probe = crate::harness::static_binary("egress-probe", "egress_probe.c");
-    std::fs::copy(&probe, control.rootfs().join("probe")).unwrap();
+    crate::harness::copy_executable(&probe, control.rootfs().join("probe"));
     control.args(&["sh", "-c", "sleep 0.3; /probe sendto 127.0.0.1 5300"]);
     let out = control.run(&control.id());
     crate::harness::wait_for("the control datagram", || got.exists());
@@ -267,7 +267,7 @@ fn cap_sys_admin_cannot_detach_the_wall() {
          /bpf_detach /dev/shm/cg; echo tcp:; /probe tcp 192.0.2.80 443",
     );
     let detach = crate::harness::static_binary("bpf-detach", "bpf_detach.c");
-    std::fs::copy(detach, env.rootfs().join("bpf_detach")).unwrap();
+    crate::harness::copy_executable(detach, env.rootfs().join("bpf_detach"));
     env.config["linux"]["namespaces"]
         .as_array_mut()
         .unwrap()
@@ -346,7 +346,7 @@ fn dns_abuse_fills_the_table_without_taking_the_proxy_down() {
     env.config["process"]["interception"] =
         json!({"network": {"allowedDomains": ["allowed.example", "*.wild.example"]}});
     let flood = crate::harness::static_binary("dns-flood", "dns_flood.c");
-    std::fs::copy(flood, env.rootfs().join("dns_flood")).unwrap();
+    crate::harness::copy_executable(flood, env.rootfs().join("dns_flood"));
     let out = env.run(&env.id());
     let t = text(&out);
     assert!(t.contains("final=0"), "the proxy stopped answering: {t}");
@@ -460,7 +460,7 @@ fn cap_net_admin_in_a_routed_namespace_cannot_route_past_the_wall() {
          /route_around; echo via:; nc -w 2 198.18.0.5 443 </dev/null",
     );
     let tool = crate::harness::static_binary("route-around", "route_around.c");
-    std::fs::copy(tool, env.rootfs().join("route_around")).unwrap();
+    crate::harness::copy_executable(tool, env.rootfs().join("route_around"));
     pod.join(&mut env);
     let run = env.run(&env.id());
     let _ = listener.kill();
@@ -482,11 +482,10 @@ fn cap_net_admin_in_a_routed_namespace_cannot_route_past_the_wall() {
         .expect("listener");
     let mut calm = attack_env(&[], "sleep 60");
     pod.join(&mut calm);
-    std::fs::copy(
+    crate::harness::copy_executable(
         crate::harness::static_binary("route-around", "route_around.c"),
         calm.rootfs().join("route_around"),
-    )
-    .unwrap();
+    );
     let id = calm.id();
     calm.write_config();
     let b = calm.bundle.to_str().unwrap().to_string();
@@ -587,7 +586,7 @@ fn a_connection_flood_stays_within_the_proxys_bounds() {
     env.config["process"]["rlimits"] =
         json!([{"type": "RLIMIT_NOFILE", "hard": 20000, "soft": 20000}]);
     let flood = crate::harness::static_binary("conn-flood", "conn_flood.c");
-    std::fs::copy(flood, env.rootfs().join("conn_flood")).unwrap();
+    crate::harness::copy_executable(flood, env.rootfs().join("conn_flood"));
     let id = env.id();
     env.write_config();
     let b = env.bundle.to_str().unwrap().to_string();
@@ -637,7 +636,7 @@ fn under_runc_the_hook_refuses_what_would_lift_its_wall() {
          /bpf_detach /dev/shm/cg; echo tcp:; /probe tcp 192.0.2.80 443",
     );
     let detach = crate::harness::static_binary("bpf-detach", "bpf_detach.c");
-    std::fs::copy(detach, env.rootfs().join("bpf_detach")).unwrap();
+    crate::harness::copy_executable(detach, env.rootfs().join("bpf_detach"));
     env.config["linux"]["namespaces"]
         .as_array_mut()
         .unwrap()
@@ -696,7 +695,7 @@ fn io_uring_cannot_make_the_sockets_the_families_filter_refuses() {
         "echo packet:; /uring_socket 17 3 768; echo raw:; /uring_socket 2 3 17",
     );
     let tool = crate::harness::static_binary("uring-socket", "uring_socket.c");
-    std::fs::copy(tool, env.rootfs().join("uring_socket")).unwrap();
+    crate::harness::copy_executable(tool, env.rootfs().join("uring_socket"));
     let out = env.run(&env.id());
     let t = text(&out);
     for tag in ["packet", "raw"] {

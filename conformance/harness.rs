@@ -192,7 +192,7 @@ impl Env {
     /// cannot hurt the real binary); the copy's bytes as they were.
     pub fn use_runtime_copy(&mut self) -> Vec<u8> {
         let copy = self.dir.join("runtime-copy");
-        fs::copy(runtime_path(), &copy).unwrap();
+        copy_executable(runtime_path(), &copy);
         fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
         self.binary = copy.to_str().unwrap().to_string();
         fs::read(&copy).unwrap()
@@ -353,8 +353,11 @@ pub fn build_rootfs(rootfs: &Path) {
     ] {
         fs::create_dir_all(rootfs.join(d)).unwrap();
     }
-    fs::copy("/bin/busybox", bin.join("busybox"))
-        .expect("copy /bin/busybox (apt-get install busybox-static)");
+    assert!(
+        Path::new("/bin/busybox").is_file(),
+        "no /bin/busybox (apt-get install busybox-static)"
+    );
+    copy_executable("/bin/busybox", bin.join("busybox"));
     let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         if applet != "busybox" {
@@ -486,6 +489,20 @@ pub fn static_binary(name: &str, source: &str) -> PathBuf {
     fs::rename(&tmp, &path).unwrap();
     built.insert(name.to_string(), path.clone());
     path
+}
+
+/// Copies an executable by running `cp`, so that this (multi-threaded) process never holds a
+/// write fd of it: a child another test thread forks meanwhile would inherit that fd until its
+/// own execve, and executing the copy then fails ETXTBSY, which the CVE-2019-5736 tests read as
+/// "the attacker holds the binary for writing" (seen once in CI).
+pub fn copy_executable(from: impl AsRef<Path>, to: impl AsRef<Path>) {
+    let (from, to) = (from.as_ref(), to.as_ref());
+    let ok = Command::new("cp")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("spawn cp");
+    assert!(ok.success(), "cp {from:?} {to:?}");
 }
 
 /// The runtime's absolute path (resolving a bare name such as `runc` through PATH).

@@ -163,7 +163,7 @@ fn fd_exhaustion_stops_at_its_rlimit() {
     let host = Host::snapshot();
     let (env, id, cg, out) = attacker(&[], "/fd_hog > /out/fds");
     let hog = crate::harness::static_binary("fd-hog", "fd_hog.c");
-    fs::copy(hog, env.rootfs().join("fd_hog")).unwrap();
+    crate::harness::copy_executable(hog, env.rootfs().join("fd_hog"));
     run_detached(&env, &id);
     let fds = wait_file(&out.join("fds"));
     let held: u32 = fds

@@ -133,7 +133,7 @@ fn abstract_listener(pid: i64, name: &str) -> UnixListener {
 /// The container's init connects to an abstract socket bound outside the container.
 fn connect_abstract(scoped: &[&str]) -> String {
     let mut env = Env::new();
-    std::fs::copy(aclient(), env.rootfs().join("aclient")).unwrap();
+    crate::harness::copy_executable(aclient(), env.rootfs().join("aclient"));
     let out_dir = env.shared_dir("out", "/out");
     env.config["process"]["landlock"] = json!({"ruleset": {"scoped": scoped}});
     env.args(&[

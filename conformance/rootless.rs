@@ -119,7 +119,7 @@ fn binary() -> PathBuf {
         }
         let dst = dir.join(format!("ward-{}", std::process::id()));
         let tmp = dir.join(format!("ward-{}.tmp", std::process::id()));
-        fs::copy(&src, &tmp).unwrap();
+        crate::harness::copy_executable(&src, &tmp);
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).unwrap();
         fs::rename(&tmp, &dst).unwrap();
         dst

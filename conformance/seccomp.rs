@@ -36,7 +36,7 @@ fn probe_binary() -> PathBuf {
 pub fn probe_env(binary: &str, seccomp: &Value, cmds: &str) -> Env {
     let mut env = Env::new();
     env.binary = binary.to_string();
-    std::fs::copy(probe_binary(), env.rootfs().join("probe")).unwrap();
+    crate::harness::copy_executable(probe_binary(), env.rootfs().join("probe"));
     let mut args = vec!["/probe"];
     args.extend(cmds.split_whitespace());
     env.args(&args);

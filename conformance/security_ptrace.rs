@@ -48,7 +48,7 @@ impl Attack {
         let mut env = Env::new();
         let before = env.use_runtime_copy();
         let copy = PathBuf::from(&env.binary);
-        fs::copy(attacker(), env.rootfs().join("attack")).unwrap();
+        crate::harness::copy_executable(attacker(), env.rootfs().join("attack"));
         let out = env.shared_dir("out", "/out");
         for set in ["bounding", "effective", "permitted"] {
             env.config["process"]["capabilities"][set] = CAPS.into();
@@ -211,7 +211,7 @@ fn sys_ptrace_without_userns_is_warned_about() {
 fn exec_process_never_appears_in_the_container_with_host_privileges() {
     let mut env = Env::new();
     let watch = crate::harness::static_binary("cap-watch", "cap_watch.c");
-    fs::copy(watch, env.rootfs().join("watch")).unwrap();
+    crate::harness::copy_executable(watch, env.rootfs().join("watch"));
     let out = env.shared_dir("out", "/out");
     for set in ["bounding", "effective", "permitted"] {
         env.config["process"]["capabilities"][set] = CAPS.into();
