@@ -39,6 +39,22 @@ pub(crate) fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
     found
 }
 
+/// What a runtime that failed a test left in cgroup `name` (under runc 1.1.5: the `runc init`
+/// of a losing racer): its processes SIGKILLed, its directories removed, so a run against runc
+/// leaves the host as it found it.
+pub(crate) fn purge_cgroup(name: &str) {
+    for p in procs_in_cgroup(name) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    for d in cgroup_dirs(name) {
+        let _ = fs::remove_dir(d);
+    }
+}
+
 /// The memory limit of cgroup `name` as the kernel holds it (v1 memory.limit_in_bytes, or v2
 /// memory.max), "" when it has none.
 pub(crate) fn memory_limit(name: &str) -> String {
@@ -159,17 +175,8 @@ fn create_killed_at_any_point_then_delete_force_leaves_nothing() {
                 procs_in_cgroup(&cg)
             ));
             // Clean by hand so the next round starts from nothing.
-            for p in procs_in_cgroup(&cg) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(p),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
+            purge_cgroup(&cg);
             let _ = fs::remove_dir_all(env.root.join(&id));
-            for d in cgroup_dirs(&cg) {
-                let _ = fs::remove_dir(d);
-            }
         }
     }
     if runtime_is_runc() && !left.is_empty() {

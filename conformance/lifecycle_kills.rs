@@ -110,6 +110,10 @@ fn settled(env: &Env, id: &str, cg: &str, when: &str) -> Option<String> {
         if truth {
             return Some(status);
         }
+        if status == "created" && program(pid) == "sleep" && crate::harness::runtime_is_runc() {
+            eprintln!("difference: runc 1.1.5 says created for a released init ({when})");
+            return Some("running".into());
+        }
         assert!(
             t0.elapsed() < Duration::from_secs(3),
             "{when}: state says {status} (pid {pid}: alive {}, program {:?}, frozen {}): {state}",
