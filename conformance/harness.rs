@@ -29,6 +29,24 @@ fn next_n() -> usize {
     COUNTER.fetch_add(1, Ordering::SeqCst)
 }
 
+/// Docker's default capability set.
+pub const DOCKER_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
 /// Result of one command: exit code (128+signal when killed), stdout, stderr.
 #[derive(Debug, Clone)]
 pub struct Out {

@@ -14,24 +14,6 @@ use serde_json::json;
 use std::fs;
 use std::time::{Duration, Instant};
 
-/// Docker's default capability set.
-const DOCKER_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
-
 /// Host sysctls an escaped root would change first.
 const SYSCTLS: &[&str] = &[
     "kernel/core_pattern",
@@ -97,7 +79,7 @@ impl Host {
 fn attacker(extra: &[&str], script: &str) -> (Env, String, String, std::path::PathBuf) {
     let mut env = Env::new();
     let cg = own_cgroup(&mut env);
-    let mut caps: Vec<&str> = DOCKER_CAPS.to_vec();
+    let mut caps: Vec<&str> = crate::harness::DOCKER_CAPS.to_vec();
     caps.extend_from_slice(extra);
     env.config["process"]["capabilities"] =
         json!({"bounding": caps, "effective": caps, "permitted": caps});

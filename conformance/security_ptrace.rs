@@ -16,26 +16,14 @@ fn attacker() -> PathBuf {
 }
 
 /// Docker's default capabilities plus CAP_SYS_PTRACE.
-const CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-    "CAP_SYS_PTRACE",
-];
+fn caps() -> Vec<&'static str> {
+    let mut caps = crate::harness::DOCKER_CAPS.to_vec();
+    caps.push("CAP_SYS_PTRACE");
+    caps
+}
 
 /// One attack: an Env whose runtime is a copy of the runtime under test in the test's temp dir
-/// (a successful attack only hurts the copy), with the attacker in its rootfs and CAPS.
+/// (a successful attack only hurts the copy), with the attacker in its rootfs and caps().
 struct Attack {
     env: Env,
     copy: PathBuf,
@@ -51,7 +39,7 @@ impl Attack {
         crate::harness::copy_executable(attacker(), env.rootfs().join("attack"));
         let out = env.shared_dir("out", "/out");
         for set in ["bounding", "effective", "permitted"] {
-            env.config["process"]["capabilities"][set] = CAPS.into();
+            env.config["process"]["capabilities"][set] = caps().into();
         }
         Attack {
             env,
@@ -192,7 +180,7 @@ fn sys_ptrace_without_userns_is_warned_about() {
     out.ok();
     assert!(!out.stderr.contains("CAP_SYS_PTRACE"), "{out:?}");
     for set in ["bounding", "effective", "permitted"] {
-        env.config["process"]["capabilities"][set] = CAPS.into();
+        env.config["process"]["capabilities"][set] = caps().into();
     }
     let out = env.run(&env.id());
     out.ok();
@@ -214,7 +202,7 @@ fn exec_process_never_appears_in_the_container_with_host_privileges() {
     crate::harness::copy_executable(watch, env.rootfs().join("watch"));
     let out = env.shared_dir("out", "/out");
     for set in ["bounding", "effective", "permitted"] {
-        env.config["process"]["capabilities"][set] = CAPS.into();
+        env.config["process"]["capabilities"][set] = caps().into();
     }
     env.args(&["sh", "-c", "/watch 8 > /out/report; sleep 30"]);
     let id = env.id();
