@@ -55,6 +55,15 @@ pub(crate) fn purge_cgroup(name: &str) {
     }
 }
 
+/// An Env whose container sleeps 600 s in a cgroup of its own: (env, id, cgroup name).
+pub(crate) fn sleeping_env() -> (Env, String, String) {
+    let mut env = Env::new();
+    let cg = own_cgroup(&mut env);
+    env.args(&["sleep", "600"]);
+    let id = env.id();
+    (env, id, cg)
+}
+
 /// The memory limit of cgroup `name` as the kernel holds it (v1 memory.limit_in_bytes, or v2
 /// memory.max), "" when it has none.
 pub(crate) fn memory_limit(name: &str) -> String {

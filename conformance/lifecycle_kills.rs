@@ -7,7 +7,7 @@
 //! id) and mounts. The id is used again at the end.
 
 use crate::harness::{alive, Env};
-use crate::lifecycle_faults::{assert_clean, killed_after, own_cgroup, procs_in_cgroup};
+use crate::lifecycle_faults::{assert_clean, killed_after, procs_in_cgroup, sleeping_env};
 use serde_json::Value;
 use std::fs;
 use std::process::{Command, Stdio};
@@ -161,10 +161,8 @@ fn stragglers(ns: &str, id: &str) -> Vec<(i32, String)> {
 
 /// A sleeping container with its own cgroup, created and started: (env, id, cgroup).
 fn started(label: &str) -> (Env, String, String) {
-    let mut env = Env::new();
-    let cg = own_cgroup(&mut env);
-    env.args(&["sleep", "600"]);
-    let id = format!("{}-{label}", env.id());
+    let (env, id, cg) = sleeping_env();
+    let id = format!("{id}-{label}");
     env.create(&id).ok();
     env.start(&id).ok();
     (env, id, cg)
@@ -199,10 +197,7 @@ fn reusable(env: &Env, id: &str, cg: &str) {
 /// which. Then delete --force leaves nothing.
 #[test]
 fn start_killed_at_any_point_leaves_a_truthful_state() {
-    let mut env = Env::new();
-    let cg = own_cgroup(&mut env);
-    env.args(&["sleep", "600"]);
-    let id = env.id();
+    let (env, id, cg) = sleeping_env();
     env.create(&id).ok();
     let t0 = Instant::now();
     env.start(&id).ok();
@@ -347,10 +342,7 @@ fn pause_killed_at_any_point_reports_the_freezer_and_resumes() {
 /// stopped) or says it does not exist, never a half; the next delete --force leaves nothing.
 #[test]
 fn delete_killed_at_any_point_is_finished_by_the_next_delete() {
-    let mut env = Env::new();
-    let cg = own_cgroup(&mut env);
-    env.args(&["sleep", "600"]);
-    let id = env.id();
+    let (env, id, cg) = sleeping_env();
     env.create(&id).ok();
     env.start(&id).ok();
     let t0 = Instant::now();
@@ -383,10 +375,7 @@ fn delete_killed_at_any_point_is_finished_by_the_next_delete() {
 /// whose writer has gone.
 #[test]
 fn a_start_that_released_init_but_left_the_fifo_still_reports_running() {
-    let mut env = Env::new();
-    let cg = own_cgroup(&mut env);
-    env.args(&["sleep", "600"]);
-    let id = env.id();
+    let (env, id, cg) = sleeping_env();
     env.create(&id).ok();
     let pid = env.state(&id)["pid"].as_i64().unwrap();
     let ns = pid_ns(pid);
@@ -424,10 +413,7 @@ fn a_start_that_released_init_but_left_the_fifo_still_reports_running() {
 /// forced) finishes the job; it used to fail thawing a freezer that no longer exists.
 #[test]
 fn a_delete_that_removed_the_cgroups_but_not_the_state_is_finished() {
-    let mut env = Env::new();
-    let cg = own_cgroup(&mut env);
-    env.args(&["sleep", "600"]);
-    let id = env.id();
+    let (env, id, cg) = sleeping_env();
     for force in [false, true] {
         env.create(&id).ok();
         env.start(&id).ok();
@@ -459,14 +445,11 @@ fn killed_helpers_are_reported_and_delete_leaves_nothing() {
     if crate::harness::runtime_is_runc() {
         return; // the helpers are ward's
     }
-    let mut env = Env::new();
-    let cg = own_cgroup(&mut env);
-    env.args(&["sleep", "600"]);
+    let (mut env, id, cg) = sleeping_env();
     env.config["process"]["interception"] = serde_json::json!({
         "observe": ["execve"],
         "network": {"allowedDomains": ["allowed.example"]}
     });
-    let id = env.id();
     for victims in [
         &["supervisor"][..],
         &["proxy"][..],

@@ -5,7 +5,7 @@
 //! with the kernel, and nothing may be left after the final delete.
 
 use crate::harness::{alive, runtime_is_runc, Env};
-use crate::lifecycle_faults::{assert_clean, own_cgroup, procs_in_cgroup, purge_cgroup};
+use crate::lifecycle_faults::{assert_clean, procs_in_cgroup, purge_cgroup};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -71,11 +71,9 @@ fn at_once(env: &Env, n: usize, args: &[&str], what: &str) -> Vec<(i32, String, 
     children.into_iter().map(|c| finish(c, 30, what)).collect()
 }
 
+/// A sleeping container's Env with its config written (racers run `create` themselves).
 fn new_env() -> (Env, String, String) {
-    let mut env = Env::new();
-    let cg = own_cgroup(&mut env);
-    env.args(&["sleep", "600"]);
-    let id = env.id();
+    let (env, id, cg) = crate::lifecycle_faults::sleeping_env();
     env.write_config();
     (env, id, cg)
 }
