@@ -24,10 +24,7 @@ pub fn owner_of(path: &Path) -> String {
     let Ok(meta) = std::fs::metadata(path) else {
         return String::new();
     };
-    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(meta.uid())) {
-        Ok(Some(u)) => u.name,
-        _ => format!("#{}", meta.uid()),
-    }
+    ward::sys::passwd::by_uid(meta.uid()).map_or_else(|| format!("#{}", meta.uid()), |e| e.name)
 }
 
 #[cfg(target_os = "linux")]

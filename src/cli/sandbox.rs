@@ -72,10 +72,8 @@ fn home() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .or_else(|| {
-            nix::unistd::User::from_uid(nix::unistd::geteuid())
-                .ok()
-                .flatten()
-                .map(|u| u.dir)
+            ward::sys::passwd::by_uid(nix::unistd::geteuid().as_raw())
+                .map(|e| PathBuf::from(e.home))
         })
         .unwrap_or_else(|| PathBuf::from("/"))
 }

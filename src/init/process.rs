@@ -14,18 +14,11 @@ use crate::error::{Error, Result, SysContext};
 pub fn environment(p: &Process) -> Vec<String> {
     let mut env: Vec<String> = p.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
-        let home = home_of(p.user().uid()).unwrap_or_else(|| "/".into());
+        let home =
+            crate::sys::passwd::by_uid(p.user().uid()).map_or_else(|| "/".into(), |e| e.home);
         env.push(format!("HOME={home}"));
     }
     env
-}
-
-fn home_of(uid: u32) -> Option<String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
-    })
 }
 
 /// Finds `args[0]` in the container (after pivot_root), using the PATH of `env`.

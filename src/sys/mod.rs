@@ -1,8 +1,9 @@
 //! Helpers over the kernel and the file system, used by every layer above: safe path
 //! resolution, procfs, signals, clone, the parent/child sync channel, ptys and fd passing,
-//! ward's daemons (double fork, fd cleanup), eBPF loading, rtnetlink requests, and the state root's on-disk layout with its atomic
+//! ward's daemons (double fork, fd cleanup), eBPF loading, /etc/passwd lookups, rtnetlink requests, and the state root's on-disk layout with its atomic
 //! writes. Nothing here imports a project module but `error`.
 
+pub mod passwd;
 pub mod signals;
 pub mod stateroot;
 
