@@ -122,7 +122,7 @@ WARD_SRC=${WARD_BIN:-$REPO/target/release/ward}
 if [ -z "${WARD_BIN:-}" ]; then
     # Always: a release binary older than the tree would test yesterday's ward (cargo makes
     # this a no-op when nothing changed).
-    (cd "$REPO" && cargo build --release >&2)
+    make -C "$REPO" --no-print-directory build >&2
 fi
 cp "$WARD_SRC" "$W/bin/ward"
 WARD=$W/bin/ward

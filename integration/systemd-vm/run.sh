@@ -46,12 +46,11 @@ IMAGE=$("$HERE/build-image.sh") || die "the image could not be built"
 
 # ---------------------------------------------------------------- the binaries
 # The cri test (integration/cri, built with --features cri) needs ward and runc side by side, so
-# ward is in the VM in every mode; one cargo build gives both it and target/release/ward.
+# ward is in the VM in every mode: `make build` gives target/release/ward.
 build_cri_test() {
     command -v protoc >/dev/null || die "protoc missing (the CRI test client): apt-get install protobuf-compiler"
-    log "cargo test --release --features cri --test cri --no-run (ward and the CRI test client)"
-    CRI_TEST=$(nice ${CARGO:-cargo} test --release --features cri --test cri --no-run --message-format=json 2>"$OUT/cargo.err" |
-        sed -n 's/.*"target":{[^}]*"name":"cri".*"executable":"\([^"]*\)".*/\1/p' | tail -n1) || true
+    log "make cri-test-path (the CRI test client, built as make integration-cri builds it)"
+    CRI_TEST=$(nice make -s -C "$REPO" --no-print-directory cri-test-path 2>"$OUT/cargo.err") || true
     [ -x "${CRI_TEST:-}" ] || die "building the CRI test failed: $(tail -n 20 "$OUT/cargo.err")"
 }
 if [ -n "${WARD:-}" ]; then
@@ -63,6 +62,8 @@ if [ -n "${WARD:-}" ]; then
     fi
 else
     build_cri_test
+    log "make build (target/release/ward)"
+    nice make -s -C "$REPO" --no-print-directory build >&2 || die "make build failed"
     WARD_BIN=$REPO/target/release/ward
 fi
 case "$RUNTIME" in

@@ -47,8 +47,8 @@ case "$RUNTIME" in
         if [ -n "${WARD:-}" ]; then
             RT_BIN=$(command -v "$WARD") || die "WARD=$WARD not found"
         else
-            log "cargo build --release"
-            ${CARGO:-cargo} build --release --quiet
+            log "make build"
+            make -s -C "$REPO" --no-print-directory build >&2
             RT_BIN=$REPO/target/release/ward
         fi ;;
     runc) RT_BIN=$(command -v runc) || die "runc not found (apt-get install runc)" ;;
