@@ -60,6 +60,15 @@ use ward::logging::LogFormat;
     disable_help_subcommand = true
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: Globals,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The global flags, before the subcommand (runc's `GLOBAL OPTIONS`). `Cli` derefs to them.
+#[derive(clap::Args, Debug)]
+pub struct Globals {
     /// Root directory for the containers' state (default: /run/ward; for a user other than
     /// root, $XDG_RUNTIME_DIR/ward).
     #[arg(long = "root", value_name = "ROOT")]
@@ -107,11 +116,22 @@ pub struct Cli {
     /// Print the version.
     #[arg(short = 'v', long = "version")]
     pub version: bool,
-    #[command(subcommand)]
-    pub command: Option<Command>,
 }
 
-impl Cli {
+impl std::ops::Deref for Cli {
+    type Target = Globals;
+    fn deref(&self) -> &Globals {
+        &self.global
+    }
+}
+
+impl std::ops::DerefMut for Cli {
+    fn deref_mut(&mut self) -> &mut Globals {
+        &mut self.global
+    }
+}
+
+impl Globals {
     /// Fills `root`: `--root`, else /run/ward, or $XDG_RUNTIME_DIR/ward for a user other than
     /// root. The error (no XDG_RUNTIME_DIR) matters only to commands that use the state root.
     pub fn resolve_root(&mut self) -> ward::Result<()> {
