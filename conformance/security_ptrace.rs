@@ -61,16 +61,33 @@ impl Attack {
         fs::read_to_string(self.out.join("log")).unwrap_or_default()
     }
 
-    /// `<copy> --root R args`; Err when the copy cannot even be spawned (ETXTBSY: the
-    /// attacker holds it open for writing).
+    /// `<copy> --root R args`; Err when the copy cannot be spawned for a whole second
+    /// (ETXTBSY: the attacker holds it open for writing). A single ETXTBSY is retried: an open
+    /// for writing that then fails EROFS on ward's read-only bind still takes the inode's write
+    /// count for an instant (the kernel counts the writer before it checks the mount), and an
+    /// execve of the same file in that instant fails ETXTBSY although nothing was opened.
     fn rt(&self, args: &[&str]) -> Result<std::process::ExitStatus, String> {
-        Command::new(&self.env.binary)
-            .arg("--root")
-            .arg(&self.env.root)
-            .args(args)
-            .stdin(Stdio::null())
-            .status()
-            .map_err(|e| format!("{args:?}: spawn {}: {e}", self.copy.display()))
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        loop {
+            match Command::new(&self.env.binary)
+                .arg("--root")
+                .arg(&self.env.root)
+                .args(args)
+                .stdin(Stdio::null())
+                .status()
+            {
+                Err(e)
+                    if e.raw_os_error() == Some(libc::ETXTBSY)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                other => {
+                    return other
+                        .map_err(|e| format!("{args:?}: spawn {}: {e}", self.copy.display()))
+                }
+            }
+        }
     }
 
     /// Stops the attacker and checks its summary: it saw the runtime (else the test proves
