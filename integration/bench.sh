@@ -56,13 +56,26 @@ for name in ward runc crun; do
         "$next_id; ${CMD[$name]} --root $root run --bundle $BUNDLE \$id </dev/null && { ${CMD[$name]} --root $root delete \$id 2>/dev/null || true; }"
 done
 
+# The floor of that cycle: integration/cycle_floor.c does the same kernel work as ward's `run`
+# (state, cgroups in every hierarchy, namespaces, mounts, pivot_root, masked and read-only
+# paths, caps, execve) in one small static C process, and its `delete` only finds the state
+# gone: what any runtime pays for this bundle on this host, before any work of its own.
+cc -O2 -static -o "$WORK/cycle_floor" integration/cycle_floor.c
+echo 0 > "$WORK/counter-floor"
+mkdir -p "$STATE/state-floor"
+hyperfine ${HYPERFINE_FLAGS:-} --runs "$RUNS" --warmup 3 --shell bash --export-json "$WORK/floor.json" \
+    --command-name floor \
+    "n=\$((\$(cat $WORK/counter-floor) + 1)); echo \$n > $WORK/counter-floor; $WORK/cycle_floor run $BUNDLE/rootfs $STATE/state-floor bench-floor-\$n </dev/null && $WORK/cycle_floor delete $STATE/state-floor bench-floor-\$n"
+
 python3 - "$WORK" <<'PY'
 import json, sys
-mean = {n: json.load(open(f"{sys.argv[1]}/{n}.json"))["results"][0]["mean"] for n in ("ward", "runc", "crun")}
+mean = {n: json.load(open(f"{sys.argv[1]}/{n}.json"))["results"][0]["mean"] for n in ("ward", "runc", "crun", "floor")}
 for n, m in mean.items():
     print(f"{n:5s} run+delete mean: {m * 1000:8.2f} ms")
-print(f"ward/runc: {mean['ward'] / mean['runc']:.2f}x")
-print(f"ward/crun: {mean['ward'] / mean['crun']:.2f}x")
+print(f"ward/runc: {mean['ward'] / mean['runc']:.2f}x (goal <= 0.25)")
+print(f"ward/crun: {mean['ward'] / mean['crun']:.2f}x (crun without cgroups: see above)")
+print(f"floor/runc: {mean['floor'] / mean['runc']:.2f}x: the kernel work of this cycle alone "
+      f"(integration/cycle_floor.c), ward is {(mean['ward'] - mean['floor']) * 1000:.2f} ms above it")
 PY
 
 # --- exec: `exec /bin/true` into a running container under ward and runc. Both runtimes
@@ -83,6 +96,13 @@ for name in ward runc; do
     ${CMD[$name]} --root "$STATE/state-$name" run -d --bundle "$WORK/exec" "exec-$name" </dev/null >/dev/null
     hyperfine ${HYPERFINE_FLAGS:-} -N --runs "$RUNS" --warmup 3 --export-json "$WORK/exec-$name.json" \
         --command-name "$name" "${CMD[$name]} --root $STATE/state-$name exec exec-$name /bin/true"
+    if [ "$name" = ward ]; then
+        # The floor of exec (integration/cycle_floor.c): join the cgroups and the namespaces of
+        # ward's container, fork, drop capabilities, execve /bin/true, wait.
+        init=$($WARD --root "$STATE/state-ward" state exec-ward | python3 -c 'import json, sys; print(json.load(sys.stdin)["pid"])')
+        hyperfine ${HYPERFINE_FLAGS:-} -N --runs "$RUNS" --warmup 3 --export-json "$WORK/exec-floor.json" \
+            --command-name floor "$WORK/cycle_floor exec $init"
+    fi
     ${CMD[$name]} --root "$STATE/state-$name" delete -f "exec-$name"
 done
 hyperfine ${HYPERFINE_FLAGS:-} -N -i --runs "$((RUNS * 3))" --warmup 5 --export-json "$WORK/selfclone.json" \
@@ -91,10 +111,12 @@ hyperfine ${HYPERFINE_FLAGS:-} -N -i --runs "$((RUNS * 3))" --warmup 5 --export-
 python3 - "$WORK" <<'PY'
 import json, sys
 work = sys.argv[1]
-mean = {n: json.load(open(f"{work}/exec-{n}.json"))["results"][0]["mean"] for n in ("ward", "runc")}
+mean = {n: json.load(open(f"{work}/exec-{n}.json"))["results"][0]["mean"] for n in ("ward", "runc", "floor")}
 for n, m in mean.items():
     print(f"{n:5s} exec /bin/true mean: {m * 1000:8.2f} ms")
-print(f"ward/runc exec: {mean['ward'] / mean['runc']:.2f}x")
+print(f"ward/runc exec: {mean['ward'] / mean['runc']:.2f}x (goal <= 0.2)")
+print(f"floor/runc exec: {mean['floor'] / mean['runc']:.2f}x (integration/cycle_floor.c exec), "
+      f"ward is {(mean['ward'] - mean['floor']) * 1000:.2f} ms above it")
 r = {x["command"]: x["mean"] for x in json.load(open(f"{work}/selfclone.json"))["results"]}
 print(f"ward's re-exec from its read-only copy: +{(r['reexec'] - r['plain']) * 1000:.2f} ms per create/run/exec")
 PY
