@@ -97,31 +97,38 @@ static void device_rules(const char *dir) {
     close(fd);
 }
 
+/* One line of /proc/<pid>/cgroup ("N:controllers:/path") as the directory of that cgroup in
+ * its hierarchy; *name is the hierarchy's first controller ("" for cgroup2). 0: not a line. */
+static int cgroup_dir(char *line, char *dir, size_t cap, const char **name) {
+    static int unified = -1;
+    if (unified < 0) unified = access("/sys/fs/cgroup/unified", F_OK) == 0;
+    line[strcspn(line, "\n")] = 0;
+    char *ctrls = strchr(line, ':'), *path;
+    if (!ctrls || !(path = strchr(++ctrls, ':'))) return 0;
+    *path++ = 0;
+    if (!strncmp(ctrls, "name=", 5)) ctrls += 5;
+    ctrls[strcspn(ctrls, ",")] = 0;
+    *name = ctrls;
+    if (!strcmp(path, "/")) path = "";
+    if (*ctrls)
+        snprintf(dir, cap, "/sys/fs/cgroup/%s%s", ctrls, path);
+    else
+        snprintf(dir, cap, "/sys/fs/cgroup%s%s", unified ? "/unified" : "", path);
+    if (!*ctrls) v2_only = !unified;
+    return 1;
+}
+
 /* One cgroup per hierarchy of /proc/self/cgroup, under this process's own, as ward's default
  * cgroupsPath puts it. */
 static void make_cgroups(const char *id) {
     FILE *f = fopen("/proc/self/cgroup", "re");
     if (!f) fail("open", "/proc/self/cgroup");
-    char line[1024];
-    int unified = access("/sys/fs/cgroup/unified", F_OK) == 0;
+    char line[1024], dir[sizeof cg[0] - 64];
+    const char *name;
     while (ncg < MAX_CG && fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = 0;
-        char *ctrls = strchr(line, ':'), *path;
-        if (!ctrls || !(path = strchr(++ctrls, ':'))) continue;
-        *path++ = 0;
-        char *name = ctrls;
-        if (!strncmp(name, "name=", 5)) name += 5;
-        name[strcspn(name, ",")] = 0;
-        if (!*name) {
-            v2_only = !unified;
-            snprintf(cg[ncg], sizeof cg[ncg], "/sys/fs/cgroup%s%s/%s", unified ? "/unified" : "",
-                     strcmp(path, "/") ? path : "", id);
-            snprintf(cg_name[ncg], sizeof cg_name[ncg], "unified");
-        } else {
-            snprintf(cg[ncg], sizeof cg[ncg], "/sys/fs/cgroup/%s%s/%s", name,
-                     strcmp(path, "/") ? path : "", id);
-            snprintf(cg_name[ncg], sizeof cg_name[ncg], "%s", name);
-        }
+        if (!cgroup_dir(line, dir, sizeof dir, &name)) continue;
+        snprintf(cg[ncg], sizeof cg[ncg], "%s/%.60s", dir, id);
+        snprintf(cg_name[ncg], sizeof cg_name[ncg], "%s", *name ? name : "unified");
         if (mkdir(cg[ncg], 0755) != 0) fail("mkdir", cg[ncg]);
         ncg++;
         if (!strcmp(name, "cpuset")) {
@@ -233,20 +240,11 @@ static int exec_into(const char *pid) {
     FILE *f = fopen(path, "re");
     if (!f) die("open", path);
     snprintf(text, sizeof text, "%d", getpid());
-    int unified = access("/sys/fs/cgroup/unified", F_OK) == 0;
+    const char *name;
+    char dir[4096];
     while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = 0;
-        char *ctrls = strchr(line, ':'), *cgpath;
-        if (!ctrls || !(cgpath = strchr(++ctrls, ':'))) continue;
-        *cgpath++ = 0;
-        char *name = ctrls;
-        if (!strncmp(name, "name=", 5)) name += 5;
-        name[strcspn(name, ",")] = 0;
-        if (!*name)
-            snprintf(path, sizeof path, "/sys/fs/cgroup%s%s/cgroup.procs", unified ? "/unified" : "",
-                     cgpath);
-        else
-            snprintf(path, sizeof path, "/sys/fs/cgroup/%s%s/cgroup.procs", name, cgpath);
+        if (!cgroup_dir(line, dir, sizeof dir, &name)) continue;
+        snprintf(path, sizeof path, "%s/cgroup.procs", dir);
         int fd = open(path, O_WRONLY | O_CLOEXEC);
         if (fd < 0 || write(fd, text, strlen(text)) < 0) die("write", path);
         close(fd);
