@@ -85,6 +85,9 @@ fn reads_only_the_listed_tree() {
     out.ok();
 }
 
+/// The listener's stdin is a pipe that stays open (`sleep 10 |`): with /dev/null, busybox nc
+/// shuts its sending side down at once, and a client that polled before `echo` had written
+/// saw that EOF first and exited 0 without sending "hello" (1 run in 30 on a loaded host).
 #[test]
 fn tcp_bind_and_connect_only_on_the_granted_port() {
     if skip() {
@@ -97,9 +100,9 @@ fn tcp_bind_and_connect_only_on_the_granted_port() {
     let policy = json!({"ruleset": {"handledAccessNetwork": ["bind_tcp", "connect_tcp"]},
         "rules": {"netPort": [{"allowedAccess": ["bind_tcp", "connect_tcp"], "ports": [8080]}]}});
     let script = "ip link set lo up || exit 9
-        timeout 5 nc -l -p 8080 &
+        sleep 10 | timeout 5 nc -l -p 8080 & server=$!
         for i in $(seq 50); do echo hello | timeout 5 nc 127.0.0.1 8080 2>/dev/null && break; sleep 0.1; done
-        wait
+        wait $server
         { timeout 2 nc -l -p 9090; timeout 2 nc 127.0.0.1 9090; } 2>&1; true";
     let mut env = sh_env(Some(policy), script);
     add_cap(&mut env, "CAP_NET_ADMIN");
