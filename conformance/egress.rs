@@ -31,11 +31,18 @@ fn probe_env(policy: Value, script: &str) -> Env {
     env
 }
 
-/// A container that brings up lo, starts TCP listeners on 8080 and 9090, then runs the probe.
+/// A container that brings up lo, starts TCP listeners on 8080 and 9090, waits until the kernel
+/// lists both as listening (hex 1F90 and 2382 in state 0A of /proc/net/tcp{,6}; a fixed sleep
+/// is too short on a loaded host), then runs the probe.
 fn run(policy: Value, probe_cmds: &str) -> Out {
     let env = probe_env(
         policy,
-        &format!("ip link set lo up; for p in 8080 9090; do (nc -ll -p $p -e true &); done; sleep 0.3; /probe {probe_cmds}"),
+        &format!(
+            "ip link set lo up; for p in 8080 9090; do (nc -ll -p $p -e true &); done; \
+             for i in $(seq 200); do t=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null); \
+             echo \"$t\" | grep -qE ':1F90 [0:]+ 0A' && echo \"$t\" | grep -qE ':2382 [0:]+ 0A' && break; \
+             sleep 0.05; done; /probe {probe_cmds}"
+        ),
     );
     let id = env.id();
     env.run(&id)
