@@ -63,6 +63,26 @@ impl Netns {
         format!("/run/netns/{}", self.0)
     }
 
+    /// Waits until a socket in this namespace listens on TCP `port` (state 0A) or is bound to
+    /// UDP `port` (state 07), as /proc/net/{tcp,udp}{,6} list them: a test that checks a
+    /// listener is not reached must first know it is there.
+    fn wait_listening(&self, proto: &str, port: u16) {
+        let state = if proto == "tcp" { "0A" } else { "07" };
+        let port = format!(":{port:04X}");
+        crate::harness::wait_for(&format!("{proto} port {port} in {}", self.0), || {
+            let out = Command::new("ip")
+                .args(["netns", "exec", &self.0, "cat"])
+                .arg(format!("/proc/net/{proto}"))
+                .arg(format!("/proc/net/{proto}6"))
+                .output()
+                .expect("ip netns exec cat");
+            String::from_utf8_lossy(&out.stdout).lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 3 && f[1].ends_with(&port) && f[3] == state
+            })
+        });
+    }
+
     fn join(&self, env: &mut Env) {
         for ns in env.config["linux"]["namespaces"].as_array_mut().unwrap() {
             if ns["type"] == "network" {
@@ -147,9 +167,10 @@ fn a_pod_neighbours_wildcard_listener_is_not_reachable_through_the_range() {
         }
     }
     let _stop = Stop(&sidecar, sid);
+    netns.wait_listening("tcp", 8080);
     let mut env = attack_env(
         &[],
-        "sleep 0.5; echo lo:; nc -w 2 127.0.0.1 8080 </dev/null; \
+        "echo lo:; nc -w 2 127.0.0.1 8080 </dev/null; \
          echo proxy:; nc -w 2 198.18.0.1 8080 </dev/null; echo rc=$?; \
          echo mapped:; /probe tcp ::ffff:198.18.0.1 8080; \
          echo name:; nc -w 2 198.18.0.9 8080 </dev/null; echo rc=$?",
@@ -205,7 +226,8 @@ fn a_pod_neighbours_udp_socket_is_not_reachable_through_the_range() {
     netns.join(&mut control);
     let probe = crate::harness::static_binary("egress-probe", "egress_probe.c");
     crate::harness::copy_executable(&probe, control.rootfs().join("probe"));
-    control.args(&["sh", "-c", "sleep 0.3; /probe sendto 127.0.0.1 5300"]);
+    netns.wait_listening("udp", 5300);
+    control.args(&["sh", "-c", "/probe sendto 127.0.0.1 5300"]);
     let out = control.run(&control.id());
     crate::harness::wait_for("the control datagram", || got.exists());
     std::fs::remove_file(&got).unwrap();
@@ -454,9 +476,10 @@ fn cap_net_admin_in_a_routed_namespace_cannot_route_past_the_wall() {
         ])
         .spawn()
         .expect("listener");
+    out.wait_listening("tcp", 443);
     let mut env = attack_env(
         &["CAP_NET_ADMIN"],
-        "sleep 0.3; echo direct:; nc -w 2 192.0.2.80 443 </dev/null; \
+        "echo direct:; nc -w 2 192.0.2.80 443 </dev/null; \
          /route_around; echo via:; nc -w 2 198.18.0.5 443 </dev/null",
     );
     let tool = crate::harness::static_binary("route-around", "route_around.c");
