@@ -368,14 +368,13 @@ impl Cgroup {
     pub fn kill_all(&self) -> Result<()> {
         if let Some(d) = self.v2_dir() {
             // systemd removes a scope, and its cgroup, with the scope's last process.
-            let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
             if self.systemd.is_some() && !d.exists() {
                 return Ok(());
             }
             let kill = d.join("cgroup.kill");
             if kill.exists() {
                 return match std::fs::write(&kill, "1") {
-                    Err(e) if self.systemd.is_some() && gone(&e) => Ok(()),
+                    Err(e) if self.systemd.is_some() && cgroup_gone(&e) => Ok(()),
                     r => r.io("write", kill),
                 };
             }
@@ -583,9 +582,46 @@ pub(crate) fn join(root: &Path, own: &str, path: &str) -> PathBuf {
     p
 }
 
+/// Whether a failed open or write of a cgroup file means the cgroup is no longer there:
+/// ENOENT before the open, ENODEV when it was removed between the open and the write (kernfs
+/// refuses the write of a file whose node is gone; systemd removes a scope's cgroup as soon as
+/// its last process exits, so `run` meets this when the container has just exited).
+fn cgroup_gone(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENODEV)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The kernel's side of the race the systemd VM met (`write .../cgroup.kill: No such
+    /// device` from `run` once systemd removed the scope): a cgroup.kill opened, its cgroup
+    /// removed, the write fails ENODEV, and that counts as gone. Needs root and a cgroup2 mount.
+    #[test]
+    fn a_cgroup_removed_after_its_file_was_opened_counts_as_gone() {
+        let root = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+            .into_iter()
+            .map(Path::new)
+            .find(|p| p.join("cgroup.procs").exists() && p.join("cgroup.subtree_control").exists());
+        let Some(root) = root else {
+            eprintln!("skipped: no cgroup2 mount");
+            return;
+        };
+        let dir = root.join(format!("ward-unit-gone-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.kill"));
+        std::fs::remove_dir(&dir).unwrap();
+        let mut file = file.unwrap();
+        let err = std::io::Write::write_all(&mut file, b"1").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENODEV), "{err}");
+        assert!(cgroup_gone(&err));
+        let missing = std::fs::write(dir.join("cgroup.kill"), "1").unwrap_err();
+        assert!(cgroup_gone(&missing), "{missing}");
+        let other = std::io::Error::from_raw_os_error(libc::EINVAL);
+        assert!(!cgroup_gone(&other));
+    }
 
     #[test]
     fn zeros_from_engines_mean_unset() {
