@@ -36,6 +36,8 @@ mod mounts;
 mod namespaces;
 mod observe;
 mod process;
+#[cfg(target_arch = "x86_64")]
+mod reexec;
 mod rootless;
 mod sandbox;
 mod seccomp;

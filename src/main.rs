@@ -2,6 +2,8 @@
 //! runc's exit codes and log lines.
 
 mod cli;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod seal_entry;
 
 use cli::{Cli, Command};
 
