@@ -49,6 +49,25 @@ pub(super) fn in_netns(f: impl FnOnce() + Send + 'static) -> bool {
     }
 }
 
+/// A bind of the slot's fixed addresses, retried while they are still in use: a test that
+/// drops one Lab and starts another rebinds them at once, and a child another test forks in
+/// that instant holds a copy of every fd of the process (the old listeners too) until it
+/// executes, where CLOEXEC closes them. Seen as AddrInUse under load, 1 run in 10.
+fn rebind<T>(bind: impl Fn() -> std::io::Result<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match bind() {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            r => return r.unwrap(),
+        }
+    }
+}
+
 pub(super) struct Lab {
     pub(super) log: std::path::PathBuf,
     pub(super) stop: Option<OwnedFd>,
@@ -133,13 +152,13 @@ impl Lab {
         let proxy = SLOT.proxy();
         // As create should make them: a backlog that holds a burst of clients.
         let tcp = |at: SocketAddr| -> OwnedFd {
-            let l = TcpListener::bind(at).unwrap();
+            let l = rebind(|| TcpListener::bind(at));
             nix::sys::socket::listen(&l, nix::sys::socket::Backlog::MAXCONN).unwrap();
             l.into()
         };
         let listeners = s.listeners.unwrap_or_else(|| Listeners {
             slot: SLOT,
-            dns_udp: UdpSocket::bind((proxy, 53)).unwrap().into(),
+            dns_udp: rebind(|| UdpSocket::bind((proxy, 53))).into(),
             dns_tcp: tcp((proxy, 53).into()),
             explicit: tcp((proxy, 3128).into()),
             transparent: std::iter::once(s.transparent)
