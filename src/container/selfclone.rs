@@ -17,6 +17,10 @@
 //! CAP_SYS_ADMIN, kernel < 5.12) ward copies itself into a memfd sealed against writes,
 //! shrinking and growing, as runc does, and executes that.
 //!
+//! On x86_64 Linux the binary's entry point (src/seal_entry.rs) has already done the same
+//! bind-mount re-exec before ward started, so `ensure` finds the seal and returns; it stays the
+//! path that retries, falls back to the memfd, reports errors, and serves other architectures.
+//!
 //! The marker that the re-exec happened is the binary itself: a write-sealed memfd, or a file
 //! that is the root of a read-only mount (our bind mount, or an administrator's read-only bind
 //! mount of ward). Nothing is put in the environment or argv.
