@@ -95,11 +95,13 @@ fn the_read_only_copy_runs_before_the_runtime_starts() {
     }
     let env = Env::new();
     let root = env.root.to_str().unwrap();
-    // `state run`: any argument spelling create/run/exec re-executes (main's rule); the
-    // command then fails as a `state` of a container that does not exist.
+    // Each of main's three words (seal_entry.rs keeps its own copy of the list). `state run`:
+    // any argument spelling one re-executes; the commands then fail on a container or bundle
+    // that does not exist.
     for args in [
         ["--root", root, "state", "run"],
         ["--root", root, "exec", "nosuch"],
+        ["--root", root, "create", "nosuch"],
     ] {
         let calls = syscalls_until_next_exec(&env.binary, &args);
         assert_eq!(

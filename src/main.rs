@@ -11,7 +11,9 @@ fn main() {
     // Commands whose processes enter a container run from an unwritable copy of ward
     // (CVE-2019-5736 with CAP_SYS_PTRACE): re-executed once, before any work. Any argument
     // spelling such a command triggers it (a spare re-exec costs only time, a missed one the
-    // host's binary); a failure is reported once logging is set up.
+    // host's binary); a failure is reported once logging is set up. On x86_64 the entry point
+    // (seal_entry.rs) applies the same three words first: its list must match this one
+    // (conformance/reexec.rs runs each of them).
     #[cfg(target_os = "linux")]
     let unsealed = {
         let enters = std::env::args_os()
