@@ -23,7 +23,7 @@ if [ "$(stat -f -c %T "$STATE")" != tmpfs ]; then
     mount -t tmpfs -o mode=0700 ward-bench "$STATE"
 fi
 unmount_state() {
-    if [ "$(stat -f -c %T "$STATE")" = tmpfs ] && mountpoint -q "$STATE"; then umount -l "$STATE"; fi
+    if mountpoint -q "$STATE"; then umount -l "$STATE"; fi
     rm -rf "$STATE"
 }
 trap unmount_state EXIT
